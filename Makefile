@@ -1,0 +1,31 @@
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8787
+
+.PHONY: venv run test lint bench clean
+
+$(VENV)/.installed: requirements-dev.txt shared/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+## The local stack: tables from appwrite.json, the functions, events and schedules on 127.0.0.1:$(PORT).
+run: venv
+	$(PY) -m devstack run --port $(PORT)
+
+## The whole test suite; fails when no test ran (pytest exit code 5).
+test: venv
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .ruff_cache

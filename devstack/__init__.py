@@ -1,0 +1,1 @@
+"""A local, Appwrite-compatible stack for the chat-widget functions (development only)."""

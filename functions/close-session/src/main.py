@@ -1,0 +1,24 @@
+"""close-session: the visitor, the session's agent or an admin ends a chat; a schedule closes idle ones.
+
+POST / {sessionId, reason?}   (token in X-Session-Token for the visitor)
+Schedule: closes sessions idle longer than IDLE_CLOSE_MINUTES.
+"""
+
+from chat_core import service
+from chat_core.http import App
+
+app = App("close-session")
+
+
+@app.route("POST", "/")
+def close(req):
+    return service.close(req.core, req.json(), req.token)
+
+
+@app.on_schedule
+def close_idle(req):
+    return service.close_idle(req.core)
+
+
+def main(context):
+    return app.run(context)

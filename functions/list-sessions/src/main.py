@@ -1,0 +1,36 @@
+"""list-sessions: what agents and admins see.
+
+GET  /                 sessions with filters, cursor pages and the summary
+GET  /{id}             one session
+GET  /{id}/messages    its messages, oldest first, paged
+POST /recount          (admin) rebuild the summary counters from the sessions
+"""
+
+from chat_core import service
+from chat_core.http import App
+
+app = App("list-sessions")
+
+
+@app.route("GET", "/")
+def list_sessions(req):
+    return service.list_sessions(req.core, req.query)
+
+
+@app.route("POST", "/recount")
+def recount(req):
+    return service.recount(req.core)
+
+
+@app.route("GET", "/{session_id}")
+def get_session(req):
+    return service.get_session(req.core, req.params["session_id"])
+
+
+@app.route("GET", "/{session_id}/messages")
+def messages(req):
+    return service.session_messages(req.core, req.params["session_id"], req.query)
+
+
+def main(context):
+    return app.run(context)

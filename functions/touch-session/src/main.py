@@ -1,0 +1,24 @@
+"""touch-session: the widget's heartbeat and messages, the bot's and agents' replies, and the transcript.
+
+POST /          {sessionId, message?: {text, role?, id?, handoff?}}  (token in X-Session-Token)
+GET  /messages  ?sessionId=...&cursor=...&limit=...
+"""
+
+from chat_core import service
+from chat_core.http import App
+
+app = App("touch-session")
+
+
+@app.route("POST", "/")
+def touch(req):
+    return service.touch_session(req.core, req.json(), req.token)
+
+
+@app.route("GET", "/messages")
+def messages(req):
+    return service.owner_messages(req.core, req.query, req.token)
+
+
+def main(context):
+    return app.run(context)

@@ -1,0 +1,59 @@
+"""Configuration from the function's variables (environment). Read per request: cheap, and tests can patch it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_HANDOFF_PHRASES = (
+    "human", "real person", "a person", "an agent", "live agent", "speak to someone",
+    "talk to someone", "representative", "customer service", "operator",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint: str
+    project_id: str
+    database_id: str = "chat"
+    admin_secret: str = ""
+    bot_secret: str = ""
+    agent_label: str = "agent"
+    admin_label: str = "admin"
+    handoff_phrases: tuple[str, ...] = DEFAULT_HANDOFF_PHRASES
+    idle_close_minutes: int = 30
+    max_messages_per_minute: int = 20
+    upstream_timeout_seconds: float = 10.0
+    label_cache_seconds: int = 60
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        phrases = env.get("HANDOFF_PHRASES")
+        return cls(
+            endpoint=env.get("APPWRITE_FUNCTION_API_ENDPOINT", "").rstrip("/"),
+            project_id=env.get("APPWRITE_FUNCTION_PROJECT_ID", ""),
+            database_id=env.get("DATABASE_ID", "chat"),
+            admin_secret=env.get("ADMIN_SECRET", ""),
+            bot_secret=env.get("BOT_SECRET", ""),
+            agent_label=env.get("AGENT_LABEL", "agent"),
+            admin_label=env.get("ADMIN_LABEL", "admin"),
+            handoff_phrases=_phrases(phrases) if phrases is not None else DEFAULT_HANDOFF_PHRASES,
+            idle_close_minutes=_positive_int(env, "IDLE_CLOSE_MINUTES", 30),
+            max_messages_per_minute=_positive_int(env, "MAX_MESSAGES_PER_MINUTE", 20),
+            upstream_timeout_seconds=float(_positive_int(env, "UPSTREAM_TIMEOUT_SECONDS", 10)),
+            label_cache_seconds=_positive_int(env, "LABEL_CACHE_SECONDS", 60, allow_zero=True),
+        )
+
+
+def _phrases(raw: str) -> tuple[str, ...]:
+    return tuple(p.strip().lower() for p in raw.split(",") if p.strip())
+
+
+def _positive_int(env, name: str, default: int, allow_zero: bool = False) -> int:
+    # A misconfigured variable falls back to the default rather than breaking every request.
+    try:
+        value = int(env.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 or (allow_zero and value == 0) else default

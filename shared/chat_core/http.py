@@ -1,0 +1,176 @@
+"""From the runtime's `context` to a JSON answer: parse, route, call the core, map errors in one place."""
+
+from __future__ import annotations
+
+import json
+import re
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from .config import Settings
+from .errors import BadRequest, ChatError, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
+from .gateway import Gateway
+from .model import Caller, utcnow
+from .rules import secrets_match
+from .service import Core
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_QUERY_BYTES = 4096
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, list[str]]
+    raw_body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+    core: Core | None = None
+
+    def json(self) -> Any:
+        """The body as JSON; an empty body is an empty object."""
+        if len(self.raw_body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        if not self.raw_body.strip():
+            return {}
+        try:
+            return json.loads(self.raw_body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise BadRequest("the body is not valid JSON", code="invalid_json") from None
+
+    @property
+    def token(self) -> str | None:
+        return self.headers.get("x-session-token") or None
+
+    @property
+    def trigger(self) -> str:
+        return self.headers.get("x-appwrite-trigger", "http")
+
+
+Handler = Callable[[Request], "tuple[int, Any] | Any"]
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern
+    handler: Handler
+
+
+class App:
+    """A function's routes. `main(context)` is `app.run(context)`.
+
+    Event and schedule executions go to `on_event` / `on_schedule` handlers, whatever their path:
+    callers cannot forge the `x-appwrite-trigger` header, so these are Appwrite's own deliveries.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.routes: list[Route] = []
+        self.event_handler: Handler | None = None
+        self.schedule_handler: Handler | None = None
+
+    def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path.rstrip("/")) + "/?$")
+
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(method, pattern, handler))
+            return handler
+        return register
+
+    def on_event(self, handler: Handler) -> Handler:
+        self.event_handler = handler
+        return handler
+
+    def on_schedule(self, handler: Handler) -> Handler:
+        self.schedule_handler = handler
+        return handler
+
+    def run(self, context: Any) -> Any:
+        try:
+            status, body = self._dispatch(context)
+        except ChatError as exc:
+            if exc.status >= 500:
+                context.error(f"{self.name}: {exc.code}: {exc.message}")
+            status, body = exc.status, exc.to_json()
+        except Exception:  # a bug: log it for the operator, answer without internals
+            context.error(f"{self.name}: unexpected error\n{traceback.format_exc(limit=20)}")
+            status, body = 500, {"error": {"code": "internal_error", "message": "unexpected error"}}
+        return context.res.json(body, status)
+
+    def _dispatch(self, context: Any) -> tuple[int, Any]:
+        req = _request(context)
+        handler = self._handler(req)
+        req.core = _core(req, context)
+        result = handler(req)
+        return result if isinstance(result, tuple) else (200, result)
+
+    def _handler(self, req: Request) -> Handler:
+        if req.trigger == "event" and self.event_handler:
+            return self.event_handler
+        if req.trigger == "schedule" and self.schedule_handler:
+            return self.schedule_handler
+        allowed = []
+        for route in self.routes:
+            match = route.pattern.match(req.path)
+            if match:
+                if route.method == req.method:
+                    req.params = match.groupdict()
+                    return route.handler
+                allowed.append(route.method)
+        if allowed:
+            raise MethodNotAllowed(f"{req.method} is not allowed here; use {', '.join(sorted(set(allowed)))}")
+        raise NotFound(f"no route {req.method} {req.path[:100]}", code="route_not_found")
+
+
+def _request(context: Any) -> Request:
+    raw = context.req
+    query_string = raw.query_string or ""
+    if len(query_string) > MAX_QUERY_BYTES:
+        raise BadRequest("the query string is too long", code="invalid_query")
+    try:
+        # The runtime's own `query` is a naive split that does not URL-decode: parse it properly.
+        query = parse_qs(query_string, keep_blank_values=False, strict_parsing=False, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the query string is not valid", code="invalid_query") from None
+    headers = {str(k).lower(): str(v) for k, v in (raw.headers or {}).items()}
+    return Request(method=str(raw.method).upper(), path=str(raw.path or "/"), headers=headers, query=query,
+                   raw_body=_body_bytes(raw))
+
+
+def _body_bytes(raw: Any) -> bytes:
+    body = getattr(raw, "body_binary", None)
+    if isinstance(body, bytes):
+        return body
+    text = raw.body_text if hasattr(raw, "body_text") else ""
+    return text.encode("utf-8", "surrogatepass") if isinstance(text, str) else b""
+
+
+def _core(req: Request, context: Any) -> Core:
+    settings = Settings.from_env()
+    key = req.headers.get("x-appwrite-key", "")
+    return Core(gateway=Gateway(settings, key), settings=settings, caller=resolve_caller(req, settings),
+                now=utcnow(), log=context.log)
+
+
+def resolve_caller(req: Request, settings: Settings) -> Caller:
+    """Who is calling. With `execute: any`, an anonymous visitor and an API-key caller both arrive without a
+    user ID, so a missing user ID never means a trusted server: servers prove themselves with a secret."""
+    if req.trigger in ("event", "schedule"):
+        return Caller("system")
+    auth = req.headers.get("authorization", "")
+    if auth:
+        scheme, _, secret = auth.partition(" ")
+        if scheme.lower() != "bearer" or not secret:
+            raise Unauthorized("Authorization must be 'Bearer <secret>'", code="invalid_credentials")
+        if secrets_match(secret, settings.admin_secret):
+            return Caller("admin", user_id=req.headers.get("x-appwrite-user-id") or None)
+        if secrets_match(secret, settings.bot_secret):
+            return Caller("bot")
+        raise Unauthorized("the secret is not valid", code="invalid_credentials")
+    user_id = req.headers.get("x-appwrite-user-id")
+    return Caller("user", user_id=user_id) if user_id else Caller("anonymous")

@@ -1,0 +1,424 @@
+"""The operations behind the functions: rules plus gateway. Each takes a `Core` (who calls, when, with what)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from appwrite.query import Query
+
+from . import rules, validation
+from .config import Settings
+from .errors import BadRequest, ChatError, Conflict, Forbidden, NotFound, Unauthorized, UpstreamUnavailable
+from .gateway import Gateway, RowExists, RowMissing, StaleWrite
+from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Caller, Change, Message, Session, iso
+from .views import agent_view, message_view, owner_view
+
+CONDITIONAL_ATTEMPTS = 4
+IDLE_CLOSE_BATCH = 100
+IDLE_CLOSE_MAX_PER_RUN = 2000
+SESSION_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
+                   "escalatedAt", "escalationReason", "escalatedBy", "assignedAt", "closedAt", "closeReason",
+                   "ownerId")
+
+
+@dataclass
+class Core:
+    gateway: Gateway
+    settings: Settings
+    caller: Caller
+    now: datetime
+    log: Callable[[str], None] = print
+    _labels: frozenset[str] | None = field(default=None, repr=False)
+
+    def labels(self) -> frozenset[str]:
+        if self._labels is None:
+            user = self.caller.user_id
+            self._labels = self.gateway.user_labels(user) if self.caller.kind == "user" and user else frozenset()
+        return self._labels
+
+    def is_admin(self) -> bool:
+        return self.caller.kind == "admin" or self.settings.admin_label in self.labels()
+
+    def is_agent(self) -> bool:
+        return self.is_admin() or self.settings.agent_label in self.labels()
+
+    def actor(self, session: Session, token: str | None) -> rules.Actor:
+        owner = rules.owns(session, token, self.caller.user_id)
+        # An owner needs no label lookup: the widget's hot path stays at its request budget.
+        staff = not owner and self.caller.kind in ("user", "admin")
+        return rules.Actor(user_id=self.caller.user_id, is_owner=owner, is_bot=self.caller.kind == "bot",
+                           is_agent=staff and self.is_agent(), is_admin=staff and self.is_admin())
+
+    def require_agent(self) -> None:
+        if self.caller.kind == "anonymous":
+            raise Unauthorized("sign in as an agent, or send the admin secret", code="unauthorized")
+        if not self.is_agent():
+            raise Forbidden(f"this needs the '{self.settings.agent_label}' label", code="not_an_agent")
+
+    def require_admin(self) -> None:
+        self.require_agent()
+        if not self.is_admin():
+            raise Forbidden(f"this needs the '{self.settings.admin_label}' label or the admin secret",
+                            code="not_an_admin")
+
+
+# --- shared mechanics ---------------------------------------------------------------------------
+
+def load(core: Core, session_id: str) -> Session:
+    try:
+        return core.gateway.get_session(session_id)
+    except RowMissing:
+        raise NotFound(f"no session {session_id}", code="session_not_found") from None
+
+
+def transition(core: Core, session_id: str, decide: Callable[[Session], Change]) -> tuple[Session, Change]:
+    """Read, decide, write only if nobody wrote in between (X-Appwrite-Timestamp), then move counters.
+
+    A lost race re-reads and decides again, so the loser of two claims sees the winner's assignment.
+    """
+    for _ in range(CONDITIONAL_ATTEMPTS):
+        session = load(core, session_id)
+        change = decide(session)
+        if change.noop:
+            return session, change
+        try:
+            updated = core.gateway.update_session(session, change.updates, conditional=True)
+        except StaleWrite:
+            continue
+        except RowMissing:
+            raise NotFound(f"no session {session_id}", code="session_not_found") from None
+        _move_counters(core, change, revert=partial(_revert, core, session, updated, change))
+        return updated, change
+    raise Conflict("the session is changing too fast; try again", code="concurrent_update")
+
+
+def _move_counters(core: Core, change: Change, revert: Callable[[], None]) -> None:
+    """Counters follow the session write. If one can't be written, undo what was done so nothing is half-done."""
+    done = []
+    try:
+        for move in change.counters:
+            core.gateway.move_counter(move)
+            done.append(move)
+    except ChatError:
+        try:
+            for move in reversed(done):
+                core.gateway.move_counter(move, undo=True)
+            revert()
+        except ChatError:
+            core.log("counters may be out of step with sessions: run POST /recount on list-sessions")
+        raise UpstreamUnavailable("Appwrite failed mid-operation; nothing was changed, try again") from None
+
+
+def _revert(core: Core, before: Session, after: Session, change: Change) -> None:
+    previous = {
+        "status": before.status, "needsHuman": before.needs_human, "assignedAgent": before.assigned_agent,
+        "escalatedAt": iso(before.escalated_at), "escalationReason": before.escalation_reason,
+        "escalatedBy": before.escalated_by, "assignedAt": iso(before.assigned_at), "closedAt": iso(before.closed_at),
+        "closeReason": before.close_reason,
+    }
+    core.gateway.update_session(after, {k: previous[k] for k in change.updates}, conditional=True)
+
+
+def _token_and_session(core: Core, req: validation.SessionRequest, header_token: str | None):
+    session = load(core, req.session_id)
+    return session, core.actor(session, req.token or header_token)
+
+
+# --- create-session -----------------------------------------------------------------------------
+
+def create_session(core: Core, body: Any) -> dict:
+    new = validation.new_session(body)
+    token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
+    data = {"status": ACTIVE, "lastSeen": iso(core.now), "needsHuman": False, "userMeta": new.user_meta,
+            "theme": new.theme, "messageCount": 0, "tokenHash": rules.hash_token(token),
+            "ownerId": core.caller.user_id if core.caller.kind == "user" else None}
+    session = core.gateway.create_session("s_" + secrets.token_hex(16), data)
+    _move_counters(core, Change(counters=rules.created()), revert=lambda: core.gateway.delete_session(session.id))
+    return {**owner_view(session), "token": token, "userMeta": new.user_meta, "theme": new.theme}
+
+
+# --- touch-session ------------------------------------------------------------------------------
+
+def touch_session(core: Core, body: Any, header_token: str | None) -> dict:
+    req = validation.touch_request(body)
+    session, actor = _token_and_session(core, req, header_token)
+    if req.message is None:
+        if not actor.is_owner:
+            raise Forbidden("only the session's owner can touch it", code="not_owner")
+        return {"session": owner_view(core.gateway.update_session(session, rules.touch(
+            session, core.now, with_message=False, by_owner=True, limit=0)))}
+    return _post_message(core, session, actor, req.message)
+
+
+def _post_message(core: Core, session: Session, actor: rules.Actor, new: validation.NewMessage) -> dict:
+    rules.authorize_message(actor, session, new.role)
+    updates = rules.touch(session, core.now, with_message=True, by_owner=actor.is_owner and new.role == "user",
+                          limit=core.settings.max_messages_per_minute)
+    row_id = _message_row_id(session.id, new.client_id)
+    data = {"sessionId": session.id, "role": new.role, "text": new.text, "handoff": new.handoff,
+            "authorId": actor.user_id if new.role == "agent" else None, "clientMessageId": new.client_id}
+    try:
+        message = core.gateway.create_message(row_id, data)
+    except RowExists:  # the widget retried a message we already stored: answer as before, count it once
+        return {"session": owner_view(session), "message": message_view(core.gateway.get_message(row_id)),
+                "duplicate": True}
+    try:
+        updated = core.gateway.update_session(session, updates)
+    except ChatError:
+        _undo_message(core, row_id)
+        raise
+    return {"session": owner_view(updated), "message": message_view(message), "duplicate": False}
+
+
+def _undo_message(core: Core, row_id: str) -> None:
+    try:
+        core.gateway.delete_message(row_id)
+    except ChatError:
+        core.log(f"message {row_id} is stored but not counted: run POST /recount on list-sessions")
+
+
+def _message_row_id(session_id: str, client_id: str | None) -> str:
+    """A client-chosen message ID makes retries idempotent: the same (session, id) maps to the same row."""
+    if client_id is None:
+        return "m_" + secrets.token_hex(16)
+    return "m_" + hashlib.sha256(f"{session_id}\n{client_id}".encode()).hexdigest()[:32]
+
+
+def owner_messages(core: Core, query: dict[str, list[str]], header_token: str | None) -> dict:
+    session_id = validation.identifier((query.get("sessionId") or [None])[0])
+    session = load(core, session_id)
+    rules.authorize_read(core.actor(session, header_token))
+    return {"session": owner_view(session), **_message_page(core, session_id, query)}
+
+
+def _message_page(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
+    page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
+    queries = [Query.equal("sessionId", [session_id]), Query.order_asc("$createdAt"), Query.limit(page.limit + 1)]
+    if page.cursor:
+        queries.append(Query.cursor_after(page.cursor))
+    messages = core.gateway.list_messages(queries)
+    more = len(messages) > page.limit
+    messages = messages[:page.limit]
+    return {"messages": [message_view(m) for m in messages], "nextCursor": messages[-1].id if more else None}
+
+
+# --- escalate -----------------------------------------------------------------------------------
+
+def escalate(core: Core, body: Any, header_token: str | None) -> dict:
+    req = validation.escalate_request(body)
+    session, actor = _token_and_session(core, req, header_token)
+    rules.authorize_escalate(actor)
+    by = "bot" if actor.is_bot else ("owner" if actor.is_owner else f"agent:{actor.user_id or 'admin'}")
+    updated, change = transition(core, session.id, lambda s: rules.escalate(s, req.reason, by, core.now))
+    return {"session": owner_view(updated), "escalated": not change.noop, "detail": change.noop}
+
+
+def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
+    """A new message row arrived. Escalate once if the rules say so; ignore anything else, with a log line."""
+    message = _event_message(core, event, payload)
+    if message is None:
+        return {"ignored": "not a new chat message"}
+    reason = rules.escalation_reason(message, core.settings.handoff_phrases)
+    if reason is None:
+        return {"ignored": "no escalation rule matched"}
+    try:
+        updated, change = transition(core, message.session_id,
+                                     lambda s: rules.escalate(s, reason, f"message:{message.id}", core.now))
+    except (NotFound, Conflict) as exc:
+        core.log(f"event for session {message.session_id} ignored: {exc.code}")
+        return {"ignored": exc.code}
+    if change.noop:
+        return {"ignored": change.noop, "sessionId": updated.id}
+    core.log(f"session {updated.id} escalated: {reason}")
+    return {"escalated": True, "sessionId": updated.id, "reason": reason}
+
+
+def _event_message(core: Core, event: str, payload: Any) -> Message | None:
+    if parse_event(event) != (core.settings.database_id, "messages", "create") or not isinstance(payload, dict):
+        core.log(f"event ignored: {event[:200]}")
+        return None
+    try:
+        return Message(id=validation.identifier(payload["$id"], "$id"),
+                       session_id=validation.identifier(payload["sessionId"]),
+                       role=str(payload["role"]), text=str(payload.get("text") or ""),
+                       created_at=core.now, handoff=payload.get("handoff") is True)
+    except (KeyError, BadRequest):
+        core.log("event ignored: the payload is not a message row")
+        return None
+
+
+def parse_event(event: str) -> tuple[str, str, str] | None:
+    """(database, table, action) from any of Appwrite's spellings:
+    databases.D.collections.T.documents.R.create, databases.D.tables.T.rows.R.create, tablesdb.D.tables.T.rows.R.create
+    """
+    parts = event.split(".")
+    if len(parts) != 7 or parts[0] not in ("databases", "tablesdb"):
+        return None
+    if (parts[2], parts[4]) not in (("collections", "documents"), ("tables", "rows")):
+        return None
+    return parts[1], parts[3], parts[6]
+
+
+# --- assign-agent -------------------------------------------------------------------------------
+
+def claim(core: Core, body: Any) -> dict:
+    core.require_agent()
+    req = validation.assign_request(body, agent_required=False)
+    if req.agent_id not in (None, core.caller.user_id):
+        raise Forbidden("an agent claims for itself; use /assign to assign someone else", code="not_an_admin")
+    if not core.caller.user_id:
+        raise BadRequest("the admin secret has no agent identity: use /assign with agentId", code="no_agent")
+    return _assigned(core, req.session_id, lambda s: rules.assign(s, core.caller.user_id, core.now))
+
+
+def assign_to(core: Core, body: Any) -> dict:
+    core.require_admin()
+    req = validation.assign_request(body, agent_required=True)
+    _require_agent_user(core, req.agent_id)
+    return _assigned(core, req.session_id, lambda s: rules.assign(s, req.agent_id, core.now))
+
+
+def transfer(core: Core, body: Any) -> dict:
+    core.require_agent()
+    req = validation.assign_request(body, agent_required=True)
+    _require_agent_user(core, req.agent_id)
+
+    def decide(session: Session) -> Change:
+        rules.authorize_reassign(core.actor(session, None), session)
+        return rules.transfer(session, req.agent_id, core.now)
+    return _assigned(core, req.session_id, decide)
+
+
+def unassign(core: Core, body: Any) -> dict:
+    core.require_agent()
+    req = validation.assign_request(body, agent_required=False)
+
+    def decide(session: Session) -> Change:
+        rules.authorize_reassign(core.actor(session, None), session)
+        return rules.unassign(session, core.now)
+    return _assigned(core, req.session_id, decide)
+
+
+def _assigned(core: Core, session_id: str, decide: Callable[[Session], Change]) -> dict:
+    updated, change = transition(core, session_id, decide)
+    return {"session": agent_view(updated, core.now), "changed": not change.noop, "detail": change.noop}
+
+
+def _require_agent_user(core: Core, user_id: str) -> None:
+    labels = core.gateway.user_labels(user_id)
+    if not labels & {core.settings.agent_label, core.settings.admin_label}:
+        raise BadRequest(f"{user_id} is not an agent (no '{core.settings.agent_label}' label)", code="not_an_agent")
+
+
+# --- close-session ------------------------------------------------------------------------------
+
+def close(core: Core, body: Any, header_token: str | None) -> dict:
+    req = validation.close_request(body)
+    token = req.token or header_token
+
+    def decide(session: Session) -> Change:
+        actor = core.actor(session, token)
+        rules.authorize_close(actor, session)
+        default = "closed by visitor" if actor.is_owner else "closed by agent"
+        return rules.close(session, req.reason or default, core.now)
+    updated, change = transition(core, req.session_id, decide)
+    return {"session": owner_view(updated), "closed": not change.noop, "detail": change.noop}
+
+
+def close_idle(core: Core) -> dict:
+    """Schedule: close open sessions whose visitor has been idle longer than IDLE_CLOSE_MINUTES."""
+    cutoff = rules.idle_cutoff(core.now, core.settings.idle_close_minutes)
+    closed = checked = 0
+    cursor: list[str] = []
+    while checked < IDLE_CLOSE_MAX_PER_RUN:
+        batch = core.gateway.list_sessions([
+            Query.equal("status", [ACTIVE, AGENT_ASSIGNED]), Query.less_than("lastSeen", iso(cutoff)),
+            Query.order_asc("lastSeen"), Query.limit(IDLE_CLOSE_BATCH), *cursor])
+        for session in batch:
+            checked += 1
+            closed += _close_if_idle(core, session.id, cutoff)
+        if len(batch) < IDLE_CLOSE_BATCH:
+            break
+        cursor = [Query.cursor_after(batch[-1].id)]
+    core.log(f"idle close: {closed} closed of {checked} checked (idle since {iso(cutoff)})")
+    return {"closed": closed, "checked": checked, "idleSince": iso(cutoff)}
+
+
+def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
+    def decide(session: Session) -> Change:
+        if session.status == CLOSED or session.last_seen >= cutoff:
+            return Change(noop="not_idle")
+        return rules.close(session, "idle", core.now)
+    try:
+        _, change = transition(core, session_id, decide)
+    except (NotFound, Conflict, UpstreamUnavailable) as exc:  # one failure must not stop the sweep
+        core.log(f"idle close skipped {session_id}: {exc.code}")
+        return 0
+    return 0 if change.noop else 1
+
+
+# --- list-sessions ------------------------------------------------------------------------------
+
+def list_sessions(core: Core, query: dict[str, list[str]]) -> dict:
+    core.require_agent()
+    wanted = validation.session_filter({k: v for k, v in query.items() if k not in ("limit", "cursor")})
+    page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
+    queries = _filter_queries(wanted, core.now) + [
+        (Query.order_asc if wanted.oldest_first else Query.order_desc)("lastSeen"),
+        Query.limit(page.limit + 1), Query.select(["$id", "$createdAt", "$updatedAt", *SESSION_COLUMNS])]
+    if page.cursor:
+        queries.append(Query.cursor_after(page.cursor))
+    sessions = core.gateway.list_sessions(queries)
+    more = len(sessions) > page.limit
+    sessions = sessions[:page.limit]
+    answer = {"sessions": [agent_view(s, core.now) for s in sessions],
+              "nextCursor": sessions[-1].id if more else None, "generatedAt": iso(core.now)}
+    if wanted.with_summary:
+        answer["summary"] = rules.summarize(core.gateway.counter_rows())
+    return answer
+
+
+def _filter_queries(wanted: validation.SessionFilter, now: datetime) -> list[str]:
+    queries = []
+    if wanted.statuses:
+        queries.append(Query.equal("status", list(wanted.statuses)))
+    if wanted.needs_human is not None:
+        queries.append(Query.equal("needsHuman", [wanted.needs_human]))
+    if wanted.assigned_agent:
+        queries.append(Query.equal("assignedAgent", [wanted.assigned_agent]))
+    if wanted.idle_for is not None:
+        queries.append(Query.less_than_equal("lastSeen", iso(now - wanted.idle_for)))
+    if wanted.created_after:
+        queries.append(Query.greater_than_equal("$createdAt", iso(wanted.created_after)))
+    if wanted.created_before:
+        queries.append(Query.less_than("$createdAt", iso(wanted.created_before)))
+    return queries
+
+
+def get_session(core: Core, session_id: str) -> dict:
+    core.require_agent()
+    return {"session": agent_view(load(core, validation.identifier(session_id)), core.now)}
+
+
+def session_messages(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
+    core.require_agent()
+    session = load(core, validation.identifier(session_id))
+    return {"session": agent_view(session, core.now), **_message_page(core, session.id, query)}
+
+
+def recount(core: Core) -> dict:
+    """Admin repair: rebuild the counters from the sessions themselves (after a failure left them out of step)."""
+    core.require_admin()
+    values = rules.recount(list(core.gateway.all_sessions()))
+    for row in core.gateway.counter_rows():  # agents with nothing left still need their row reset
+        values.setdefault(row.get("agentId"), {"assigned": 0, "released": 0, "closed": 0, "requeued": 0,
+                                               "cleared": 0})
+    for agent_id, counts in values.items():
+        core.gateway.set_counter_row(agent_id, counts)
+    return {"summary": rules.summarize(core.gateway.counter_rows()), "recountedAt": iso(core.now)}

@@ -1,0 +1,259 @@
+"""Input parsing: a request body or query string in, typed values out, or BadRequest. Nothing here writes."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .errors import BadRequest
+from .model import ROLES, STATUSES, parse_time
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DURATION_PATTERN = re.compile(r"^(\d{1,9})([smhd]?)$")
+USER_META_MAX, THEME_MAX = 4096, 2048
+TEXT_MAX, REASON_MAX, CLOSE_REASON_MAX = 4000, 500, 64
+PAGE_MAX, PAGE_DEFAULT = 100, 25
+
+
+def fields(body: Any, *, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict:
+    """The body as a dict holding only known fields, the required ones present."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="invalid_body")
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)[:200]}", code="unknown_field")
+    missing = [name for name in required if body.get(name) is None]
+    if missing:
+        raise BadRequest(f"missing field(s): {', '.join(missing)}", code="missing_field")
+    return body
+
+
+def text(value: Any, name: str, *, max_len: int, min_len: int = 1) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string", code="invalid_type")
+    if not min_len <= len(value) <= max_len:
+        raise BadRequest(f"{name} must be {min_len} to {max_len} characters", code="invalid_length")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{name} is not valid Unicode", code="invalid_text") from None
+    if "\x00" in value:
+        raise BadRequest(f"{name} must not contain NUL characters", code="invalid_text")
+    return value
+
+
+def optional_text(value: Any, name: str, *, max_len: int, default: str | None = None) -> str | None:
+    return default if value is None else text(value, name, max_len=max_len)
+
+
+def identifier(value: Any, name: str = "sessionId") -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise BadRequest(f"{name} must be an ID of letters, digits, '.', '-' or '_' (at most 36)",
+                         code="invalid_id")
+    return value
+
+
+def boolean(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false", code="invalid_type")
+    return value
+
+
+def json_object(value: Any, name: str, *, max_len: int) -> str:
+    """An object, or a JSON string holding one, stored as compact JSON within max_len characters."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise BadRequest(f"{name} must be a JSON object", code="invalid_json") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} must be a JSON object", code="invalid_type")
+    try:
+        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        encoded.encode("utf-8")
+    except (ValueError, RecursionError, UnicodeEncodeError):
+        raise BadRequest(f"{name} is not storable JSON", code="invalid_json") from None
+    if len(encoded) > max_len:
+        raise BadRequest(f"{name} is larger than {max_len} characters", code="too_large")
+    return encoded
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NewSession:
+    user_meta: str
+    theme: str
+
+
+def new_session(body: Any) -> NewSession:
+    body = fields(body if body != "" else {}, optional=("userMeta", "theme"))
+    return NewSession(
+        user_meta=json_object(body.get("userMeta", {}), "userMeta", max_len=USER_META_MAX),
+        theme=json_object(body.get("theme", {}), "theme", max_len=THEME_MAX),
+    )
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    role: str
+    text: str
+    client_id: str | None
+    handoff: bool
+
+
+def new_message(value: Any) -> NewMessage:
+    body = fields(value, required=("text",), optional=("role", "id", "handoff"))
+    role = body.get("role", "user")
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
+    client_id = body.get("id")
+    if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id)):
+        raise BadRequest("message id must be 1 to 64 letters, digits, '-' or '_'", code="invalid_id")
+    handoff = boolean(body.get("handoff", False), "handoff")
+    if handoff and role != "bot":
+        raise BadRequest("only bot messages carry a handoff flag", code="invalid_handoff")
+    return NewMessage(role=role, text=text(body["text"], "text", max_len=TEXT_MAX), client_id=client_id,
+                      handoff=handoff)
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """A request about one session: its ID, the widget's token if sent in the body, and the action's fields."""
+
+    session_id: str
+    token: str | None
+    reason: str | None = None
+    message: NewMessage | None = None
+    agent_id: str | None = None
+
+
+def _token(body: dict) -> str | None:
+    return optional_text(body.get("token"), "token", max_len=200)
+
+
+def touch_request(body: Any) -> SessionRequest:
+    body = fields(body, required=("sessionId",), optional=("token", "message"))
+    message = body.get("message")
+    return SessionRequest(identifier(body["sessionId"]), _token(body),
+                          message=new_message(message) if message is not None else None)
+
+
+def escalate_request(body: Any) -> SessionRequest:
+    body = fields(body, required=("sessionId",), optional=("token", "reason"))
+    return SessionRequest(identifier(body["sessionId"]), _token(body),
+                          reason=optional_text(body.get("reason"), "reason", max_len=REASON_MAX,
+                                               default="escalation requested"))
+
+
+def close_request(body: Any) -> SessionRequest:
+    body = fields(body, required=("sessionId",), optional=("token", "reason"))
+    return SessionRequest(identifier(body["sessionId"]), _token(body),
+                          reason=optional_text(body.get("reason"), "reason", max_len=CLOSE_REASON_MAX))
+
+
+def assign_request(body: Any, *, agent_required: bool) -> SessionRequest:
+    names = ("sessionId", "agentId") if agent_required else ("sessionId",)
+    body = fields(body, required=names, optional=() if agent_required else ("agentId",))
+    agent = body.get("agentId")
+    return SessionRequest(identifier(body["sessionId"]), None,
+                          agent_id=identifier(agent, "agentId") if agent is not None else None)
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    statuses: tuple[str, ...] = ()
+    needs_human: bool | None = None
+    assigned_agent: str | None = None
+    idle_for: timedelta | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    oldest_first: bool = False
+    with_summary: bool = True
+
+
+def _single(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise BadRequest(f"{name} given more than once", code="invalid_query")
+    return values[0]
+
+
+def page(query: dict[str, list[str]]) -> Page:
+    raw_limit = _single(query, "limit")
+    if raw_limit is None:
+        limit = PAGE_DEFAULT
+    elif raw_limit.isdigit() and 1 <= int(raw_limit) <= PAGE_MAX:
+        limit = int(raw_limit)
+    else:
+        raise BadRequest(f"limit must be 1 to {PAGE_MAX}", code="invalid_query")
+    cursor = _single(query, "cursor")
+    return Page(limit, identifier(cursor, "cursor") if cursor else None)
+
+
+def _query_bool(raw: str | None, name: str) -> bool | None:
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise BadRequest(f"{name} must be true or false", code="invalid_query")
+    return raw == "true"
+
+
+def _query_time(raw: str | None, name: str) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return parse_time(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 date-time", code="invalid_query") from None
+
+
+def duration(raw: str | None, name: str = "idleFor") -> timedelta | None:
+    """`90`, `90s`, `15m`, `2h`, `1d`."""
+    if raw is None:
+        return None
+    match = DURATION_PATTERN.match(raw)
+    if not match:
+        raise BadRequest(f"{name} must look like 90, 90s, 15m, 2h or 1d", code="invalid_query")
+    unit = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+LIST_PARAMS = ("status", "needsHuman", "assignedAgent", "idleFor", "createdAfter", "createdBefore", "order",
+               "summary", "limit", "cursor")
+
+
+def session_filter(query: dict[str, list[str]]) -> SessionFilter:
+    unknown = sorted(set(query) - set(LIST_PARAMS))
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)[:200]}", code="unknown_field")
+    status = _single(query, "status")
+    statuses = tuple(status.split(",")) if status else ()
+    if any(s not in STATUSES for s in statuses):
+        raise BadRequest(f"status must be among {', '.join(STATUSES)}", code="invalid_query")
+    agent = _single(query, "assignedAgent")
+    order = _single(query, "order") or "desc"
+    if order not in ("asc", "desc"):
+        raise BadRequest("order must be asc or desc", code="invalid_query")
+    return SessionFilter(
+        statuses=statuses,
+        needs_human=_query_bool(_single(query, "needsHuman"), "needsHuman"),
+        assigned_agent=identifier(agent, "assignedAgent") if agent else None,
+        idle_for=duration(_single(query, "idleFor")),
+        created_after=_query_time(_single(query, "createdAfter"), "createdAfter"),
+        created_before=_query_time(_single(query, "createdBefore"), "createdBefore"),
+        oldest_first=order == "asc",
+        with_summary=_query_bool(_single(query, "summary"), "summary") is not False,
+    )

@@ -1,0 +1,80 @@
+"""What callers see of a session or message. Never the token hash, never the rate-limit bookkeeping."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from .model import ACTIVE, Message, Session, iso
+
+
+def owner_view(session: Session) -> dict:
+    """For the widget and the AI bot: every answer carries the status, so the bot knows to stay quiet."""
+    return {
+        "sessionId": session.id,
+        "status": session.status,
+        "botShouldReply": session.status == ACTIVE,
+        "needsHuman": session.needs_human,
+        "assignedAgent": session.assigned_agent,
+        "lastSeen": iso(session.last_seen),
+        "messageCount": session.message_count,
+        "createdAt": iso(session.created_at),
+        "closedAt": iso(session.closed_at),
+    }
+
+
+def agent_view(session: Session, now: datetime) -> dict:
+    duration = max(0, int((session.last_seen - session.created_at).total_seconds()))
+    return {
+        **owner_view(session),
+        "lastSeenAgo": ago(session.last_seen, now),
+        "idleSeconds": max(0, int((now - session.last_seen).total_seconds())),
+        "durationSeconds": duration,
+        "duration": span(duration),
+        "escalatedAt": iso(session.escalated_at),
+        "escalationReason": session.escalation_reason,
+        "assignedAt": iso(session.assigned_at),
+        "closeReason": session.close_reason,
+        "ownerId": session.owner_id,
+        "userMeta": _parsed(session.user_meta),
+        "theme": _parsed(session.theme),
+    }
+
+
+def message_view(message: Message) -> dict:
+    return {
+        "messageId": message.id,
+        "sessionId": message.session_id,
+        "role": message.role,
+        "text": message.text,
+        "handoff": message.handoff,
+        "authorId": message.author_id,
+        "clientMessageId": message.client_message_id,
+        "createdAt": iso(message.created_at),
+    }
+
+
+def _parsed(raw: str) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {}
+
+
+UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def span(seconds: int) -> str:
+    """`0 seconds`, `1 minute`, `3 hours`: the largest whole unit, as people say it."""
+    for name, size in UNITS:
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {name}{'' if count == 1 else 's'}"
+    return "0 seconds"
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    seconds = int((now - moment).total_seconds())
+    if seconds < 10:
+        return "just now"
+    return f"{span(seconds)} ago"

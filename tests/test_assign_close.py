@@ -1,0 +1,143 @@
+"""assign-agent and close-session: claims, races, transfers, closing, idle closing."""
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+from conftest import ADMIN_SECRET, Widget, execute, row
+
+
+def claim(session_id, agent):
+    return execute("assign-agent", {"sessionId": session_id}, path="/claim", user=agent)
+
+
+def escalated(token_widget=None) -> Widget:
+    w = token_widget or Widget()
+    execute("escalate", {"sessionId": w.session_id}, token=w.token)
+    return w
+
+
+def test_an_agent_claims_a_waiting_session(appwrite):
+    w = escalated()
+    result = claim(w.session_id, "agent-alice")
+    assert result.status == 200, result
+    stored = row(appwrite, "sessions", w.session_id)
+    assert (stored["status"], stored["assignedAgent"], stored["needsHuman"]) == ("agent_assigned", "agent-alice", False)
+    assert stored["assignedAt"]
+    assert w.say("hello?").json["session"]["botShouldReply"] is False
+
+
+def test_a_second_claim_is_told_who_won(appwrite):
+    w = escalated()
+    claim(w.session_id, "agent-alice")
+    lost = claim(w.session_id, "agent-bob")
+    assert (lost.status, lost.error) == (409, "already_assigned")
+    assert lost.json["error"]["assignedAgent"] == "agent-alice"
+    assert claim(w.session_id, "agent-alice").json["detail"] == "already_yours"
+
+
+def test_interleaved_claims_have_exactly_one_winner(appwrite):
+    """Bob reads the session, Alice claims it completely, then Bob writes: his conditional write must lose."""
+    w = escalated()
+    alice_done = threading.Event()
+    results = {}
+
+    def hold_bobs_write(index, method, path):
+        if threading.current_thread().name == "bob" and method == "PATCH" and "/sessions/" in path:
+            alice_done.wait(5)
+        return None
+
+    appwrite.fault = hold_bobs_write
+    bob = threading.Thread(target=lambda: results.update(bob=claim(w.session_id, "agent-bob")), name="bob")
+    bob.start()
+    results["alice"] = claim(w.session_id, "agent-alice")
+    alice_done.set()
+    bob.join(10)
+    appwrite.fault = None
+    statuses = sorted((r.status, r.error) for r in results.values())
+    assert statuses == [(200, None), (409, "already_assigned")]
+    winner = row(appwrite, "sessions", w.session_id)["assignedAgent"]
+    loser = next(r for r in results.values() if r.status == 409)
+    assert loser.json["error"]["assignedAgent"] == winner
+    summary = execute("list-sessions", method="GET", secret=ADMIN_SECRET).json["summary"]
+    assert summary["agents"] == {winner: 1} and summary["byStatus"]["agent_assigned"] == 1
+
+
+def test_claim_costs_at_most_three_requests(appwrite):
+    w = escalated()
+    execute("list-sessions", method="GET", user="agent-alice")  # warms the label cache and the counter row
+    claim(Widget().session_id, "agent-alice")
+    appwrite.reset_counts()
+    claim(w.session_id, "agent-alice")
+    assert len(appwrite.requests) <= 3, appwrite.requests
+
+
+def test_who_may_assign(appwrite):
+    w = escalated()
+    assert execute("assign-agent", {"sessionId": w.session_id}, path="/claim").status == 401
+    assert claim(w.session_id, "visitor-vic").error == "not_an_agent"
+    by_agent = execute("assign-agent", {"sessionId": w.session_id, "agentId": "agent-bob"}, path="/assign",
+                       user="agent-alice")
+    assert by_agent.error == "not_an_admin"
+    not_agent = execute("assign-agent", {"sessionId": w.session_id, "agentId": "visitor-vic"}, path="/assign",
+                        secret=ADMIN_SECRET)
+    assert not_agent.error == "not_an_agent"
+    assert row(appwrite, "sessions", w.session_id)["status"] == "active"
+    ok = execute("assign-agent", {"sessionId": w.session_id, "agentId": "agent-bob"}, path="/assign",
+                 secret=ADMIN_SECRET)
+    assert ok.status == 200 and ok.json["session"]["assignedAgent"] == "agent-bob"
+
+
+def test_transfer_and_unassign_are_for_the_assignee_or_an_admin(appwrite):
+    w = escalated()
+    claim(w.session_id, "agent-alice")
+    stolen = execute("assign-agent", {"sessionId": w.session_id, "agentId": "agent-bob"}, path="/transfer",
+                     user="agent-bob")
+    assert (stolen.status, stolen.error) == (403, "not_assignee")
+    moved = execute("assign-agent", {"sessionId": w.session_id, "agentId": "agent-bob"}, path="/transfer",
+                    user="agent-alice")
+    assert moved.json["session"]["assignedAgent"] == "agent-bob"
+    back = execute("assign-agent", {"sessionId": w.session_id}, path="/unassign", secret=ADMIN_SECRET)
+    stored = row(appwrite, "sessions", w.session_id)
+    assert back.status == 200
+    assert (stored["status"], stored["assignedAgent"], stored["needsHuman"]) == ("active", None, True)
+    again = execute("assign-agent", {"sessionId": w.session_id}, path="/unassign", secret=ADMIN_SECRET)
+    assert again.error == "not_assigned"
+
+
+def test_closed_sessions_cannot_be_claimed(appwrite, widget):
+    execute("close-session", {"sessionId": widget.session_id}, token=widget.token)
+    assert claim(widget.session_id, "agent-alice").error == "session_closed"
+
+
+def test_closing_rules(appwrite):
+    mine, theirs, waiting = escalated(), escalated(), escalated()
+    claim(theirs.session_id, "agent-alice")
+    assert execute("close-session", {"sessionId": theirs.session_id}, user="agent-bob").error == "not_assignee"
+    assert execute("close-session", {"sessionId": theirs.session_id}).status == 403
+    assert execute("close-session", {"sessionId": theirs.session_id}, user="agent-alice").json["closed"] is True
+    assert execute("close-session", {"sessionId": waiting.session_id}, user="agent-bob").json["closed"] is True
+    result = execute("close-session", {"sessionId": mine.session_id, "reason": "solved"}, token=mine.token)
+    stored = row(appwrite, "sessions", mine.session_id)
+    assert result.json["session"]["status"] == "closed"
+    assert (stored["status"], stored["closeReason"], stored["needsHuman"]) == ("closed", "solved", False)
+    assert execute("close-session", {"sessionId": mine.session_id}, token=mine.token).json["detail"] == \
+        "already_closed"
+    summary = execute("list-sessions", method="GET", secret=ADMIN_SECRET).json["summary"]
+    assert summary["byStatus"] == {"active": 0, "agent_assigned": 0, "closed": 3}
+    assert summary["needsHuman"] == 0 and summary["agents"] == {}
+
+
+def test_the_schedule_closes_only_idle_sessions(appwrite, monkeypatch):
+    monkeypatch.setenv("IDLE_CLOSE_MINUTES", "30")
+    idle, fresh, assigned_idle = Widget(), Widget(), escalated()
+    claim(assigned_idle.session_id, "agent-alice")
+    long_ago = (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()
+    for w in (idle, assigned_idle):
+        appwrite.engine.update_row("chat", "sessions", w.session_id, {"lastSeen": long_ago})
+    result = execute("close-session", trigger="schedule")
+    assert result.status == 200 and result.json["closed"] == 2
+    assert row(appwrite, "sessions", idle.session_id)["closeReason"] == "idle"
+    assert row(appwrite, "sessions", fresh.session_id)["status"] == "active"
+    assert execute("close-session", trigger="schedule").json["closed"] == 0
+    summary = execute("list-sessions", method="GET", secret=ADMIN_SECRET).json["summary"]
+    assert summary["byStatus"] == {"active": 1, "agent_assigned": 0, "closed": 2} and summary["agents"] == {}
