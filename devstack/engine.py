@@ -1,0 +1,1129 @@
+"""Appwrite TablesDB row semantics over SQLite: one engine for the unit-test fake and the local stack.
+
+Every Appwrite table is a real SQLite table (one SQL column per Appwrite column plus system
+columns), declared indexes are real SQLite indexes, and list queries compile to parameterized
+SQL so filtering and sorting large tables uses those indexes. All access goes through one
+connection guarded by a lock; writes run in one transaction each, so check-then-write steps
+(optimistic concurrency, bounded increments, operators) are atomic.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import math
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from devstack.schema import Column, Schema, Table, load_schema
+
+LIMIT_COUNT = 5000  # Appwrite's APP_LIMIT_COUNT: totals saturate here
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100_000
+MAX_QUERIES = 100
+MAX_QUERY_LENGTH = 4096
+MAX_QUERY_VALUES = 100
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")
+PERMISSION_PATTERN = re.compile(r'^(read|create|update|delete|write)\("[^"]+"\)$')
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SYSTEM_SQL = {"$id": "_id", "$sequence": "_seq", "$createdAt": "_createdAt", "$updatedAt": "_updatedAt"}
+UTC = timezone.utc  # not datetime.UTC: the project still targets Python 3.10
+NUMERIC_OPERATORS = {"increment", "decrement", "multiply", "divide", "modulo", "power"}
+ONE_MS = timedelta(milliseconds=1)
+
+log = logging.getLogger(__name__)
+Event = dict[str, Any]
+Listener = Callable[[Event], None]
+
+
+class EngineError(Exception):
+    """An Appwrite-shaped failure: HTTP code, Appwrite error type, message."""
+
+    def __init__(self, code: int, type: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.type = type
+        self.message = message
+
+
+def _invalid(message: str) -> EngineError:
+    return EngineError(400, "row_invalid_structure", f"Invalid document structure: {message}")
+
+
+def _bad_query(message: str) -> EngineError:
+    return EngineError(400, "general_query_invalid", f"Invalid query: {message}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Datetimes: stored as `YYYY-MM-DDTHH:MM:SS.mmm+00:00` (UTC) so text order is time order.
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:  # Appwrite reads zone-less datetimes as UTC
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_datetime(moment: datetime) -> str:
+    m = moment.astimezone(UTC)
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+            f".{m.microsecond // 1000:03d}+00:00")
+
+
+def normalize_datetime(value: Any) -> str | None:
+    parsed = parse_datetime(value)
+    return None if parsed is None else format_datetime(parsed)
+
+
+def now() -> datetime:
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def unique_id() -> str:
+    return secrets.token_hex(10)
+
+
+def _q(name: str) -> str:
+    """Quote an SQL identifier (names come from the schema, never from values)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------------------------------------
+# Value validation
+
+
+def _check_value(column: Column, value: Any) -> Any:
+    """Validate one non-null, non-operator value; return it in its Python form."""
+    if column.array:
+        if not isinstance(value, list):
+            raise _invalid(f'Attribute "{column.key}" must be an array')
+        return [_check_scalar(column, item) for item in value]
+    return _check_scalar(column, value)
+
+
+def _check_scalar(column: Column, value: Any) -> Any:
+    checker = _CHECKERS[column.kind]
+    return checker(column, value)
+
+
+def _check_string(column: Column, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid string')
+    if column.size is not None and len(value) > column.size:
+        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid string '
+                       f"and no longer than {column.size} chars")
+    if value and column.format and not _FORMAT_CHECKS[column.format](value):
+        raise _invalid(f'Attribute "{column.key}" has invalid format. Value must be a valid {column.format}')
+    return value
+
+
+def _valid_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return bool(parts.scheme and parts.netloc)
+
+
+_FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
+    "email": lambda v: bool(EMAIL_PATTERN.match(v)), "url": _valid_url, "ip": _valid_ip}
+
+
+def _check_enum(column: Column, value: Any) -> str:
+    if not isinstance(value, str) or value not in column.elements:
+        raise _invalid(f'Attribute "{column.key}" has invalid format. Value must be one of '
+                       f"({', '.join(column.elements)})")
+    return value
+
+
+def _check_number(column: Column, value: Any) -> int | float:
+    integer = column.kind == "integer"
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if not ok or isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+        kind = "integer" if integer else "float"
+        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid {kind}')
+    _check_range(column, value)
+    return value
+
+
+def _check_range(column: Column, value: float) -> None:
+    if (column.min is not None and value < column.min) or (column.max is not None and value > column.max):
+        raise _invalid(f'Attribute "{column.key}" has invalid format. Value must be a valid range '
+                       f"between {column.min} and {column.max}")
+
+
+def _check_boolean(column: Column, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid boolean')
+    return value
+
+
+def _check_datetime(column: Column, value: Any) -> str:
+    normalized = normalize_datetime(value)
+    if normalized is None:
+        raise _invalid(f'Attribute "{column.key}" has invalid format. Value must be valid date '
+                       "in ISO 8601 format")
+    return normalized
+
+
+_CHECKERS: dict[str, Callable[[Column, Any], Any]] = {
+    "string": _check_string, "enum": _check_enum, "integer": _check_number, "float": _check_number,
+    "boolean": _check_boolean, "datetime": _check_datetime}
+
+
+def _to_sql(column: Column, value: Any) -> Any:
+    if value is None:
+        return None
+    if column.array:
+        return json.dumps(value)
+    return int(value) if column.kind == "boolean" else value
+
+
+def _from_sql(column: Column, value: Any) -> Any:
+    if value is None:
+        return None
+    if column.array:
+        return json.loads(value)
+    if column.kind == "boolean":
+        return bool(value)
+    if column.kind == "float":
+        return float(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic operators inside `data` (server 1.8.1): `{"method": "increment", "values": [1, max]}`
+
+
+def _parse_operator(column: Column, value: Any) -> dict | None:
+    """Return the operator a value encodes, or None. String and enum columns never take operators,
+    so text that merely looks like an operator (a chat message) is stored literally."""
+    if column.kind in ("string", "enum") or column.array or not isinstance(value, str):
+        return None
+    if not value.startswith("{") or '"method"' not in value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("method"), str):
+        return None
+    values = parsed.get("values", [])
+    return {"method": parsed["method"], "values": values if isinstance(values, list) else [values]}
+
+
+def _apply_operator(column: Column, current: Any, operator: dict) -> Any:
+    method, values = operator["method"], operator["values"]
+    if column.numeric and method in NUMERIC_OPERATORS:
+        return _apply_numeric(column, current, method, values)
+    if column.kind == "boolean" and method == "toggle":
+        return not bool(current)
+    if column.kind == "datetime" and method in ("dateSetNow", "dateAddDays", "dateSubDays"):
+        return _apply_date(column, current, method, values)
+    raise _invalid(f'Operator "{method}" cannot be applied to attribute "{column.key}"')
+
+
+def _number(column: Column, value: Any, what: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _invalid(f'Operator {what} for attribute "{column.key}" must be a number')
+    return value
+
+
+def _apply_numeric(column: Column, current: Any, method: str, values: list) -> int | float:
+    base = current if current is not None else 0
+    operand = _number(column, values[0] if values else 1, "value")
+    bound = _number(column, values[1], "bound") if len(values) > 1 and values[1] is not None else None
+    if method in ("divide", "modulo") and operand == 0:
+        raise _invalid(f'Operator "{method}" on attribute "{column.key}" cannot use zero')
+    result = {
+        "increment": lambda: base + operand, "decrement": lambda: base - operand,
+        "multiply": lambda: base * operand, "divide": lambda: base / operand,
+        "modulo": lambda: base % operand, "power": lambda: base ** operand,
+    }[method]()
+    # utopia-php/database (as shipped with 1.8.x) caps a bounded operator at its bound.
+    if bound is not None:
+        result = max(result, bound) if method in ("decrement", "divide") else min(result, bound)
+    if column.kind == "integer":
+        if isinstance(result, float) and not result.is_integer():
+            raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid integer')
+        result = int(result)
+    _check_range(column, result)
+    return result
+
+
+def _apply_date(column: Column, current: Any, method: str, values: list) -> str:
+    if method == "dateSetNow":
+        return format_datetime(now())
+    days = _number(column, values[0] if values else 0, "days")
+    base = parse_datetime(current) or now()
+    delta = timedelta(days=days if method == "dateAddDays" else -days)
+    return format_datetime(base + delta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Query compilation
+
+
+@dataclass
+class _Plan:
+    filters: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+    orders: list[tuple[str, str]] = field(default_factory=list)  # (sql column, ASC|DESC)
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    cursor: tuple[str, str] | None = None  # (row id, "after" | "before")
+    select: list[str] | None = None
+    random: bool = False
+
+
+def parse_queries(queries: Iterable[Any] | None) -> list[dict]:
+    parsed = []
+    items = list(queries or [])
+    if len(items) > MAX_QUERIES:
+        raise EngineError(400, "general_argument_invalid",
+                          f"Invalid `queries` param: Value must a valid array no longer than {MAX_QUERIES} "
+                          "items")
+    for raw in items:
+        if isinstance(raw, dict):
+            parsed.append(raw)
+            continue
+        if not isinstance(raw, str) or len(raw) > MAX_QUERY_LENGTH:
+            raise EngineError(400, "general_argument_invalid",
+                              f"Invalid `queries` param: each query must be a string of at most "
+                              f"{MAX_QUERY_LENGTH} chars")
+        try:
+            query = json.loads(raw)
+        except ValueError:
+            raise _bad_query(f"Invalid query: {raw[:100]}") from None
+        if not isinstance(query, dict) or not isinstance(query.get("method"), str):
+            raise _bad_query(f"Invalid query: {raw[:100]}")
+        parsed.append(query)
+    return parsed
+
+
+class _Compiler:
+    """Turns parsed Appwrite queries into SQL fragments for one table (values always bound)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def compile(self, queries: list[dict]) -> _Plan:
+        plan = _Plan()
+        for query in queries:
+            self._one(plan, query)
+        return plan
+
+    def _one(self, plan: _Plan, query: dict) -> None:
+        method = query["method"]
+        values = _values(query)
+        if method in ("orderAsc", "orderDesc"):
+            direction = "ASC" if method == "orderAsc" else "DESC"
+            plan.orders.append((self._sql_column(query.get("attribute"))[0], direction))
+        elif method == "orderRandom":
+            plan.random = True
+        elif method == "limit":
+            plan.limit = _int_value(values, "limit", 1, MAX_LIMIT)
+        elif method == "offset":
+            plan.offset = _int_value(values, "offset", 0, 2**31)
+        elif method in ("cursorAfter", "cursorBefore"):
+            if not values or not isinstance(values[0], str) or not values[0]:
+                raise _bad_query("Cursor must be a row ID")
+            plan.cursor = (values[0], "after" if method == "cursorAfter" else "before")
+        elif method == "select":
+            plan.select = self._select(values)
+        else:
+            sql, params = self.filter(query)
+            plan.filters.append(sql)
+            plan.params.extend(params)
+
+    def _select(self, values: list) -> list[str]:
+        for name in values:
+            if not isinstance(name, str) or (name != "*" and name not in self.table.columns
+                                             and name not in SYSTEM_SQL and not name.startswith("$")):
+                raise _bad_query(f"Attribute not found in schema: {name}")
+        return [str(v) for v in values]
+
+    def _sql_column(self, attribute: Any) -> tuple[str, Column | None]:
+        if attribute in SYSTEM_SQL:
+            return SYSTEM_SQL[attribute], None
+        column = self.table.columns.get(attribute) if isinstance(attribute, str) else None
+        if column is None:
+            raise _bad_query(f"Attribute not found in schema: {attribute}")
+        return _q(column.key), column
+
+    def filter(self, query: dict) -> tuple[str, list]:
+        method = query["method"]
+        values = _values(query)
+        if method in ("and", "or"):
+            return self._logical(method, values)
+        handler = _FILTERS.get(method)
+        if handler is None:
+            raise _bad_query(f"Query method not supported: {method}")
+        sql_column, column = self._sql_column(query.get("attribute"))
+        if len(values) > MAX_QUERY_VALUES:
+            raise _bad_query(f"Query on attribute has more than {MAX_QUERY_VALUES} values")
+        attribute = query.get("attribute")
+        converted = [None if v is None else self._value(attribute, column, v, method) for v in values]
+        return handler(sql_column, column, converted)
+
+    def _logical(self, method: str, values: list) -> tuple[str, list]:
+        if not values or not all(isinstance(v, dict) and isinstance(v.get("method"), str) for v in values):
+            raise _bad_query(f"{method} queries require nested queries")
+        parts, params = [], []
+        for nested in values:
+            sql, nested_params = self.filter(nested)
+            parts.append(f"({sql})")
+            params.extend(nested_params)
+        return (" AND " if method == "and" else " OR ").join(parts), params
+
+    def _value(self, attribute: str, column: Column | None, value: Any, method: str) -> Any:
+        if method in ("contains", "notContains", "search", "notSearch", "startsWith", "endsWith",
+                      "notStartsWith", "notEndsWith") and (column is None or not column.array):
+            if not isinstance(value, str):
+                raise _bad_query(f'Query value is invalid for attribute "{attribute}"')
+            return value
+        system_kinds = {"_seq": "integer", "_id": "string"}
+        kind = column.kind if column else system_kinds.get(SYSTEM_SQL[attribute], "datetime")
+        converted = _QUERY_VALUE[kind](value)
+        if converted is _INVALID:
+            raise _bad_query(f'Query value is invalid for attribute "{attribute}"')
+        return converted
+
+
+_INVALID = object()
+
+
+def _query_int(value: Any) -> Any:
+    if isinstance(value, bool):
+        return _INVALID
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value):  # `$sequence` travels as a string
+        return int(value)
+    return value if isinstance(value, (int, float)) else _INVALID
+
+
+_QUERY_VALUE: dict[str, Callable[[Any], Any]] = {
+    "string": lambda v: v if isinstance(v, str) else _INVALID,
+    "enum": lambda v: v if isinstance(v, str) else _INVALID,
+    "integer": _query_int,
+    "float": lambda v: v if isinstance(v, (int, float)) and not isinstance(v, bool) else _INVALID,
+    "boolean": lambda v: int(v) if isinstance(v, bool) else _INVALID,
+    "datetime": lambda v: normalize_datetime(v) or _INVALID,
+}
+
+
+def _values(query: dict) -> list:
+    values = query.get("values", [])
+    return values if isinstance(values, list) else [values]
+
+
+def _int_value(values: list, name: str, low: int, high: int) -> int:
+    value = values[0] if values else None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad_query(f"Invalid {name}: Value must be a valid range between {low:,} and {high:,}")
+    return value
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _need(values: list, count: int, method: str) -> list:
+    present = [v for v in values if v is not None]
+    if len(present) < count:
+        raise _bad_query(f"{method} queries require {count} value(s)")
+    return present
+
+
+def _f_equal(col: str, column: Column | None, values: list) -> tuple[str, list]:
+    if column is not None and column.array:
+        return _f_contains(col, column, values)
+    present = [v for v in values if v is not None]
+    if not values:
+        raise _bad_query("equal queries require at least one value")
+    parts = [f"{col} IN ({', '.join('?' * len(present))})"] if present else []
+    if len(present) < len(values):
+        parts.append(f"{col} IS NULL")
+    return " OR ".join(parts), present
+
+
+def _f_not_equal(col: str, column: Column | None, values: list) -> tuple[str, list]:
+    present = _need(values, 1, "notEqual")
+    return f"{col} NOT IN ({', '.join('?' * len(present))})", present
+
+
+def _f_compare(op: str) -> Callable[[str, Column | None, list], tuple[str, list]]:
+    def build(col: str, column: Column | None, values: list) -> tuple[str, list]:
+        return f"{col} {op} ?", _need(values, 1, "comparison")[:1]
+    return build
+
+
+def _f_between(negate: bool) -> Callable[[str, Column | None, list], tuple[str, list]]:
+    def build(col: str, column: Column | None, values: list) -> tuple[str, list]:
+        low, high = _need(values, 2, "between")[:2]
+        return f"{col} {'NOT ' if negate else ''}BETWEEN ? AND ?", [low, high]
+    return build
+
+
+def _f_contains(col: str, column: Column | None, values: list) -> tuple[str, list]:
+    present = _need(values, 1, "contains")
+    if column is not None and column.array:
+        marks = ", ".join("?" * len(present))
+        return f"EXISTS (SELECT 1 FROM json_each({col}) WHERE json_each.value IN ({marks}))", present
+    return " OR ".join(f"instr({col}, ?) > 0" for _ in present), present
+
+
+def _f_not_contains(col: str, column: Column | None, values: list) -> tuple[str, list]:
+    sql, params = _f_contains(col, column, values)
+    return f"{col} IS NOT NULL AND NOT ({sql})", params
+
+
+def _f_search(col: str, column: Column | None, values: list) -> tuple[str, list]:
+    # Appwrite needs a fulltext index for this; a case-insensitive substring match is close enough.
+    terms = [t for t in str(_need(values, 1, "search")[0]).split() if t]
+    if not terms:
+        return "1", []
+    return " OR ".join(f"instr(lower({col}), lower(?)) > 0" for _ in terms), terms
+
+
+def _f_not_search(col: str, column: Column | None, values: list) -> tuple[str, list]:
+    sql, params = _f_search(col, column, values)
+    return f"{col} IS NOT NULL AND NOT ({sql})", params
+
+
+def _f_like(prefix: bool, negate: bool) -> Callable[[str, Column | None, list], tuple[str, list]]:
+    def build(col: str, column: Column | None, values: list) -> tuple[str, list]:
+        text = _like_escape(str(_need(values, 1, "startsWith/endsWith")[0]))
+        pattern = text + "%" if prefix else "%" + text
+        return f"{col} {'NOT ' if negate else ''}LIKE ? ESCAPE '\\'", [pattern]
+    return build
+
+
+_FILTERS: dict[str, Callable[[str, Column | None, list], tuple[str, list]]] = {
+    "equal": _f_equal, "notEqual": _f_not_equal,
+    "lessThan": _f_compare("<"), "lessThanEqual": _f_compare("<="),
+    "greaterThan": _f_compare(">"), "greaterThanEqual": _f_compare(">="),
+    "between": _f_between(False), "notBetween": _f_between(True),
+    "isNull": lambda col, column, values: (f"{col} IS NULL", []),
+    "isNotNull": lambda col, column, values: (f"{col} IS NOT NULL", []),
+    "contains": _f_contains, "notContains": _f_not_contains,
+    "search": _f_search, "notSearch": _f_not_search,
+    "startsWith": _f_like(True, False), "endsWith": _f_like(False, False),
+    "notStartsWith": _f_like(True, True), "notEndsWith": _f_like(False, True),
+}
+
+
+def _after(col: str, direction: str, value: Any, nullable: bool) -> tuple[str, list]:
+    """Rows strictly after `value` in one order column (NULLs sort first ascending, as in MariaDB)."""
+    if direction == "ASC":
+        return (f"{col} IS NOT NULL", []) if value is None else (f"{col} > ?", [value])
+    if value is None:
+        return "0", []
+    return (f"({col} < ? OR {col} IS NULL)", [value]) if nullable else (f"{col} < ?", [value])
+
+
+def _keyset(orders: list[tuple[str, str]], cursor_row: sqlite3.Row, not_null: set[str]) -> tuple[str, list]:
+    """Keyset condition `row > cursor` for a multi-column order, plus a plain range bound on the
+    leading column so SQLite seeks the index instead of scanning up to the cursor."""
+    terms, params = [], []
+    for i, (col, direction) in enumerate(orders):
+        parts, term_params = [], []
+        for prev_col, _ in orders[:i]:
+            parts.append(f"{prev_col} IS ?")
+            term_params.append(cursor_row[prev_col.strip('"')])
+        sql, after_params = _after(col, direction, cursor_row[col.strip('"')], col not in not_null)
+        parts.append(sql)
+        terms.append("(" + " AND ".join(parts) + ")")
+        params.extend(term_params + after_params)
+    lead_col, lead_dir = orders[0]
+    lead_value = cursor_row[lead_col.strip('"')]
+    condition = "(" + " OR ".join(terms) + ")"
+    if lead_value is None:
+        return condition, params
+    if lead_dir == "ASC":
+        bound = f"{lead_col} >= ?"
+    else:
+        bound = f"{lead_col} <= ?" if lead_col in not_null else f"({lead_col} <= ? OR {lead_col} IS NULL)"
+    return f"{bound} AND {condition}", [lead_value, *params]
+
+
+def _flip(direction: str) -> str:
+    return "DESC" if direction == "ASC" else "ASC"
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+
+
+class Engine:
+    """Rows and users in SQLite with Appwrite's REST semantics; dicts in, dicts out."""
+
+    def __init__(self, schema: Schema | str | Path, path: str | Path = ":memory:") -> None:
+        self.schema = schema if isinstance(schema, Schema) else load_schema(schema)
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        if str(path) != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+        with self._lock:
+            self._create_tables()
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def _create_tables(self) -> None:
+        for table in self.schema.tables.values():
+            name = self._sql_table(table)
+            columns = [f"{_q(c.key)} {self._sql_type(c)}" for c in table.columns.values()]
+            self._conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {name} (_seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                f"_id TEXT NOT NULL UNIQUE, _createdAt TEXT NOT NULL, _updatedAt TEXT NOT NULL, "
+                f"_permissions TEXT NOT NULL DEFAULT '[]'{''.join(', ' + c for c in columns)})")
+            self._add_missing_columns(table, name)
+            self._create_indexes(table, name)
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS _users (_seq INTEGER PRIMARY KEY AUTOINCREMENT, _id TEXT NOT NULL "
+            "UNIQUE, name TEXT NOT NULL, labels TEXT NOT NULL, email TEXT NOT NULL, phone TEXT NOT NULL, "
+            "_createdAt TEXT NOT NULL, _updatedAt TEXT NOT NULL)")
+
+    def _add_missing_columns(self, table: Table, name: str) -> None:
+        # A database file from an older appwrite.json gains new columns (nullable), like a migration.
+        existing = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({name})")}
+        for column in table.columns.values():
+            if column.key not in existing:
+                self._conn.execute(f"ALTER TABLE {name} ADD COLUMN {_q(column.key)} {self._sql_type(column)}")
+
+    def _create_indexes(self, table: Table, name: str) -> None:
+        base = f"{table.database_id}_{table.id}"
+        for system in ("_createdAt", "_updatedAt"):
+            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(f'_{base}_{system}')} ON {name} ({system})")
+        for index in table.indexes:
+            if index.type == "fulltext":
+                continue  # search is a substring scan here
+            pairs = zip(index.columns, index.orders, strict=True)
+            parts = [f"{SYSTEM_SQL.get(c, _q(c))} {o}" for c, o in pairs]
+            unique = "UNIQUE " if index.type == "unique" else ""
+            self._conn.execute(f"CREATE {unique}INDEX IF NOT EXISTS {_q(f'{base}_{index.key}')} "
+                               f"ON {name} ({', '.join(parts)})")
+
+    @staticmethod
+    def _sql_table(table: Table) -> str:
+        return _q(f"{table.database_id}__{table.id}")
+
+    @staticmethod
+    def _sql_type(column: Column) -> str:
+        if column.array:
+            return "TEXT"
+        return {"integer": "INTEGER", "float": "REAL", "boolean": "INTEGER"}.get(column.kind, "TEXT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- events -----------------------------------------------------------------------------
+
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Call `callback(event)` after every committed row write; returns an unsubscribe function."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+        return unsubscribe
+
+    def _emit(self, events: list[Event]) -> None:
+        # Runs outside the lock so a listener may call back into the engine from any thread.
+        listeners = list(self._listeners)
+        for event in events:
+            for listener in listeners:
+                try:
+                    listener(event)
+                except Exception:  # a broken listener must not fail the write that already committed
+                    log.exception("row event listener failed")
+
+    def _write(self, work: Callable[[], tuple[Any, list[Event]]]) -> Any:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                result, events = work()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        self._emit(events)
+        return result
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def table(self, database_id: str, table_id: str) -> Table:
+        if database_id not in self.schema.databases:
+            raise EngineError(404, "database_not_found", "Database not found")
+        table = self.schema.tables.get((database_id, table_id))
+        if table is None:
+            raise EngineError(404, "table_not_found", "Table with the requested ID could not be found.")
+        return table
+
+    def _fetch(self, table: Table, row_id: str) -> sqlite3.Row | None:
+        sql = f"SELECT * FROM {self._sql_table(table)} WHERE _id = ?"
+        return self._conn.execute(sql, (row_id,)).fetchone()
+
+    def _require(self, table: Table, row_id: str) -> sqlite3.Row:
+        row = self._fetch(table, row_id)
+        if row is None:
+            raise EngineError(404, "row_not_found", "Row with the requested ID could not be found.")
+        return row
+
+    def _render(self, table: Table, row: sqlite3.Row, select: list[str] | None = None) -> dict:
+        out: dict[str, Any] = {
+            "$id": row["_id"], "$sequence": str(row["_seq"]), "$tableId": table.id,
+            "$databaseId": table.database_id, "$createdAt": row["_createdAt"],
+            "$updatedAt": row["_updatedAt"], "$permissions": json.loads(row["_permissions"]),
+        }
+        wanted = None if select is None or "*" in select else set(select)
+        for column in table.columns.values():
+            if wanted is None or column.key in wanted:
+                out[column.key] = _from_sql(column, row[column.key])
+        return out
+
+    def _event(self, table: Table, action: str, row: dict) -> Event:
+        return {"databaseId": table.database_id, "tableId": table.id, "rowId": row["$id"],
+                "action": action, "row": row}
+
+    # -- row API ----------------------------------------------------------------------------
+
+    def get_row(self, database_id: str, table_id: str, row_id: str,
+                queries: Iterable[Any] | None = None) -> dict:
+        table = self.table(database_id, table_id)
+        select = _Compiler(table).compile(parse_queries(queries)).select
+        with self._lock:
+            return self._render(table, self._require(table, row_id), select)
+
+    def create_row(self, database_id: str, table_id: str, row_id: str, data: dict,
+                   permissions: list[str] | None = None) -> dict:
+        table = self.table(database_id, table_id)
+        row_id = self._new_id(row_id)
+
+        def work() -> tuple[dict, list[Event]]:
+            row = self._insert(table, row_id, data, permissions)
+            return row, [self._event(table, "create", row)]
+        return self._write(work)
+
+    def update_row(self, database_id: str, table_id: str, row_id: str, data: dict | None = None,
+                   permissions: list[str] | None = None, *, timestamp: str | None = None) -> dict:
+        table = self.table(database_id, table_id)
+        since = self._request_time(timestamp)
+
+        def work() -> tuple[dict, list[Event]]:
+            old = self._require(table, row_id)
+            row = self._update(table, old, data or {}, permissions, since)
+            return row, [self._event(table, "update", row)]
+        return self._write(work)
+
+    def upsert_row(self, database_id: str, table_id: str, row_id: str, data: dict | None = None,
+                   permissions: list[str] | None = None, *, timestamp: str | None = None) -> dict:
+        table = self.table(database_id, table_id)
+        since = self._request_time(timestamp)
+
+        def work() -> tuple[dict, list[Event]]:
+            old = self._fetch(table, row_id)
+            if old is None:
+                row = self._insert(table, self._new_id(row_id), data or {}, permissions)
+                return row, [self._event(table, "create", row)]
+            row = self._update(table, old, data or {}, permissions, since)
+            return row, [self._event(table, "update", row)]
+        return self._write(work)
+
+    def delete_row(self, database_id: str, table_id: str, row_id: str, *,
+                   timestamp: str | None = None) -> dict:
+        table = self.table(database_id, table_id)
+        since = self._request_time(timestamp)
+
+        def work() -> tuple[dict, list[Event]]:
+            old = self._require(table, row_id)
+            self._check_conflict(old, since)
+            row = self._render(table, old)
+            self._conn.execute(f"DELETE FROM {self._sql_table(table)} WHERE _seq = ?", (old["_seq"],))
+            return row, [self._event(table, "delete", row)]
+        return self._write(work)
+
+    def increment_row_column(self, database_id: str, table_id: str, row_id: str, column: str,
+                             value: float = 1, max: float | None = None, *,
+                             timestamp: str | None = None) -> dict:
+        return self._bump(database_id, table_id, row_id, column, value, max, +1, timestamp)
+
+    def decrement_row_column(self, database_id: str, table_id: str, row_id: str, column: str,
+                             value: float = 1, min: float | None = None, *,
+                             timestamp: str | None = None) -> dict:
+        return self._bump(database_id, table_id, row_id, column, value, min, -1, timestamp)
+
+    def _bump(self, database_id: str, table_id: str, row_id: str, key: str, value: Any, bound: Any,
+              sign: int, timestamp: str | None) -> dict:
+        table = self.table(database_id, table_id)
+        column = table.columns.get(key)
+        if column is None:
+            raise EngineError(404, "column_not_found", "Column with the requested key could not be found.")
+        if not column.numeric or column.array:
+            raise EngineError(400, "column_type_invalid", f'Column "{key}" is not a numeric column.')
+        for name, number in (("value", value), ("bound", bound)):
+            if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))):
+                raise EngineError(400, "general_argument_invalid",
+                                  f"Invalid `{name}` param: must be a number")
+        since = self._request_time(timestamp)
+
+        def work() -> tuple[dict, list[Event]]:
+            old = self._require(table, row_id)
+            self._check_conflict(old, since)
+            current = old[key] or 0
+            result = current + sign * value
+            if bound is not None and (result > bound if sign > 0 else result < bound):
+                word = "maximum" if sign > 0 else "minimum"
+                raise EngineError(400, "column_limit_exceeded",
+                                  f'Column "{key}" has reached the {word} value of {bound}')
+            if column.kind == "integer":
+                result = int(result)
+            _check_range(column, result)
+            row = self._write_values(table, old, {key: result}, None, since=None)
+            return row, [self._event(table, "update", row)]
+        return self._write(work)
+
+    def list_rows(self, database_id: str, table_id: str, queries: Iterable[Any] | None = None,
+                  total: bool = True) -> dict:
+        table = self.table(database_id, table_id)
+        plan = _Compiler(table).compile(parse_queries(queries))
+        with self._lock:
+            rows = self._select(table, plan)
+            count = self._count(table, plan) if total else 0
+        return {"total": count, "rows": [self._render(table, row, plan.select) for row in rows]}
+
+    def bulk_insert(self, database_id: str, table_id: str, rows: Iterable[dict]) -> list[str]:
+        """Fast setup helper: validate and insert many rows in one transaction, without events.
+        A row may carry `$id`, `$createdAt`, `$updatedAt`, `$permissions`."""
+        table = self.table(database_id, table_id)
+        ids: list[str] = []
+
+        def work() -> tuple[list[str], list[Event]]:
+            for data in rows:
+                data = dict(data)
+                row_id = self._new_id(str(data.pop("$id", "unique()")))
+                self._insert(table, row_id, data, None, render=False)
+                ids.append(row_id)
+            return ids, []
+        return self._write(work)
+
+    # -- write helpers ----------------------------------------------------------------------
+
+    @staticmethod
+    def _new_id(row_id: Any) -> str:
+        if row_id == "unique()":
+            return unique_id()
+        if not isinstance(row_id, str) or not ID_PATTERN.match(row_id):
+            raise EngineError(400, "general_argument_invalid",
+                              "Invalid `rowId` param: Parameter must contain at most 36 chars. Valid chars "
+                              "are a-z, A-Z, 0-9, period, hyphen, and underscore. Can't start with a special "
+                              "char")
+        return row_id
+
+    @staticmethod
+    def _request_time(timestamp: str | None) -> datetime | None:
+        if timestamp is None or timestamp == "":
+            return None
+        parsed = parse_datetime(timestamp)
+        if parsed is None:
+            raise EngineError(400, "general_argument_invalid", "Invalid X-Appwrite-Timestamp header value")
+        return parsed
+
+    @staticmethod
+    def _check_conflict(old: sqlite3.Row, since: datetime | None) -> None:
+        if since is not None and parse_datetime(old["_updatedAt"]) > since:
+            raise EngineError(409, "row_update_conflict",
+                              "Remote row is newer than local.")
+
+    def _split_data(self, table: Table, data: Any, permissions: list[str] | None) -> tuple[dict, dict]:
+        """Separate user columns from `$`-prefixed system keys; reject unknown columns."""
+        if not isinstance(data, dict):
+            raise _invalid("Value must be a valid object")
+        values, system = {}, {}
+        for key, value in data.items():
+            if key.startswith("$"):
+                system[key] = value
+            elif key not in table.columns:
+                raise _invalid(f'Unknown attribute: "{key}"')
+            else:
+                values[key] = value
+        perms = permissions if permissions is not None else system.get("$permissions")
+        system["$permissions"] = None if perms is None else _check_permissions(perms)
+        return values, system
+
+    def _insert(self, table: Table, row_id: str, data: Any, permissions: list[str] | None,
+                render: bool = True) -> dict:
+        values, system = self._split_data(table, data, permissions)
+        stored: dict[str, Any] = {}
+        for column in table.columns.values():
+            stored[column.key] = self._resolve(column, values, column.default, creating=True)
+        created = _system_time(system, "$createdAt") or format_datetime(now())
+        updated = _system_time(system, "$updatedAt") or created
+        cols = ["_id", "_createdAt", "_updatedAt", "_permissions", *(_q(k) for k in stored)]
+        params = [row_id, created, updated, json.dumps(system["$permissions"] or []),
+                  *(_to_sql(table.columns[k], v) for k, v in stored.items())]
+        marks = ", ".join("?" * len(cols))
+        sql = f"INSERT INTO {self._sql_table(table)} ({', '.join(cols)}) VALUES ({marks})"
+        try:
+            self._conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise _duplicate(exc) from None
+        return self._render(table, self._require(table, row_id)) if render else {}
+
+    def _resolve(self, column: Column, values: dict, current: Any, creating: bool) -> Any:
+        """The value to store for one column: given value, operator applied to `current`, or default."""
+        if column.key not in values:
+            if creating and column.required:
+                raise _invalid(f'Missing required attribute "{column.key}"')
+            return current
+        value = values[column.key]
+        if value is None:
+            if column.required:
+                raise _invalid(f'Missing required attribute "{column.key}"')
+            return None
+        operator = _parse_operator(column, value)
+        if operator is not None:
+            return _apply_operator(column, current, operator)
+        return _check_value(column, value)
+
+    def _update(self, table: Table, old: sqlite3.Row, data: Any, permissions: list[str] | None,
+                since: datetime | None) -> dict:
+        values, system = self._split_data(table, data, permissions)
+        changes = {}
+        for key in values:
+            column = table.columns[key]
+            changes[key] = self._resolve(column, values, _from_sql(column, old[key]), creating=False)
+        return self._write_values(table, old, changes, system, since)
+
+    def _write_values(self, table: Table, old: sqlite3.Row, changes: dict, system: dict | None,
+                      since: datetime | None) -> dict:
+        self._check_conflict(old, since)
+        system = system or {}
+        # Strictly later than the previous `$updatedAt`, so a client holding the old value always
+        # sees a conflict even when two writes land in the same millisecond.
+        bumped = max(now(), parse_datetime(old["_updatedAt"]) + ONE_MS)
+        sets = {"_updatedAt": _system_time(system, "$updatedAt") or format_datetime(bumped)}
+        if system.get("$createdAt") is not None:
+            sets["_createdAt"] = _system_time(system, "$createdAt")
+        if system.get("$permissions") is not None:
+            sets["_permissions"] = json.dumps(system["$permissions"])
+        for key, value in changes.items():
+            sets[_q(key)] = _to_sql(table.columns[key], value)
+        assignments = ", ".join(f"{col} = ?" for col in sets)
+        try:
+            self._conn.execute(f"UPDATE {self._sql_table(table)} SET {assignments} WHERE _seq = ?",
+                               [*sets.values(), old["_seq"]])
+        except sqlite3.IntegrityError as exc:
+            raise _duplicate(exc) from None
+        return self._render(table, self._require(table, old["_id"]))
+
+    # -- list helpers -----------------------------------------------------------------------
+
+    def _select(self, table: Table, plan: _Plan) -> list[sqlite3.Row]:
+        sql, params, before = self._select_sql(table, plan)
+        rows = self._conn.execute(sql, params).fetchall()
+        return rows[::-1] if before else rows
+
+    def _select_sql(self, table: Table, plan: _Plan) -> tuple[str, list, bool]:
+        orders = list(plan.orders)
+        if not any(col == "_seq" for col, _ in orders):
+            orders.append(("_seq", "ASC"))  # tie-break, as Appwrite does, so paging is stable
+        where, params = list(plan.filters), list(plan.params)
+        before = plan.cursor is not None and plan.cursor[1] == "before"
+        if before:  # walk backwards from the cursor, then flip the page back
+            orders = [(col, _flip(d)) for col, d in orders]
+        if plan.cursor is not None:
+            if plan.random:
+                raise _bad_query("Cursor cannot be combined with orderRandom")
+            cursor_row = self._fetch(table, plan.cursor[0])
+            if cursor_row is None:
+                raise EngineError(400, "general_cursor_not_found", "Cursor row not found.")
+            sql, cursor_params = _keyset(orders, cursor_row, self._not_null(table))
+            where.append(sql)
+            params.extend(cursor_params)
+        order_sql = "random()" if plan.random else ", ".join(f"{c} {d}" for c, d in orders)
+        where_sql = " AND ".join(f"({w})" for w in where) or "1"
+        sql = (f"SELECT * FROM {self._sql_table(table)} WHERE {where_sql} ORDER BY {order_sql} "
+               "LIMIT ? OFFSET ?")
+        return sql, [*params, plan.limit, plan.offset], before
+
+    @staticmethod
+    def _not_null(table: Table) -> set[str]:
+        required = {_q(c.key) for c in table.columns.values() if c.required}
+        return required | {"_id", "_seq", "_createdAt", "_updatedAt"}
+
+    def _count(self, table: Table, plan: _Plan) -> int:
+        where_sql = " AND ".join(f"({w})" for w in plan.filters) or "1"
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._sql_table(table)} WHERE {where_sql} LIMIT ?)"
+        return self._conn.execute(sql, [*plan.params, LIMIT_COUNT]).fetchone()[0]
+
+    def explain(self, database_id: str, table_id: str, queries: Iterable[Any] | None = None) -> list[str]:
+        """SQLite's query plan for a list call (to check that a query uses an index)."""
+        table = self.table(database_id, table_id)
+        plan = _Compiler(table).compile(parse_queries(queries))
+        with self._lock:
+            sql, params, _ = self._select_sql(table, plan)
+            return [r[3] for r in self._conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+    # -- users (a tiny stand-in for the Users service) ----------------------------------------
+
+    def put_user(self, user_id: str, name: str = "", labels: Iterable[str] = (), *, email: str = "",
+                 phone: str = "") -> dict:
+        """Create or replace a user; labels are Appwrite user labels (e.g. "agent", "admin")."""
+        if not isinstance(user_id, str) or not ID_PATTERN.match(user_id):
+            raise EngineError(400, "general_argument_invalid", "Invalid `userId` param")
+        stamp = format_datetime(now())
+        labels_json = json.dumps(list(labels))
+
+        def work() -> tuple[dict, list[Event]]:
+            self._conn.execute(
+                "INSERT INTO _users (_id, name, labels, email, phone, _createdAt, _updatedAt) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(_id) DO UPDATE SET name = excluded.name, "
+                "labels = excluded.labels, email = excluded.email, phone = excluded.phone, "
+                "_updatedAt = excluded._updatedAt", (user_id, name, labels_json, email, phone, stamp, stamp))
+            return self._user(user_id), []
+        return self._write(work)
+
+    def delete_user(self, user_id: str) -> None:
+        def work() -> tuple[None, list[Event]]:
+            if self._conn.execute("DELETE FROM _users WHERE _id = ?", (user_id,)).rowcount == 0:
+                raise EngineError(404, "user_not_found", "User with the requested ID could not be found.")
+            return None, []
+        self._write(work)
+
+    def get_user(self, user_id: str) -> dict:
+        with self._lock:
+            return self._user(user_id)
+
+    def _user(self, user_id: str) -> dict:
+        row = self._conn.execute("SELECT * FROM _users WHERE _id = ?", (user_id,)).fetchone()
+        if row is None:
+            raise EngineError(404, "user_not_found", "User with the requested ID could not be found.")
+        return _user_model(row)
+
+    def list_users(self, queries: Iterable[Any] | None = None, search: str = "", total: bool = True) -> dict:
+        with self._lock:
+            users = [_user_model(r) for r in self._conn.execute("SELECT * FROM _users ORDER BY _seq")]
+        return _filter_users(users, parse_queries(queries), search, total)
+
+
+def _system_time(system: dict, key: str) -> str | None:
+    value = system.get(key)
+    if value is None:
+        return None
+    normalized = normalize_datetime(value)
+    if normalized is None:
+        raise _invalid(f'Attribute "{key}" has invalid format. Value must be valid date in ISO 8601 format')
+    return normalized
+
+
+def _check_permissions(permissions: Any) -> list[str]:
+    if not isinstance(permissions, list) or not all(
+            isinstance(p, str) and PERMISSION_PATTERN.match(p) for p in permissions):
+        raise EngineError(400, "general_argument_invalid",
+                          "Invalid `permissions` param: Permissions must be an array of strings like "
+                          'read("any")')
+    return list(dict.fromkeys(permissions))
+
+
+def _duplicate(exc: sqlite3.IntegrityError) -> EngineError:
+    if "._id" in str(exc):
+        return EngineError(409, "row_already_exists",
+                           "Row with the requested ID already exists. Try again with a different ID or use "
+                           "ID.unique() to generate a unique ID.")
+    return EngineError(409, "row_already_exists",
+                       "Row with the requested unique column values already exists.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Users: small and few, so filtering happens in Python.
+
+_USER_FIELDS = {"$id", "$createdAt", "$updatedAt", "name", "email", "phone", "labels", "status",
+                "registration", "passwordUpdate", "emailVerification", "phoneVerification"}
+
+
+def _user_model(row: sqlite3.Row) -> dict:
+    return {
+        "$id": row["_id"], "$createdAt": row["_createdAt"], "$updatedAt": row["_updatedAt"],
+        "name": row["name"], "registration": row["_createdAt"], "status": True,
+        "labels": json.loads(row["labels"]), "passwordUpdate": "", "email": row["email"],
+        "phone": row["phone"], "emailVerification": False, "phoneVerification": False, "mfa": False,
+        "prefs": {}, "targets": [], "accessedAt": row["_updatedAt"],
+    }
+
+
+def _user_match(user: dict, query: dict) -> bool:
+    method, attribute, values = query["method"], query.get("attribute"), _values(query)
+    if attribute not in _USER_FIELDS:
+        raise _bad_query(f"Attribute not found in schema: {attribute}")
+    actual = user[attribute]
+    items = actual if isinstance(actual, list) else [actual]
+    if method in ("equal", "contains"):
+        if isinstance(actual, str) and method == "contains":
+            return any(isinstance(v, str) and v in actual for v in values)
+        return any(v in items for v in values)
+    if method == "notEqual":
+        return not any(v in items for v in values)
+    if method == "search":
+        return any(str(v).lower() in str(actual).lower() for v in values)
+    if method == "startsWith":
+        return any(str(actual).startswith(str(v)) for v in values)
+    raise _bad_query(f"Query method not supported: {method}")
+
+
+def _filter_users(users: list[dict], queries: list[dict], search: str, total: bool) -> dict:
+    limit, offset, after = DEFAULT_LIMIT, 0, None
+    for query in queries:
+        method, values = query["method"], _values(query)
+        if method == "limit":
+            limit = _int_value(values, "limit", 1, MAX_LIMIT)
+        elif method == "offset":
+            offset = _int_value(values, "offset", 0, 2**31)
+        elif method == "cursorAfter":
+            after = values[0] if values else None
+        elif method in ("orderAsc", "orderDesc"):
+            if query.get("attribute") not in _USER_FIELDS:
+                raise _bad_query(f"Attribute not found in schema: {query.get('attribute')}")
+            users = sorted(users, key=lambda u: str(u[query["attribute"]]), reverse=method == "orderDesc")
+        else:
+            users = [u for u in users if _user_match(u, query)]
+    if search:
+        needle = search.lower()
+        users = [u for u in users if needle in f"{u['$id']} {u['name']} {u['email']}".lower()]
+    count = min(len(users), LIMIT_COUNT) if total else 0
+    if after is not None:
+        ids = [u["$id"] for u in users]
+        if after not in ids:
+            raise EngineError(400, "general_cursor_not_found", "Cursor user not found.")
+        users = users[ids.index(after) + 1:]
+    return {"total": count, "users": users[offset:offset + limit]}

@@ -1,0 +1,258 @@
+"""Appwrite's REST surface (TablesDB rows, users, health) over an `Engine`, transport-agnostic.
+
+`RestApi.handle()` takes a raw request and returns `(status, headers, body)`; the unit-test fake
+calls it from a `responses` callback and the local stack from its HTTP server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from devstack.engine import Engine, EngineError
+
+VERSION = "1.8.1"
+MAX_BODY = 10 * 1024 * 1024
+JSON_HEADERS = {"content-type": "application/json"}
+log = logging.getLogger(__name__)
+
+Response = tuple[int, dict[str, str], bytes]
+_QUERY_KEY = re.compile(r"^queries(?:\[(\d*)\])?$")
+
+
+class KeyRing:
+    """API keys and their scopes (`rows.read`, `rows.write`, `users.read`, ...)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, frozenset[str] | None] = {}
+
+    def add(self, key: str, scopes: set[str] | None = None) -> KeyRing:
+        """Register a key; `scopes=None` grants every scope."""
+        self._keys[key] = None if scopes is None else frozenset(scopes)
+        return self
+
+    def remove(self, key: str) -> None:
+        self._keys.pop(key, None)
+
+    def check(self, key: str | None, scope: str) -> bool:
+        if key is None or key not in self._keys:
+            return False
+        scopes = self._keys[key]
+        return scopes is None or scope in scopes
+
+
+def error_body(code: int, type_: str, message: str) -> bytes:
+    return json.dumps({"message": message, "code": code, "type": type_, "version": VERSION}).encode()
+
+
+def error_response(code: int, type_: str, message: str) -> Response:
+    return code, dict(JSON_HEADERS), error_body(code, type_, message)
+
+
+class _Request:
+    def __init__(self, method: str, segments: list[str], query: list[tuple[str, str]],
+                 headers: dict[str, str], body: dict) -> None:
+        self.method = method
+        self.segments = segments
+        self.query = query
+        self.headers = headers
+        self.body = body
+
+    def param(self, name: str, default: Any = None) -> Any:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return self.body.get(name, default)
+
+    def queries(self) -> list[str]:
+        indexed: list[tuple[int, int, str]] = []
+        for position, (key, value) in enumerate(self.query):
+            match = _QUERY_KEY.match(key)
+            if match:  # `queries[3]=` keeps its index; `queries[]=` keeps arrival order
+                index = int(match.group(1)) if match.group(1) else position
+                indexed.append((index, position, value))
+        from_body = self.body.get("queries")
+        if not indexed and isinstance(from_body, list):
+            return from_body
+        return [value for _, _, value in sorted(indexed)]
+
+    def flag(self, name: str, default: bool = True) -> bool:
+        value = self.param(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        return str(value).lower() not in ("false", "0", "")
+
+
+Handler = Callable[[_Request], Response]
+
+
+class RestApi:
+    """Serves `/v1/tablesdb/.../rows...`, `/v1/users...` and `/v1/health` like Appwrite 1.8.1."""
+
+    def __init__(self, engine: Engine, keys: KeyRing, project: str | None = None) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.project = project  # None: any non-empty project id is accepted
+
+    def handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str],
+               body: bytes) -> Response:
+        """Never raises: every failure becomes an Appwrite-shaped JSON error."""
+        try:
+            return self._handle(method.upper(), path, query_string or "", headers, body or b"")
+        except EngineError as exc:
+            return error_response(exc.code, exc.type, exc.message)
+        except Exception:
+            log.exception("unexpected error serving %s %s", method, path)
+            return error_response(500, "general_unknown", "Server Error")
+
+    def _handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str],
+                body: bytes) -> Response:
+        path, _, inline_query = path.partition("?")
+        query_string = query_string or inline_query
+        if not (path == "/v1" or path.startswith("/v1/")):
+            raise _route_not_found()
+        segments = [unquote(s) for s in path[len("/v1"):].split("/") if s]
+        route = self._route(method, segments)
+        if route is None:
+            raise _route_not_found()
+        handler, scope = route
+        lower = {k.lower(): v for k, v in headers.items()}
+        if scope is not None:
+            self._authorize(lower, scope)
+        request = _Request(method, segments, parse_qsl(query_string, keep_blank_values=True), lower,
+                           _parse_body(method, body))
+        if request.param("transactionId"):
+            raise EngineError(400, "general_argument_invalid",
+                              "Transactions are not supported by the local stack.")
+        return handler(request)
+
+    def _authorize(self, headers: dict[str, str], scope: str) -> None:
+        project = headers.get("x-appwrite-project")
+        key = headers.get("x-appwrite-key")
+        if not project or (self.project is not None and project != self.project) \
+                or not self.keys.check(key, scope):
+            raise EngineError(401, "general_unauthorized_scope",
+                              f"User (role: guests) missing scope ({scope})")
+
+    def _route(self, method: str, s: list[str]) -> tuple[Handler, str | None] | None:
+        n = len(s)
+        if s[:1] == ["health"] and n <= 2:
+            return (self._health, None) if method == "GET" else None
+        if s[:1] == ["users"]:
+            return self._user_route(method, n)
+        if n >= 5 and s[0] == "tablesdb" and s[2] == "tables" and s[4] == "rows":
+            return self._row_route(method, s, n)
+        return None
+
+    def _user_route(self, method: str, n: int) -> tuple[Handler, str] | None:
+        if method != "GET" or n > 2:
+            return None
+        return (self._list_users, "users.read") if n == 1 else (self._get_user, "users.read")
+
+    def _row_route(self, method: str, s: list[str], n: int) -> tuple[Handler, str] | None:
+        table: dict[str, Handler] = {}
+        if n == 5:
+            table = {"GET": self._list_rows, "POST": self._create_row}
+        elif n == 6:
+            table = {"GET": self._get_row, "PATCH": self._update_row, "PUT": self._upsert_row,
+                     "DELETE": self._delete_row}
+        elif n == 8 and s[7] in ("increment", "decrement"):
+            table = {"PATCH": self._bump}
+        handler = table.get(method)
+        if handler is None:
+            return None
+        return handler, "rows.read" if method == "GET" else "rows.write"
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def _health(self, request: _Request) -> Response:
+        if request.segments[1:] == ["version"]:
+            return _json(200, {"version": VERSION})
+        return _json(200, {"name": "http", "ping": 0, "status": "pass"})
+
+    def _list_rows(self, r: _Request) -> Response:
+        db, table = r.segments[1], r.segments[3]
+        return _json(200, self.engine.list_rows(db, table, r.queries(), total=r.flag("total")))
+
+    def _create_row(self, r: _Request) -> Response:
+        row_id = _required(r, "rowId")
+        data = _required(r, "data")
+        row = self.engine.create_row(r.segments[1], r.segments[3], row_id, data, r.param("permissions"))
+        return _json(201, row)
+
+    def _get_row(self, r: _Request) -> Response:
+        return _json(200, self.engine.get_row(r.segments[1], r.segments[3], r.segments[5], r.queries()))
+
+    def _update_row(self, r: _Request) -> Response:
+        row = self.engine.update_row(r.segments[1], r.segments[3], r.segments[5], r.param("data"),
+                                     r.param("permissions"), timestamp=_timestamp(r))
+        return _json(200, row)
+
+    def _upsert_row(self, r: _Request) -> Response:
+        row = self.engine.upsert_row(r.segments[1], r.segments[3], r.segments[5], r.param("data"),
+                                     r.param("permissions"), timestamp=_timestamp(r))
+        return _json(201, row)
+
+    def _delete_row(self, r: _Request) -> Response:
+        self.engine.delete_row(r.segments[1], r.segments[3], r.segments[5], timestamp=_timestamp(r))
+        # The SDK reads Content-Type even on 204 (a missing header raises KeyError) and would try to
+        # JSON-decode an empty body sent as application/json, so say it is (empty) text.
+        return 204, {"content-type": "text/plain; charset=UTF-8"}, b""
+
+    def _bump(self, r: _Request) -> Response:
+        db, table, row_id, column, action = (r.segments[i] for i in (1, 3, 5, 6, 7))
+        value = r.param("value", 1)
+        if action == "increment":
+            row = self.engine.increment_row_column(db, table, row_id, column, value, r.param("max"),
+                                                   timestamp=_timestamp(r))
+        else:
+            row = self.engine.decrement_row_column(db, table, row_id, column, value, r.param("min"),
+                                                   timestamp=_timestamp(r))
+        return _json(200, row)
+
+    def _get_user(self, r: _Request) -> Response:
+        return _json(200, self.engine.get_user(r.segments[1]))
+
+    def _list_users(self, r: _Request) -> Response:
+        search = r.param("search") or ""
+        return _json(200, self.engine.list_users(r.queries(), str(search), total=r.flag("total")))
+
+
+def _json(status: int, payload: Any) -> Response:
+    return status, dict(JSON_HEADERS), json.dumps(payload).encode()
+
+
+def _route_not_found() -> EngineError:
+    return EngineError(404, "general_route_not_found",
+                       "The requested route was not found. Please refer to the API docs and try again.")
+
+
+def _parse_body(method: str, body: bytes) -> dict:
+    if len(body) > MAX_BODY:
+        raise EngineError(400, "general_argument_invalid", "Request body is larger than 10 MB.")
+    if method == "GET" or not body.strip():
+        return {}
+    try:
+        parsed = json.loads(body)
+    except ValueError:  # includes invalid UTF-8
+        raise EngineError(400, "general_argument_invalid", "Invalid JSON body.") from None
+    if not isinstance(parsed, dict):
+        raise EngineError(400, "general_argument_invalid", "The request body must be a JSON object.")
+    return parsed
+
+
+def _required(r: _Request, name: str) -> Any:
+    value = r.param(name)
+    if value is None:
+        raise EngineError(400, "general_argument_invalid", f'Param "{name}" is not optional.')
+    return value
+
+
+def _timestamp(r: _Request) -> str | None:
+    return r.headers.get("x-appwrite-timestamp")
