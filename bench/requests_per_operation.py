@@ -1,0 +1,74 @@
+"""Appwrite requests per operation, counted on the fake Appwrite behind `responses` (the same engine as the stack).
+
+    .venv/bin/python -m bench.requests_per_operation
+
+Steady state: the counters rows exist and the agent's labels are cached (first use adds one request each).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("APPWRITE_FUNCTION_API_ENDPOINT", "http://appwrite.test/v1")
+
+import conftest  # noqa: E402
+from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute  # noqa: E402
+
+from devstack.fake import FakeAppwrite  # noqa: E402
+
+
+def measure() -> list[tuple[str, int]]:
+    os.environ.update({"APPWRITE_FUNCTION_API_ENDPOINT": conftest.ENDPOINT, "APPWRITE_FUNCTION_PROJECT_ID":
+                       conftest.PROJECT, "ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET})
+    figures = []
+    with FakeAppwrite(ROOT / "appwrite.json", endpoint=conftest.ENDPOINT, project=conftest.PROJECT,
+                      key=conftest.KEY) as fake:
+        for user_id, labels in conftest.USERS.items():
+            fake.engine.put_user(user_id, user_id, labels)
+
+        def count(name, action):
+            fake.reset_counts()
+            action()
+            figures.append((name, len(fake.requests)))
+
+        warm = Widget()  # creates the global counters row
+        execute("escalate", {"sessionId": warm.session_id}, token=warm.token)
+        execute("assign-agent", {"sessionId": warm.session_id}, path="/claim", user="agent-alice")
+        for _ in range(30):
+            Widget().say("hello")
+        holder = {}
+        count("create-session", lambda: holder.update(w=Widget()))
+        w = holder["w"]
+        count("touch-session (heartbeat)", lambda: execute("touch-session", {"sessionId": w.session_id},
+                                                           token=w.token))
+        count("touch-session (with a message)", lambda: w.say("I need a human"))
+        message = fake.engine.list_rows("chat", "messages", ['{"method":"orderDesc","attribute":"$sequence"}',
+                                                            '{"method":"limit","values":[1]}'])["rows"][0]
+        count("escalate (event)", lambda: execute("escalate", message, trigger="event",
+                                                  event=f"databases.chat.tables.messages.rows.{message['$id']}.create"))
+        count("escalate (event, duplicate)", lambda: execute(
+            "escalate", message, trigger="event", event=f"databases.chat.tables.messages.rows.{message['$id']}.create"))
+        count("assign-agent /claim", lambda: execute("assign-agent", {"sessionId": w.session_id}, path="/claim",
+                                                     user="agent-alice"))
+        count("close-session", lambda: execute("close-session", {"sessionId": w.session_id}, user="agent-alice"))
+        count("list-sessions page + summary (32 sessions)", lambda: execute(
+            "list-sessions", method="GET", path="/?limit=100", secret=ADMIN_SECRET))
+        for _ in range(100):
+            Widget()
+        count("list-sessions page + summary (132 sessions)", lambda: execute(
+            "list-sessions", method="GET", path="/?limit=100", secret=ADMIN_SECRET))
+    return figures
+
+
+def main() -> None:
+    print(f"{'operation':<46}{'requests':>9}")
+    for name, requests in measure():
+        print(f"{name:<46}{requests:>9}")
+
+
+if __name__ == "__main__":
+    main()

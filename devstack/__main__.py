@@ -1,0 +1,176 @@
+"""Command line of the local stack (development only, loopback only).
+
+    python -m devstack run [--port 8787] [--data .local] [--reset]
+    python -m devstack fire-schedule close-session [--port 8787] [--data .local]
+    python -m devstack user add agent-zoe --labels agent [--name "Zoe"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .server import DB_FILE, DEV_USERS, KEY_FILE, Stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.command_fn(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = _with_common(commands.add_parser("run", help="serve the stack until Ctrl-C"))
+    run.add_argument("--reset", action="store_true", help="start with an empty database")
+    run.add_argument("--no-dev-mode", action="store_true",
+                     help="refuse the dev-only x-devstack-user header")
+    run.add_argument("--verbose", action="store_true", help="log every request")
+    run.set_defaults(command_fn=_run)
+
+    fire = _with_common(commands.add_parser("fire-schedule", help="run a function's schedule now"))
+    fire.add_argument("function_id")
+    fire.set_defaults(command_fn=_fire_schedule)
+
+    user = commands.add_parser("user", help="manage dev users").add_subparsers(dest="action", required=True)
+    add = _with_common(user.add_parser("add", help="create or replace a user"))
+    add.add_argument("user_id")
+    add.add_argument("--name", default="")
+    add.add_argument("--labels", nargs="*", default=[], help="e.g. --labels agent admin (or agent,admin)")
+    add.set_defaults(command_fn=_user_add)
+    return parser
+
+
+def _with_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--port", type=int, default=8787)
+    parser.add_argument("--data", default=".local", help="data directory (SQLite file and dev API key)")
+    parser.add_argument("--root", default=".", help="repository root holding appwrite.json")
+    return parser
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stack = Stack(args.root, data_dir=args.data, port=args.port, reset=args.reset,
+                  dev_mode=not args.no_dev_mode).start()
+    print(banner(stack), flush=True)
+    stack.serve_forever()
+    return 0
+
+
+def banner(stack: Stack) -> str:
+    """What a developer needs to copy: endpoint, project, key, users and working snippets."""
+    specs = stack.runtime.functions.values()
+    events = [f"{s.id} <- {', '.join(s.events)}" for s in specs if s.events]
+    schedules = [f"{s.id} '{s.schedule}' (UTC)" for s in specs if s.schedule]
+    users = ", ".join(f"{uid} [{', '.join(labels)}]" for uid, _, labels in DEV_USERS)
+    endpoint, project, key = stack.endpoint, stack.project_id, stack.api_key
+    data = "" if stack.data_dir == Path(".local") else f" --data {stack.data_dir}"
+    target = f"--port {stack.port}{data}"
+    dev_user = "dev mode: a request may send x-devstack-user: <id> to act as that user (no key)" \
+        if stack.dev_mode else "dev mode off: x-devstack-user is refused"
+    return f"""
+Local Appwrite-compatible stack (development only; NOT Appwrite, no auth beyond the dev key)
+  endpoint   {endpoint}
+  project    {project}
+  API key    {key}   (kept in {stack.data_dir / KEY_FILE})
+  data       {stack.data_dir / DB_FILE}
+  functions  {', '.join(s.id for s in specs)}
+  events     {'; '.join(events) or '-'}
+  schedules  {'; '.join(schedules) or '-'}
+  dev users  {users}
+  {dev_user}
+
+Python SDK:
+  from appwrite.client import Client
+  from appwrite.services.functions import Functions
+  client = Client().set_endpoint("{endpoint}").set_project("{project}").set_key("{key}")
+  run = Functions(client).create_execution("create-session", body="{{}}")
+  print(run.responsestatuscode, run.responsebody)
+  # act as an agent: client.set_impersonate_user_id("agent-alice")
+
+curl:
+  curl -s -X POST {endpoint}/functions/create-session/executions \\
+    -H 'content-type: application/json' -H 'x-appwrite-project: {project}' \\
+    -H 'x-appwrite-key: {key}' -d '{{"body": "{{}}"}}'
+  curl -s -X POST {endpoint}/functions/list-sessions/executions \\
+    -H 'content-type: application/json' -H 'x-devstack-user: agent-alice' -d '{{"method": "GET"}}'
+
+  python -m devstack fire-schedule close-session {target}
+  python -m devstack user add agent-zoe --labels agent {target}
+Ctrl-C stops the stack; data stays in {stack.data_dir} (--reset starts empty).
+"""
+
+
+# --------------------------------------------------------------------------- talking to a running stack
+
+
+def _fire_schedule(args: argparse.Namespace) -> int:
+    try:
+        record = _post(args, f"/v1/devstack/schedules/{args.function_id}", {})
+    except (urllib.error.URLError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    summary = {k: record.get(k) for k in ("$id", "status", "responseStatusCode", "responseBody", "logs",
+                                          "errors", "duration")}
+    print(json.dumps(summary, indent=2))
+    return 0 if record.get("status") == "completed" else 1
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    labels = [label for item in args.labels for label in item.split(",") if label]
+    try:
+        _post(args, f"/v1/devstack/users/{args.user_id}", {"name": args.name, "labels": labels})
+        where = f"running stack on port {args.port}"
+    except urllib.error.URLError as exc:
+        if not isinstance(exc.reason, ConnectionRefusedError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        _add_offline(args, labels)  # no stack running: write straight into the data dir
+        where = str(Path(args.data) / DB_FILE)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {args.user_id} labels={labels} -> {where}")
+    return 0
+
+
+def _add_offline(args: argparse.Namespace, labels: list[str]) -> None:
+    from .engine import Engine
+    from .schema import load_schema
+
+    Path(args.data).mkdir(parents=True, exist_ok=True)
+    engine = Engine(load_schema(Path(args.root) / "appwrite.json"), str(Path(args.data) / DB_FILE))
+    try:
+        engine.put_user(args.user_id, args.name or args.user_id, labels)
+    finally:
+        engine.close()
+
+
+def _post(args: argparse.Namespace, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST to the running stack with the data dir's dev key; an error answer raises ValueError."""
+    key_file = Path(args.data) / KEY_FILE
+    key = key_file.read_text(encoding="utf-8").strip() if key_file.is_file() else ""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{args.port}{path}", data=json.dumps(payload).encode(), method="POST",
+        headers={"content-type": "application/json", "x-appwrite-key": key})
+    try:
+        with urllib.request.urlopen(request, timeout=330) as answer:  # a schedule may run 300 s
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        raise ValueError(f"{exc.code}: {exc.read().decode(errors='replace')}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

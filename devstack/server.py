@@ -1,0 +1,519 @@
+"""The local stack's HTTP server and the `Stack` that wires everything together.
+
+Routes (all on 127.0.0.1 only):
+- ``POST /v1/functions/{id}/executions`` (SDK ``Functions.create_execution``), ``GET`` of one
+  execution or the list: answered here, with the runtime of ``devstack.functions``.
+- ``POST /v1/devstack/schedules/{id}`` and ``POST /v1/devstack/users/{id}``: dev-only helpers for
+  the CLI, allowed with the stack's own API key only.
+- Everything else under ``/v1``: ``devstack.rest.RestApi`` (TablesDB, Users, health).
+
+Who calls (``resolve_caller``): an API key is a server and may run any function. A request
+with a key and ``x-appwrite-impersonate-user-id`` acts as that user (SDK
+``set_impersonate_user_id``). DEV MODE ONLY (the default): a request without a key may send
+``x-devstack-user: <id>`` to act as that user, so a browser page can play an agent without
+a key. Real Appwrite knows no such header; turn it off with ``dev_mode=False``. The
+``x-appwrite-user-jwt`` a user's execution receives is accepted (as ``x-appwrite-jwt``) by the
+execution routes only, while that execution runs; the TablesDB routes know no JWTs.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import threading
+from datetime import datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .engine import Engine, EngineError
+from .functions import (
+    GUEST,
+    METHODS,
+    ApiError,
+    Caller,
+    ExecRequest,
+    FunctionRuntime,
+    Scheduler,
+    load_functions,
+    may_execute,
+    read_dotenv,
+)
+from .rest import KeyRing, RestApi
+from .schema import load_schema
+
+log = logging.getLogger("devstack.server")
+
+VERSION = "1.8.1"
+MAX_BODY = 10 * 1024 * 1024  # Appwrite's own request limit is in this range; stops runaway uploads
+SOCKET_TIMEOUT = 15.0  # seconds per socket read/write: a stalled client loses its connection
+DB_FILE = "devstack.sqlite3"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # default root: the repo holding appwrite.json
+KEY_FILE = "api-key"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+DEV_USERS = (("agent-alice", "Alice (agent)", ("agent",)), ("agent-bob", "Bob (agent)", ("agent",)),
+             ("admin-ada", "Ada (admin)", ("admin",)))
+
+Response = tuple[int, dict[str, str], bytes]
+
+_EXECUTIONS = re.compile(r"^/v1/functions/([^/]+)/executions(?:/([^/]+))?/?$")
+_DEV_ROUTE = re.compile(r"^/v1/devstack/(schedules|users)/([^/]+)/?$")
+_LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$")
+
+
+def error_response(code: int, type_: str, message: str) -> Response:
+    """Appwrite's error shape; the SDK reads ``message`` and ``type`` from it."""
+    body = {"message": message, "code": code, "type": type_, "version": VERSION}
+    return code, {"content-type": "application/json"}, json.dumps(body).encode()
+
+
+def json_response(status: int, obj: Any) -> Response:
+    return status, {"content-type": "application/json"}, json.dumps(obj).encode()
+
+
+# --------------------------------------------------------------------------- application
+
+
+class DevApp:
+    """Routes one parsed request; never raises (errors become Appwrite-shaped JSON)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
+               client_ip: str = "") -> Response:
+        try:
+            return self._route(method.upper(), target, headers, body, client_ip)
+        except (ApiError, EngineError) as exc:
+            return error_response(exc.code, exc.type, exc.message)
+        except Exception:  # log it here, never send a traceback to the client
+            log.exception("unhandled error for %s %s", method, target)
+            return error_response(500, "general_unknown", "Server Error")
+
+    def _route(self, method: str, target: str, headers: dict[str, str], body: bytes,
+               client_ip: str) -> Response:
+        # DNS-rebinding guard: a web page may resolve its own name to 127.0.0.1; refuse such hosts.
+        if _host_name(headers.get("host", "127.0.0.1")) not in LOOPBACK_HOSTS:
+            raise ApiError(403, "general_access_forbidden", "Only loopback host names are served.")
+        if method == "OPTIONS":
+            return 204, {}, b""  # CORS preflight; the headers are added by the HTTP layer
+        path, _, query = target.partition("?")
+        if match := _EXECUTIONS.match(path):
+            self._check_project(headers)
+            return self._executions(method, match.group(1), match.group(2), headers, body, client_ip)
+        if match := _DEV_ROUTE.match(path):
+            return self._dev_route(method, match.group(1), match.group(2), headers, body)
+        if path == "/v1" or path.startswith("/v1/"):
+            return self.stack.rest.handle(method, path, query, headers, body)
+        raise ApiError(404, "general_route_not_found", "The requested route was not found.")
+
+    def _check_project(self, headers: dict[str, str]) -> None:
+        project = headers.get("x-appwrite-project", "")
+        if project and project != self.stack.project_id:
+            raise ApiError(404, "project_not_found", "Project with the requested ID could not be found.")
+
+    # ---- callers
+
+    def resolve_caller(self, headers: dict[str, str], scope: str = "execution.write") -> Caller:
+        """Key (server), impersonated user, JWT user, dev user (dev mode) or guest."""
+        key = headers.get("x-appwrite-key", "")
+        if key:
+            if not self.stack.key_allows(key, scope):
+                raise ApiError(401, "user_unauthorized", f"The API key is invalid or lacks {scope}.")
+            impersonated = headers.get("x-appwrite-impersonate-user-id", "")
+            return self._user_caller(impersonated, api_key=True) if impersonated else Caller(api_key=True)
+        if jwt := headers.get("x-appwrite-jwt", ""):
+            user_id = self.stack.runtime.user_for_jwt(jwt)
+            if not user_id:
+                raise ApiError(401, "user_jwt_invalid", "The JWT is invalid or has expired.")
+            return self._user_caller(user_id)
+        dev_user = headers.get("x-devstack-user", "")
+        if dev_user and self.stack.dev_mode:
+            return self._user_caller(dev_user)
+        return GUEST
+
+    def _user_caller(self, user_id: str, api_key: bool = False) -> Caller:
+        user = self.stack.engine.get_user(user_id)  # EngineError 404 user_not_found when unknown
+        return Caller(user_id=user_id, labels=tuple(user.get("labels", [])), api_key=api_key)
+
+    # ---- executions
+
+    def _executions(self, method: str, function_id: str, execution_id: str | None,
+                    headers: dict[str, str], body: bytes, client_ip: str) -> Response:
+        caller = self.resolve_caller(headers, "execution.write" if method == "POST" else "execution.read")
+        spec = self.stack.runtime.functions.get(function_id)
+        if spec is None or (not spec.enabled and not caller.api_key):
+            raise ApiError(404, "function_not_found", "Function with the requested ID could not be found.")
+        if method == "POST" and execution_id is None:
+            return self._create_execution(function_id, caller, body, client_ip)
+        if method == "GET" and execution_id is None:
+            found = [_visible(r, caller) for r in self.stack.runtime.list_executions(function_id)
+                     if _may_read(r, caller)]
+            return json_response(200, {"total": len(found), "executions": found})
+        if method == "GET":
+            record = self.stack.runtime.get_execution(execution_id or "")
+            if not record or record["functionId"] != function_id or not _may_read(record, caller):
+                raise ApiError(404, "execution_not_found", "Execution with the requested ID was not found.")
+            return json_response(200, _visible(record, caller))
+        raise ApiError(405, "general_route_not_found", f"{method} is not allowed here.")
+
+    def _create_execution(self, function_id: str, caller: Caller, body: bytes, client_ip: str) -> Response:
+        spec = self.stack.runtime.functions[function_id]
+        if not may_execute(spec, caller):
+            raise ApiError(401, "user_unauthorized",
+                           "The current user is not authorized to perform the requested action.")
+        params = parse_execution_params(body)
+        request = ExecRequest(trigger="http", method=params["method"], path=params["path"],
+                              headers=params["headers"], body=params["body"], caller=caller,
+                              client_ip=client_ip)
+        runtime = self.stack.runtime
+        if params["async"]:
+            record = runtime.submit(function_id, request, params["scheduledAt"])
+            return json_response(202, _visible(record, caller))
+        return json_response(201, _visible(runtime.execute(function_id, request), caller))
+
+    # ---- dev-only helpers for the CLI
+
+    def _dev_route(self, method: str, kind: str, item_id: str, headers: dict[str, str],
+                   body: bytes) -> Response:
+        if not hmac.compare_digest(headers.get("x-appwrite-key", ""), self.stack.api_key):
+            raise ApiError(401, "user_unauthorized", "Dev routes need the stack's own API key.")
+        if method != "POST":
+            raise ApiError(405, "general_route_not_found", f"{method} is not allowed here.")
+        if kind == "schedules":
+            record = self.stack.fire_schedule(item_id)
+            timeout = self.stack.runtime.functions[item_id].timeout
+            return json_response(200, self.stack.runtime.wait_for(record["$id"], timeout) or record)
+        params = _json_object(body)
+        labels = params.get("labels", [])
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise ApiError(400, "general_argument_invalid", "labels must be a list of strings.")
+        self.stack.add_user(item_id, str(params.get("name", "") or item_id), labels)
+        return json_response(200, {"$id": item_id, "labels": labels})
+
+
+def _host_name(host: str) -> str:
+    return host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+
+
+def _may_read(record: dict, caller: Caller) -> bool:
+    if caller.api_key and not caller.user_id:
+        return True
+    return bool(caller.user_id) and f'read("user:{caller.user_id}")' in record["$permissions"]
+
+
+def _visible(record: dict, caller: Caller) -> dict:
+    """Appwrite returns logs and errors only to API-key callers."""
+    if caller.api_key:
+        return record
+    return {**record, "logs": "", "errors": ""}
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        params = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "general_argument_invalid", f"Invalid JSON body: {exc}") from None
+    if not isinstance(params, dict):
+        raise ApiError(400, "general_argument_invalid", "The JSON body must be an object.")
+    return params
+
+
+def parse_execution_params(body: bytes) -> dict[str, Any]:
+    """Validate ``{body, async, path, method, headers, scheduledAt}`` as Appwrite does."""
+    params = _json_object(body)
+    text, is_async = params.get("body", ""), params.get("async", False)
+    path, method = params.get("path", "/") or "/", str(params.get("method", "POST") or "POST").upper()
+    headers, scheduled = params.get("headers") or {}, params.get("scheduledAt")
+    if not isinstance(text, str):
+        raise _invalid("body", "must be a string")
+    if not isinstance(is_async, bool):
+        raise _invalid("async", "must be a boolean")
+    if not isinstance(path, str):
+        raise _invalid("path", "must be a string")
+    if method not in METHODS:
+        raise _invalid("method", f"must be one of {', '.join(METHODS)}")
+    if not isinstance(headers, dict):
+        raise _invalid("headers", "must be an object")
+    when = _scheduled_at(scheduled, is_async)
+    return {"body": text, "async": is_async, "path": path if path.startswith("/") else "/" + path,
+            "method": method, "headers": {str(k): str(v) for k, v in headers.items()}, "scheduledAt": when}
+
+
+def _scheduled_at(value: Any, is_async: bool) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not is_async:
+        raise _invalid("scheduledAt", "needs async set to true")
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise _invalid("scheduledAt", "must be an ISO 8601 date") from None
+    if when.tzinfo is None:
+        raise _invalid("scheduledAt", "must carry a time zone")
+    return when
+
+
+def _invalid(name: str, why: str) -> ApiError:
+    return ApiError(400, "general_argument_invalid", f"Invalid `{name}` param: {why}.")
+
+
+# --------------------------------------------------------------------------- HTTP layer
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a stuck request must not keep the process alive at exit
+    allow_reuse_address = True
+    app: DevApp
+    max_body: int = MAX_BODY
+    socket_timeout: float = SOCKET_TIMEOUT
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: the SDK's requests reuse connections
+    server_version = "devstack"
+    sys_version = ""
+    server: _Server
+
+    def setup(self) -> None:
+        self.timeout = self.server.socket_timeout  # read by StreamRequestHandler.setup
+        super().setup()
+
+    # Method names fixed by BaseHTTPRequestHandler; every verb goes through one router.
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_OPTIONS(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            body = self._read_body(headers)
+        except ApiError as exc:
+            self.close_connection = True  # the unread body would poison the next request
+            self._send(*error_response(exc.code, exc.type, exc.message))
+            return
+        self._send(*self.server.app.handle(self.command, self.path, headers, body, self.client_address[0]))
+
+    def _read_body(self, headers: dict[str, str]) -> bytes:
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            raise ApiError(411, "general_argument_invalid", "Chunked bodies are not read.")
+        try:
+            length = int(headers.get("content-length", "0") or "0")
+        except ValueError:
+            raise ApiError(400, "general_argument_invalid", "Invalid Content-Length.") from None
+        if length < 0:
+            raise ApiError(400, "general_argument_invalid", "Invalid Content-Length.")
+        if length > self.server.max_body:
+            raise ApiError(413, "general_argument_invalid", f"Body over {self.server.max_body} bytes.")
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in {**headers, **_cors(self.headers.get("origin", ""))}.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(body)))
+        if self.close_connection:
+            self.send_header("connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors found by the stdlib (bad request line, huge headers) as JSON too."""
+        self.close_connection = True
+        self.request_version = self.protocol_version  # a garbled request line still gets a status line
+        status, headers, body = error_response(code, "general_argument_invalid" if code < 500 else
+                                               "general_unknown", message or HTTPStatus(code).phrase)
+        self.send_response(status)
+        self.send_header("content-type", headers["content-type"])
+        self.send_header("content-length", str(len(body)))
+        self.send_header("connection", "close")
+        self.end_headers()
+        if getattr(self, "command", "") != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def _cors(origin: str) -> dict[str, str]:
+    """Let pages served from loopback (the agent console) call the stack; no one else."""
+    if not _LOOPBACK_ORIGIN.match(origin):
+        return {}
+    return {"access-control-allow-origin": origin, "vary": "Origin",
+            "access-control-allow-methods": ", ".join(METHODS),
+            "access-control-allow-headers": "content-type, x-appwrite-project, x-appwrite-key, "
+            "x-appwrite-jwt, x-appwrite-response-format, x-sdk-version, x-devstack-user",
+            "access-control-max-age": "600"}
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+class Stack:
+    """Engine + REST API + key ring + functions + events + scheduler behind one HTTP server.
+
+    ``with Stack(data_dir=tmp, port=0) as stack:`` then use ``stack.endpoint``,
+    ``stack.project_id``, ``stack.api_key``. ``port=0`` binds a free port (read ``stack.port``).
+    ``root`` (default: this repository) holds appwrite.json, the functions and an optional .env;
+    ``data_dir`` defaults to ``root/.local``. ``run_scheduler=False`` keeps cron out of tests
+    (use ``fire_schedule`` or ``scheduler.tick(when)``).
+    """
+
+    def __init__(self, root: str | Path | None = None, *, data_dir: str | Path | None = None,
+                 port: int = 8787, host: str = "127.0.0.1", config: str = "appwrite.json",
+                 reset: bool = False, dev_mode: bool = True, seed_users: bool = True,
+                 run_scheduler: bool = True, max_body: int = MAX_BODY,
+                 socket_timeout: float = SOCKET_TIMEOUT) -> None:
+        if host not in ("127.0.0.1", "localhost"):
+            raise ValueError("the local stack listens on loopback only")
+        self.root = Path(root).resolve() if root is not None else REPO_ROOT
+        self.config_path = self.root / config
+        self.data_dir = Path(data_dir) if data_dir is not None else self.root / ".local"
+        self.host, self.port, self.dev_mode = host, port, dev_mode
+        self._reset, self._seed, self._run_scheduler = reset, seed_users, run_scheduler
+        self._max_body, self._socket_timeout = max_body, socket_timeout
+        self.project_id = json.loads(self.config_path.read_text(encoding="utf-8")).get("projectId", "local")
+        self.api_key = ""
+        self._saved_env: dict[str, str | None] = {}
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Stack:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._reset:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                (self.data_dir / (DB_FILE + suffix)).unlink(missing_ok=True)
+        self.api_key = _stable_key(self.data_dir / KEY_FILE)
+        self._server = _Server((self.host, self.port), _Handler)  # bind first: the port goes into env
+        self._server.max_body, self._server.socket_timeout = self._max_body, self._socket_timeout
+        self.port = self._server.server_address[1]
+        self._set_env()
+        self.engine = Engine(load_schema(self.config_path), str(self.data_dir / DB_FILE))
+        self.keys = KeyRing()
+        self.keys.add(self.api_key, None)  # the dev key: every scope
+        self.rest = RestApi(self.engine, self.keys, self.project_id)
+        self.runtime = FunctionRuntime(load_functions(self.config_path), self.keys)
+        self.engine.subscribe(self.runtime.dispatch_event)
+        self.scheduler = Scheduler(self.runtime)
+        if self._seed:
+            for user_id, name, labels in DEV_USERS:
+                self.add_user(user_id, name, labels)
+        self._server.app = DevApp(self)
+        # A short poll interval keeps stop() (and so every test teardown) fast.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="devstack-http", daemon=True)
+        self._thread.start()
+        if self._run_scheduler:
+            self.scheduler.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._server = None
+        self.scheduler.stop()
+        self.runtime.close()
+        close = getattr(self.engine, "close", None)
+        if close is not None:
+            close()
+        self._restore_env()
+
+    def serve_forever(self) -> None:
+        """Block until Ctrl-C or SIGTERM (the CLI's ``run``), then stop cleanly."""
+        stopping = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stopping.set())
+        try:
+            while not stopping.wait(0.5):  # a timed wait lets the signal handlers run
+                pass
+        finally:
+            self.stop()
+
+    # ---- conveniences for tests and the CLI
+
+    def add_user(self, user_id: str, name: str = "", labels: list[str] | tuple[str, ...] = ()) -> None:
+        self.engine.put_user(user_id, name or user_id, list(labels))
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """True once every queued event/async/schedule execution has finished."""
+        return self.runtime.wait_idle(timeout)
+
+    def fire_schedule(self, function_id: str) -> dict[str, Any]:
+        """Queue one ``schedule`` execution now; returns the ``waiting`` execution model."""
+        return self.runtime.fire_schedule(function_id)
+
+    def key_allows(self, key: str, scope: str) -> bool:
+        try:
+            return bool(self.keys.check(key, scope))
+        except Exception:  # noqa: BLE001 - a key ring may signal "no" by raising
+            return False
+
+    # ---- environment
+
+    def _set_env(self) -> None:
+        """Functions share this process's environment: set it once, restore it at stop."""
+        values = {"APPWRITE_FUNCTION_API_ENDPOINT": self.endpoint,
+                  "APPWRITE_FUNCTION_PROJECT_ID": self.project_id,
+                  "APPWRITE_FUNCTION_DEPLOYMENT": "local", "APPWRITE_FUNCTION_RUNTIME_NAME": "Python",
+                  "APPWRITE_FUNCTION_RUNTIME_VERSION": "3.12", "APPWRITE_VERSION": VERSION,
+                  "APPWRITE_REGION": "local", **read_dotenv(self.root / ".env")}
+        for name in (*values, "APPWRITE_FUNCTION_ID", "APPWRITE_FUNCTION_NAME"):
+            self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ.update(values)
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+
+def _stable_key(path: Path) -> str:
+    """One dev API key per data dir, kept across restarts so copy-pasted snippets keep working."""
+    if path.is_file() and (key := path.read_text(encoding="utf-8").strip()):
+        return key
+    key = "devstack_" + secrets.token_hex(32)
+    path.write_text(key + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return key
