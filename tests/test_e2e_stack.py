@@ -1,0 +1,143 @@
+"""The whole story on the local stack over real HTTP, through the real SDK: widget, AI bot, two agents, an admin."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from appwrite.client import Client
+from appwrite.services.functions import Functions
+
+from devstack.server import Stack
+
+ADMIN_SECRET, BOT_SECRET = "e2e-admin-secret", "e2e-bot-secret"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    saved = {name: os.environ.get(name) for name in ("ADMIN_SECRET", "BOT_SECRET", "IDLE_CLOSE_MINUTES")}
+    os.environ.update({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, "IDLE_CLOSE_MINUTES": "30"})
+    try:
+        with Stack(data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
+            yield running
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+
+
+class Caller:
+    """One party of the story, calling functions the way its real counterpart would."""
+
+    def __init__(self, stack: Stack, *, user: str | None = None, key: bool = True, headers: dict | None = None):
+        client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id)
+        if key:
+            client.set_key(stack.api_key)
+        if user:
+            client.set_impersonate_user_id(user)
+        self.functions = Functions(client)
+        self.headers = headers or {}
+
+    def run(self, function_id: str, body: dict | None = None, *, path: str = "/", method: str = "POST",
+            headers: dict | None = None) -> tuple[int, dict]:
+        execution = self.functions.create_execution(
+            function_id, body=json.dumps(body) if body is not None else "", xasync=False, path=path, method=method,
+            headers={"content-type": "application/json", **self.headers, **(headers or {})})
+        return execution.responsestatuscode, json.loads(execution.responsebody)
+
+
+def test_the_whole_story(stack):
+    widget = Caller(stack, key=False)  # a browser: no key, a guest
+    bot = Caller(stack, headers={"authorization": f"Bearer {BOT_SECRET}"})
+    alice, bob = Caller(stack, user="agent-alice"), Caller(stack, user="agent-bob")
+    admin = Caller(stack, headers={"authorization": f"Bearer {ADMIN_SECRET}"})
+
+    status, created = widget.run("create-session", {"userMeta": {"browser": "Firefox"}})
+    assert status == 201
+    session_id, token = created["sessionId"], created["token"]
+    me = {"x-session-token": token}
+    assert widget.run("touch-session", {"sessionId": session_id, "message": {"text": "Hi", "id": "w1"}},
+                      headers=me)[0] == 200
+    status, reply = bot.run("touch-session", {"sessionId": session_id,
+                                              "message": {"role": "bot", "text": "Hello! How can I help?"}})
+    assert status == 200 and reply["session"]["botShouldReply"] is True
+
+    # The visitor asks for a person: the message event escalates the session, asynchronously as on Appwrite.
+    widget.run("touch-session", {"sessionId": session_id, "message": {"text": "I want to talk to a human"}},
+               headers=me)
+    assert stack.wait_idle(10)
+    status, queue = alice.run("list-sessions", path="/?needsHuman=true", method="GET")
+    assert status == 200 and [s["sessionId"] for s in queue["sessions"]] == [session_id]
+    assert queue["sessions"][0]["messageCount"] == 3 and queue["summary"]["needsHuman"] == 1
+
+    status, claimed = alice.run("assign-agent", {"sessionId": session_id}, path="/claim")
+    assert status == 200 and claimed["session"]["assignedAgent"] == "agent-alice"
+    status, lost = bob.run("assign-agent", {"sessionId": session_id}, path="/claim")
+    assert status == 409 and lost["error"]["assignedAgent"] == "agent-alice"
+    status, reply = bot.run("touch-session", {"sessionId": session_id, "message": {"role": "bot", "text": "?"}})
+    assert reply["session"]["botShouldReply"] is False  # the bot stays quiet once an agent has it
+    assert alice.run("touch-session", {"sessionId": session_id,
+                                       "message": {"role": "agent", "text": "Alice here"}})[0] == 200
+
+    status, transcript = widget.run("touch-session", path=f"/messages?sessionId={session_id}", method="GET",
+                                    headers=me)
+    assert [m["role"] for m in transcript["messages"]] == ["user", "bot", "user", "bot", "agent"]
+
+    status, listing = admin.run("list-sessions", method="GET")
+    assert listing["summary"]["byStatus"]["agent_assigned"] == 1 and listing["summary"]["agents"] == {
+        "agent-alice": 1}
+    assert token not in json.dumps(listing)
+
+    status, closed = alice.run("close-session", {"sessionId": session_id, "reason": "solved"})
+    assert status == 200 and closed["session"]["status"] == "closed"
+    assert widget.run("touch-session", {"sessionId": session_id, "message": {"text": "hello?"}},
+                      headers=me)[1]["error"]["code"] == "session_closed"
+
+
+def test_strangers_are_kept_out(stack):
+    guest = Caller(stack, key=False)
+    # Appwrite's execute permissions stop a guest before the function runs...
+    with pytest.raises(Exception) as refused:
+        guest.run("list-sessions", method="GET")
+    assert getattr(refused.value, "code", None) == 401
+    # ...and the functions check again: a server key without a secret is not an agent.
+    status, answer = Caller(stack).run("list-sessions", method="GET")
+    assert (status, answer["error"]["code"]) == (401, "unauthorized")
+
+
+def test_agents_claiming_at_once_over_http_have_one_winner(stack):
+    widget = Caller(stack, key=False)
+    agents = {name: Caller(stack, user=name) for name in ("agent-alice", "agent-bob")}
+    for _ in range(5):
+        _, created = widget.run("create-session", {})
+        widget.run("escalate", {"sessionId": created["sessionId"]}, headers={"x-session-token": created["token"]})
+        barrier, results = threading.Barrier(2), {}
+
+        def claim(name, session_id=created["sessionId"], barrier=barrier, results=results):
+            barrier.wait(5)
+            results[name] = agents[name].run("assign-agent", {"sessionId": session_id}, path="/claim")
+
+        threads = [threading.Thread(target=claim, args=(name,)) for name in agents]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        statuses = sorted(status for status, _ in results.values())
+        assert statuses == [200, 409]
+        winner = next(answer["session"]["assignedAgent"] for status, answer in results.values() if status == 200)
+        loser = next(answer for status, answer in results.values() if status == 409)
+        assert loser["error"]["assignedAgent"] == winner
+
+
+def test_the_schedule_closes_idle_sessions(stack):
+    widget = Caller(stack, key=False)
+    _, idle = widget.run("create-session", {})
+    _, fresh = widget.run("create-session", {})
+    long_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    stack.engine.update_row("chat", "sessions", idle["sessionId"], {"lastSeen": long_ago})
+    stack.fire_schedule("close-session")
+    assert stack.wait_idle(10)
+    assert stack.engine.get_row("chat", "sessions", idle["sessionId"])["status"] == "closed"
+    assert stack.engine.get_row("chat", "sessions", fresh["sessionId"])["status"] == "active"
