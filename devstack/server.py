@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import threading
 from datetime import datetime
 from http import HTTPStatus
@@ -64,6 +65,7 @@ Response = tuple[int, dict[str, str], bytes]
 
 _EXECUTIONS = re.compile(r"^/v1/functions/([^/]+)/executions(?:/([^/]+))?/?$")
 _DEV_ROUTE = re.compile(r"^/v1/devstack/(schedules|users)/([^/]+)/?$")
+_FUNCTION_DOMAIN = re.compile(r"^/functions/([^/]+)(/.*)?$")  # a function's own domain, e.g. the agent console
 _LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$")
 
 
@@ -109,6 +111,9 @@ class DevApp:
             return self._executions(method, match.group(1), match.group(2), headers, body, client_ip)
         if match := _DEV_ROUTE.match(path):
             return self._dev_route(method, match.group(1), match.group(2), headers, body)
+        if match := _FUNCTION_DOMAIN.match(path):
+            return self._function_domain(method, match.group(1), match.group(2) or "/", query, headers, body,
+                                         client_ip)
         if path == "/v1" or path.startswith("/v1/"):
             return self.stack.rest.handle(method, path, query, headers, body)
         raise ApiError(404, "general_route_not_found", "The requested route was not found.")
@@ -177,6 +182,28 @@ class DevApp:
             record = runtime.submit(function_id, request, params["scheduledAt"])
             return json_response(202, _visible(record, caller))
         return json_response(201, _visible(runtime.execute(function_id, request), caller))
+
+    # ---- function domains
+
+    def _function_domain(self, method: str, function_id: str, path: str, query: str, headers: dict[str, str],
+                         body: bytes, client_ip: str) -> Response:
+        """Appwrite serves each function on its own domain and answers with the function's response as is
+        (how a page such as the agent console is served). Here: ``/functions/{id}/{path}`` on the stack."""
+        caller = self.resolve_caller(headers)
+        spec = self.stack.runtime.functions.get(function_id)
+        if spec is None or not spec.enabled:
+            raise ApiError(404, "function_not_found", "Function with the requested ID could not be found.")
+        if not may_execute(spec, caller):
+            raise ApiError(401, "user_unauthorized",
+                           "The current user is not authorized to perform the requested action.")
+        if method not in METHODS:
+            raise ApiError(405, "general_argument_invalid", f"{method} is not allowed here.")
+        request = ExecRequest(trigger="http", method=method, path=path + (f"?{query}" if query else ""),
+                              headers={k: v for k, v in headers.items() if k not in ("host", "content-length")},
+                              body=body, caller=caller, client_ip=client_ip)
+        record = self.stack.runtime.execute(function_id, request)
+        answer = {h["name"]: h["value"] for h in record["responseHeaders"]}
+        return record["responseStatusCode"] or 500, answer, record["responseBody"].encode()
 
     # ---- dev-only helpers for the CLI
 
@@ -286,6 +313,9 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.socket_timeout  # read by StreamRequestHandler.setup
         super().setup()
+        # Headers and body leave in separate writes: without NODELAY, Nagle plus the client's delayed ACK
+        # add ~40 ms to every response on a kept-alive connection.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # Method names fixed by BaseHTTPRequestHandler; every verb goes through one router.
     def do_GET(self) -> None:

@@ -7,6 +7,7 @@ project's errors, and owns conditional writes and counters.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -48,14 +49,19 @@ class StaleWrite(ChatError):
 
 
 class _TimedRequests:
-    """The SDK calls `requests.request` without a timeout, so a hung Appwrite would hang the function
-    until the runtime kills it. This stand-in for the SDK's `requests` adds one."""
+    """A stand-in for the SDK's `requests` module. The SDK calls `requests.request`, which sets no timeout (a hung
+    Appwrite would hang the function until the runtime kills it) and opens a new connection for every call (a
+    TLS handshake each time). This adds a timeout and keeps one connection pool per thread of a warm instance."""
 
     timeout: float = 10.0
+    _local = threading.local()
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
-        return requests.request(*args, **kwargs)
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session.request(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(requests, name)

@@ -1,0 +1,164 @@
+"""Benchmark the bundle through the local stack: executions over HTTP, events, then list latency at 10k and 100k.
+
+    .venv/bin/python -m bench.stack [--sessions 10000] [--messages 5] [--big 100000] [--workers 8]
+
+1. Through executions (the SDK's Functions.create_execution over loopback HTTP, as a widget would): create
+   --sessions sessions and post --messages messages to each. Every message also fires the `escalate` event
+   execution, as on Appwrite; the run waits for those too.
+2. list-sessions (page of 25 + summary) latency as an admin, at --sessions sessions.
+3. Rows are added straight into the engine up to --big sessions (executions at that scale would only measure the
+   same throughput longer), the counters are rebuilt with POST /recount, and the latency is measured again.
+4. Appwrite (TablesDB) requests the stack served per operation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+from appwrite.client import Client
+from appwrite.services.functions import Functions
+
+from devstack.server import Stack
+
+ADMIN_SECRET = "bench-admin-secret"
+
+
+class Counted:
+    """Counts the TablesDB/Users requests the stack serves (not the executions themselves)."""
+
+    def __init__(self, rest) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        self._handle = rest.handle
+        rest.handle = self.handle
+
+    def handle(self, *args, **kwargs):
+        with self._lock:
+            self.count += 1
+        return self._handle(*args, **kwargs)
+
+
+def functions_for(stack: Stack, key: bool = True) -> Functions:
+    client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id)
+    return Functions(client.set_key(stack.api_key) if key else client)
+
+
+def run(functions: Functions, function_id: str, body: dict | None = None, *, path: str = "/", method: str = "POST",
+        headers: dict | None = None) -> dict:
+    execution = functions.create_execution(function_id, body=json.dumps(body) if body is not None else "",
+                                           xasync=False, path=path, method=method,
+                                           headers={"content-type": "application/json", **(headers or {})})
+    if execution.responsestatuscode >= 400:
+        raise RuntimeError(f"{function_id} {path}: {execution.responsestatuscode} {execution.responsebody[:200]}")
+    return json.loads(execution.responsebody)
+
+
+def widget_session(stack: Stack, messages: int) -> None:
+    functions = functions_for(stack, key=False)
+    created = run(functions, "create-session", {"userMeta": {"browser": "bench"}})
+    me = {"x-session-token": created["token"]}
+    for i in range(messages):
+        run(functions, "touch-session", {"sessionId": created["sessionId"], "message": {"text": f"message {i}",
+                                                                                         "id": f"b{i}"}}, headers=me)
+
+
+def list_latency(stack: Stack, runs: int = 30) -> tuple[float, float]:
+    admin = functions_for(stack)
+    headers = {"authorization": f"Bearer {ADMIN_SECRET}"}
+    run(admin, "list-sessions", method="GET", headers=headers)  # warm the module and SQLite caches
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        answer = run(admin, "list-sessions", method="GET", path="/?limit=25&needsHuman=false", headers=headers)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert len(answer["sessions"]) == 25 and answer["summary"]["total"] > 0
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+def grow(stack: Stack, target: int) -> None:
+    existing = stack.engine.list_rows("chat", "sessions", [], total=True)["total"]
+    now = datetime.now(timezone.utc).isoformat()
+    stack.engine.bulk_insert("chat", "sessions", (
+        {"$id": f"s_seed{i:08d}", "status": ("active", "agent_assigned", "closed")[i % 3], "lastSeen": now,
+         "tokenHash": "0" * 64, "needsHuman": i % 7 == 0 and i % 3 == 0, "messageCount": 5,
+         "assignedAgent": "agent-alice" if i % 3 else None}
+        for i in range(max(0, target - max(existing, 5000 if existing >= 5000 else existing)))))
+    run(functions_for(stack), "list-sessions", method="POST", path="/recount",
+        headers={"authorization": f"Bearer {ADMIN_SECRET}"})
+
+
+def requests_per_operation(stack: Stack, counted: Counted) -> list[tuple[str, int]]:
+    guest, alice = functions_for(stack, key=False), Functions(
+        Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key)
+        .set_impersonate_user_id("agent-alice"))
+    admin = {"authorization": f"Bearer {ADMIN_SECRET}"}
+    figures = []
+
+    def measure(name, action):
+        stack.wait_idle(30)
+        before = counted.count
+        result = action()
+        figures.append((name, counted.count - before))
+        return result
+
+    created = measure("create-session", lambda: run(guest, "create-session", {}))
+    me = {"x-session-token": created["token"]}
+    body = {"sessionId": created["sessionId"], "message": {"text": "hello"}}
+    measure("touch-session with a message (+ its event)", lambda: (run(guest, "touch-session", body, headers=me),
+                                                                   stack.wait_idle(30)))
+    body = {"sessionId": created["sessionId"], "message": {"text": "a human please"}}
+    measure("touch-session escalating (+ its event)", lambda: (run(guest, "touch-session", body, headers=me),
+                                                               stack.wait_idle(30)))
+    run(alice, "list-sessions", method="GET")  # the agent's labels are cached from here on
+    measure("assign-agent /claim", lambda: run(alice, "assign-agent", {"sessionId": created["sessionId"]},
+                                               path="/claim"))
+    measure("list-sessions page + summary", lambda: run(functions_for(stack), "list-sessions", method="GET",
+                                                        headers=admin))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--messages", type=int, default=5)
+    parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+    os.environ["ADMIN_SECRET"] = ADMIN_SECRET
+    with tempfile.TemporaryDirectory() as data, \
+            Stack(data_dir=data, port=0, run_scheduler=False, seed_users=True) as stack:
+        counted = Counted(stack.rest)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(args.workers) as pool:
+            list(pool.map(lambda _: widget_session(stack, args.messages), range(args.sessions)))
+        assert stack.wait_idle(600)
+        elapsed = time.perf_counter() - start
+        executions = args.sessions * (1 + 2 * args.messages)  # create, touches, and one event per message
+        rows = [("executions", f"{executions:,} in {elapsed:.1f} s = {executions / elapsed:,.0f}/s "
+                 f"({args.workers} client threads; events included)"),
+                ("TablesDB requests served", f"{counted.count:,} = {counted.count / elapsed:,.0f}/s")]
+        median, p95 = list_latency(stack)
+        rows.append((f"list-sessions page + summary at {args.sessions:,}", f"median {median:.1f} ms, p95 {p95:.1f} ms"))
+        grow(stack, args.big)
+        median, p95 = list_latency(stack)
+        rows.append((f"list-sessions page + summary at {args.big:,}", f"median {median:.1f} ms, p95 {p95:.1f} ms"))
+        per_op = requests_per_operation(stack, counted)
+    print("| measure | result |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    print("\n| operation (through the stack) | TablesDB requests |\n|---|---|")
+    for name, count in per_op:
+        print(f"| {name} | {count} |")
+
+
+if __name__ == "__main__":
+    main()
