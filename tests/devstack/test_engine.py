@@ -186,7 +186,7 @@ def test_order_limit_offset_select(seeded):
     assert ids([Query.order_desc("lastSeen")]) == "dcba"
     assert ids([Query.order_asc("status"), Query.order_desc("messageCount")]) == "dacb"
     assert ids([Query.order_desc("$sequence"), Query.limit(2), Query.offset(1)]) == "cb"
-    assert ids([Query.order_desc("$createdAt"), Query.limit(1)]) == "d"
+    assert ids([Query.order_desc("$createdAt"), Query.order_desc("$sequence"), Query.limit(1)]) == "d"  # same ms: tie
     row = seeded.list_rows(DB, "sessions", [Query.select(["status"]), Query.limit(1)]).rows[0]
     assert row.data == {"status": "active"} and row.id == "a" and row.sequence == "1"
 
