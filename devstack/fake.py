@@ -111,11 +111,7 @@ class FakeAppwrite:
             self._planned.clear()
             self.fault = None
 
-    def _pick_fault(self, index: int, method: str, path: str) -> str | None:
-        if self.fault is not None:
-            kind = self.fault(index, method, path)
-            if kind is not None:
-                return kind
+    def _pick_planned(self, method: str, path: str) -> str | None:
         for planned in self._planned:
             if not _matches(planned.match, method, path):
                 continue
@@ -136,7 +132,12 @@ class FakeAppwrite:
         with self._lock:
             index = len(self.requests)
             self.requests.append((method, path))
-            kind = self._pick_fault(index, method, path)
+        # The hook runs outside the lock: a test may hold one thread's request while another proceeds.
+        hook = self.fault
+        kind = hook(index, method, path) if hook is not None else None
+        if kind is None:
+            with self._lock:
+                kind = self._pick_planned(method, path)
         if kind is not None and kind != "applied_timeout":
             return _faulted(kind, request)
         body = request.body or b""

@@ -36,30 +36,36 @@ def test_a_second_claim_is_told_who_won(appwrite):
 
 
 def test_interleaved_claims_have_exactly_one_winner(appwrite):
-    """Bob reads the session, Alice claims it completely, then Bob writes: his conditional write must lose."""
+    """Bob reads the session; Alice then claims it completely; only then does Bob write. His conditional write
+    must lose, and he must be told that Alice won."""
     w = escalated()
-    alice_done = threading.Event()
-    results = {}
+    bob_read, alice_done = threading.Event(), threading.Event()
+    results, session_writes = {}, []
 
-    def hold_bobs_write(index, method, path):
-        if threading.current_thread().name == "bob" and method == "PATCH" and "/sessions/" in path:
-            alice_done.wait(5)
+    def interleave(index, method, path):
+        if method == "PATCH" and "/sessions/" in path:
+            session_writes.append(threading.current_thread().name)
+            if threading.current_thread().name == "bob":
+                bob_read.set()  # his read is done: he is about to write
+                alice_done.wait(5)
+            else:
+                bob_read.wait(5)
         return None
 
-    appwrite.fault = hold_bobs_write
+    appwrite.fault = interleave
     bob = threading.Thread(target=lambda: results.update(bob=claim(w.session_id, "agent-bob")), name="bob")
     bob.start()
     results["alice"] = claim(w.session_id, "agent-alice")
     alice_done.set()
     bob.join(10)
     appwrite.fault = None
-    statuses = sorted((r.status, r.error) for r in results.values())
-    assert statuses == [(200, None), (409, "already_assigned")]
-    winner = row(appwrite, "sessions", w.session_id)["assignedAgent"]
-    loser = next(r for r in results.values() if r.status == 409)
-    assert loser.json["error"]["assignedAgent"] == winner
+    assert sorted(session_writes) == ["MainThread", "bob"]  # both wrote (Alice first): the race happened
+    assert (results["alice"].status, results["bob"].status) == (200, 409)
+    assert results["bob"].json["error"] == {**results["bob"].json["error"], "code": "already_assigned",
+                                            "assignedAgent": "agent-alice"}
+    assert row(appwrite, "sessions", w.session_id)["assignedAgent"] == "agent-alice"
     summary = execute("list-sessions", method="GET", secret=ADMIN_SECRET).json["summary"]
-    assert summary["agents"] == {winner: 1} and summary["byStatus"]["agent_assigned"] == 1
+    assert summary["agents"] == {"agent-alice": 1} and summary["byStatus"]["agent_assigned"] == 1
 
 
 def test_claim_costs_at_most_three_requests(appwrite):
