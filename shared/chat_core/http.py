@@ -16,6 +16,7 @@ from .gateway import Gateway
 from .model import Caller, utcnow
 from .rules import secrets_match
 from .service import Core
+from .validation import ID_PATTERN
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_BYTES = 4096
@@ -162,15 +163,17 @@ def resolve_caller(req: Request, settings: Settings) -> Caller:
     user ID, so a missing user ID never means a trusted server: servers prove themselves with a secret."""
     if req.trigger in ("event", "schedule"):
         return Caller("system")
+    user_id = req.headers.get("x-appwrite-user-id")
+    if user_id and not ID_PATTERN.match(user_id):  # Appwrite sets it to a user ID; anything else is not one
+        raise Unauthorized("the caller's user ID is not valid", code="invalid_credentials")
     auth = req.headers.get("authorization", "")
     if auth:
         scheme, _, secret = auth.partition(" ")
         if scheme.lower() != "bearer" or not secret:
             raise Unauthorized("Authorization must be 'Bearer <secret>'", code="invalid_credentials")
         if secrets_match(secret, settings.admin_secret):
-            return Caller("admin", user_id=req.headers.get("x-appwrite-user-id") or None)
+            return Caller("admin", user_id=user_id or None)
         if secrets_match(secret, settings.bot_secret):
             return Caller("bot")
         raise Unauthorized("the secret is not valid", code="invalid_credentials")
-    user_id = req.headers.get("x-appwrite-user-id")
     return Caller("user", user_id=user_id) if user_id else Caller("anonymous")

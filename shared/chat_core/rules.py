@@ -40,12 +40,17 @@ COUNTER_COLUMNS = ("created", "escalated", "closedWaiting", "closed", "assigned"
 # --- identity -----------------------------------------------------------------------------------
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(_bytes(token)).hexdigest()
 
 
 def secrets_match(given: str, expected: str) -> bool:
     """Constant-time comparison; an unset secret never matches."""
-    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+    return bool(expected) and hmac.compare_digest(_bytes(given), _bytes(expected))
+
+
+def _bytes(text: str) -> bytes:
+    # A header is whatever the caller sent: a lone surrogate must not turn a wrong secret into a 500.
+    return text.encode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,11 @@ def transition(core: Core, session_id: str, decide: Callable[[Session], Change])
             continue
         except RowMissing:
             raise NotFound(f"no session {session_id}", code="session_not_found") from None
+        except UpstreamUnavailable:
+            # The write may have landed with its answer lost: then its counters must move too.
+            updated = _landed(core, session, change)
+            if updated is None:
+                raise
         _move_counters(core, change, revert=partial(_revert, core, session, updated, change))
         return updated, change
     raise Conflict("the session is changing too fast; try again", code="concurrent_update")
@@ -106,6 +111,8 @@ def _move_counters(core: Core, change: Change, revert: Callable[[], None]) -> No
             core.gateway.move_counter(move)
             done.append(move)
     except ChatError:
+        # A failed increment may still have been applied (its answer lost): then only a recount fixes the sums.
+        core.log("a counter write failed; if Appwrite applied it anyway, run POST /recount on list-sessions")
         try:
             for move in reversed(done):
                 core.gateway.move_counter(move, undo=True)
@@ -115,14 +122,35 @@ def _move_counters(core: Core, change: Change, revert: Callable[[], None]) -> No
         raise UpstreamUnavailable("Appwrite failed mid-operation; nothing was changed, try again") from None
 
 
-def _revert(core: Core, before: Session, after: Session, change: Change) -> None:
-    previous = {
-        "status": before.status, "needsHuman": before.needs_human, "assignedAgent": before.assigned_agent,
-        "escalatedAt": iso(before.escalated_at), "escalationReason": before.escalation_reason,
-        "escalatedBy": before.escalated_by, "assignedAt": iso(before.assigned_at), "closedAt": iso(before.closed_at),
-        "closeReason": before.close_reason,
+def _lifecycle_columns(session: Session) -> dict:
+    """The columns transitions write, as they are stored."""
+    return {
+        "status": session.status, "needsHuman": session.needs_human, "assignedAgent": session.assigned_agent,
+        "escalatedAt": iso(session.escalated_at), "escalationReason": session.escalation_reason,
+        "escalatedBy": session.escalated_by, "assignedAt": iso(session.assigned_at),
+        "closedAt": iso(session.closed_at), "closeReason": session.close_reason,
     }
+
+
+def _revert(core: Core, before: Session, after: Session, change: Change) -> None:
+    previous = _lifecycle_columns(before)
     core.gateway.update_session(after, {k: previous[k] for k in change.updates}, conditional=True)
+
+
+def _landed(core: Core, before: Session, change: Change) -> Session | None:
+    """After a conditional write failed without an answer: the session as written if the write landed, else None.
+
+    A conditional write lands only on the row as it was read, so a newer row holding exactly our values is ours.
+    """
+    try:
+        now = core.gateway.get_session(before.id)
+    except ChatError:
+        core.log(f"session {before.id}: a write may have landed without its counters: run POST /recount")
+        return None
+    columns = _lifecycle_columns(now)
+    if now.updated_at != before.updated_at and all(columns.get(k) == v for k, v in change.updates.items()):
+        return now
+    return None
 
 
 def _token_and_session(core: Core, req: validation.SessionRequest, header_token: str | None):
@@ -138,7 +166,12 @@ def create_session(core: Core, body: Any) -> dict:
     data = {"status": ACTIVE, "lastSeen": iso(core.now), "needsHuman": False, "userMeta": new.user_meta,
             "theme": new.theme, "messageCount": 0, "tokenHash": rules.hash_token(token),
             "ownerId": core.caller.user_id if core.caller.kind == "user" else None}
-    session = core.gateway.create_session("s_" + secrets.token_hex(16), data)
+    session_id = "s_" + secrets.token_hex(16)
+    try:
+        session = core.gateway.create_session(session_id, data)
+    except UpstreamUnavailable:  # it may have landed with its answer lost: a session nobody counted or knows
+        _forget(core.gateway.delete_session, session_id, core.log)
+        raise
     _move_counters(core, Change(counters=rules.created()), revert=lambda: core.gateway.delete_session(session.id))
     return {**owner_view(session), "token": token, "userMeta": new.user_meta, "theme": new.theme}
 
@@ -168,19 +201,43 @@ def _post_message(core: Core, session: Session, actor: rules.Actor, new: validat
     except RowExists:  # the widget retried a message we already stored: answer as before, count it once
         return {"session": owner_view(session), "message": message_view(core.gateway.get_message(row_id)),
                 "duplicate": True}
+    except UpstreamUnavailable:  # it may have landed with its answer lost: uncounted, so take it back
+        _undo_message(core, row_id)
+        raise
     try:
         updated = core.gateway.update_session(session, updates)
+    except UpstreamUnavailable:
+        updated = _counted(core, session)
+        if updated is None:
+            _undo_message(core, row_id)
+            raise
     except ChatError:
         _undo_message(core, row_id)
         raise
     return {"session": owner_view(updated), "message": message_view(message), "duplicate": False}
 
 
-def _undo_message(core: Core, row_id: str) -> None:
+def _counted(core: Core, before: Session) -> Session | None:
+    """After the count's write failed without an answer: the session if the increment landed anyway, else None."""
     try:
-        core.gateway.delete_message(row_id)
+        now = core.gateway.get_session(before.id)
     except ChatError:
-        core.log(f"message {row_id} is stored but not counted: run POST /recount on list-sessions")
+        return None
+    return now if now.message_count > before.message_count else None
+
+
+def _undo_message(core: Core, row_id: str) -> None:
+    _forget(core.gateway.delete_message, row_id, core.log)
+
+
+def _forget(delete: Callable[[str], None], row_id: str, log: Callable[[str], None]) -> None:
+    """Best-effort delete of a row an operation could not finish; a row that never landed is fine."""
+    try:
+        delete(row_id)
+    except RowMissing:
+        pass
+    except ChatError:
+        log(f"row {row_id} could not be taken back: it may be stored without its counts")
 
 
 def _message_row_id(session_id: str, client_id: str | None) -> str:

@@ -1,0 +1,71 @@
+"""Shared by the hardening tests: the truth computed straight from the fake's rows, and cheap table snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+
+from chat_core import rules
+from conftest import rows
+
+from devstack.fake import FakeAppwrite
+
+TABLES = ("sessions", "messages", "counters")
+
+
+def snapshot(fake: FakeAppwrite) -> str:
+    """A digest of every row of every table (and the users): equal digests mean nothing was written."""
+    digest = hashlib.sha256()
+    conn = fake.engine._conn  # the engine's own SQLite connection: one query per table, no REST round trip
+    for name in ("chat__sessions", "chat__messages", "chat__counters", "_users"):
+        for record in conn.execute(f'SELECT * FROM "{name}" ORDER BY _seq'):
+            digest.update(repr(tuple(record)).encode())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+def truth_summary(sessions: list[dict]) -> dict:
+    """What the summary must say, counted from the session rows themselves."""
+    by_status = Counter(s["status"] for s in sessions)
+    agents = Counter(s["assignedAgent"] for s in sessions if s["status"] == "agent_assigned")
+    return {
+        "total": len(sessions),
+        "byStatus": {status: by_status.get(status, 0) for status in ("active", "agent_assigned", "closed")},
+        "needsHuman": sum(1 for s in sessions if s["status"] == "active" and s["needsHuman"]),
+        "agents": dict(sorted(agents.items())),
+    }
+
+
+def counted_summary(fake: FakeAppwrite) -> dict:
+    summary = rules.summarize(rows(fake, "counters"))
+    return {key: summary[key] for key in ("total", "byStatus", "needsHuman", "agents")}
+
+
+def violations(fake: FakeAppwrite, *, counters: bool = True) -> list[str]:
+    """Every broken invariant: uncounted or orphan messages, half-assigned sessions, counters out of step."""
+    sessions, messages = rows(fake, "sessions"), rows(fake, "messages")
+    per_session = Counter(m["sessionId"] for m in messages)
+    ids = {s["$id"] for s in sessions}
+    found = [f"messages of missing session {sid}" for sid in per_session if sid not in ids]
+    for s in sessions:
+        sid, status = s["$id"], s["status"]
+        if s["messageCount"] != per_session.get(sid, 0):
+            found.append(f"{sid}: messageCount {s['messageCount']} but {per_session.get(sid, 0)} message rows")
+        if status == "agent_assigned" and not (s["assignedAgent"] and s["assignedAt"] and not s["needsHuman"]):
+            found.append(f"{sid}: agent_assigned without a consistent assignee: {s}")
+        if status == "active" and (s["assignedAgent"] or s["assignedAt"]):
+            found.append(f"{sid}: active but assigned: {s}")
+        if status == "closed" and not (s["closedAt"] and not s["needsHuman"]):
+            found.append(f"{sid}: closed inconsistently: {s}")
+    if counters:
+        truth, counted = truth_summary(sessions), counted_summary(fake)
+        if truth != counted:
+            found.append(f"counters out of step: summary {counted} but rows say {truth}")
+    client_ids = Counter((m["sessionId"], m["clientMessageId"]) for m in messages if m["clientMessageId"])
+    found += [f"message {key} stored {n} times" for key, n in client_ids.items() if n > 1]
+    return found
+
+
+def dumps(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
