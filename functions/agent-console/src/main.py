@@ -1,0 +1,60 @@
+"""agent-console: the agents' web page (HTML from an execution, as Appwrite's templates serve pages).
+
+GET /   the console: the queue of sessions waiting for a human, my sessions, all active sessions, the selected
+        session's messages; claim, transfer, unassign, close, reply. It refreshes on its own.
+
+The page only talks to the other functions, through Appwrite executions (POST {endpoint}/functions/{id}/executions)
+as the signed-in agent: in Appwrite with an account JWT (`x-appwrite-jwt`, after an email/password sign-in on the
+endpoint); on the local stack with its dev-only user switch (`x-devstack-user`). This function reads nothing and
+needs no scopes. Variables: CONSOLE_API_ENDPOINT (the public Appwrite endpoint the browser calls; default
+APPWRITE_FUNCTION_API_ENDPOINT), CONSOLE_REFRESH_SECONDS (default 5).
+"""
+
+import json
+import os
+from pathlib import Path
+
+PAGE = Path(__file__).with_name("console.html")
+FUNCTIONS = {"list": "list-sessions", "assign": "assign-agent", "close": "close-session", "touch": "touch-session"}
+
+
+def page_config() -> dict:
+    endpoint = os.environ.get("CONSOLE_API_ENDPOINT") or os.environ.get("APPWRITE_FUNCTION_API_ENDPOINT", "")
+    try:
+        refresh = max(1, int(os.environ.get("CONSOLE_REFRESH_SECONDS", "5")))
+    except ValueError:
+        refresh = 5
+    return {"endpoint": endpoint.rstrip("/"), "project": os.environ.get("APPWRITE_FUNCTION_PROJECT_ID", ""),
+            "functions": FUNCTIONS, "refreshSeconds": refresh}
+
+
+def security_headers(endpoint: str) -> dict:
+    """The page runs its own inline script and calls the Appwrite endpoint only."""
+    origin = "/".join(endpoint.split("/")[:3]) if "://" in endpoint else ""
+    policy = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+              f"connect-src 'self' {origin}".rstrip() + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    return {**HEADERS, "content-security-policy": policy}
+
+
+def render() -> str:
+    # JSON inside <script>: escape "<" so no value can close the element.
+    config = json.dumps(page_config()).replace("<", "\\u003c")
+    return PAGE.read_text(encoding="utf-8").replace("/*CONSOLE_CONFIG*/{}", config, 1)
+
+
+HEADERS = {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+def main(context):
+    req = context.req
+    if req.method not in ("GET", "HEAD"):
+        return context.res.json({"error": {"code": "method_not_allowed", "message": "use GET"}}, 405)
+    if (req.path or "/").rstrip("/") not in ("", "/index.html"):
+        return context.res.json({"error": {"code": "route_not_found", "message": "the console is at /"}}, 404)
+    return context.res.text(render(), 200, security_headers(page_config()["endpoint"]))

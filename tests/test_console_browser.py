@@ -1,0 +1,174 @@
+"""The agent console in a real browser: headless Chromium (Debian's package) driven by Playwright, against the
+local stack. No browser is downloaded: Playwright launches /usr/bin/chromium (or $CHROMIUM). A missing browser
+fails the test rather than skipping it; .ci/install-browser installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from appwrite.client import Client
+from appwrite.services.functions import Functions
+
+from devstack.server import Stack
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = ROOT / "docs" / "console.png"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+WAIT_MS = 15_000
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).is_file():
+        pytest.fail(f"Chromium not found at {path}: run .ci/install-browser (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with Stack(ROOT, data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -r requirements-dev.txt")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 760})
+        yield context
+        context.close()
+
+
+def functions(stack, user: str | None = None) -> Functions:
+    client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key)
+    if user:
+        client.set_impersonate_user_id(user)
+    return Functions(client)
+
+
+def call(fn: Functions, function_id: str, body: dict, path: str = "/", headers: dict | None = None) -> dict:
+    execution = fn.create_execution(function_id, body=json.dumps(body), path=path,
+                                    headers={"content-type": "application/json", **(headers or {})})
+    assert execution.responsestatuscode < 400, execution.responsebody
+    return json.loads(execution.responsebody)
+
+
+def widget_session(stack, *texts: str) -> tuple[str, str]:
+    """A visitor opens the widget and writes; a request for a person escalates it (the messages event)."""
+    fn = functions(stack)
+    created = call(fn, "create-session", {"userMeta": {"page": "/pricing", "name": "Vic"}})
+    sid, token = created["sessionId"], created["token"]
+    for text in texts:
+        call(fn, "touch-session", {"sessionId": sid, "message": {"text": text}}, headers={"x-session-token": token})
+    assert stack.wait_idle(10)
+    return sid, token
+
+
+def console_url(stack, user: str, refresh: int) -> str:
+    return f"{stack.endpoint.removesuffix('/v1')}/functions/agent-console/?as={user}&refresh={refresh}"
+
+
+def row(page, section: str, sid: str):
+    return page.locator(f"#{section} li[data-session='{sid}']")
+
+
+def test_the_console_is_an_execution_served_as_a_page(stack):
+    import urllib.request
+
+    with urllib.request.urlopen(console_url(stack, "agent-alice", 5), timeout=10) as answer:
+        html = answer.read().decode()
+        assert answer.status == 200
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert "<title>Agent console</title>" in html
+    assert json.dumps(stack.endpoint) in html  # the endpoint the page calls comes from the function's variables
+
+
+def test_queue_claim_close_and_a_lost_race(stack, browser):
+    waiting, _ = widget_session(stack, "Hi, my invoice is wrong", "Can I talk to a human please?")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(console_url(stack, "agent-alice", 1))
+
+    # The queue shows the escalated session with its reason and how long it has waited.
+    queued = row(page, "queue", waiting)
+    queued.wait_for(timeout=WAIT_MS)
+    assert "asked for a person" in queued.inner_text()
+    assert "waiting " in queued.inner_text()
+
+    # It refreshes on its own: a session escalated after the page loaded shows up without a reload.
+    later, later_token = widget_session(stack, "hello")
+    call(functions(stack), "escalate", {"sessionId": later, "reason": "billing question"},
+         headers={"x-session-token": later_token})
+    row(page, "queue", later).wait_for(timeout=WAIT_MS)
+    assert "billing question" in row(page, "queue", later).inner_text()
+    queue_ids = page.locator("#queue li[data-session]").evaluate_all("items => items.map(i => i.dataset.session)")
+    assert queue_ids.index(waiting) < queue_ids.index(later)  # oldest first
+
+    # Claim moves it to my sessions, and its messages show.
+    queued.locator("button[data-action=claim]").click()
+    row(page, "mine", waiting).wait_for(timeout=WAIT_MS)
+    row(page, "queue", waiting).wait_for(state="detached", timeout=WAIT_MS)
+    page.locator("#messages .msg.user", has_text="Can I talk to a human please?").wait_for(timeout=WAIT_MS)
+    page.locator("#reply-text").fill("Hello Vic, I'm Alice. Let me look at that invoice.")
+    page.locator("#reply button[type=submit]").click()
+    page.locator("#messages .msg.agent", has_text="I'm Alice").wait_for(timeout=WAIT_MS)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+    # Close removes it from my sessions and from the active ones.
+    row(page, "mine", waiting).locator("button[data-action=close]").click()
+    row(page, "mine", waiting).wait_for(state="detached", timeout=WAIT_MS)
+    row(page, "active", waiting).wait_for(state="detached", timeout=WAIT_MS)
+    closed = functions(stack, "admin-ada").create_execution("list-sessions", method="GET", path=f"/{waiting}")
+    assert json.loads(closed.responsebody)["session"]["status"] == "closed"
+
+    # A claim that loses the race names the winner. The page refreshes rarely here, so it still offers the
+    # session when agent-bob takes it behind its back.
+    page.goto(console_url(stack, "agent-alice", 3600))
+    stale = row(page, "queue", later)
+    stale.wait_for(timeout=WAIT_MS)
+    won = call(functions(stack, "agent-bob"), "assign-agent", {"sessionId": later}, path="/claim")
+    assert won["session"]["assignedAgent"] == "agent-bob"
+    stale.locator("button[data-action=claim]").click()
+    page.locator("#notice", has_text="agent-bob claimed").wait_for(timeout=WAIT_MS)
+    assert later in page.locator("#notice").inner_text()
+    row(page, "queue", later).wait_for(state="detached", timeout=WAIT_MS)
+    assert row(page, "mine", later).count() == 0
+    assert not errors, errors
+    page.close()
+
+
+def test_transfer_and_unassign(stack, browser):
+    sid, _ = widget_session(stack, "I need a real person")
+    call(functions(stack, "agent-alice"), "assign-agent", {"sessionId": sid}, path="/claim")
+    page = browser.new_page()
+    page.goto(console_url(stack, "agent-alice", 3600))
+    mine = row(page, "mine", sid)
+    mine.wait_for(timeout=WAIT_MS)
+    mine.locator("[data-role=transfer-to]").fill("agent-bob")
+    mine.locator("button[data-action=transfer]").click()
+    mine.wait_for(state="detached", timeout=WAIT_MS)
+    assert "agent-bob" in row(page, "active", sid).inner_text()
+
+    page.goto(console_url(stack, "agent-bob", 3600))
+    row(page, "mine", sid).locator("button[data-action=unassign]").click()
+    row(page, "queue", sid).wait_for(timeout=WAIT_MS)
+    assert "returned to the queue" in row(page, "queue", sid).inner_text()
+    page.close()

@@ -1,0 +1,169 @@
+"""Configuration and the one way the CLI talks to the backend: a synchronous function execution.
+
+Settings come from the environment, then a `.env` in the working directory, then defaults that fit the local stack
+(`make run`): endpoint http://127.0.0.1:8787/v1, the project of ./appwrite.json, the dev API key kept in
+.local/api-key, acting as the dev admin `admin-ada`.
+
+    CHAT_ENDPOINT      Appwrite endpoint, with /v1
+    CHAT_PROJECT       project ID
+    CHAT_API_KEY       API key with execution.write (the local stack's is read from .local/api-key)
+    CHAT_ADMIN_SECRET  the functions' ADMIN_SECRET, sent as `Authorization: Bearer ...` (admin rights)
+    CHAT_AS_USER       act as this user (API-key impersonation, the user needs the `agent` or `admin` label)
+    CHAT_DEVSTACK_DATA the local stack's data folder (default .local)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from appwrite.client import Client
+from appwrite.enums.execution_method import ExecutionMethod
+from appwrite.exception import AppwriteException
+from appwrite.services.functions import Functions
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8787/v1"
+DEFAULT_PROJECT = "chat-widget"
+DEV_ADMIN = "admin-ada"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class CliError(Exception):
+    """One line for stderr and the exit code: 1 the backend said no (4xx), 3 unreachable or broken (5xx)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_API, answer: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.answer = answer
+
+
+@dataclass(frozen=True)
+class Config:
+    endpoint: str = DEFAULT_ENDPOINT
+    project: str = DEFAULT_PROJECT
+    api_key: str = ""
+    admin_secret: str = ""
+    as_user: str = ""
+
+    @property
+    def local(self) -> bool:
+        return (urlsplit(self.endpoint).hostname or "") in LOOPBACK
+
+    def who(self) -> str:
+        if self.as_user:
+            return f"as {self.as_user}"
+        return "with the admin secret" if self.admin_secret else "with the API key"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """`KEY=VALUE` lines; `#` comments, `export ` and surrounding quotes allowed."""
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_config(env: dict[str, str] | None = None, cwd: Path | None = None, as_user: str | None = None) -> Config:
+    cwd = Path.cwd() if cwd is None else cwd
+    values = {**read_dotenv(cwd / ".env"), **(os.environ if env is None else env)}
+
+    def get(name: str) -> str:
+        return (values.get(name) or "").strip()
+
+    endpoint = (get("CHAT_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    project = get("CHAT_PROJECT") or _project_of(cwd / "appwrite.json")
+    config = Config(endpoint=endpoint, project=project, api_key=get("CHAT_API_KEY"),
+                    admin_secret=get("CHAT_ADMIN_SECRET"), as_user=as_user or get("CHAT_AS_USER"))
+    if config.local and not config.api_key:  # the local stack keeps its dev key in its data folder
+        key_file = cwd / (get("CHAT_DEVSTACK_DATA") or ".local") / "api-key"
+        if key_file.is_file():
+            config = replace(config, api_key=key_file.read_text(encoding="utf-8").strip())
+    if config.local and not config.as_user and not config.admin_secret:
+        config = replace(config, as_user=DEV_ADMIN)
+    return config
+
+
+def _project_of(appwrite_json: Path) -> str:
+    try:
+        return json.loads(appwrite_json.read_text(encoding="utf-8")).get("projectId") or DEFAULT_PROJECT
+    except (OSError, ValueError):
+        return DEFAULT_PROJECT
+
+
+class Api:
+    """`call(function, method, path)` runs one synchronous execution and returns the function's JSON answer."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        client = Client().set_endpoint(config.endpoint).set_project(config.project)
+        if config.api_key:
+            client.set_key(config.api_key)
+        if config.as_user:
+            client.set_impersonate_user_id(config.as_user)
+        self.functions = Functions(client)
+
+    def call(self, function_id: str, method: str, path: str, body: Any = None,
+             query: dict[str, Any] | None = None) -> dict:
+        query = {k: v for k, v in (query or {}).items() if v is not None}
+        full_path = path + ("?" + urlencode(query) if query else "")
+        headers = {"content-type": "application/json"}
+        if self.config.admin_secret:
+            headers["authorization"] = f"Bearer {self.config.admin_secret}"
+        try:
+            execution = self.functions.create_execution(
+                function_id, body=json.dumps(body) if body is not None else "", xasync=False, path=full_path,
+                method=ExecutionMethod(method), headers=headers)
+        except AppwriteException as exc:
+            raise self._appwrite_error(function_id, exc) from None
+        except Exception as exc:  # noqa: BLE001 - e.g. an HTML page where the API should be
+            raise CliError(f"unexpected answer from {self.config.endpoint}: {type(exc).__name__}",
+                           EXIT_UNREACHABLE) from None
+        return _answer(function_id, execution.responsestatuscode, execution.responsebody)
+
+    def _appwrite_error(self, function_id: str, exc: AppwriteException) -> CliError:
+        endpoint, code = self.config.endpoint, exc.code
+        if not code:
+            hint = " (is the local stack running? make run)" if self.config.local else ""
+            return CliError(f"cannot reach {endpoint}{hint}", EXIT_UNREACHABLE)
+        message = _first_line(exc.message)
+        if code == 401:
+            return CliError(f"{endpoint} answered 401: {message} (check CHAT_API_KEY / CHAT_PROJECT)", EXIT_API)
+        if code == 404 and exc.type == "function_not_found":
+            return CliError(f"function {function_id} is not deployed at {endpoint}", EXIT_API)
+        return CliError(f"{endpoint} answered {code}: {message}", EXIT_API if code < 500 else EXIT_UNREACHABLE)
+
+
+def _answer(function_id: str, status: int, text: str) -> dict:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise CliError(f"{function_id} answered {status} without JSON", EXIT_UNREACHABLE)
+    if status >= 400 or not status:
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        code, message = error.get("code", "error"), _first_line(str(error.get("message", "failed")))
+        if error.get("assignedAgent"):
+            message += f" (assigned to {error['assignedAgent']})"
+        raise CliError(f"{code}: {message}", EXIT_API if 400 <= status < 500 else EXIT_UNREACHABLE, answer=data)
+    return data
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0][:300] if (text or "").strip() else "no message"

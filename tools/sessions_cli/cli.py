@@ -1,0 +1,237 @@
+"""Command line: `python -m tools.sessions_cli sessions list|show|messages|assign|unassign|close`.
+
+Exit codes: 0 done, 1 the backend refused (4xx: unknown session, 401, not allowed), 2 usage, 3 unreachable or a
+server error (5xx).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from . import render
+from .api import EXIT_API, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Api, CliError, load_config
+
+FULL_ID_LENGTH = 34  # "s_" + 32 hex digits, as create-session makes them
+PREFIX_SCAN_PAGES = 20
+
+EPILOG = """examples:
+  sessions list --needs-human --oldest-first
+  sessions list --status active,agent_assigned --agent agent-alice --idle-for 15m
+  sessions list --created-after 2026-01-01T00:00:00Z --limit 50 --json
+  sessions show s_3f9a1c2b7d40
+  sessions messages s_3f9a1c2b7d40 --all
+  sessions assign s_3f9a1c2b7d40 --agent agent-bob
+  sessions unassign s_3f9a1c2b7d40
+  sessions close s_3f9a1c2b7d40 --reason spam
+
+A session ID may be shortened to any unique prefix (the table shows 14 characters; --wide shows all).
+Settings: CHAT_ENDPOINT, CHAT_PROJECT, CHAT_API_KEY, CHAT_ADMIN_SECRET, CHAT_AS_USER (environment or ./.env);
+the defaults reach the local stack of `make run` as the dev admin admin-ada.
+exit codes: 0 ok, 1 refused (4xx), 2 usage, 3 unreachable or server error"""
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m tools.sessions_cli", description="Chat sessions, for admins.",
+                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--as", dest="as_user", metavar="USER", help="act as this user (API-key impersonation)")
+    top.add_argument("--no-color", action="store_true", help="never colour (default: colour on a TTY)")
+    groups = top.add_subparsers(dest="group", required=True, metavar="sessions")
+    sessions = groups.add_parser("sessions", help="list, inspect and act on sessions", epilog=EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = sessions.add_subparsers(dest="command", required=True)
+
+    ls = commands.add_parser("list", help="sessions, newest activity first, then the summary")
+    ls.add_argument("--status", action="append", metavar="S",
+                    help="active, agent_assigned or closed (repeat or comma-separate)")
+    human = ls.add_mutually_exclusive_group()
+    human.add_argument("--needs-human", dest="needs_human", action="store_const", const="true",
+                       help="only sessions waiting for a human")
+    human.add_argument("--no-needs-human", dest="needs_human", action="store_const", const="false")
+    ls.add_argument("--agent", help="only sessions assigned to this agent")
+    ls.add_argument("--idle-for", metavar="AGE", help="visitor silent at least this long: 90s, 15m, 2h, 1d")
+    ls.add_argument("--created-after", metavar="ISO", help="e.g. 2026-01-31T00:00:00Z")
+    ls.add_argument("--created-before", metavar="ISO")
+    ls.add_argument("--oldest-first", action="store_true", help="least recently seen first")
+    _paging(ls)
+    ls.add_argument("--wide", action="store_true", help="full session IDs, no width limit")
+    ls.set_defaults(run=_list)
+
+    show = commands.add_parser("show", help="one session in detail")
+    show.add_argument("session_id", metavar="ID")
+    show.set_defaults(run=_show)
+
+    msgs = commands.add_parser("messages", help="a session's messages, oldest first")
+    msgs.add_argument("session_id", metavar="ID")
+    _paging(msgs)
+    msgs.add_argument("--all", action="store_true", help="follow every page")
+    msgs.set_defaults(run=_messages)
+
+    assign = commands.add_parser("assign", help="assign a waiting session to an agent (admin)")
+    assign.add_argument("session_id", metavar="ID")
+    assign.add_argument("--agent", required=True, help="the agent's user ID")
+    assign.set_defaults(run=_assign)
+
+    unassign = commands.add_parser("unassign", help="put an assigned session back in the queue")
+    unassign.add_argument("session_id", metavar="ID")
+    unassign.set_defaults(run=_unassign)
+
+    close = commands.add_parser("close", help="close a session")
+    close.add_argument("session_id", metavar="ID")
+    close.add_argument("--reason", help="stored as the close reason (default: closed by agent)")
+    close.set_defaults(run=_close)
+
+    for sub in (ls, show, msgs, assign, unassign, close):
+        sub.add_argument("--json", action="store_true", help="print the function's raw JSON answer")
+    return top
+
+
+def _paging(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--limit", type=int, metavar="N", help="page size, 1 to 100 (default 25)")
+    sub.add_argument("--cursor", metavar="ID", help="continue after this ID (printed under a full page)")
+
+
+class Out:
+    def __init__(self, stream: TextIO, color: bool) -> None:
+        self.stream = stream
+        self.style = render.Style(color)
+        self.width = shutil.get_terminal_size((80, 24)).columns if stream.isatty() else 80
+
+    def lines(self, lines: list[str]) -> None:
+        self.stream.write("".join(line + "\n" for line in lines))
+
+    def json(self, data: Any) -> None:
+        self.stream.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None,
+         env: dict[str, str] | None = None) -> int:
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help is 0, a usage error is 2
+        return int(exc.code or 0)
+    env = dict(os.environ) if env is None else env
+    color = stdout.isatty() and not args.no_color and "NO_COLOR" not in env and env.get("TERM") != "dumb"
+    out = Out(stdout, color)
+    try:
+        api = Api(load_config(env, as_user=args.as_user))
+        args.run(api, args, out)
+    except CliError as exc:
+        stderr.write(f"error: {exc.message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        stderr.write("interrupted\n")
+        return EXIT_UNREACHABLE
+    except BrokenPipeError:  # `| head`
+        return EXIT_OK
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _list(api: Api, args: argparse.Namespace, out: Out) -> None:
+    statuses = ",".join(part for item in args.status or [] for part in item.split(",") if part) or None
+    answer = api.call("list-sessions", "GET", "/", query={
+        "status": statuses, "needsHuman": args.needs_human, "assignedAgent": args.agent, "idleFor": args.idle_for,
+        "createdAfter": args.created_after, "createdBefore": args.created_before,
+        "order": "asc" if args.oldest_first else None, "limit": args.limit, "cursor": args.cursor})
+    if args.json:
+        out.json(answer)
+    else:
+        out.lines(render.list_view(answer, width=out.width, wide=args.wide, style=out.style))
+
+
+def _show(api: Api, args: argparse.Namespace, out: Out) -> None:
+    answer = _by_id(api, args.session_id, lambda sid: api.call("list-sessions", "GET", f"/{sid}"))
+    if args.json:
+        out.json(answer)
+    else:
+        out.lines(render.session_view(answer["session"], width=out.width, style=out.style))
+
+
+def _messages(api: Api, args: argparse.Namespace, out: Out) -> None:
+    def page(sid: str, cursor: str | None) -> dict:
+        return api.call("list-sessions", "GET", f"/{sid}/messages", query={"limit": args.limit, "cursor": cursor})
+
+    answer = _by_id(api, args.session_id, lambda sid: page(sid, args.cursor))
+    if args.all:
+        pages = 1
+        while answer.get("nextCursor") and pages < 1000:
+            following = page(answer["session"]["sessionId"], answer["nextCursor"])
+            answer = {**following, "messages": answer["messages"] + following["messages"]}
+            pages += 1
+    if args.json:
+        out.json(answer)
+    else:
+        out.lines(render.messages_view(answer, width=out.width, style=out.style))
+
+
+def _assign(api: Api, args: argparse.Namespace, out: Out) -> None:
+    answer = _by_id(api, args.session_id, lambda sid: api.call("assign-agent", "POST", "/assign",
+                                                               {"sessionId": sid, "agentId": args.agent}))
+    _changed(out, args, answer, f"assigned to {args.agent}")
+
+
+def _unassign(api: Api, args: argparse.Namespace, out: Out) -> None:
+    answer = _by_id(api, args.session_id, lambda sid: api.call("assign-agent", "POST", "/unassign",
+                                                               {"sessionId": sid}))
+    _changed(out, args, answer, "back in the queue")
+
+
+def _close(api: Api, args: argparse.Namespace, out: Out) -> None:
+    body = {"reason": args.reason} if args.reason else {}
+    answer = _by_id(api, args.session_id, lambda sid: api.call("close-session", "POST", "/",
+                                                               {"sessionId": sid, **body}))
+    _changed(out, args, {**answer, "changed": answer.get("closed")}, "closed")
+
+
+def _changed(out: Out, args: argparse.Namespace, answer: dict, what: str) -> None:
+    if args.json:
+        out.json(answer)
+        return
+    session = answer.get("session") or {}
+    sid = session.get("sessionId", args.session_id)
+    if answer.get("changed"):
+        out.lines([f"{sid} {what}"])
+    else:
+        out.lines([f"{sid} unchanged: {answer.get('detail') or 'nothing to do'}"])
+
+
+# --------------------------------------------------------------------------- short IDs
+
+
+def _by_id(api: Api, session_id: str, action: Callable[[str], dict]) -> dict:
+    """Run `action` with the ID; if no such session and the ID is short, with the one session it prefixes."""
+    try:
+        return action(session_id)
+    except CliError as exc:
+        code = ((exc.answer or {}).get("error") or {}).get("code")
+        if code != "session_not_found" or len(session_id) >= FULL_ID_LENGTH:
+            raise
+    return action(_resolve_prefix(api, session_id))
+
+
+def _resolve_prefix(api: Api, prefix: str) -> str:
+    matches: list[str] = []
+    cursor = None
+    for _ in range(PREFIX_SCAN_PAGES):
+        page = api.call("list-sessions", "GET", "/", query={"limit": 100, "cursor": cursor, "summary": "false"})
+        matches += [s["sessionId"] for s in page["sessions"] if s["sessionId"].startswith(prefix)]
+        cursor = page.get("nextCursor")
+        if not cursor or len(matches) > 1:
+            break
+    if not matches:
+        raise CliError(f"session_not_found: no session {prefix}", EXIT_API)
+    if len(matches) > 1:
+        raise CliError(f"ambiguous ID {prefix}: {', '.join(matches[:3])}... (type more of it)", EXIT_API)
+    return matches[0]
+
+
+__all__ = ["main", "parser", "EXIT_USAGE"]

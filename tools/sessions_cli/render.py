@@ -1,0 +1,165 @@
+"""Plain-text views of the functions' answers: tables that fit the terminal (80 columns when not a TTY)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import dataclass
+
+STATUS_LABEL = {"active": "active", "agent_assigned": "assigned", "closed": "closed"}
+SHORT_ID = 14  # "s_" + 12 hex digits: unique enough to type, like a short git hash
+UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+@dataclass(frozen=True)
+class Style:
+    """ANSI colour on a TTY only."""
+
+    color: bool = False
+
+    def paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color and text else text
+
+    def bold(self, text: str) -> str:
+        return self.paint(text, "1")
+
+    def dim(self, text: str) -> str:
+        return self.paint(text, "2")
+
+    def status(self, text: str, status: str) -> str:
+        return self.paint(text, {"active": "32", "agent_assigned": "36", "closed": "2"}.get(status, "0"))
+
+    def alert(self, text: str) -> str:
+        return self.paint(text, "33;1")
+
+
+def span(seconds: float | None) -> str:
+    """`45 seconds`, `2 minutes`, `3 hours`: the largest whole unit."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    for name, size in UNITS:
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {name}{'' if count == 1 else 's'}"
+    return "0 seconds"
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def short_id(session_id: str, wide: bool) -> str:
+    return session_id if wide else session_id[:SHORT_ID]
+
+
+def table(headers: list[str], rows: list[list[str]], *, width: int, right: set[int] = frozenset(),
+          shrink: int | None = None, styles: list[list[str]] | None = None, style: Style = Style()) -> list[str]:
+    """Columns two spaces apart; when too wide, column `shrink` gives up characters (clipped with …)."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    if excess > 0 and shrink is not None:
+        widths[shrink] = max(len(headers[shrink]), widths[shrink] - excess)
+
+    def line(cells: list[str], painted: list[str] | None = None) -> str:
+        out = []
+        for i, cell in enumerate(cells):
+            text = clip(cell, widths[i])
+            pad = " " * (widths[i] - len(text))
+            shown = painted[i] if painted and text == cell else text
+            out.append(pad + shown if i in right else shown + (pad if i < len(cells) - 1 else ""))
+        return "  ".join(out).rstrip()
+
+    lines = [style.bold(line(headers))]
+    for n, row in enumerate(rows):
+        lines.append(line(row, styles[n] if styles else None))
+    return lines
+
+
+def sessions_table(sessions: list[dict], *, width: int, wide: bool, style: Style) -> list[str]:
+    headers = ["ID", "STATUS", "HUMAN", "AGENT", "LAST SEEN", "MSGS", "DURATION"]
+    rows, painted = [], []
+    for s in sessions:
+        status = STATUS_LABEL.get(s.get("status"), str(s.get("status")))
+        human = "yes" if s.get("needsHuman") else "-"
+        row = [short_id(s["sessionId"], wide), status, human, s.get("assignedAgent") or "-",
+               s.get("lastSeenAgo") or "-", str(s.get("messageCount", 0)), s.get("duration") or "-"]
+        rows.append(row)
+        painted.append([row[0], style.status(status, s.get("status")), style.alert(human) if human == "yes" else human,
+                        *row[3:]])
+    return table(headers, rows, width=10**6 if wide else width, right={5}, shrink=3, styles=painted, style=style)
+
+
+def summary_lines(summary: dict, *, width: int, style: Style) -> list[str]:
+    by = summary.get("byStatus") or {}
+    lines = [style.bold("Summary") + f"  {summary.get('total', 0)} sessions: {by.get('active', 0)} active, "
+             f"{by.get('agent_assigned', 0)} assigned, {by.get('closed', 0)} closed"]
+    waiting = summary.get("needsHuman", 0)
+    lines.append(f"Waiting for a human: {style.alert(str(waiting)) if waiting else waiting}")
+    agents = summary.get("agents") or {}
+    workload = ", ".join(f"{agent} {load}" for agent, load in agents.items()) or "nobody holds a session"
+    lines += textwrap.wrap(f"Workload: {workload}", width=width, subsequent_indent="  ", break_on_hyphens=False)
+    average = summary.get("averageSecondsToAssignment")
+    count = summary.get("assignments", 0)
+    lines.append(f"Average time to assignment: {span(average)}"
+                 + (f" ({count} assignment{'' if count == 1 else 's'})" if count else ""))
+    return lines
+
+
+def list_view(answer: dict, *, width: int, wide: bool, style: Style) -> list[str]:
+    sessions = answer.get("sessions") or []
+    lines = sessions_table(sessions, width=width, wide=wide, style=style) if sessions else ["No sessions match."]
+    if answer.get("nextCursor"):
+        lines.append(style.dim(f"More: add --cursor {answer['nextCursor']}"))
+    if "summary" in answer:
+        lines += [""] + summary_lines(answer["summary"], width=width, style=style)
+    return lines
+
+
+def session_view(session: dict, *, width: int, style: Style) -> list[str]:
+    def when(key: str) -> str:
+        return session.get(key) or "-"
+
+    status = session.get("status", "?")
+    fields = [
+        ("Session", session.get("sessionId", "?")),
+        ("Status", style.status(status, status) + ("  (waiting for a human)" if session.get("needsHuman") else "")),
+        ("Agent", (session.get("assignedAgent") or "-")
+         + (f"  (since {session['assignedAt']})" if session.get("assignedAt") else "")),
+        ("Created", when("createdAt")),
+        ("Last seen", f"{session.get('lastSeenAgo', '-')}  ({when('lastSeen')})"),
+        ("Duration", session.get("duration") or "-"),
+        ("Messages", str(session.get("messageCount", 0))),
+    ]
+    if session.get("escalatedAt"):
+        fields.append(("Escalated", f"{session['escalatedAt']}  {session.get('escalationReason') or ''}".rstrip()))
+    if session.get("closedAt"):
+        fields.append(("Closed", f"{session['closedAt']}  {session.get('closeReason') or ''}".rstrip()))
+    for key, label in (("userMeta", "User meta"), ("ownerId", "Owner")):
+        value = session.get(key)
+        if value:
+            fields.append((label, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)))
+    lines = []
+    for label, value in fields:
+        lines += textwrap.wrap(f"{label:<11}{value}", width=width, subsequent_indent=" " * 11,
+                               break_on_hyphens=False) or [label]
+    return lines
+
+
+def messages_view(answer: dict, *, width: int, style: Style) -> list[str]:
+    messages = answer.get("messages") or []
+    if not messages:
+        return ["No messages."]
+    lines = []
+    for m in messages:
+        stamp = (m.get("createdAt") or "")[:19].replace("T", " ")
+        role = m.get("role", "?")
+        author = f" ({m['authorId']})" if m.get("authorId") else ""
+        head = f"{stamp}  {role:<6}"
+        text = " ".join(str(m.get("text", "")).split()) + author
+        wrapped = textwrap.wrap(text, width=max(20, width - len(head) - 1)) or [""]
+        lines.append(f"{style.dim(stamp)}  {style.bold(f'{role:<6}')} {wrapped[0]}")
+        lines += [" " * (len(head) + 1) + more for more in wrapped[1:]]
+    if answer.get("nextCursor"):
+        lines.append(style.dim(f"More: add --cursor {answer['nextCursor']}"))
+    return lines
