@@ -91,6 +91,8 @@ Local Appwrite-compatible stack (development only; NOT Appwrite, no auth beyond 
   schedules  {'; '.join(schedules) or '-'}
   dev users  {users}
   {dev_user}
+  console    http://{stack.host}:{stack.port}/functions/agent-console/?as=agent-alice
+  admin CLI  .venv/bin/python -m tools.sessions_cli sessions list
 
 Python SDK:
   from appwrite.client import Client

@@ -6,9 +6,10 @@ import json
 import textwrap
 from dataclasses import dataclass
 
+from chat_core import views
+
 STATUS_LABEL = {"active": "active", "agent_assigned": "assigned", "closed": "closed"}
 SHORT_ID = 14  # "s_" + 12 hex digits: unique enough to type, like a short git hash
-UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,8 @@ class Style:
 
 
 def span(seconds: float | None) -> str:
-    """`45 seconds`, `2 minutes`, `3 hours`: the largest whole unit."""
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    for name, size in UNITS:
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {name}{'' if count == 1 else 's'}"
-    return "0 seconds"
+    """`45 seconds`, `2 minutes`, `3 hours`: the functions' own wording, `-` when unknown."""
+    return "-" if seconds is None else views.span(int(seconds))
 
 
 def clip(text: str, width: int) -> str:
