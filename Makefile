@@ -24,8 +24,11 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
+## Measurements quoted in the README (the stack benchmark takes about 10 minutes on 2 cores).
 bench: venv
-	$(PY) -m bench.run
+	$(PY) -m bench.requests_per_operation
+	$(PY) -m bench.importtime
+	$(PY) -m bench.stack
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .ruff_cache
