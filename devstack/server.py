@@ -299,6 +299,9 @@ def _invalid(name: str, why: str) -> ApiError:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a stuck request must not keep the process alive at exit
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of new connections (each execution thread opens its own
+    # to the REST API) overflowed it and the kernel dropped SYNs, so some requests waited 1 s for a retransmit.
+    request_queue_size = 128
     app: DevApp
     max_body: int = MAX_BODY
     socket_timeout: float = SOCKET_TIMEOUT
