@@ -150,3 +150,12 @@ def test_the_widget_reads_its_transcript(appwrite, widget):
     assert [m["text"] for m in rest.json["messages"]] == ["three"] and rest.json["nextCursor"] is None
     stranger = execute("touch-session", method="GET", path=f"/messages?sessionId={widget.session_id}")
     assert stranger.status == 403
+
+
+def test_the_bot_and_the_widget_cannot_collide_on_message_ids(appwrite, widget):
+    widget.say("from the visitor", id="1")
+    bot = execute("touch-session", {"sessionId": widget.session_id,
+                                    "message": {"text": "from the bot", "role": "bot", "id": "1"}},
+                  secret="bot-secret-for-tests")
+    assert bot.json["duplicate"] is False and bot.json["message"]["text"] == "from the bot"
+    assert row(appwrite, "sessions", widget.session_id)["messageCount"] == 2

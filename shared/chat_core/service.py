@@ -193,7 +193,7 @@ def _post_message(core: Core, session: Session, actor: rules.Actor, new: validat
     rules.authorize_message(actor, session, new.role)
     updates = rules.touch(session, core.now, with_message=True, by_owner=actor.is_owner and new.role == "user",
                           limit=core.settings.max_messages_per_minute)
-    row_id = _message_row_id(session.id, new.client_id)
+    row_id = _message_row_id(session.id, new.role, new.client_id)
     data = {"sessionId": session.id, "role": new.role, "text": new.text, "handoff": new.handoff,
             "authorId": actor.user_id if new.role == "agent" else None, "clientMessageId": new.client_id}
     try:
@@ -240,11 +240,12 @@ def _forget(delete: Callable[[str], None], row_id: str, log: Callable[[str], Non
         log(f"row {row_id} could not be taken back: it may be stored without its counts")
 
 
-def _message_row_id(session_id: str, client_id: str | None) -> str:
-    """A client-chosen message ID makes retries idempotent: the same (session, id) maps to the same row."""
+def _message_row_id(session_id: str, role: str, client_id: str | None) -> str:
+    """A client-chosen message ID makes retries idempotent: the same (session, role, id) maps to the same row.
+    The role is part of it so the bot's IDs and the widget's can never collide."""
     if client_id is None:
         return "m_" + secrets.token_hex(16)
-    return "m_" + hashlib.sha256(f"{session_id}\n{client_id}".encode()).hexdigest()[:32]
+    return "m_" + hashlib.sha256(f"{session_id}\n{role}\n{client_id}".encode()).hexdigest()[:32]
 
 
 def owner_messages(core: Core, query: dict[str, list[str]], header_token: str | None) -> dict:
