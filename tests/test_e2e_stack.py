@@ -141,3 +141,22 @@ def test_the_schedule_closes_idle_sessions(stack):
     assert stack.wait_idle(10)
     assert stack.engine.get_row("chat", "sessions", idle["sessionId"])["status"] == "closed"
     assert stack.engine.get_row("chat", "sessions", fresh["sessionId"])["status"] == "active"
+
+
+def test_every_function_that_checks_labels_may_read_users(stack):
+    """On Appwrite each function is its own process with its own key: no label cache is shared between them."""
+    from chat_core import gateway
+
+    widget, alice = Caller(stack, key=False), Caller(stack, user="agent-alice")
+    _, created = widget.run("create-session", {})
+    session_id = created["sessionId"]
+    for function_id, body, path in (
+        ("escalate", {"sessionId": session_id}, "/"),
+        ("assign-agent", {"sessionId": session_id}, "/claim"),
+        ("touch-session", {"sessionId": session_id, "message": {"role": "agent", "text": "Alice here"}}, "/"),
+        ("list-sessions", None, f"/{session_id}"),
+        ("close-session", {"sessionId": session_id}, "/"),
+    ):
+        gateway._label_cache.clear()
+        status, answer = alice.run(function_id, body, path=path, method="GET" if body is None else "POST")
+        assert status == 200, (function_id, answer)
