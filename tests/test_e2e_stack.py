@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from appwrite.client import Client
-from appwrite.services.functions import Functions
+from stack_support import Party, function_variables
 
 from devstack.server import Stack
 
@@ -18,41 +16,16 @@ ADMIN_SECRET, BOT_SECRET = "e2e-admin-secret", "e2e-bot-secret"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    saved = {name: os.environ.get(name) for name in ("ADMIN_SECRET", "BOT_SECRET", "IDLE_CLOSE_MINUTES")}
-    os.environ.update({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, "IDLE_CLOSE_MINUTES": "30"})
-    try:
-        with Stack(data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
-            yield running
-    finally:
-        for name, value in saved.items():
-            os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
-
-
-class Caller:
-    """One party of the story, calling functions the way its real counterpart would."""
-
-    def __init__(self, stack: Stack, *, user: str | None = None, key: bool = True, headers: dict | None = None):
-        client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id)
-        if key:
-            client.set_key(stack.api_key)
-        if user:
-            client.set_impersonate_user_id(user)
-        self.functions = Functions(client)
-        self.headers = headers or {}
-
-    def run(self, function_id: str, body: dict | None = None, *, path: str = "/", method: str = "POST",
-            headers: dict | None = None) -> tuple[int, dict]:
-        execution = self.functions.create_execution(
-            function_id, body=json.dumps(body) if body is not None else "", xasync=False, path=path, method=method,
-            headers={"content-type": "application/json", **self.headers, **(headers or {})})
-        return execution.responsestatuscode, json.loads(execution.responsebody)
+    with function_variables({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, "IDLE_CLOSE_MINUTES": "30"}), \
+            Stack(data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
+        yield running
 
 
 def test_the_whole_story(stack):
-    widget = Caller(stack, key=False)  # a browser: no key, a guest
-    bot = Caller(stack, headers={"authorization": f"Bearer {BOT_SECRET}"})
-    alice, bob = Caller(stack, user="agent-alice"), Caller(stack, user="agent-bob")
-    admin = Caller(stack, headers={"authorization": f"Bearer {ADMIN_SECRET}"})
+    widget = Party(stack, key=False)  # a browser: no key, a guest
+    bot = Party(stack, headers={"authorization": f"Bearer {BOT_SECRET}"})
+    alice, bob = Party(stack, user="agent-alice"), Party(stack, user="agent-bob")
+    admin = Party(stack, headers={"authorization": f"Bearer {ADMIN_SECRET}"})
 
     status, created = widget.run("create-session", {"userMeta": {"browser": "Firefox"}})
     assert status == 201
@@ -97,19 +70,19 @@ def test_the_whole_story(stack):
 
 
 def test_strangers_are_kept_out(stack):
-    guest = Caller(stack, key=False)
+    guest = Party(stack, key=False)
     # Appwrite's execute permissions stop a guest before the function runs...
     with pytest.raises(Exception) as refused:
         guest.run("list-sessions", method="GET")
     assert getattr(refused.value, "code", None) == 401
     # ...and the functions check again: a server key without a secret is not an agent.
-    status, answer = Caller(stack).run("list-sessions", method="GET")
+    status, answer = Party(stack).run("list-sessions", method="GET")
     assert (status, answer["error"]["code"]) == (401, "unauthorized")
 
 
 def test_agents_claiming_at_once_over_http_have_one_winner(stack):
-    widget = Caller(stack, key=False)
-    agents = {name: Caller(stack, user=name) for name in ("agent-alice", "agent-bob")}
+    widget = Party(stack, key=False)
+    agents = {name: Party(stack, user=name) for name in ("agent-alice", "agent-bob")}
     for _ in range(5):
         _, created = widget.run("create-session", {})
         widget.run("escalate", {"sessionId": created["sessionId"]}, headers={"x-session-token": created["token"]})
@@ -132,7 +105,7 @@ def test_agents_claiming_at_once_over_http_have_one_winner(stack):
 
 
 def test_the_schedule_closes_idle_sessions(stack):
-    widget = Caller(stack, key=False)
+    widget = Party(stack, key=False)
     _, idle = widget.run("create-session", {})
     _, fresh = widget.run("create-session", {})
     long_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
@@ -147,7 +120,7 @@ def test_every_function_that_checks_labels_may_read_users(stack):
     """On Appwrite each function is its own process with its own key: no label cache is shared between them."""
     from chat_core import gateway
 
-    widget, alice = Caller(stack, key=False), Caller(stack, user="agent-alice")
+    widget, alice = Party(stack, key=False), Party(stack, user="agent-alice")
     _, created = widget.run("create-session", {})
     session_id = created["sessionId"]
     for function_id, body, path in (

@@ -22,10 +22,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from appwrite.client import Client
 from appwrite.query import Query
-from appwrite.services.functions import Functions
 from hardening_support import truth_summary, violations
+from stack_support import Party, function_variables
 
 from devstack.server import Stack
 
@@ -42,19 +41,14 @@ FIGURES: dict = {"rounds": ROUNDS, "claims": {}, "messages": {}, "transfer_close
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    saved = {name: os.environ.get(name) for name in ENV}
-    os.environ.update(ENV)
-    try:
-        with Stack(data_dir=tmp_path_factory.mktemp("races"), port=0, run_scheduler=False) as running:
-            for agent in AGENTS:
-                running.add_user(agent, agent, ["agent"])
-            _count_stale_writes(running)
-            yield running
-            assert running.wait_idle(60)
-            assert violations(running) == []  # after every race, the books still balance
-    finally:
-        for name, value in saved.items():
-            os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+    with function_variables(ENV), \
+            Stack(data_dir=tmp_path_factory.mktemp("races"), port=0, run_scheduler=False) as running:
+        for agent in AGENTS:
+            running.add_user(agent, agent, ["agent"])
+        _count_stale_writes(running)
+        yield running
+        assert running.wait_idle(60)
+        assert violations(running) == []  # after every race, the books still balance
     _report()
 
 
@@ -77,26 +71,6 @@ def _report() -> None:
     if REPORT_DIR:
         Path(REPORT_DIR).mkdir(parents=True, exist_ok=True)
         (Path(REPORT_DIR) / "hardening-races.json").write_text(json.dumps(FIGURES, indent=2, sort_keys=True))
-
-
-class Party:
-    """One caller with its own SDK client: a widget (no key), an agent (key + impersonation), the bot or an admin."""
-
-    def __init__(self, stack: Stack, *, user: str | None = None, key: bool = True, headers: dict | None = None):
-        client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id)
-        if key:
-            client.set_key(stack.api_key)
-        if user:
-            client.set_impersonate_user_id(user)
-        self.functions = Functions(client)
-        self.headers = headers or {}
-
-    def run(self, function_id: str, body: dict | None = None, *, path: str = "/", method: str = "POST",
-            headers: dict | None = None) -> tuple[int, dict]:
-        execution = self.functions.create_execution(
-            function_id, body=json.dumps(body) if body is not None else "", xasync=False, path=path, method=method,
-            headers={"content-type": "application/json", **self.headers, **(headers or {})})
-        return execution.responsestatuscode, json.loads(execution.responsebody)
 
 
 def admin(stack: Stack) -> Party:
