@@ -86,7 +86,8 @@ def sessions_table(sessions: list[dict], *, width: int, wide: bool, style: Style
 
 def summary_lines(summary: dict, *, width: int, style: Style) -> list[str]:
     by = summary.get("byStatus") or {}
-    lines = [style.bold("Summary") + f"  {summary.get('total', 0)} sessions: {by.get('active', 0)} active, "
+    total = summary.get("total", 0)
+    lines = [style.bold("Summary") + f"  {total} session{'' if total == 1 else 's'}: {by.get('active', 0)} active, "
              f"{by.get('agent_assigned', 0)} assigned, {by.get('closed', 0)} closed"]
     waiting = summary.get("needsHuman", 0)
     lines.append(f"Waiting for a human: {style.alert(str(waiting)) if waiting else waiting}")
