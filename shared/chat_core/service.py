@@ -142,15 +142,22 @@ def _landed(core: Core, before: Session, change: Change) -> Session | None:
 
     A conditional write lands only on the row as it was read, so a newer row holding exactly our values is ours.
     """
-    try:
-        now = core.gateway.get_session(before.id)
-    except ChatError:
+    now = _reread(core, before.id)
+    if now is None:
         core.log(f"session {before.id}: a write may have landed without its counters: run POST /recount")
         return None
     columns = _lifecycle_columns(now)
     if now.updated_at != before.updated_at and all(columns.get(k) == v for k, v in change.updates.items()):
         return now
     return None
+
+
+def _reread(core: Core, session_id: str) -> Session | None:
+    """The session as stored now, or None when Appwrite can't say: the check after a write whose answer was lost."""
+    try:
+        return core.gateway.get_session(session_id)
+    except ChatError:
+        return None
 
 
 def _token_and_session(core: Core, req: validation.SessionRequest, header_token: str | None):
@@ -170,7 +177,7 @@ def create_session(core: Core, body: Any) -> dict:
     try:
         session = core.gateway.create_session(session_id, data)
     except UpstreamUnavailable:  # it may have landed with its answer lost: a session nobody counted or knows
-        _forget(core.gateway.delete_session, session_id, core.log)
+        _forget(core, core.gateway.delete_session, session_id)
         raise
     _move_counters(core, Change(counters=rules.created()), revert=lambda: core.gateway.delete_session(session.id))
     return {**owner_view(session), "token": token, "userMeta": new.user_meta, "theme": new.theme}
@@ -219,25 +226,22 @@ def _post_message(core: Core, session: Session, actor: rules.Actor, new: validat
 
 def _counted(core: Core, before: Session) -> Session | None:
     """After the count's write failed without an answer: the session if the increment landed anyway, else None."""
-    try:
-        now = core.gateway.get_session(before.id)
-    except ChatError:
-        return None
-    return now if now.message_count > before.message_count else None
+    now = _reread(core, before.id)
+    return now if now is not None and now.message_count > before.message_count else None
 
 
 def _undo_message(core: Core, row_id: str) -> None:
-    _forget(core.gateway.delete_message, row_id, core.log)
+    _forget(core, core.gateway.delete_message, row_id)
 
 
-def _forget(delete: Callable[[str], None], row_id: str, log: Callable[[str], None]) -> None:
+def _forget(core: Core, delete: Callable[[str], None], row_id: str) -> None:
     """Best-effort delete of a row an operation could not finish; a row that never landed is fine."""
     try:
         delete(row_id)
     except RowMissing:
         pass
     except ChatError:
-        log(f"row {row_id} could not be taken back: it may be stored without its counts")
+        core.log(f"row {row_id} could not be taken back: it may be stored without its counts")
 
 
 def _message_row_id(session_id: str, role: str, client_id: str | None) -> str:
