@@ -36,10 +36,10 @@ def security_headers(endpoint: str) -> dict:
     return {**HEADERS, "content-security-policy": policy}
 
 
-def render() -> str:
+def render(config: dict) -> str:
     # JSON inside <script>: escape "<" so no value can close the element.
-    config = json.dumps(page_config()).replace("<", "\\u003c")
-    return PAGE.read_text(encoding="utf-8").replace("/*CONSOLE_CONFIG*/{}", config, 1)
+    script_safe = json.dumps(config).replace("<", "\\u003c")
+    return PAGE.read_text(encoding="utf-8").replace("/*CONSOLE_CONFIG*/{}", script_safe, 1)
 
 
 HEADERS = {
@@ -57,4 +57,5 @@ def main(context):
         return context.res.json({"error": {"code": "method_not_allowed", "message": "use GET"}}, 405)
     if (req.path or "/").rstrip("/") not in ("", "/index.html"):
         return context.res.json({"error": {"code": "route_not_found", "message": "the console is at /"}}, 404)
-    return context.res.text(render(), 200, security_headers(page_config()["endpoint"]))
+    config = page_config()
+    return context.res.text(render(config), 200, security_headers(config["endpoint"]))
