@@ -80,6 +80,18 @@ def appwrite(monkeypatch):
         yield fake
 
 
+EVENT_SPELLINGS = [  # every way Appwrite names a new message row's event (PLATFORM.md)
+    "databases.chat.collections.messages.documents.{id}.create",
+    "databases.chat.tables.messages.rows.{id}.create",
+    "tablesdb.chat.tables.messages.rows.{id}.create",
+]
+
+
+def deliver(message_row: dict, spelling: str = EVENT_SPELLINGS[0]) -> Result:
+    """Appwrite delivering a message row's create event to `escalate`."""
+    return execute("escalate", message_row, trigger="event", event=spelling.format(id=message_row["$id"]))
+
+
 class Widget:
     """A visitor's widget: creates a session and keeps its token."""
 

@@ -1,17 +1,7 @@
 """escalate over HTTP and from database events."""
 
 import pytest
-from conftest import BOT_SECRET, Widget, execute, row
-
-EVENT_SPELLINGS = [
-    "databases.chat.collections.messages.documents.{id}.create",
-    "databases.chat.tables.messages.rows.{id}.create",
-    "tablesdb.chat.tables.messages.rows.{id}.create",
-]
-
-
-def deliver(message_row: dict, spelling: str = EVENT_SPELLINGS[0]):
-    return execute("escalate", message_row, trigger="event", event=spelling.format(id=message_row["$id"]))
+from conftest import BOT_SECRET, EVENT_SPELLINGS, Widget, deliver, execute, row
 
 
 def stored_message(appwrite, widget, text, **extra):

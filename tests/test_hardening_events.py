@@ -8,18 +8,8 @@ import json
 import threading
 
 import pytest
-from conftest import BOT_SECRET, ROOT, Widget, execute, row
+from conftest import BOT_SECRET, EVENT_SPELLINGS, ROOT, Widget, deliver, execute, row
 from hardening_support import snapshot, violations
-
-SPELLINGS = [
-    "databases.chat.collections.messages.documents.{id}.create",
-    "databases.chat.tables.messages.rows.{id}.create",
-    "tablesdb.chat.tables.messages.rows.{id}.create",
-]
-
-
-def deliver(message_row: dict, spelling: str = SPELLINGS[0]):
-    return execute("escalate", message_row, trigger="event", event=spelling.format(id=message_row["$id"]))
 
 
 def said(appwrite, widget: Widget, text: str) -> dict:
@@ -34,7 +24,7 @@ def escalations(appwrite) -> int:
 
 def test_the_same_event_delivered_again_in_every_spelling_escalates_once(appwrite, widget):
     message = said(appwrite, widget, "a real person please")
-    answers = [deliver(message, spelling).json for spelling in SPELLINGS * 2]
+    answers = [deliver(message, spelling).json for spelling in EVENT_SPELLINGS * 2]
     assert [a.get("escalated") for a in answers] == [True, None, None, None, None, None]
     assert all(a.get("ignored") == "already_escalated" for a in answers[1:])
     assert escalations(appwrite) == 1
@@ -70,7 +60,7 @@ def test_concurrent_duplicate_deliveries_escalate_once(appwrite, widget):
     first = threading.Thread(target=lambda: results.update(first=deliver(message)), name="first")
     first.start()
     assert first_read.wait(5)  # the first delivery has read the session and is about to write
-    results["second"] = deliver(message, SPELLINGS[1])
+    results["second"] = deliver(message, EVENT_SPELLINGS[1])
     second_done.set()
     first.join(10)
     appwrite.api.handle = handle
