@@ -354,3 +354,26 @@ def test_list_sessions(world):
     def run(request):
         check(world, request)
     run()
+
+
+def test_agent_console(world):
+    """The page function: HTML for GET/HEAD of its one page, a JSON 4xx for anything else, never Appwrite I/O."""
+
+    @SETTINGS
+    @given(requests_for(world, "agent-console", "GET", ["/", "/index.html"], {"page": json_values}))
+    def run(request):
+        context = RuntimeContext(RuntimeRequest(request["method"], request["path"],
+                                                {"x-appwrite-trigger": "http", **request["headers"]}, request["body"]))
+        world.fake.reset_counts()
+        output = load_main("agent-console")(context)
+        status = output["statusCode"]
+        FIGURES["requests"] += 1
+        FIGURES["by_status"][str(status)] = FIGURES["by_status"].get(str(status), 0) + 1
+        FIGURES["server_errors"] += status >= 500
+        assert status < 500 and world.fake.requests == []
+        if status == 200:
+            assert output["headers"]["content-type"].startswith("text/html")
+            assert request["method"] in ("GET", "HEAD")
+        else:
+            assert 400 <= status < 500 and "code" in json.loads(output["body"])["error"]
+    run()
