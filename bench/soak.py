@@ -243,7 +243,7 @@ class Soak:
 
     def admin(self) -> None:
         rng = random.Random(f"{self.seed}-admin")
-        party = Party(self, headers={"authorization": f"Bearer {ADMIN_SECRET}"})
+        party = Party(self, headers={"x-chat-secret": ADMIN_SECRET})
         seen: list[dict] = []
         while self.budget.take():
             roll = rng.random()
@@ -407,7 +407,7 @@ class Soak:
                  "needsHuman": sum(1 for s in sessions if s["status"] == "active" and s["needsHuman"]),
                  "agents": dict(sorted(Counter(s["assignedAgent"] for s in sessions
                                                if s["status"] == "agent_assigned").items()))}
-        admin = Party(self, headers={"authorization": f"Bearer {ADMIN_SECRET}"})
+        admin = Party(self, headers={"x-chat-secret": ADMIN_SECRET})
         status, listing = admin.run("check: summary", "list-sessions", method="GET", path="/?limit=1")
         summary = listing.get("summary", {})
         shown = {key: summary.get(key) for key in truth}

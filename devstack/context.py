@@ -17,15 +17,19 @@ LOG_LIMIT = 8000
 
 class RuntimeRequest:
     def __init__(self, method: str = "POST", path: str = "/", headers: dict[str, str] | None = None,
-                 body: bytes | str | dict | None = b"", url: str = "http://localhost/") -> None:
+                 body: bytes | str | dict | None = b"", url: str = "http://localhost/",
+                 query_string: str | None = None) -> None:
         if isinstance(body, dict):
             body = json.dumps(body)
         if isinstance(body, str):
             body = body.encode()
         self.body_binary: bytes = body or b""
-        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.headers: dict[str, str] = {}
+        for name, value in (headers or {}).items():  # the runtime keeps the first value of a repeated name
+            self.headers.setdefault(name.lower(), value)
         self.method = method.upper()
-        path, _, query_string = path.partition("?")
+        if query_string is None:  # unit tests pass "path?query"; the stack passes both parts, already decoded
+            path, _, query_string = path.partition("?")
         self.path = path or "/"
         self.query_string = query_string
         self.query = _naive_query(query_string)

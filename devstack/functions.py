@@ -19,6 +19,7 @@ Docker and fast to start. What that changes compared with Appwrite (development 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import importlib.util
 import inspect
@@ -40,14 +41,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from yarl import URL
+
 from .context import RuntimeContext, RuntimeRequest
 
 log = logging.getLogger("devstack.functions")
 
-HTTP_TIMEOUT = 30  # Appwrite cuts synchronous HTTP executions at 30 s
+HTTP_TIMEOUT = 30  # Appwrite cuts synchronous HTTP executions at 30 s (Executions/Create.php: requestTimeout: 30)
 LOG_TAIL = 4000  # the execution model keeps the last 4,000 characters of logs/errors
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 MAX_KEPT_EXECUTIONS = 1000
+# What an execution record keeps of the request (Appwrite 1.8.1 `app/init/constants.php`,
+# FUNCTION_ALLOWLIST_HEADERS_REQUEST): never a caller's secrets or tokens.
+KEPT_REQUEST_HEADERS = ("content-type", "agent", "content-length", "host", "x-appwrite-client-ip")
 MISSING_RETURN = "Return statement missing. return context.res.empty() if no response is expected."
 
 
@@ -244,6 +250,7 @@ class ExecRequest:
     caller: Caller = GUEST
     event: str = ""
     client_ip: str = ""
+    user_jwt: str = ""  # x-appwrite-user-jwt: only for callers with a session (PLATFORM.md)
 
 
 @dataclass
@@ -273,9 +280,9 @@ class FunctionRuntime:
         self._modules: dict[str, tuple[int, types.ModuleType]] = {}
         self._import_lock = threading.Lock()
         self._executions: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._state = threading.Condition()  # guards executions, pending count and jwts
+        self._state = threading.Condition()  # guards executions and the pending count
         self._pending = 0
-        self._jwts: dict[str, str] = {}
+        self._executor_secret = secrets.token_hex(16)  # the executor's OPEN_RUNTIMES_SECRET
         self._queue: queue.Queue[tuple[FunctionSpec, ExecRequest, dict] | None] = queue.Queue()
         self._timers: list[threading.Timer] = []
         self._workers = [threading.Thread(target=self._work, name=f"devstack-exec-{i}", daemon=True)
@@ -324,11 +331,6 @@ class FunctionRuntime:
     def list_executions(self, function_id: str) -> list[dict[str, Any]]:
         with self._state:
             return [dict(r) for r in reversed(self._executions.values()) if r["functionId"] == function_id]
-
-    def user_for_jwt(self, jwt: str) -> str:
-        """The user behind an ``x-appwrite-user-jwt`` this runtime issued (valid while it runs)."""
-        with self._state:
-            return self._jwts.get(jwt, "")
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Block until no queued or running async execution remains (cascades included)."""
@@ -414,22 +416,19 @@ class FunctionRuntime:
 
     def _run(self, spec: FunctionSpec, request: ExecRequest, record: dict, timeout: float) -> None:
         key = "devexec_" + secrets.token_hex(24)
-        jwt = "devjwt_" + secrets.token_hex(24) if request.caller.user_id else ""
         self._keys.add(key, set(spec.scopes))  # exactly the function's scopes, like Appwrite's dynamic key
         with self._state:
             record["status"] = "processing"
-            if jwt:
-                self._jwts[jwt] = request.caller.user_id
-        headers = _runtime_headers(request, record["$id"], key, jwt)
-        context = RuntimeContext(RuntimeRequest(request.method, request.path, headers, request.body,
-                                                url="http://localhost:3000/"))
+        sent = executor_headers(appwrite_headers(request, record["$id"], key), self._executor_secret, timeout)
+        headers = runtime_headers(sent)
+        path, query_string = runtime_target(request.path)
+        context = RuntimeContext(RuntimeRequest(request.method, path, headers, request.body,
+                                                url="http://localhost:3000/", query_string=query_string))
         started = time.monotonic()
         try:
             outcome = self._call(spec, context, timeout)
         finally:
             _forget_key(self._keys, key)
-            with self._state:
-                self._jwts.pop(jwt, None)
         self._finish(record, headers, context, outcome, time.monotonic() - started)
 
     def _call(self, spec: FunctionSpec, context: RuntimeContext, timeout: float) -> _Outcome:
@@ -473,7 +472,7 @@ class FunctionRuntime:
             record.update({
                 "$updatedAt": _now(),
                 "status": "failed" if outcome.status >= 500 else "completed",
-                "requestHeaders": _header_list(headers, hide=("x-appwrite-key", "x-appwrite-user-jwt")),
+                "requestHeaders": _header_list({k: v for k, v in headers.items() if k in KEPT_REQUEST_HEADERS}),
                 "responseStatusCode": outcome.status,
                 "responseBody": outcome.body.decode("utf-8", errors="replace"),
                 "responseHeaders": _header_list(outcome.headers),
@@ -497,25 +496,70 @@ def _outcome_of(result: Any) -> _Outcome:
     return _Outcome(int(result["statusCode"]), bytes(body), headers)
 
 
-def _runtime_headers(request: ExecRequest, execution_id: str, key: str, jwt: str) -> dict[str, str]:
-    """The caller's headers without any ``x-appwrite-*`` (they cannot be forged), plus Appwrite's."""
-    headers = {str(k).lower(): str(v) for k, v in request.headers.items()
-               if not str(k).lower().startswith("x-appwrite-")}
-    headers.update({
-        "x-appwrite-trigger": request.trigger,
-        "x-appwrite-event": request.event,
-        "x-appwrite-user-id": request.caller.user_id,
-        "x-appwrite-user-jwt": jwt,
-        "x-appwrite-key": key,
-        "x-appwrite-execution-id": execution_id,
-        "x-appwrite-client-ip": request.client_ip,
-        "x-appwrite-country-code": "",
-    })
+Headers = list[tuple[str, str]]
+
+
+def _assign(headers: Headers, name: str, value: str) -> Headers:
+    """PHP's `$headers[$name] = $value`: replaces an entry of exactly that name in place, else appends."""
+    for i, (existing, _) in enumerate(headers):
+        if existing == name:
+            return [*headers[:i], (name, value), *headers[i + 1:]]
+    return [*headers, (name, value)]
+
+
+def appwrite_headers(request: ExecRequest, execution_id: str, key: str) -> Headers:
+    """The caller's headers, then Appwrite's own, as Appwrite 1.8.1 hands them to the executor
+    (`Executions/Create.php`: `$headers['x-appwrite-...'] = ...` after the caller's `headers` param). The caller's
+    names were checked case-sensitively (`Functions/Validator/Headers.php`), so a mixed-case `X-Appwrite-User-Id`
+    is still here, ahead of Appwrite's lower-case one. For events and schedules the caller sent nothing."""
+    headers: Headers = list(request.headers.items())
+    own = {
+        "x-appwrite-execution-id": execution_id, "x-appwrite-key": key, "x-appwrite-trigger": request.trigger,
+        "x-appwrite-event": request.event, "x-appwrite-user-id": request.caller.user_id,
+        "x-appwrite-user-jwt": request.user_jwt, "x-appwrite-country-code": "", "x-appwrite-continent-code": "",
+        "x-appwrite-continent-eu": "false", "x-appwrite-client-ip": request.client_ip,
+    }
+    for name, value in own.items():
+        headers = _assign(headers, name, value)
+    # curl drops a header line with an empty value: an anonymous caller's user ID never arrives (PLATFORM.md).
+    return [(name, value) for name, value in headers if value != ""]
+
+
+def executor_headers(headers: Headers, secret: str, timeout: float) -> Headers:
+    """What the executor adds before it calls the runtime (open-runtimes/executor
+    `src/Executor/Runner/Docker.php`): `Authorization: Basic base64("opr:" + secret)` on every execution,
+    replacing only a caller header spelled exactly `Authorization`."""
+    basic = "Basic " + base64.b64encode(f"opr:{secret}".encode()).decode()
+    for name, value in (("x-open-runtimes-logging", "enabled"), ("Authorization", basic),
+                        ("x-open-runtimes-secret", secret), ("x-open-runtimes-timeout", str(max(int(timeout), 1)))):
+        headers = _assign(headers, name, value)
     return headers
 
 
-def _header_list(headers: dict[str, str], hide: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in headers.items() if k not in hide]
+def runtime_headers(headers: Headers) -> dict[str, str]:
+    """`context.req.headers` as the Python runtime builds it: lower-case names, `x-open-runtimes-*` removed, and
+    the FIRST value of a repeated name (`dict()` over aiohttp's case-insensitive multidict; PLATFORM.md)."""
+    seen: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if not lower.startswith("x-open-runtimes-"):
+            seen.setdefault(lower, value)
+    return seen
+
+
+def runtime_target(target: str) -> tuple[str, str]:
+    """(`req.path`, `req.query_string`) for a request target, decoded by yarl as the runtime's aiohttp does:
+    the path percent-decoded, the query partly decoded (`%20`, `+`, `%25` and UTF-8; `%2B`, `%26`, `%3D` kept)."""
+    try:
+        url = URL(target if target.startswith("/") else "/" + target, encoded=True)
+        return url.path or "/", url.query_string
+    except (ValueError, UnicodeError):
+        path, _, query = target.partition("?")
+        return path or "/", query
+
+
+def _header_list(headers: dict[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in headers.items()]
 
 
 def _forget_key(keys: KeyStore, key: str) -> None:

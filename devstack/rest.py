@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from devstack.accounts import Accounts
 from devstack.engine import Engine, EngineError
 
 VERSION = "1.8.1"
@@ -21,6 +22,7 @@ JSON_HEADERS = {"content-type": "application/json"}
 log = logging.getLogger(__name__)
 
 Response = tuple[int, dict[str, str], bytes]
+ACCOUNT_SCOPE = "account"
 _QUERY_KEY = re.compile(r"^queries(?:\[(\d*)\])?$")
 
 
@@ -93,12 +95,14 @@ Handler = Callable[[_Request], Response]
 
 
 class RestApi:
-    """Serves `/v1/tablesdb/.../rows...`, `/v1/users...` and `/v1/health` like Appwrite 1.8.1."""
+    """Serves `/v1/tablesdb/.../rows...`, `/v1/users...`, `/v1/account...` and `/v1/health` like Appwrite 1.8.1."""
 
-    def __init__(self, engine: Engine, keys: KeyRing, project: str | None = None) -> None:
+    def __init__(self, engine: Engine, keys: KeyRing, project: str | None = None,
+                 accounts: Accounts | None = None) -> None:
         self.engine = engine
         self.keys = keys
         self.project = project  # None: any non-empty project id is accepted
+        self.accounts = accounts or Accounts(engine, project or "local")
 
     def handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str],
                body: bytes) -> Response:
@@ -123,7 +127,9 @@ class RestApi:
             raise _route_not_found()
         handler, scope = route
         lower = {k.lower(): v for k, v in headers.items()}
-        if scope is not None:
+        if scope == ACCOUNT_SCOPE:  # a user's own routes: the project, then the session or JWT, no key
+            self._check_project(lower)
+        elif scope is not None:
             self._authorize(lower, scope)
         request = _Request(method, segments, parse_qsl(query_string, keep_blank_values=True), lower,
                            _parse_body(method, body))
@@ -131,6 +137,11 @@ class RestApi:
             raise EngineError(400, "general_argument_invalid",
                               "Transactions are not supported by the local stack.")
         return handler(request)
+
+    def _check_project(self, headers: dict[str, str]) -> None:
+        project = headers.get("x-appwrite-project")
+        if not project or (self.project is not None and project != self.project):
+            raise EngineError(404, "project_not_found", "Project with the requested ID could not be found.")
 
     def _authorize(self, headers: dict[str, str], scope: str) -> None:
         project = headers.get("x-appwrite-project")
@@ -146,6 +157,8 @@ class RestApi:
             return (self._health, None) if method == "GET" else None
         if s[:1] == ["users"]:
             return self._user_route(method, n)
+        if s[:1] == ["account"]:
+            return self._account_route(method, s)
         if n >= 5 and s[0] == "tablesdb" and s[2] == "tables" and s[4] == "rows":
             return self._row_route(method, s, n)
         return None
@@ -154,6 +167,13 @@ class RestApi:
         if method != "GET" or n > 2:
             return None
         return (self._list_users, "users.read") if n == 1 else (self._get_user, "users.read")
+
+    def _account_route(self, method: str, s: list[str]) -> tuple[Handler, str] | None:
+        routes: dict[tuple[str, ...], Handler] = {
+            ("GET", "account"): self._get_account, ("POST", "account", "sessions", "email"): self._sign_in,
+            ("POST", "account", "jwts"): self._create_jwt, ("DELETE", "account", "sessions", "current"): self._sign_out}
+        handler = routes.get((method, *s))
+        return (handler, ACCOUNT_SCOPE) if handler else None
 
     def _row_route(self, method: str, s: list[str], n: int) -> tuple[Handler, str] | None:
         table: dict[str, Handler] = {}
@@ -215,6 +235,36 @@ class RestApi:
             row = self.engine.decrement_row_column(db, table, row_id, column, value, r.param("min"),
                                                    timestamp=_timestamp(r))
         return _json(200, row)
+
+    def _get_account(self, r: _Request) -> Response:
+        return _json(200, self.accounts.user_for(r.headers))
+
+    def _sign_in(self, r: _Request) -> Response:
+        email, password = _required(r, "email"), _required(r, "password")
+        if not isinstance(email, str) or not isinstance(password, str):
+            raise EngineError(400, "general_argument_invalid", "Invalid `email` or `password` param.")
+        session, secret = self.accounts.sign_in(email, password)
+        status, headers, body = _json(201, session)
+        return status, {**headers, **self.accounts.session_cookie_headers(secret)}, body
+
+    def _create_jwt(self, r: _Request) -> Response:
+        duration = r.param("duration", 900)
+        if isinstance(duration, bool) or not isinstance(duration, int):
+            raise EngineError(400, "general_argument_invalid", "Invalid `duration` param: Value must be an integer")
+        if jwt := r.headers.get("x-appwrite-jwt", ""):  # a JWT may renew itself while its session lives
+            self.accounts.jwt_user(jwt)
+        secret = self.accounts.session_secret(r.headers)
+        if not secret:
+            raise EngineError(401, "general_unauthorized_scope", "User (role: guests) missing scopes ([\"account\"])")
+        return _json(201, {"jwt": self.accounts.create_jwt(secret, duration)})
+
+    def _sign_out(self, r: _Request) -> Response:
+        secret = self.accounts.session_secret(r.headers)
+        if not secret:
+            raise EngineError(401, "general_unauthorized_scope", "User (role: guests) missing scopes ([\"account\"])")
+        self.accounts.session_user(secret)
+        self.accounts.sign_out(secret)
+        return 204, {"content-type": "text/plain; charset=UTF-8"}, b""
 
     def _get_user(self, r: _Request) -> Response:
         return _json(200, self.engine.get_user(r.segments[1]))

@@ -7,13 +7,14 @@ Routes (all on 127.0.0.1 only):
   the CLI, allowed with the stack's own API key only.
 - Everything else under ``/v1``: ``devstack.rest.RestApi`` (TablesDB, Users, health).
 
-Who calls (``resolve_caller``): an API key is a server and may run any function. A request
-with a key and ``x-appwrite-impersonate-user-id`` acts as that user (SDK
-``set_impersonate_user_id``). DEV MODE ONLY (the default): a request without a key may send
-``x-devstack-user: <id>`` to act as that user, so a browser page can play an agent without
-a key. Real Appwrite knows no such header; turn it off with ``dev_mode=False``. The
-``x-appwrite-user-jwt`` a user's execution receives is accepted (as ``x-appwrite-jwt``) by the
-execution routes only, while that execution runs; the TablesDB routes know no JWTs.
+Who calls (``resolve_caller``), as in Appwrite: an API key is a server and may run any function; a JWT
+(``x-appwrite-jwt``, from ``POST /v1/account/jwts``) or a session (cookie, ``x-fallback-cookies`` or
+``x-appwrite-session``, from ``POST /v1/account/sessions/email``) is that user; anything else is a guest. A session
+caller's execution receives ``x-appwrite-user-jwt``; a JWT caller's does not (``devstack.accounts``).
+
+DEV ONLY, not in Appwrite: a request with the stack's key and ``x-appwrite-impersonate-user-id`` (SDK
+``set_impersonate_user_id``), or in dev mode (the default) a request with ``x-devstack-user: <id>``, acts as that
+user as if signed in with a session. Real servers offer neither to API keys; ``dev_mode=False`` refuses the second.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .accounts import DEV_PASSWORD, Accounts
 from .engine import Engine, EngineError
 from .functions import (
     GUEST,
@@ -60,6 +62,9 @@ KEY_FILE = "api-key"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 DEV_USERS = (("agent-alice", "Alice (agent)", ("agent",)), ("agent-bob", "Bob (agent)", ("agent",)),
              ("admin-ada", "Ada (admin)", ("admin",)))
+DEV_EMAIL_DOMAIN = "example.test"  # agent-alice signs in as agent-alice@example.test with the dev password
+MAX_EXECUTION_HEADERS, MAX_EXECUTION_HEADER_BYTES = 100, 16384  # Functions/Validator/Headers.php
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -125,38 +130,50 @@ class DevApp:
 
     # ---- callers
 
-    def resolve_caller(self, headers: dict[str, str], scope: str = "execution.write") -> Caller:
-        """Key (server), impersonated user, JWT user, dev user (dev mode) or guest."""
+    def resolve_caller(self, headers: dict[str, str], scope: str = "execution.write") -> tuple[Caller, str]:
+        """(who calls, the ``x-appwrite-user-jwt`` their execution gets): key (server), impersonated user (dev),
+        JWT user (no user JWT), session user, dev user (dev mode) or guest."""
+        accounts = self.stack.accounts
         key = headers.get("x-appwrite-key", "")
         if key:
             if not self.stack.key_allows(key, scope):
                 raise ApiError(401, "user_unauthorized", f"The API key is invalid or lacks {scope}.")
             impersonated = headers.get("x-appwrite-impersonate-user-id", "")
-            return self._user_caller(impersonated, api_key=True) if impersonated else Caller(api_key=True)
+            return (self._session_caller(impersonated, api_key=True) if impersonated
+                    else (Caller(api_key=True), ""))
         if jwt := headers.get("x-appwrite-jwt", ""):
-            user_id = self.stack.runtime.user_for_jwt(jwt)
-            if not user_id:
-                raise ApiError(401, "user_jwt_invalid", "The JWT is invalid or has expired.")
-            return self._user_caller(user_id)
+            return self._user_caller(accounts.jwt_user(jwt)), ""
+        if secret := accounts.session_secret(headers):
+            _, user_id = accounts.session_user(secret)
+            return self._user_caller(user_id), self._execution_jwt(secret)
         dev_user = headers.get("x-devstack-user", "")
         if dev_user and self.stack.dev_mode:
-            return self._user_caller(dev_user)
-        return GUEST
+            return self._session_caller(dev_user)
+        return GUEST, ""
 
     def _user_caller(self, user_id: str, api_key: bool = False) -> Caller:
         user = self.stack.engine.get_user(user_id)  # EngineError 404 user_not_found when unknown
         return Caller(user_id=user_id, labels=tuple(user.get("labels", [])), api_key=api_key)
 
+    def _session_caller(self, user_id: str, api_key: bool = False) -> tuple[Caller, str]:
+        """DEV ONLY: act as a user as if they had signed in with a session."""
+        caller = self._user_caller(user_id, api_key)
+        return caller, self._execution_jwt(self.stack.accounts.dev_session(user_id))
+
+    def _execution_jwt(self, session_secret: str) -> str:
+        # Appwrite gives it the function's timeout + 60 s; the longest timeout in appwrite.json bounds it here.
+        return self.stack.accounts.create_jwt(session_secret, min(3600, self.stack.max_timeout + 60))
+
     # ---- executions
 
     def _executions(self, method: str, function_id: str, execution_id: str | None,
                     headers: dict[str, str], body: bytes, client_ip: str) -> Response:
-        caller = self.resolve_caller(headers, "execution.write" if method == "POST" else "execution.read")
+        caller, user_jwt = self.resolve_caller(headers, "execution.write" if method == "POST" else "execution.read")
         spec = self.stack.runtime.functions.get(function_id)
         if spec is None or (not spec.enabled and not caller.api_key):
             raise ApiError(404, "function_not_found", "Function with the requested ID could not be found.")
         if method == "POST" and execution_id is None:
-            return self._create_execution(function_id, caller, body, client_ip)
+            return self._create_execution(function_id, caller, user_jwt, body, client_ip)
         if method == "GET" and execution_id is None:
             found = [_visible(r, caller) for r in self.stack.runtime.list_executions(function_id)
                      if _may_read(r, caller)]
@@ -168,15 +185,16 @@ class DevApp:
             return json_response(200, _visible(record, caller))
         raise ApiError(405, "general_route_not_found", f"{method} is not allowed here.")
 
-    def _create_execution(self, function_id: str, caller: Caller, body: bytes, client_ip: str) -> Response:
+    def _create_execution(self, function_id: str, caller: Caller, user_jwt: str, body: bytes,
+                          client_ip: str) -> Response:
         spec = self.stack.runtime.functions[function_id]
+        params = parse_execution_params(body)  # Appwrite validates the params before it checks execute rights
         if not may_execute(spec, caller):
             raise ApiError(401, "user_unauthorized",
                            "The current user is not authorized to perform the requested action.")
-        params = parse_execution_params(body)
         request = ExecRequest(trigger="http", method=params["method"], path=params["path"],
                               headers=params["headers"], body=params["body"], caller=caller,
-                              client_ip=client_ip)
+                              client_ip=client_ip, user_jwt=user_jwt)
         runtime = self.stack.runtime
         if params["async"]:
             record = runtime.submit(function_id, request, params["scheduledAt"])
@@ -189,7 +207,7 @@ class DevApp:
                          body: bytes, client_ip: str) -> Response:
         """Appwrite serves each function on its own domain and answers with the function's response as is
         (how a page such as the agent console is served). Here: ``/functions/{id}/{path}`` on the stack."""
-        caller = self.resolve_caller(headers)
+        caller, user_jwt = self.resolve_caller(headers)
         spec = self.stack.runtime.functions.get(function_id)
         if spec is None or not spec.enabled:
             raise ApiError(404, "function_not_found", "Function with the requested ID could not be found.")
@@ -200,7 +218,7 @@ class DevApp:
             raise ApiError(405, "general_argument_invalid", f"{method} is not allowed here.")
         request = ExecRequest(trigger="http", method=method, path=path + (f"?{query}" if query else ""),
                               headers={k: v for k, v in headers.items() if k not in ("host", "content-length")},
-                              body=body, caller=caller, client_ip=client_ip)
+                              body=body, caller=caller, client_ip=client_ip, user_jwt=user_jwt)
         record = self.stack.runtime.execute(function_id, request)
         answer = {h["name"]: h["value"] for h in record["responseHeaders"]}
         return record["responseStatusCode"] or 500, answer, record["responseBody"].encode()
@@ -268,11 +286,32 @@ def parse_execution_params(body: bytes) -> dict[str, Any]:
         raise _invalid("path", "must be a string")
     if method not in METHODS:
         raise _invalid("method", f"must be one of {', '.join(METHODS)}")
+    if isinstance(headers, str):  # the param is an object or a JSON string holding one
+        try:
+            headers = json.loads(headers) if headers.strip() else {}
+        except ValueError:
+            raise _invalid("headers", "must be an object") from None
     if not isinstance(headers, dict):
         raise _invalid("headers", "must be an object")
+    headers = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in headers.items()}
+    check_execution_headers(headers)
     when = _scheduled_at(scheduled, is_async)
     return {"body": text, "async": is_async, "path": path if path.startswith("/") else "/" + path,
-            "method": method, "headers": {str(k): str(v) for k, v in headers.items()}, "scheduledAt": when}
+            "method": method, "headers": headers, "scheduledAt": when}
+
+
+def check_execution_headers(headers: dict[str, str]) -> None:
+    """Appwrite 1.8.1 `Functions/Validator/Headers.php`: at most 100 names of letters, digits and inner hyphens,
+    under 16 KB in all, none starting with `x-appwrite-`. That last check is case-sensitive: `X-Appwrite-User-Id`
+    passes, and the function then sees the caller's value (PLATFORM.md)."""
+    size = 0
+    for name, value in headers.items():
+        size += len(name.encode()) + len(value.encode())
+        if (len(headers) > MAX_EXECUTION_HEADERS or size >= MAX_EXECUTION_HEADER_BYTES
+                or not _HEADER_NAME.match(name) or name.startswith("x-appwrite-")):
+            raise ApiError(400, "general_argument_invalid",
+                           'Invalid headers: Alphanumeric characters or hyphens only, cannot start with "x-appwrite",'
+                           f" maximum {MAX_EXECUTION_HEADERS} keys, and total size {MAX_EXECUTION_HEADER_BYTES}.")
 
 
 def _scheduled_at(value: Any, is_async: bool) -> datetime | None:
@@ -401,7 +440,10 @@ def _cors(origin: str) -> dict[str, str]:
     return {"access-control-allow-origin": origin, "vary": "Origin",
             "access-control-allow-methods": ", ".join(METHODS),
             "access-control-allow-headers": "content-type, x-appwrite-project, x-appwrite-key, "
-            "x-appwrite-jwt, x-appwrite-response-format, x-sdk-version, x-devstack-user",
+            "x-appwrite-jwt, x-appwrite-session, x-fallback-cookies, x-appwrite-response-format, x-sdk-version, "
+            "x-devstack-user",
+            "access-control-allow-credentials": "true",
+            "access-control-expose-headers": "x-fallback-cookies",
             "access-control-max-age": "600"}
 
 
@@ -422,7 +464,7 @@ class Stack:
                  port: int = 8787, host: str = "127.0.0.1", config: str = "appwrite.json",
                  reset: bool = False, dev_mode: bool = True, seed_users: bool = True,
                  run_scheduler: bool = True, max_body: int = MAX_BODY,
-                 socket_timeout: float = SOCKET_TIMEOUT) -> None:
+                 socket_timeout: float = SOCKET_TIMEOUT, dev_password: str | None = None) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the local stack listens on loopback only")
         self.root = Path(root).resolve() if root is not None else REPO_ROOT
@@ -431,6 +473,7 @@ class Stack:
         self.host, self.port, self.dev_mode = host, port, dev_mode
         self._reset, self._seed, self._run_scheduler = reset, seed_users, run_scheduler
         self._max_body, self._socket_timeout = max_body, socket_timeout
+        self.dev_password = dev_password or os.environ.get("DEVSTACK_PASSWORD") or DEV_PASSWORD
         self.project_id = json.loads(self.config_path.read_text(encoding="utf-8")).get("projectId", "local")
         self.api_key = ""
         self._saved_env: dict[str, str | None] = {}
@@ -460,8 +503,10 @@ class Stack:
         self.engine = Engine(load_schema(self.config_path), str(self.data_dir / DB_FILE))
         self.keys = KeyRing()
         self.keys.add(self.api_key, None)  # the dev key: every scope
-        self.rest = RestApi(self.engine, self.keys, self.project_id)
+        self.accounts = Accounts(self.engine, self.project_id)
+        self.rest = RestApi(self.engine, self.keys, self.project_id, self.accounts)
         self.runtime = FunctionRuntime(load_functions(self.config_path), self.keys)
+        self.max_timeout = max((spec.timeout for spec in self.runtime.functions.values()), default=15)
         self.engine.subscribe(self.runtime.dispatch_event)
         self.scheduler = Scheduler(self.runtime)
         if self._seed:
@@ -504,7 +549,9 @@ class Stack:
     # ---- conveniences for tests and the CLI
 
     def add_user(self, user_id: str, name: str = "", labels: list[str] | tuple[str, ...] = ()) -> None:
-        self.engine.put_user(user_id, name or user_id, list(labels))
+        """A user who can sign in as `<user_id>@example.test` with the dev password."""
+        self.engine.put_user(user_id, name or user_id, list(labels), email=f"{user_id}@{DEV_EMAIL_DOMAIN}")
+        self.accounts.set_password(user_id, self.dev_password)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """True once every queued event/async/schedule execution has finished."""

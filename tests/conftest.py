@@ -16,11 +16,13 @@ from chat_core import gateway  # noqa: E402
 
 from devstack.context import RuntimeContext, RuntimeRequest  # noqa: E402
 from devstack.fake import FakeAppwrite  # noqa: E402
+from devstack.functions import executor_headers, runtime_headers  # noqa: E402
 
 ENDPOINT, PROJECT, KEY = "http://appwrite.test/v1", "test-project", "test-key"
 ADMIN_SECRET, BOT_SECRET = "admin-secret-for-tests", "bot-secret-for-tests"
 USERS = {"agent-alice": ["agent"], "agent-bob": ["agent"], "admin-ada": ["admin"], "visitor-vic": []}
 _modules: dict[str, object] = {}
+_fake: list[FakeAppwrite] = []  # the running fake, so `execute` can sign users in
 
 
 def load_main(function_id: str):
@@ -49,21 +51,29 @@ class Result:
         return f"<{self.status} {self.json}>"
 
 
+def jwt_for(user: str) -> str:
+    """A JWT of a signed-in session of `user`, issued by the running fake's accounts."""
+    accounts = _fake[-1].api.accounts
+    return accounts.create_jwt(accounts.dev_session(user))
+
+
 def execute(function_id: str, body=None, *, method: str = "POST", path: str = "/", headers: dict | None = None,
             user: str | None = None, token: str | None = None, secret: str | None = None,
             trigger: str = "http", event: str | None = None, raw: bytes | None = None) -> Result:
-    """Run a function's main with the headers Appwrite would add."""
-    all_headers = {"content-type": "application/json", "x-appwrite-key": KEY, "x-appwrite-trigger": trigger,
-                   "x-appwrite-user-id": user or ""}
+    """Run a function's main with the headers as Appwrite, its executor and the runtime deliver them: the caller's
+    `headers` first (a repeated name keeps the caller's value), then Appwrite's own (`user`: a caller signed in
+    with a session, so it gets `x-appwrite-user-jwt`), then the executor's `Authorization: Basic`."""
+    sent = list({"content-type": "application/json", **(headers or {})}.items())
     if token:
-        all_headers["x-session-token"] = token
+        sent.append(("x-session-token", token))
     if secret:
-        all_headers["authorization"] = f"Bearer {secret}"
-    if event:
-        all_headers["x-appwrite-event"] = event
-    all_headers.update(headers or {})
+        sent.append(("x-chat-secret", secret))
+    own = {"x-appwrite-key": KEY, "x-appwrite-trigger": trigger, "x-appwrite-user-id": user or "",
+           "x-appwrite-user-jwt": jwt_for(user) if user else "", "x-appwrite-event": event or ""}
+    sent += [(name, value) for name, value in own.items() if value]
+    delivered = runtime_headers(executor_headers(sent, "executor-secret", 15))
     payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-    context = RuntimeContext(RuntimeRequest(method, path, all_headers, payload))
+    context = RuntimeContext(RuntimeRequest(method, path, delivered, payload))
     return Result(load_main(function_id)(context), context)
 
 
@@ -74,10 +84,15 @@ def appwrite(monkeypatch):
     monkeypatch.setenv("ADMIN_SECRET", ADMIN_SECRET)
     monkeypatch.setenv("BOT_SECRET", BOT_SECRET)
     gateway._label_cache.clear()
+    gateway._jwt_cache.clear()
     with FakeAppwrite(ROOT / "appwrite.json", endpoint=ENDPOINT, project=PROJECT, key=KEY) as fake:
         for user_id, labels in USERS.items():
             fake.engine.put_user(user_id, user_id, labels)
-        yield fake
+        _fake.append(fake)
+        try:
+            yield fake
+        finally:
+            _fake.remove(fake)
 
 
 EVENT_SPELLINGS = [  # every way Appwrite names a new message row's event (PLATFORM.md)

@@ -23,9 +23,9 @@ def stack(tmp_path_factory):
 
 def test_the_whole_story(stack):
     widget = Party(stack, key=False)  # a browser: no key, a guest
-    bot = Party(stack, headers={"authorization": f"Bearer {BOT_SECRET}"})
+    bot = Party(stack, headers={"x-chat-secret": BOT_SECRET})
     alice, bob = Party(stack, user="agent-alice"), Party(stack, user="agent-bob")
-    admin = Party(stack, headers={"authorization": f"Bearer {ADMIN_SECRET}"})
+    admin = Party(stack, headers={"x-chat-secret": ADMIN_SECRET})
 
     status, created = widget.run("create-session", {"userMeta": {"browser": "Firefox"}})
     assert status == 201

@@ -1,7 +1,7 @@
 """escalate over HTTP and from database events."""
 
 import pytest
-from conftest import BOT_SECRET, EVENT_SPELLINGS, Widget, deliver, execute, row
+from conftest import BOT_SECRET, EVENT_SPELLINGS, Widget, deliver, execute, row, rows
 
 
 def stored_message(appwrite, widget, text, **extra):
@@ -78,9 +78,25 @@ def test_events_it_does_not_handle_are_ignored_with_a_log_line(appwrite, widget)
     garbage = execute("escalate", {"hello": 1}, trigger="event",
                       event="databases.chat.tables.messages.rows.x.create")
     assert garbage.status == 200 and "ignored" in garbage.json
-    missing = {"$id": "m_x", "sessionId": "s_gone", "role": "user", "text": "human"}
-    result = deliver(missing)
+    orphan = appwrite.engine.create_row("chat", "messages", "m_orphan",
+                                        {"sessionId": "s_gone", "role": "user", "text": "human"})
+    result = deliver(orphan)
     assert result.json == {"ignored": "session_not_found"} and result.context.logs
+
+
+def test_an_event_naming_no_stored_message_is_refused_and_writes_nothing(appwrite, widget):
+    before = rows(appwrite, "sessions")
+    forged = {"$id": "m_forged", "sessionId": widget.session_id, "role": "user", "text": "a human please"}
+    result = deliver(forged)
+    assert (result.status, result.error) == (404, "message_not_found")
+    assert rows(appwrite, "sessions") == before
+
+
+def test_an_event_acts_on_the_stored_message_not_on_the_payload(appwrite, widget):
+    quiet = stored_message(appwrite, widget, "thanks, all good")
+    lying = {**quiet, "text": "get me a human", "role": "user"}  # the stored row says otherwise
+    assert deliver(lying).json == {"ignored": "no escalation rule matched"}
+    assert row(appwrite, "sessions", widget.session_id)["needsHuman"] is False
 
 
 def test_an_event_for_a_closed_session_is_ignored(appwrite, widget):
@@ -89,8 +105,8 @@ def test_an_event_for_a_closed_session_is_ignored(appwrite, widget):
     assert deliver(message).json == {"ignored": "session_closed"}
 
 
-def test_event_escalation_costs_at_most_three_requests(appwrite, widget):
+def test_event_escalation_costs_at_most_four_requests(appwrite, widget):
     message = stored_message(appwrite, widget, "human")
     appwrite.reset_counts()
     deliver(message)
-    assert len(appwrite.requests) <= 3
+    assert len(appwrite.requests) <= 4  # re-read the message, read the session, write it, move a counter

@@ -10,7 +10,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import http, rules
+from chat_core import authz, http
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, row, rows
 from hardening_support import snapshot, violations
 
@@ -121,13 +121,13 @@ def test_answers_echo_no_token_to_someone_else(appwrite):
 
 def test_secrets_and_tokens_are_compared_with_compare_digest(appwrite, widget, monkeypatch):
     calls = []
-    real = rules.hmac.compare_digest
+    real = authz.hmac.compare_digest
 
     def recording(a, b):
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(rules.hmac, "compare_digest", recording)
+    monkeypatch.setattr(authz.hmac, "compare_digest", recording)
     assert execute("list-sessions", method="GET", secret=ADMIN_SECRET).status == 200
     assert (ADMIN_SECRET.encode(), ADMIN_SECRET.encode()) in calls
     calls.clear()
@@ -147,9 +147,9 @@ def test_secrets_and_tokens_are_compared_with_compare_digest(appwrite, widget, m
 
 def test_an_unset_secret_never_matches(appwrite, widget, monkeypatch):
     monkeypatch.setenv("ADMIN_SECRET", "")
-    assert execute("list-sessions", method="GET", headers={"authorization": "Bearer "}).status == 401
-    assert execute("list-sessions", method="GET", headers={"authorization": "Bearer x"}).status == 401
-    assert rules.secrets_match("", "") is False
+    assert execute("list-sessions", method="GET", headers={"x-chat-secret": ""}).status == 401
+    assert execute("list-sessions", method="GET", headers={"x-chat-secret": "x"}).status == 401
+    assert authz.secrets_match("", "") is False
 
 
 # --- the flood limit ----------------------------------------------------------------------------------
@@ -261,24 +261,28 @@ def test_a_non_assignee_agent_cannot_close_transfer_or_unassign_but_an_admin_can
 # --- x-appwrite-* headers -----------------------------------------------------------------------------
 
 def test_what_the_function_checks_of_the_x_appwrite_headers(appwrite, widget):
-    """Appwrite sets x-appwrite-trigger/-event/-user-id itself and callers cannot forge them (PLATFORM.md), so
-    the function trusts them: a real event or schedule is Appwrite's own delivery. What it can still check:"""
+    """Callers can forge x-appwrite-* headers in mixed case, and their value arrives first (PLATFORM.md). So the
+    trigger only picks a handler, a user ID header proves nothing, and an event acts only on a stored row."""
     before = snapshot(appwrite)
     # an HTTP call carrying an event name is routed as HTTP, never to the event handler
     message = {"$id": "m_forged", "sessionId": widget.session_id, "role": "user", "text": "human please"}
     forged = execute("escalate", message, headers={"x-appwrite-event": "databases.chat.tables.messages.rows.m.create"})
     assert (forged.status, forged.error) == (400, "unknown_field")
-    # a user ID that is not an Appwrite ID (it would end up in a Users API path) is refused
-    for bogus in ("../users", "a" * 37, "x?y", "ü"):
+    # a JWT of a user Appwrite does not know proves nothing
+    for bogus in ("ghost-user", "a" * 36):
         result = execute("list-sessions", method="GET", user=bogus)
         assert (result.status, result.error) == (401, "invalid_credentials"), bogus
+    # a user ID header without a JWT is nobody, whatever it names
+    for spelling in ("X-Appwrite-User-Id", "x-appwrite-user-id"):
+        result = execute("list-sessions", method="GET", headers={spelling: "admin-ada"})
+        assert (result.status, result.error) == (401, "unauthorized"), spelling
     # an unknown trigger is plain HTTP, and HTTP rules apply
     assert execute("close-session", {"sessionId": widget.session_id},
                    headers={"x-appwrite-trigger": "cron"}).status == 403
-    # the admin secret is needed in the Authorization header: a user ID alone, even an admin's, is not a secret
+    # an agent's JWT proves an agent, not an admin
     assert execute("list-sessions", method="POST", path="/recount", user="agent-alice").error == "not_an_admin"
-    assert snapshot(appwrite) == before
-    # an event execution is Appwrite's: it acts as the system, whatever user ID header comes with it
-    result = execute("escalate", message, trigger="event", user="visitor-vic",
+    # a forged event naming a message that was never stored does nothing
+    result = execute("escalate", message, trigger="event", headers={"X-Appwrite-Trigger": "event"},
                      event="databases.chat.tables.messages.rows.m_forged.create")
-    assert result.json["escalated"] is True
+    assert (result.status, result.error) == (404, "message_not_found")
+    assert snapshot(appwrite) == before

@@ -93,8 +93,10 @@ def test_a_late_event_changes_nothing(appwrite, widget, then):
 
 
 def test_an_event_for_a_missing_session_is_ignored_with_a_log_line(appwrite):
+    orphan = appwrite.engine.create_row("chat", "messages", "m_orphan",
+                                        {"sessionId": "s_gone", "role": "user", "text": "human please"})
     before = snapshot(appwrite)
-    result = deliver({"$id": "m_orphan", "sessionId": "s_gone", "role": "user", "text": "human please"})
+    result = deliver(orphan)
     assert (result.status, result.json) == (200, {"ignored": "session_not_found"})
     assert any("s_gone" in line for line in result.context.logs)
     assert snapshot(appwrite) == before

@@ -177,7 +177,10 @@ def callers(world: World):
     return st.fixed_dictionaries({}, optional={
         "x-session-token": tokens | st.text(max_size=50) | st.just("\ud800"),
         "x-appwrite-user-id": users,
-        "authorization": auth,
+        "authorization": auth,  # the executor's header: ignored whatever it holds
+        "x-chat-secret": st.sampled_from([ADMIN_SECRET, BOT_SECRET, "wrong", "", ADMIN_SECRET + "\u00e9", "\ud800",
+                                          "x" * 5000]) | st.text(max_size=30),
+        "x-chat-jwt": st.text(max_size=40),
         "content-type": st.sampled_from(["application/json", "text/plain", "", "application/json; charset=latin1"]),
         "x-appwrite-user-jwt": st.text(max_size=20),
         "x-appwrite-trigger": st.sampled_from(["http", "http", "event", "schedule", "", "HTTP", "cron"]),

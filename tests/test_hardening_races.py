@@ -74,7 +74,7 @@ def _report() -> None:
 
 
 def admin(stack: Stack) -> Party:
-    return Party(stack, headers={"authorization": f"Bearer {ADMIN_SECRET}"})
+    return Party(stack, headers={"x-chat-secret": ADMIN_SECRET})
 
 
 def at_once(*actions) -> list:
@@ -191,7 +191,7 @@ def test_concurrent_messages_lose_nothing_and_store_nothing_twice(stack):
             return out
 
         def bot(session_id=session_id) -> list:
-            party = Party(stack, headers={"authorization": f"Bearer {BOT_SECRET}"})
+            party = Party(stack, headers={"x-chat-secret": BOT_SECRET})
             return [("b", party.run("touch-session", {"sessionId": session_id, "message": {
                 "role": "bot", "text": f"bot {i}", "id": f"bot-{i}"}})) for i in range(per_thread)]
 

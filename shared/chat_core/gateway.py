@@ -6,10 +6,13 @@ project's errors, and owns conditional writes and counters.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import requests
@@ -18,16 +21,19 @@ from appwrite.client import Client
 from appwrite.exception import AppwriteException
 from appwrite.operator import Operator
 from appwrite.query import Query
+from appwrite.services.account import Account as AccountService
 from appwrite.services.tables_db import TablesDB
 from appwrite.services.users import Users
 
+from .authz import Account
 from .config import Settings
-from .errors import BadRequest, ChatError, UpstreamRejected, UpstreamUnavailable
-from .model import CounterMove, Increment, Message, Session, parse_time
+from .errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable
+from .model import CounterMove, Increment, Message, Session, iso, parse_time
 
-SESSIONS, MESSAGES, COUNTERS = "sessions", "messages", "counters"
+SESSIONS, MESSAGES, COUNTERS, JOBS = "sessions", "messages", "counters", "jobs"
 GLOBAL_COUNTER_ROW = "global"
 PAGE_LIMIT = 1000  # rows per request when a job walks a whole table
+JWT_CACHE_MAX = 2048  # verified JWTs one warm instance remembers
 T = TypeVar("T")
 
 
@@ -70,6 +76,8 @@ class _TimedRequests:
 _timed_requests = _TimedRequests()
 sdk_client.requests = _timed_requests
 _label_cache: dict[str, tuple[float, frozenset[str]]] = {}
+_jwt_cache: dict[str, tuple[float, Account]] = {}
+_jwt_lock = threading.Lock()
 
 
 def counter_row_id(agent_id: str | None) -> str:
@@ -163,6 +171,30 @@ class Gateway:
         except RowMissing:
             _call(self._tables.create_row, self.db, COUNTERS, row_id, {"agentId": agent_id, **values})
 
+    # --- jobs -----------------------------------------------------------------------------------
+
+    def start_job(self, name: str, now: datetime, min_interval: timedelta) -> bool:
+        """True for at most one caller per `min_interval`: a lease on the job's row, taken with a conditional write
+        (so two instances racing cannot both win). Costs one request when the job ran recently, two otherwise."""
+        stamp = iso(now)
+        try:
+            row = self._read(self._tables.get_row, self.db, JOBS, name)
+        except RowMissing:
+            try:
+                _call(self._tables.create_row, self.db, JOBS, name, {"lastRunAt": stamp})
+                return True
+            except RowExists:
+                return False
+        last = parse_time(row.data.get("lastRunAt"))
+        if last is not None and now - last < min_interval:
+            return False
+        tables = TablesDB(self._client(**{"x-appwrite-timestamp": row.updatedat}))
+        try:
+            _call(tables.update_row, self.db, JOBS, name, {"lastRunAt": stamp})
+        except StaleWrite:
+            return False
+        return True
+
     # --- users ----------------------------------------------------------------------------------
 
     def user_labels(self, user_id: str) -> frozenset[str]:
@@ -178,6 +210,31 @@ class Gateway:
             labels = frozenset()
         _label_cache[user_id] = (now + self.settings.label_cache_seconds, labels)
         return labels
+
+    def account_for_jwt(self, jwt: str) -> Account:
+        """Who a JWT belongs to, as Appwrite says (GET /account with that JWT), with the user's labels.
+
+        Cached per warm instance for LABEL_CACHE_SECONDS, never past the JWT's own expiry, so a revoked session or
+        a removed label is honoured within that time. A JWT Appwrite refuses is a 401 for our caller."""
+        digest = hashlib.sha256(jwt.encode("utf-8", "surrogatepass")).hexdigest()
+        now = time.time()
+        with _jwt_lock:
+            cached = _jwt_cache.get(digest)
+        if cached and cached[0] > now:
+            return cached[1]
+        client = Client().set_endpoint(self.settings.endpoint).set_project(self.settings.project_id).set_jwt(jwt)
+        try:
+            user = self._read(AccountService(client).get)
+        except (Unauthorized, RowMissing, UpstreamRejected):  # 401 user_jwt_invalid: expired, revoked or forged
+            raise Unauthorized("the JWT is not valid or has expired; sign in again",
+                               code="invalid_credentials") from None
+        account = Account(user_id=str(user.id), labels=frozenset(str(label) for label in user.labels))
+        expires = min(now + self.settings.label_cache_seconds, _jwt_expiry(jwt))
+        with _jwt_lock:
+            if len(_jwt_cache) >= JWT_CACHE_MAX:
+                _forget_oldest(_jwt_cache, now)
+            _jwt_cache[digest] = (expires, account)
+        return account
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -222,7 +279,26 @@ def _translate(exc: AppwriteException) -> ChatError:
         return StaleWrite(kind)
     if code == 0 or code == 429 or code >= 500:
         return UpstreamUnavailable("Appwrite is unreachable or failing; try again")
+    if code == 401:  # the execution's key: a caller's forged X-Appwrite-Key arrives instead of Appwrite's own
+        return Unauthorized("Appwrite refused this execution's key", code="execution_key_refused")
     return UpstreamRejected(f"Appwrite refused the request ({code} {kind})")
+
+
+def _jwt_expiry(jwt: str) -> float:
+    """The `exp` claim, read without checking the signature (Appwrite checked it): only bounds our cache."""
+    try:
+        payload = jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return 0.0  # no readable expiry: don't cache
+
+
+def _forget_oldest(cache: dict[str, tuple[float, Account]], now: float) -> None:
+    for digest in [d for d, (expires, _) in cache.items() if expires <= now]:
+        del cache[digest]
+    while len(cache) >= JWT_CACHE_MAX:
+        del cache[next(iter(cache))]
 
 
 def _encode(updates: dict) -> dict:

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from .authz import Caller, Credentials
 from .config import Settings
-from .errors import BadRequest, ChatError, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
+from .errors import BadRequest, ChatError, MethodNotAllowed, NotFound, PayloadTooLarge
 from .gateway import Gateway
-from .model import Caller, utcnow
-from .rules import secrets_match
+from .model import utcnow
 from .service import Core
-from .validation import ID_PATTERN
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_BYTES = 4096
@@ -45,10 +44,12 @@ class Request:
 
     @property
     def token(self) -> str | None:
-        return self.headers.get("x-session-token") or None
+        return self.core.caller.token if self.core else None
 
     @property
     def trigger(self) -> str:
+        """What `x-appwrite-trigger` claims. Callers can forge it (PLATFORM.md), so it only picks a handler, and
+        the event and schedule handlers do nothing a caller could not ask for anyway (see `App`)."""
         return self.headers.get("x-appwrite-trigger", "http")
 
 
@@ -65,8 +66,9 @@ class Route:
 class App:
     """A function's routes. `main(context)` is `app.run(context)`.
 
-    Event and schedule executions go to `on_event` / `on_schedule` handlers, whatever their path:
-    callers cannot forge the `x-appwrite-trigger` header, so these are Appwrite's own deliveries.
+    Event and schedule executions go to `on_event` / `on_schedule` handlers, whatever their path. A caller can
+    forge the trigger header, so those handlers must be safe for anyone: the event handler acts only on the
+    stored row an event names, and the schedule handler only does the schedule's own bounded work.
     """
 
     def __init__(self, name: str) -> None:
@@ -153,27 +155,14 @@ def _body_bytes(raw: Any) -> bytes:
 
 def _core(req: Request, context: Any) -> Core:
     settings = Settings.from_env()
-    key = req.headers.get("x-appwrite-key", "")
-    return Core(gateway=Gateway(settings, key), settings=settings, caller=resolve_caller(req, settings),
+    # The execution's key: a forged `X-Appwrite-Key` arrives instead of Appwrite's, and then Appwrite refuses it.
+    gateway = Gateway(settings, req.headers.get("x-appwrite-key", ""))
+    return Core(gateway=gateway, settings=settings, caller=resolve_caller(req, settings, gateway),
                 now=utcnow(), log=context.log)
 
 
-def resolve_caller(req: Request, settings: Settings) -> Caller:
-    """Who is calling. With `execute: any`, an anonymous visitor and an API-key caller both arrive without a
-    user ID, so a missing user ID never means a trusted server: servers prove themselves with a secret."""
+def resolve_caller(req: Request, settings: Settings, gateway: Gateway) -> Caller:
+    """Who is calling (see `authz`). The executor's `authorization` header and `x-appwrite-user-id` are ignored."""
     if req.trigger in ("event", "schedule"):
-        return Caller("system")
-    user_id = req.headers.get("x-appwrite-user-id")
-    if user_id and not ID_PATTERN.match(user_id):  # Appwrite sets it to a user ID; anything else is not one
-        raise Unauthorized("the caller's user ID is not valid", code="invalid_credentials")
-    auth = req.headers.get("authorization", "")
-    if auth:
-        scheme, _, secret = auth.partition(" ")
-        if scheme.lower() != "bearer" or not secret:
-            raise Unauthorized("Authorization must be 'Bearer <secret>'", code="invalid_credentials")
-        if secrets_match(secret, settings.admin_secret):
-            return Caller("admin", user_id=user_id or None)
-        if secrets_match(secret, settings.bot_secret):
-            return Caller("bot")
-        raise Unauthorized("the secret is not valid", code="invalid_credentials")
-    return Caller("user", user_id=user_id) if user_id else Caller("anonymous")
+        return Caller.system(settings)
+    return Caller.resolve(Credentials.from_headers(req.headers), settings, gateway.account_for_jwt)

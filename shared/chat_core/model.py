@@ -71,15 +71,6 @@ class Change:
     noop: str | None = None
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who called. `labels` is None until looked up: a user's labels cost a request, so they load lazily."""
-
-    kind: str  # "anonymous" | "user" | "admin" (admin secret) | "bot" (bot secret) | "system" (event/schedule)
-    user_id: str | None = None
-    labels: frozenset[str] | None = None
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

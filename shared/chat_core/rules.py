@@ -1,4 +1,4 @@
-"""The session lifecycle, escalation and authorization rules: pure functions, the clock passed in.
+"""The session lifecycle and escalation rules (authorization: `authz`): pure functions, the clock passed in.
 
 Lifecycle:  active --escalate--> active+needsHuman --claim/assign--> agent_assigned
             agent_assigned --transfer--> agent_assigned (other agent)
@@ -13,13 +13,10 @@ human, workload per agent) from the sums; they stay exact past Appwrite's 5,000 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .errors import Conflict, Forbidden, TooManyRequests
+from .errors import Conflict, TooManyRequests
 from .model import (
     ACTIVE,
     AGENT_ASSIGNED,
@@ -35,81 +32,6 @@ from .model import (
 RATE_WINDOW = timedelta(minutes=1)
 COUNTER_COLUMNS = ("created", "escalated", "closedWaiting", "closed", "assigned", "released",
                    "requeued", "cleared", "assignCount", "assignSeconds")
-
-
-# --- identity -----------------------------------------------------------------------------------
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(_bytes(token)).hexdigest()
-
-
-def secrets_match(given: str, expected: str) -> bool:
-    """Constant-time comparison; an unset secret never matches."""
-    return bool(expected) and hmac.compare_digest(_bytes(given), _bytes(expected))
-
-
-def _bytes(text: str) -> bytes:
-    # A header is whatever the caller sent: a lone surrogate must not turn a wrong secret into a 500.
-    return text.encode("utf-8", "surrogatepass")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """A caller resolved against one session."""
-
-    user_id: str | None = None
-    is_owner: bool = False
-    is_agent: bool = False  # the agent label, or an admin
-    is_admin: bool = False
-    is_bot: bool = False
-
-
-def owns(session: Session, token: str | None, user_id: str | None) -> bool:
-    if token and secrets_match(hash_token(token), session.token_hash):
-        return True
-    return bool(user_id) and session.owner_id == user_id
-
-
-# --- authorization ------------------------------------------------------------------------------
-
-def authorize_message(actor: Actor, session: Session, role: str) -> None:
-    """Who may post which role: the visitor `user`, the AI bot `bot`/`system`, the assignee or an admin `agent`."""
-    if role == "user" and actor.is_owner:
-        return
-    if role in ("bot", "system") and (actor.is_bot or actor.is_admin):
-        return
-    if role == "agent" and (actor.is_admin or (actor.is_agent and session.assigned_agent == actor.user_id)):
-        return
-    raise Forbidden(f"this caller may not post '{role}' messages to this session")
-
-
-def authorize_read(actor: Actor) -> None:
-    if not (actor.is_owner or actor.is_bot or actor.is_agent):
-        raise Forbidden("only the session's owner, the bot or an agent may read it")
-
-
-def authorize_escalate(actor: Actor) -> None:
-    if not (actor.is_owner or actor.is_bot or actor.is_agent):
-        raise Forbidden("only the session's owner, the bot or an agent may escalate it")
-
-
-def authorize_close(actor: Actor, session: Session) -> None:
-    if actor.is_owner or actor.is_admin:
-        return
-    if actor.is_agent and session.assigned_agent in (None, actor.user_id):
-        return
-    if actor.is_agent:
-        raise Forbidden(f"session is assigned to {session.assigned_agent}; only they or an admin may close it",
-                        code="not_assignee")
-    raise Forbidden("only the session's owner, its agent or an admin may close it")
-
-
-def authorize_reassign(actor: Actor, session: Session) -> None:
-    """Transfer and unassign: the current assignee or an admin."""
-    if actor.is_admin or (actor.is_agent and actor.user_id and session.assigned_agent == actor.user_id):
-        return
-    raise Forbidden(f"session is assigned to {session.assigned_agent}; only they or an admin may hand it on",
-                    code="not_assignee")
 
 
 # --- transitions --------------------------------------------------------------------------------

@@ -5,23 +5,26 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from appwrite.query import Query
 
-from . import rules, validation
+from . import authz, rules, validation
+from .authz import Caller
 from .config import Settings
-from .errors import BadRequest, ChatError, Conflict, Forbidden, NotFound, Unauthorized, UpstreamUnavailable
+from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
 from .gateway import Gateway, RowExists, RowMissing, StaleWrite
-from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Caller, Change, Message, Session, iso
+from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, Message, Session, iso
 from .views import agent_view, message_view, owner_view
 
 CONDITIONAL_ATTEMPTS = 4
 IDLE_CLOSE_BATCH = 100
 IDLE_CLOSE_MAX_PER_RUN = 2000
+# Whoever triggers it (a caller can forge the schedule trigger), the idle sweep starts at most once a minute.
+IDLE_SWEEP_MIN_INTERVAL = timedelta(seconds=60)
 SESSION_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
                    "escalatedAt", "escalationReason", "escalatedBy", "assignedAt", "closedAt", "closeReason",
                    "ownerId")
@@ -34,38 +37,6 @@ class Core:
     caller: Caller
     now: datetime
     log: Callable[[str], None] = print
-    _labels: frozenset[str] | None = field(default=None, repr=False)
-
-    def labels(self) -> frozenset[str]:
-        if self._labels is None:
-            user = self.caller.user_id
-            self._labels = self.gateway.user_labels(user) if self.caller.kind == "user" and user else frozenset()
-        return self._labels
-
-    def is_admin(self) -> bool:
-        return self.caller.kind == "admin" or self.settings.admin_label in self.labels()
-
-    def is_agent(self) -> bool:
-        return self.is_admin() or self.settings.agent_label in self.labels()
-
-    def actor(self, session: Session, token: str | None) -> rules.Actor:
-        owner = rules.owns(session, token, self.caller.user_id)
-        # An owner needs no label lookup: the widget's hot path stays at its request budget.
-        staff = not owner and self.caller.kind in ("user", "admin")
-        return rules.Actor(user_id=self.caller.user_id, is_owner=owner, is_bot=self.caller.kind == "bot",
-                           is_agent=staff and self.is_agent(), is_admin=staff and self.is_admin())
-
-    def require_agent(self) -> None:
-        if self.caller.kind == "anonymous":
-            raise Unauthorized("sign in as an agent, or send the admin secret", code="unauthorized")
-        if not self.is_agent():
-            raise Forbidden(f"this needs the '{self.settings.agent_label}' label", code="not_an_agent")
-
-    def require_admin(self) -> None:
-        self.require_agent()
-        if not self.is_admin():
-            raise Forbidden(f"this needs the '{self.settings.admin_label}' label or the admin secret",
-                            code="not_an_admin")
 
 
 # --- shared mechanics ---------------------------------------------------------------------------
@@ -160,9 +131,6 @@ def _reread(core: Core, session_id: str) -> Session | None:
         return None
 
 
-def _token_and_session(core: Core, req: validation.SessionRequest, header_token: str | None):
-    session = load(core, req.session_id)
-    return session, core.actor(session, req.token or header_token)
 
 
 # --- create-session -----------------------------------------------------------------------------
@@ -171,8 +139,8 @@ def create_session(core: Core, body: Any) -> dict:
     new = validation.new_session(body)
     token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
     data = {"status": ACTIVE, "lastSeen": iso(core.now), "needsHuman": False, "userMeta": new.user_meta,
-            "theme": new.theme, "messageCount": 0, "tokenHash": rules.hash_token(token),
-            "ownerId": core.caller.user_id if core.caller.kind == "user" else None}
+            "theme": new.theme, "messageCount": 0, "tokenHash": authz.hash_token(token),
+            "ownerId": authz.create_session(core.caller)}
     session_id = "s_" + secrets.token_hex(16)
     try:
         session = core.gateway.create_session(session_id, data)
@@ -187,22 +155,23 @@ def create_session(core: Core, body: Any) -> dict:
 
 def touch_session(core: Core, body: Any, header_token: str | None) -> dict:
     req = validation.touch_request(body)
-    session, actor = _token_and_session(core, req, header_token)
+    session = load(core, req.session_id)
+    token = req.token or header_token
     if req.message is None:
-        if not actor.is_owner:
-            raise Forbidden("only the session's owner can touch it", code="not_owner")
+        authz.heartbeat(core.caller, session, token)
         return {"session": owner_view(core.gateway.update_session(session, rules.touch(
             session, core.now, with_message=False, by_owner=True, limit=0)))}
-    return _post_message(core, session, actor, req.message)
+    author = authz.post_message(core.caller, session, token, req.message.role)
+    return _post_message(core, session, author, req.message)
 
 
-def _post_message(core: Core, session: Session, actor: rules.Actor, new: validation.NewMessage) -> dict:
-    rules.authorize_message(actor, session, new.role)
-    updates = rules.touch(session, core.now, with_message=True, by_owner=actor.is_owner and new.role == "user",
+def _post_message(core: Core, session: Session, author: str | None, new: validation.NewMessage) -> dict:
+    # Only a `user` message can pass authz.post_message, and only from the owner: it is the visitor's activity.
+    updates = rules.touch(session, core.now, with_message=True, by_owner=new.role == "user",
                           limit=core.settings.max_messages_per_minute)
     row_id = _message_row_id(session.id, new.role, new.client_id)
     data = {"sessionId": session.id, "role": new.role, "text": new.text, "handoff": new.handoff,
-            "authorId": actor.user_id if new.role == "agent" else None, "clientMessageId": new.client_id}
+            "authorId": author if new.role == "agent" else None, "clientMessageId": new.client_id}
     try:
         message = core.gateway.create_message(row_id, data)
     except RowExists:  # the widget retried a message we already stored: answer as before, count it once
@@ -255,7 +224,7 @@ def _message_row_id(session_id: str, role: str, client_id: str | None) -> str:
 def owner_messages(core: Core, query: dict[str, list[str]], header_token: str | None) -> dict:
     session_id = validation.identifier((query.get("sessionId") or [None])[0])
     session = load(core, session_id)
-    rules.authorize_read(core.actor(session, header_token))
+    authz.read_transcript(core.caller, session, header_token)
     return {"session": owner_view(session), **_message_page(core, session_id, query)}
 
 
@@ -274,15 +243,17 @@ def _message_page(core: Core, session_id: str, query: dict[str, list[str]]) -> d
 
 def escalate(core: Core, body: Any, header_token: str | None) -> dict:
     req = validation.escalate_request(body)
-    session, actor = _token_and_session(core, req, header_token)
-    rules.authorize_escalate(actor)
-    by = "bot" if actor.is_bot else ("owner" if actor.is_owner else f"agent:{actor.user_id or 'admin'}")
+    session = load(core, req.session_id)
+    by = authz.escalate(core.caller, session, req.token or header_token)
     updated, change = transition(core, session.id, lambda s: rules.escalate(s, req.reason, by, core.now))
     return {"session": owner_view(updated), "escalated": not change.noop, "detail": change.noop}
 
 
 def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
-    """A new message row arrived. Escalate once if the rules say so; ignore anything else, with a log line."""
+    """A new message row arrived. Escalate once if the rules say so; ignore anything else, with a log line.
+
+    Anyone can make a call look like an event (PLATFORM.md), so the payload only names a row: the rules run on
+    the message as stored, re-read by its ID. A forged event can only repeat what the stored row already did."""
     message = _event_message(core, event, payload)
     if message is None:
         return {"ignored": "not a new chat message"}
@@ -302,17 +273,19 @@ def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
 
 
 def _event_message(core: Core, event: str, payload: Any) -> Message | None:
+    """The stored message a row-create event names, or None (logged) when there is no such chat message."""
     if parse_event(event) != (core.settings.database_id, "messages", "create") or not isinstance(payload, dict):
         core.log(f"event ignored: {event[:200]}")
         return None
     try:
-        return Message(id=validation.identifier(payload["$id"], "$id"),
-                       session_id=validation.identifier(payload["sessionId"]),
-                       role=str(payload["role"]), text=str(payload.get("text") or ""),
-                       created_at=core.now, handoff=payload.get("handoff") is True)
-    except (KeyError, BadRequest):
-        core.log("event ignored: the payload is not a message row")
+        row_id = validation.identifier(payload.get("$id"), "$id")
+    except BadRequest:
+        core.log("event ignored: the payload names no message row")
         return None
+    try:
+        return core.gateway.get_message(row_id)
+    except RowMissing:
+        raise NotFound(f"no message {row_id}: the event names no stored row", code="message_not_found") from None
 
 
 def parse_event(event: str) -> tuple[str, str, str] | None:
@@ -330,39 +303,35 @@ def parse_event(event: str) -> tuple[str, str, str] | None:
 # --- assign-agent -------------------------------------------------------------------------------
 
 def claim(core: Core, body: Any) -> dict:
-    core.require_agent()
     req = validation.assign_request(body, agent_required=False)
-    if req.agent_id not in (None, core.caller.user_id):
-        raise Forbidden("an agent claims for itself; use /assign to assign someone else", code="not_an_admin")
-    if not core.caller.user_id:
-        raise BadRequest("the admin secret has no agent identity: use /assign with agentId", code="no_agent")
-    return _assigned(core, req.session_id, lambda s: rules.assign(s, core.caller.user_id, core.now))
+    agent_id = authz.claim(core.caller, req.agent_id)
+    return _assigned(core, req.session_id, lambda s: rules.assign(s, agent_id, core.now))
 
 
 def assign_to(core: Core, body: Any) -> dict:
-    core.require_admin()
+    authz.require_admin(core.caller)
     req = validation.assign_request(body, agent_required=True)
     _require_agent_user(core, req.agent_id)
     return _assigned(core, req.session_id, lambda s: rules.assign(s, req.agent_id, core.now))
 
 
 def transfer(core: Core, body: Any) -> dict:
-    core.require_agent()
+    authz.require_agent(core.caller)
     req = validation.assign_request(body, agent_required=True)
     _require_agent_user(core, req.agent_id)
 
     def decide(session: Session) -> Change:
-        rules.authorize_reassign(core.actor(session, None), session)
+        authz.reassign(core.caller, session)
         return rules.transfer(session, req.agent_id, core.now)
     return _assigned(core, req.session_id, decide)
 
 
 def unassign(core: Core, body: Any) -> dict:
-    core.require_agent()
+    authz.require_agent(core.caller)
     req = validation.assign_request(body, agent_required=False)
 
     def decide(session: Session) -> Change:
-        rules.authorize_reassign(core.actor(session, None), session)
+        authz.reassign(core.caller, session)
         return rules.unassign(session, core.now)
     return _assigned(core, req.session_id, decide)
 
@@ -385,16 +354,19 @@ def close(core: Core, body: Any, header_token: str | None) -> dict:
     token = req.token or header_token
 
     def decide(session: Session) -> Change:
-        actor = core.actor(session, token)
-        rules.authorize_close(actor, session)
-        default = "closed by visitor" if actor.is_owner else "closed by agent"
+        default = f"closed by {authz.close(core.caller, session, token)}"
         return rules.close(session, req.reason or default, core.now)
     updated, change = transition(core, req.session_id, decide)
     return {"session": owner_view(updated), "closed": not change.noop, "detail": change.noop}
 
 
 def close_idle(core: Core) -> dict:
-    """Schedule: close open sessions whose visitor has been idle longer than IDLE_CLOSE_MINUTES."""
+    """Schedule: close open sessions whose visitor has been idle longer than IDLE_CLOSE_MINUTES.
+
+    Bounded whoever calls: at most one sweep a minute starts (a lease in the `jobs` table), and a sweep closes at
+    most IDLE_CLOSE_MAX_PER_RUN sessions. A forged schedule call while a sweep ran recently costs one read."""
+    if not core.gateway.start_job("idle-close", core.now, IDLE_SWEEP_MIN_INTERVAL):
+        return {"skipped": "ran_recently", "closed": 0, "checked": 0}
     cutoff = rules.idle_cutoff(core.now, core.settings.idle_close_minutes)
     closed = checked = 0
     cursor: list[str] = []
@@ -428,7 +400,7 @@ def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
 # --- list-sessions ------------------------------------------------------------------------------
 
 def list_sessions(core: Core, query: dict[str, list[str]]) -> dict:
-    core.require_agent()
+    authz.require_agent(core.caller)
     wanted = validation.session_filter({k: v for k, v in query.items() if k not in ("limit", "cursor")})
     page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
     queries = _filter_queries(wanted, core.now) + [
@@ -464,19 +436,19 @@ def _filter_queries(wanted: validation.SessionFilter, now: datetime) -> list[str
 
 
 def get_session(core: Core, session_id: str) -> dict:
-    core.require_agent()
+    authz.require_agent(core.caller)
     return {"session": agent_view(load(core, validation.identifier(session_id)), core.now)}
 
 
 def session_messages(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
-    core.require_agent()
+    authz.require_agent(core.caller)
     session = load(core, validation.identifier(session_id))
     return {"session": agent_view(session, core.now), **_message_page(core, session.id, query)}
 
 
 def recount(core: Core) -> dict:
     """Admin repair: rebuild the counters from the sessions themselves (after a failure left them out of step)."""
-    core.require_admin()
+    authz.require_admin(core.caller)
     values = rules.recount(list(core.gateway.all_sessions()))
     for row in core.gateway.counter_rows():  # agents with nothing left still need their row reset
         values.setdefault(row.get("agentId"), {"assigned": 0, "released": 0, "closed": 0, "requeued": 0,

@@ -124,7 +124,7 @@ class Api:
         full_path = path + ("?" + urlencode(query) if query else "")
         headers = {"content-type": "application/json"}
         if self.config.admin_secret:
-            headers["authorization"] = f"Bearer {self.config.admin_secret}"
+            headers["x-chat-secret"] = self.config.admin_secret
         try:
             execution = self.functions.create_execution(
                 function_id, body=json.dumps(body) if body is not None else "", xasync=False, path=full_path,

@@ -1,0 +1,180 @@
+"""Appwrite accounts for the local stack: email/password sessions, JWTs, and who a JWT or session belongs to.
+
+What it reproduces (Appwrite 1.8.1, `app/controllers/api/account.php`; OpenAPI `accountCreateEmailPasswordSession`,
+`accountCreateJWT`, `accountGet`):
+- `POST /v1/account/sessions/email {email, password}` -> 201 session; the secret travels in the cookie
+  `a_session_<project>` and, for pages on another domain, in the `X-Fallback-Cookies` answer header (JSON
+  `{"a_session_<project>": secret}`), which the page sends back as a request header of the same name.
+  A wrong email or password -> 401 `user_invalid_credentials`.
+- `POST /v1/account/jwts` (with a session) -> 201 `{jwt}`, valid 900 s by default, at most 3,600.
+- `GET /v1/account` with `X-Appwrite-JWT` (or a session) -> the user, labels included. A bad, expired or revoked
+  JWT -> 401 `user_jwt_invalid`; no credentials -> 401 `general_unauthorized_scope` (role: guests).
+- Executions: a caller with a session gets `x-appwrite-user-jwt` (valid for the function's timeout + 60 s,
+  `Executions/Create.php`); a caller that authenticates with a JWT does not.
+JWTs here are HS256 tokens signed with a per-stack secret, carrying `userId`, `sessionId` and `exp` like Appwrite's;
+a JWT is valid only while its session exists. Sessions live in memory: restarting the stack signs everyone out.
+Dev users get the dev password (`DEVSTACK_PASSWORD`, printed in the banner); real Appwrite has no such thing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from http.cookies import CookieError, SimpleCookie
+
+from devstack.engine import Engine, EngineError
+
+JWT_DEFAULT_SECONDS, JWT_MAX_SECONDS = 900, 3600
+SESSION_SECONDS = 365 * 24 * 3600  # Appwrite's default session length: one year
+DEV_PASSWORD = "devstack-password"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def invalid_jwt() -> EngineError:
+    return EngineError(401, "user_jwt_invalid", "The JWT token is invalid. Please check the JWT and try again.")
+
+
+class Accounts:
+    def __init__(self, engine: Engine, project: str) -> None:
+        self.engine = engine
+        self.project = project
+        self.cookie_name = f"a_session_{project}"
+        self._signing_key = secrets.token_bytes(32)
+        self._passwords: dict[str, bytes] = {}  # user ID -> PBKDF2 hash
+        self._salt = secrets.token_bytes(16)
+        self._sessions: dict[str, tuple[str, str, float]] = {}  # secret -> (session ID, user ID, expires)
+        self._dev_sessions: dict[str, str] = {}  # user ID -> secret of the session impersonation uses
+        self._lock = threading.Lock()
+
+    # -- passwords and sessions --------------------------------------------------------------
+
+    def set_password(self, user_id: str, password: str) -> None:
+        with self._lock:
+            self._passwords[user_id] = self._hash(password)
+
+    def _hash(self, password: str) -> bytes:
+        return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8", "surrogatepass"), self._salt, 1000)
+
+    def sign_in(self, email: str, password: str) -> tuple[dict, str]:
+        """An email/password session: (the session model, its secret)."""
+        users = [u for u in self.engine.list_users(total=False)["users"]
+                 if email and u.get("email", "").lower() == email.lower()]
+        expected = self._passwords.get(users[0]["$id"]) if users else None
+        if expected is None or not hmac.compare_digest(expected, self._hash(password)):
+            raise EngineError(401, "user_invalid_credentials",
+                              "Invalid credentials. Please check the email and password.")
+        return self._new_session(users[0]["$id"])
+
+    def _new_session(self, user_id: str) -> tuple[dict, str]:
+        secret, session_id, now = secrets.token_hex(32), secrets.token_hex(10), time.time()
+        with self._lock:
+            self._sessions[secret] = (session_id, user_id, now + SESSION_SECONDS)
+        model = {"$id": session_id, "$createdAt": _iso(now), "$updatedAt": _iso(now), "userId": user_id,
+                 "expire": _iso(now + SESSION_SECONDS), "provider": "email", "current": True,
+                 "secret": ""}  # a client sees the secret only in its cookie
+        return model, secret
+
+    def sign_out(self, secret: str) -> None:
+        with self._lock:
+            self._sessions.pop(secret, None)
+
+    def dev_session(self, user_id: str) -> str:
+        """DEV ONLY: a session for a user the stack impersonates, so its executions carry a user JWT."""
+        with self._lock:
+            secret = self._dev_sessions.get(user_id)
+            if secret in self._sessions:
+                return secret
+        _, secret = self._new_session(user_id)
+        with self._lock:
+            self._dev_sessions[user_id] = secret
+        return secret
+
+    def session_secret(self, headers: Mapping[str, str]) -> str | None:
+        """The session a request presents: `X-Appwrite-Session`, the cookie, or `X-Fallback-Cookies`."""
+        if headers.get("x-appwrite-session"):
+            return headers["x-appwrite-session"]
+        cookies = SimpleCookie()
+        with contextlib.suppress(CookieError):  # a malformed cookie header is no session
+            cookies.load(headers.get("cookie", ""))
+        if self.cookie_name in cookies:
+            return cookies[self.cookie_name].value
+        try:
+            fallback = json.loads(headers.get("x-fallback-cookies", "") or "{}")
+        except ValueError:
+            return None
+        value = fallback.get(self.cookie_name) if isinstance(fallback, dict) else None
+        return value if isinstance(value, str) else None
+
+    def session_user(self, secret: str) -> tuple[str, str]:
+        """(session ID, user ID) of a live session, else 401."""
+        with self._lock:
+            found = self._sessions.get(secret)
+        if found is None or found[2] < time.time():
+            raise EngineError(401, "user_session_not_found", "The current user session could not be found.")
+        return found[0], found[1]
+
+    # -- JWTs ----------------------------------------------------------------------------------
+
+    def create_jwt(self, secret: str, seconds: int = JWT_DEFAULT_SECONDS) -> str:
+        if not 0 <= seconds <= JWT_MAX_SECONDS:
+            raise EngineError(400, "general_argument_invalid",
+                              f"Invalid `duration` param: Value must be a valid range between 0 and {JWT_MAX_SECONDS}")
+        session_id, user_id = self.session_user(secret)
+        expires = int(time.time()) + (seconds or JWT_DEFAULT_SECONDS)
+        claims = {"userId": user_id, "sessionId": session_id, "exp": expires}
+        head = _b64(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
+        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        signature = hmac.new(self._signing_key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        return f"{head}.{body}.{_b64(signature)}"
+
+    def jwt_user(self, jwt: str) -> str:
+        """The user ID behind a JWT whose signature, expiry and session all hold; else 401 user_jwt_invalid."""
+        try:
+            head, body, signature = jwt.split(".")
+            expected = hmac.new(self._signing_key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, _unb64(signature)):
+                raise invalid_jwt()
+            claims = json.loads(_unb64(body))
+            user_id, session_id, expires = str(claims["userId"]), str(claims["sessionId"]), float(claims["exp"])
+        except (ValueError, KeyError, TypeError, UnicodeError):
+            raise invalid_jwt() from None
+        if expires < time.time():
+            raise invalid_jwt()
+        with self._lock:
+            alive = any(s == session_id and u == user_id for s, u, _ in self._sessions.values())
+        if not alive:
+            raise invalid_jwt()
+        return user_id
+
+    def user_for(self, headers: Mapping[str, str]) -> dict:
+        """`GET /v1/account`: the user a JWT or a session proves, as the Users model."""
+        if jwt := headers.get("x-appwrite-jwt", ""):
+            return self.engine.get_user(self.jwt_user(jwt))
+        if secret := self.session_secret(headers):
+            return self.engine.get_user(self.session_user(secret)[1])
+        raise EngineError(401, "general_unauthorized_scope", "User (role: guests) missing scopes ([\"account\"])")
+
+    def session_cookie_headers(self, secret: str) -> dict[str, str]:
+        expires = datetime.now(timezone.utc) + timedelta(seconds=SESSION_SECONDS)
+        cookie = (f"{self.cookie_name}={secret}; expires={expires:%a, %d %b %Y %H:%M:%S GMT}; path=/; "
+                  "httponly; samesite=lax")
+        return {"set-cookie": cookie, "x-fallback-cookies": json.dumps({self.cookie_name: secret})}
