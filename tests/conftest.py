@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ ADMIN_SECRET, BOT_SECRET = "admin-secret-for-tests", "bot-secret-for-tests"
 USERS = {"agent-alice": ["agent"], "agent-bob": ["agent"], "admin-ada": ["admin"], "visitor-vic": []}
 _modules: dict[str, object] = {}
 _fake: list[FakeAppwrite] = []  # the running fake, so `execute` can sign users in
+_jwts: dict[str, str] = {}  # one JWT per user while a fake runs, as a signed-in console keeps one
 
 
 def load_main(function_id: str):
@@ -52,9 +55,11 @@ class Result:
 
 
 def jwt_for(user: str) -> str:
-    """A JWT of a signed-in session of `user`, issued by the running fake's accounts."""
-    accounts = _fake[-1].api.accounts
-    return accounts.create_jwt(accounts.dev_session(user))
+    """A JWT of a signed-in session of `user`, issued by the running fake's accounts (the same one each time)."""
+    if user not in _jwts:
+        accounts = _fake[-1].api.accounts
+        _jwts[user] = accounts.create_jwt(accounts.dev_session(user))
+    return _jwts[user]
 
 
 def execute(function_id: str, body=None, *, method: str = "POST", path: str = "/", headers: dict | None = None,
@@ -83,8 +88,16 @@ def appwrite(monkeypatch):
     monkeypatch.setenv("APPWRITE_FUNCTION_PROJECT_ID", PROJECT)
     monkeypatch.setenv("ADMIN_SECRET", ADMIN_SECRET)
     monkeypatch.setenv("BOT_SECRET", BOT_SECRET)
+    with fake_appwrite() as fake:
+        yield fake
+
+
+@contextmanager
+def fake_appwrite() -> Iterator[FakeAppwrite]:
+    """The fake Appwrite with the test users, which `execute` then runs functions against."""
     gateway._label_cache.clear()
     gateway._jwt_cache.clear()
+    _jwts.clear()
     with FakeAppwrite(ROOT / "appwrite.json", endpoint=ENDPOINT, project=PROJECT, key=KEY) as fake:
         for user_id, labels in USERS.items():
             fake.engine.put_user(user_id, user_id, labels)

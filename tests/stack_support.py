@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,17 +29,40 @@ def function_variables(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-class Party:
-    """One caller with its own SDK client: a widget (no key), an agent (key + impersonation), the bot or an admin."""
+def sign_in(stack: Stack, user: str) -> str:
+    """What the agent console does: an email/password session, then a JWT for it (Account API over HTTP)."""
+    def post(path: str, body: dict, headers: dict) -> tuple[dict, dict]:
+        request = urllib.request.Request(f"{stack.endpoint}{path}", data=json.dumps(body).encode(), method="POST",
+                                         headers={"content-type": "application/json",
+                                                  "x-appwrite-project": stack.project_id, **headers})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return dict(answer.headers), json.loads(answer.read())
+    answer_headers, _ = post("/account/sessions/email",
+                             {"email": f"{user}@example.test", "password": stack.dev_password}, {})
+    fallback = {k.lower(): v for k, v in answer_headers.items()}["x-fallback-cookies"]
+    return post("/account/jwts", {}, {"x-fallback-cookies": fallback})[1]["jwt"]
 
-    def __init__(self, stack: Stack, *, user: str | None = None, key: bool = True, headers: dict | None = None):
+
+class Party:
+    """One caller with its own SDK client: a widget (no key), an agent, the bot or an admin.
+
+    `signed_in=USER` is a real agent: it signs in and calls with its JWT, as Appwrite authenticates it
+    (`X-Appwrite-JWT`) and as the functions verify it (`X-Chat-JWT`). `user=USER` is the stack's dev-only
+    impersonation (key + `x-appwrite-impersonate-user-id`), which delivers a session's user JWT."""
+
+    def __init__(self, stack: Stack, *, user: str | None = None, key: bool = True, headers: dict | None = None,
+                 signed_in: str | None = None):
         client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id)
-        if key:
+        self.headers = dict(headers or {})
+        if signed_in:
+            jwt = sign_in(stack, signed_in)
+            client.set_jwt(jwt)
+            self.headers["X-Chat-JWT"] = jwt
+        elif key:
             client.set_key(stack.api_key)
         if user:
             client.set_impersonate_user_id(user)
         self.functions = Functions(client)
-        self.headers = headers or {}
 
     def run(self, function_id: str, body: dict | None = None, *, path: str = "/", method: str = "POST",
             headers: dict | None = None) -> tuple[int, dict]:

@@ -21,10 +21,20 @@ def stack(tmp_path_factory):
         yield running
 
 
-def test_the_whole_story(stack):
-    widget = Party(stack, key=False)  # a browser: no key, a guest
-    bot = Party(stack, headers={"x-chat-secret": BOT_SECRET})
-    alice, bob = Party(stack, user="agent-alice"), Party(stack, user="agent-bob")
+# Headers a caller may add that Appwrite lets through (mixed case, PLATFORM.md): the story must not change.
+# (A forged JWT or key is refused outright: tests/test_security_stack.py.)
+FORGED = {"X-Appwrite-User-Id": "admin-ada", "Authorization": f"Bearer {ADMIN_SECRET}",
+          "X-Appwrite-Client-Ip": "10.9.8.7", "X-Appwrite-Country-Code": "ZZ"}
+
+
+@pytest.mark.parametrize("forged", [{}, FORGED, {"authorization": "Basic b3ByOmd1ZXNz"}], ids=["plain", "forged",
+                                                                                              "authorization"])
+def test_the_whole_story(stack, forged):
+    """What Appwrite and its executor deliver (the stack adds `Authorization: Basic` to every execution), with
+    agents signed in for real, and with or without headers a caller forged on top."""
+    widget = Party(stack, key=False, headers=forged)  # a browser: no key, a guest
+    bot = Party(stack, key=False, headers={**forged, "X-Chat-Secret": BOT_SECRET})
+    alice, bob = Party(stack, signed_in="agent-alice"), Party(stack, signed_in="agent-bob")
     admin = Party(stack, headers={"x-chat-secret": ADMIN_SECRET})
 
     status, created = widget.run("create-session", {"userMeta": {"browser": "Firefox"}})

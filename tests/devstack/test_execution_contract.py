@@ -1,0 +1,236 @@
+"""The local stack delivers executions as Appwrite 1.8.1, its executor and the Python runtime do (PLATFORM.md).
+
+Each test names the upstream behaviour it reproduces:
+- Appwrite `Functions/Validator/Headers.php`: the caller's header names are checked, `x-appwrite-` case-sensitively.
+- Appwrite `Executions/Create.php`: its own lower-case headers are added after the caller's; curl drops empty ones.
+- open-runtimes/executor `Runner/Docker.php`: `Authorization: Basic base64("opr:<secret>")` on every execution.
+- The Python runtime: lower-case names, the first value of a repeated name, yarl-decoded path and query.
+- Appwrite: synchronous executions are cut at 30 s; accounts, sessions and JWTs (`devstack.accounts`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from appwrite.client import Client
+from appwrite.exception import AppwriteException
+from appwrite.services.account import Account
+from appwrite.services.functions import Functions
+
+from devstack import functions as runtime_module
+from devstack.server import Stack
+
+PROBE = '''
+import threading
+
+RELEASE = threading.Event()
+
+
+def main(context):
+    req = context.req
+    if req.path == "/wait":
+        RELEASE.wait(5)
+        return context.res.empty()
+    return context.res.json({"headers": req.headers, "path": req.path, "queryString": req.query_string,
+                             "query": req.query})
+'''
+
+CONFIG = {
+    "projectId": "contract-project",
+    "tablesDB": [], "tables": [],
+    "functions": [
+        {"$id": fid, "name": fid, "runtime": "python-3.12", "execute": execute, "events": [], "scopes": [],
+         "schedule": "", "timeout": timeout, "enabled": True, "entrypoint": "functions/probe/src/main.py",
+         "path": "."}
+        for fid, execute, timeout in (("probe", ["any"], 15), ("agents", ["label:agent"], 15),
+                                      ("slow", ["any"], 900))
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("contract")
+    (root / "appwrite.json").write_text(json.dumps(CONFIG))
+    src = root / "functions" / "probe" / "src"
+    src.mkdir(parents=True)
+    (src / "main.py").write_text(PROBE)
+    with Stack(root, data_dir=root / "data", port=0, run_scheduler=False) as running:
+        yield running
+
+
+def _client(stack: Stack, **auth: str) -> Client:
+    client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id)
+    if auth.get("key"):
+        client.set_key(auth["key"])
+    if auth.get("jwt"):
+        client.set_jwt(auth["jwt"])
+    if auth.get("session"):
+        client.set_session(auth["session"])
+    return client
+
+
+def _run(stack: Stack, headers: dict | None = None, path: str = "/", client: Client | None = None) -> dict:
+    execution = Functions(client or _client(stack)).create_execution("probe", path=path, headers=headers or {})
+    assert execution.responsestatuscode == 200, execution.responsebody
+    return json.loads(execution.responsebody)
+
+
+def _post(stack: Stack, path: str, body: dict, headers: dict | None = None) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(f"{stack.endpoint}{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"content-type": "application/json",
+                                              "x-appwrite-project": stack.project_id, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, dict(answer.headers), json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, dict(exc.headers), json.loads(exc.read() or b"{}")
+
+
+def _sign_in(stack: Stack, user: str = "agent-alice") -> str:
+    """The session secret of an email/password sign-in, from the X-Fallback-Cookies answer header."""
+    status, headers, _ = _post(stack, "/account/sessions/email",
+                               {"email": f"{user}@example.test", "password": stack.dev_password})
+    assert status == 201
+    fallback = {k.lower(): v for k, v in headers.items()}["x-fallback-cookies"]
+    return json.loads(fallback)[f"a_session_{stack.project_id}"]
+
+
+def _jwt(stack: Stack, session_secret: str) -> str:
+    """POST /account/jwts with the session (the server SDK has no create_jwt; web pages call it)."""
+    status, _, body = _post(stack, "/account/jwts", {}, {"x-appwrite-session": session_secret})
+    assert status == 201
+    return body["jwt"]
+
+
+# --- Functions/Validator/Headers.php ------------------------------------------------------------------
+
+@pytest.mark.parametrize("headers", [
+    {"x-appwrite-user-id": "admin-ada"}, {"x-appwrite-trigger": "event"},  # the lower-case spelling only
+    {"bad_name": "1"}, {"-leading": "1"}, {"trailing-": "1"}, {"sp ace": "1"},
+    {f"h{i}": "1" for i in range(101)}, {"big": "x" * 16384},
+])
+def test_create_execution_refuses_the_headers_appwrite_refuses(stack: Stack, headers: dict) -> None:
+    with pytest.raises(AppwriteException) as refused:
+        Functions(_client(stack)).create_execution("probe", headers=headers)
+    assert refused.value.code == 400 and "Invalid headers" in refused.value.message
+
+
+def test_mixed_case_appwrite_headers_pass_and_their_value_arrives_first(stack: Stack) -> None:
+    seen = _run(stack, {"X-Appwrite-User-Id": "admin-ada", "X-Appwrite-Trigger": "schedule",
+                        "X-APPWRITE-EVENT": "forged", "X-Appwrite-Key": "forged-key"})["headers"]
+    assert seen["x-appwrite-user-id"] == "admin-ada"  # an anonymous caller: Appwrite's own would be absent
+    assert seen["x-appwrite-trigger"] == "schedule" and seen["x-appwrite-event"] == "forged"
+    assert seen["x-appwrite-key"] == "forged-key"
+
+
+# --- Executions/Create.php and curl ---------------------------------------------------------------------
+
+def test_appwrite_adds_its_own_headers_and_empty_ones_are_not_sent(stack: Stack) -> None:
+    seen = _run(stack)["headers"]
+    assert seen["x-appwrite-trigger"] == "http" and seen["x-appwrite-key"]
+    assert seen["x-appwrite-continent-eu"] == "false"
+    for empty in ("x-appwrite-user-id", "x-appwrite-user-jwt", "x-appwrite-event", "x-appwrite-country-code"):
+        assert empty not in seen, empty
+
+
+def test_a_session_caller_gets_a_user_jwt_and_a_jwt_caller_does_not(stack: Stack) -> None:
+    secret = _sign_in(stack)
+    with_session = _run(stack, client=_client(stack, session=secret))["headers"]
+    assert with_session["x-appwrite-user-id"] == "agent-alice"
+    user = Account(_client(stack, jwt=with_session["x-appwrite-user-jwt"])).get()
+    assert (user.id, user.labels) == ("agent-alice", ["agent"])
+    jwt = _jwt(stack, secret)
+    with_jwt = _run(stack, client=_client(stack, jwt=jwt))["headers"]
+    assert with_jwt["x-appwrite-user-id"] == "agent-alice" and "x-appwrite-user-jwt" not in with_jwt
+
+
+# --- the executor ---------------------------------------------------------------------------------------
+
+def test_every_execution_carries_the_executors_basic_authorization(stack: Stack) -> None:
+    seen = _run(stack)["headers"]
+    scheme, _, credentials = seen["authorization"].partition(" ")
+    assert scheme == "Basic" and base64.b64decode(credentials).decode().startswith("opr:")
+    assert not any(name.startswith("x-open-runtimes-") for name in seen)
+    # The executor overwrites a caller's `Authorization`, spelled exactly so; another spelling arrives first.
+    assert _run(stack, {"Authorization": "Bearer mine"})["headers"]["authorization"].startswith("Basic ")
+    assert _run(stack, {"authorization": "Bearer mine"})["headers"]["authorization"] == "Bearer mine"
+
+
+# --- the Python runtime ---------------------------------------------------------------------------------
+
+def test_header_names_arrive_lower_case(stack: Stack) -> None:
+    seen = _run(stack, {"X-Custom-Thing": "1", "Content-Type": "application/json"})["headers"]
+    assert seen["x-custom-thing"] == "1" and seen["content-type"] == "application/json"
+    assert all(name == name.lower() for name in seen)
+
+
+def test_path_is_percent_decoded_and_the_query_decoded_as_yarl_does(stack: Stack) -> None:
+    seen = _run(stack, path="/a%20b/c%2Fd?x=%3A%20+%25%2B%26%3D%C3%A9&y=1")
+    assert seen["path"] == "/a b/c/d"
+    assert seen["queryString"] == "x=:  %%2B%26%3Dé&y=1"  # %2B %26 %3D kept, the rest decoded
+    assert seen["query"] == {"x": ":  %%2B%26%3Dé", "y": "1"}  # a naive split, not decoded again
+
+
+def test_a_synchronous_execution_is_cut_at_the_http_cap_whatever_the_timeout(stack: Stack, monkeypatch) -> None:
+    monkeypatch.setattr(runtime_module, "HTTP_TIMEOUT", 0.2)  # stands for Appwrite's 30 s
+    module = stack.runtime._module(stack.runtime.functions["slow"])
+    try:
+        execution = Functions(_client(stack)).create_execution("slow", path="/wait")
+    finally:
+        module.RELEASE.set()
+    assert execution.status.value == "failed" and execution.responsestatuscode == 500
+    assert "timed out after 0.2 seconds" in Functions(_client(stack, key=stack.api_key)).get_execution(
+        "slow", execution.id).errors
+
+
+# --- accounts -------------------------------------------------------------------------------------------
+
+def test_dev_users_sign_in_and_their_jwt_proves_who_they_are(stack: Stack) -> None:
+    secret = _sign_in(stack, "admin-ada")
+    jwt = _jwt(stack, secret)
+    user = Account(_client(stack, jwt=jwt)).get()
+    assert (user.id, user.labels, user.email) == ("admin-ada", ["admin"], "admin-ada@example.test")
+
+
+def test_a_wrong_password_a_forged_jwt_and_a_closed_session_are_refused(stack: Stack) -> None:
+    status, _, body = _post(stack, "/account/sessions/email",
+                            {"email": "agent-alice@example.test", "password": "guess-guess"})
+    assert (status, body["type"]) == (401, "user_invalid_credentials")
+    secret = _sign_in(stack)
+    jwt = _jwt(stack, secret)
+    head, body_part, _ = jwt.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body_part + "=="))
+    forged_body = base64.urlsafe_b64encode(json.dumps({**claims, "userId": "admin-ada"}).encode()).decode()
+    for forged in (f"{head}.{forged_body.rstrip('=')}.{jwt.split('.')[2]}", "not-a-jwt", jwt + "x"):
+        with pytest.raises(AppwriteException) as refused:
+            Account(_client(stack, jwt=forged)).get()
+        assert (refused.value.code, refused.value.type) == (401, "user_jwt_invalid")
+    Account(_client(stack, session=secret)).delete_session("current")
+    with pytest.raises(AppwriteException) as revoked:
+        Account(_client(stack, jwt=jwt)).get()
+    assert revoked.value.code == 401
+
+
+def test_execute_permissions_follow_the_proven_user(stack: Stack) -> None:
+    with pytest.raises(AppwriteException) as guest:
+        Functions(_client(stack)).create_execution("agents", headers={"X-Appwrite-User-Id": "agent-alice"})
+    assert guest.value.code == 401
+    jwt = _jwt(stack, _sign_in(stack))
+    assert Functions(_client(stack, jwt=jwt)).create_execution("agents").responsestatuscode == 200
+
+
+def test_sessions_live_only_as_long_as_the_stack(tmp_path: Path) -> None:
+    (tmp_path / "appwrite.json").write_text(json.dumps(CONFIG))
+    with Stack(tmp_path, data_dir=tmp_path / "data", port=0, run_scheduler=False) as first:
+        jwt = _jwt(first, _sign_in(first))
+    with Stack(tmp_path, data_dir=tmp_path / "data", port=0, run_scheduler=False) as second, \
+            pytest.raises(AppwriteException):
+        Account(_client(second, jwt=jwt)).get()
+
