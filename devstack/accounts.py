@@ -49,6 +49,10 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
 
 
+def guest_refused() -> EngineError:
+    return EngineError(401, "general_unauthorized_scope", 'User (role: guests) missing scopes (["account"])')
+
+
 def invalid_jwt() -> EngineError:
     return EngineError(401, "user_jwt_invalid", "The JWT token is invalid. Please check the JWT and try again.")
 
@@ -125,12 +129,18 @@ class Accounts:
         return value if isinstance(value, str) else None
 
     def session_user(self, secret: str) -> tuple[str, str]:
-        """(session ID, user ID) of a live session, else 401."""
+        """(session ID, user ID) of a live session. An unknown or expired one makes the caller a guest, as in
+        Appwrite, so routes that need a user answer 401 general_unauthorized_scope."""
         with self._lock:
             found = self._sessions.get(secret)
         if found is None or found[2] < time.time():
-            raise EngineError(401, "user_session_not_found", "The current user session could not be found.")
+            raise guest_refused()
         return found[0], found[1]
+
+    def known_session(self, secret: str) -> bool:
+        with self._lock:
+            found = self._sessions.get(secret)
+        return found is not None and found[2] >= time.time()
 
     # -- JWTs ----------------------------------------------------------------------------------
 
@@ -171,10 +181,13 @@ class Accounts:
             return self.engine.get_user(self.jwt_user(jwt))
         if secret := self.session_secret(headers):
             return self.engine.get_user(self.session_user(secret)[1])
-        raise EngineError(401, "general_unauthorized_scope", "User (role: guests) missing scopes ([\"account\"])")
+        raise guest_refused()
 
     def session_cookie_headers(self, secret: str) -> dict[str, str]:
         expires = datetime.now(timezone.utc) + timedelta(seconds=SESSION_SECONDS)
         cookie = (f"{self.cookie_name}={secret}; expires={expires:%a, %d %b %Y %H:%M:%S GMT}; path=/; "
                   "httponly; samesite=lax")
         return {"set-cookie": cookie, "x-fallback-cookies": json.dumps({self.cookie_name: secret})}
+
+    def cleared_cookie_headers(self) -> dict[str, str]:
+        return {"set-cookie": f"{self.cookie_name}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/; httponly"}

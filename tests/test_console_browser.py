@@ -81,8 +81,22 @@ def widget_session(stack, *texts: str) -> tuple[str, str]:
     return sid, token
 
 
-def console_url(stack, user: str, refresh: int) -> str:
-    return f"{stack.endpoint.removesuffix('/v1')}/functions/agent-console/?as={user}&refresh={refresh}"
+def console_url(stack, refresh: int) -> str:
+    return f"{stack.endpoint.removesuffix('/v1')}/functions/agent-console/?refresh={refresh}"
+
+
+def open_console(page, stack, user: str, refresh: int) -> None:
+    """Open the console and sign in as `user` with the dev password, through the page's own form."""
+    page.goto(console_url(stack, refresh))
+    page.locator("#email, #signed-in").first.wait_for(timeout=WAIT_MS)
+    if page.locator("#signed-in").count():
+        if page.locator("#signed-in").inner_text() == f"Signed in as {user}":
+            return
+        page.locator("#sign-out").click()
+    page.locator("#email").fill(f"{user}@example.test")
+    page.locator("#password").fill(stack.dev_password)
+    page.locator("form.signin button[type=submit]").click()
+    page.locator("#signed-in", has_text=f"Signed in as {user}").wait_for(timeout=WAIT_MS)
 
 
 def row(page, section: str, sid: str):
@@ -92,7 +106,7 @@ def row(page, section: str, sid: str):
 def test_the_console_is_an_execution_served_as_a_page(stack):
     import urllib.request
 
-    with urllib.request.urlopen(console_url(stack, "agent-alice", 5), timeout=10) as answer:
+    with urllib.request.urlopen(console_url(stack, 5), timeout=10) as answer:
         html = answer.read().decode()
         assert answer.status == 200
         assert answer.headers["content-type"].startswith("text/html")
@@ -106,7 +120,7 @@ def test_queue_claim_close_and_a_lost_race(stack, browser):
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(console_url(stack, "agent-alice", 1))
+    open_console(page, stack, "agent-alice", 1)
 
     # The queue shows the escalated session with its reason and how long it has waited.
     queued = row(page, "queue", waiting)
@@ -143,7 +157,7 @@ def test_queue_claim_close_and_a_lost_race(stack, browser):
 
     # A claim that loses the race names the winner. The page refreshes rarely here, so it still offers the
     # session when agent-bob takes it behind its back.
-    page.goto(console_url(stack, "agent-alice", 3600))
+    open_console(page, stack, "agent-alice", 3600)
     stale = row(page, "queue", later)
     stale.wait_for(timeout=WAIT_MS)
     won = call(functions(stack, "agent-bob"), "assign-agent", {"sessionId": later}, path="/claim")
@@ -161,7 +175,7 @@ def test_transfer_and_unassign(stack, browser):
     sid, _ = widget_session(stack, "I need a real person")
     call(functions(stack, "agent-alice"), "assign-agent", {"sessionId": sid}, path="/claim")
     page = browser.new_page()
-    page.goto(console_url(stack, "agent-alice", 3600))
+    open_console(page, stack, "agent-alice", 3600)
     mine = row(page, "mine", sid)
     mine.wait_for(timeout=WAIT_MS)
     mine.locator("[data-role=transfer-to]").fill("agent-bob")
@@ -169,8 +183,34 @@ def test_transfer_and_unassign(stack, browser):
     mine.wait_for(state="detached", timeout=WAIT_MS)
     assert "agent-bob" in row(page, "active", sid).inner_text()
 
-    page.goto(console_url(stack, "agent-bob", 3600))
+    open_console(page, stack, "agent-bob", 3600)
     row(page, "mine", sid).locator("button[data-action=unassign]").click()
     row(page, "queue", sid).wait_for(timeout=WAIT_MS)
     assert "returned to the queue" in row(page, "queue", sid).inner_text()
+    page.close()
+
+
+def test_signing_in_needs_the_right_password_and_signing_out_ends_the_session(stack, browser):
+    page = browser.new_page()
+    page.goto(console_url(stack, 3600))
+    page.locator("#email, #signed-in").first.wait_for(timeout=WAIT_MS)
+    if page.locator("#sign-out").count():
+        page.locator("#sign-out").click()
+    page.locator("#email").fill("agent-alice@example.test")
+    page.locator("#password").fill("not-the-password")
+    page.locator("form.signin button[type=submit]").click()
+    page.locator("#notice", has_text="Sign-in failed").wait_for(timeout=WAIT_MS)
+    assert page.locator("#signed-in").count() == 0
+    open_console(page, stack, "agent-alice", 3600)
+    stored = page.evaluate("localStorage.getItem('console.fallbackCookies')")
+    page.locator("#sign-out").click()
+    page.locator("#email").wait_for(timeout=WAIT_MS)
+    # The session the page held is gone on the server too: its cookie value no longer buys a JWT.
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(f"{stack.endpoint}/account/jwts", data=b"{}", method="POST", headers={
+        "content-type": "application/json", "x-appwrite-project": stack.project_id, "x-fallback-cookies": stored})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
     page.close()

@@ -234,3 +234,12 @@ def test_sessions_live_only_as_long_as_the_stack(tmp_path: Path) -> None:
             pytest.raises(AppwriteException):
         Account(_client(second, jwt=jwt)).get()
 
+
+
+def test_a_signed_out_session_cookie_is_a_guest_not_an_error(stack: Stack) -> None:
+    secret = _sign_in(stack)
+    Account(_client(stack, session=secret)).delete_session("current")
+    seen = _run(stack, client=_client(stack, session=secret))["headers"]  # `any` still runs it, as a guest
+    assert "x-appwrite-user-id" not in seen and "x-appwrite-user-jwt" not in seen
+    status, _, body = _post(stack, "/account/jwts", {}, {"x-appwrite-session": secret})
+    assert (status, body["type"]) == (401, "general_unauthorized_scope")

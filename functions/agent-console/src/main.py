@@ -4,10 +4,10 @@ GET /   the console: the queue of sessions waiting for a human, my sessions, all
         session's messages; claim, transfer, unassign, close, reply. It refreshes on its own.
 
 The page only talks to the other functions, through Appwrite executions (POST {endpoint}/functions/{id}/executions)
-as the signed-in agent: in Appwrite with an account JWT (`x-appwrite-jwt`, after an email/password sign-in on the
-endpoint); on the local stack with its dev-only user switch (`x-devstack-user`). This function reads nothing and
-needs no scopes. Variables: CONSOLE_API_ENDPOINT (the public Appwrite endpoint the browser calls; default
-APPWRITE_FUNCTION_API_ENDPOINT), CONSOLE_REFRESH_SECONDS (default 5).
+as the signed-in agent: an email/password sign-in on the endpoint, then an account JWT sent as `X-Appwrite-JWT` (for
+Appwrite) and `X-Chat-JWT` (for the functions, which verify it). The same on the local stack, whose dev users have
+a dev password. This function reads nothing and needs no scopes. Variables: CONSOLE_API_ENDPOINT (the public
+Appwrite endpoint the browser calls; default APPWRITE_FUNCTION_API_ENDPOINT), CONSOLE_REFRESH_SECONDS (default 5).
 """
 
 import json
