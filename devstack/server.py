@@ -33,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tools.envfile import EnvFile, read_env_file
+
 from .engine import Engine, EngineError
 from .functions import (
     GUEST,
@@ -44,7 +46,6 @@ from .functions import (
     Scheduler,
     load_functions,
     may_execute,
-    read_dotenv,
 )
 from .rest import KeyRing, RestApi
 from .schema import load_schema
@@ -434,6 +435,7 @@ class Stack:
         self.project_id = json.loads(self.config_path.read_text(encoding="utf-8")).get("projectId", "local")
         self.api_key = ""
         self._saved_env: dict[str, str | None] = {}
+        self.env_file = EnvFile()  # root/.env as read at start: its values and what it could not read
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -528,7 +530,9 @@ class Stack:
                   "APPWRITE_FUNCTION_PROJECT_ID": self.project_id,
                   "APPWRITE_FUNCTION_DEPLOYMENT": "local", "APPWRITE_FUNCTION_RUNTIME_NAME": "Python",
                   "APPWRITE_FUNCTION_RUNTIME_VERSION": "3.12", "APPWRITE_VERSION": VERSION,
-                  "APPWRITE_REGION": "local", **read_dotenv(self.root / ".env")}
+                  "APPWRITE_REGION": "local"}
+        self.env_file = read_env_file(self.root / ".env")
+        values.update(self.env_file.values)
         for name in (*values, "APPWRITE_FUNCTION_ID", "APPWRITE_FUNCTION_NAME"):
             self._saved_env.setdefault(name, os.environ.get(name))
         os.environ.update(values)

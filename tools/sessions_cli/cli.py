@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     color = stdout.isatty() and not args.no_color and "NO_COLOR" not in env and env.get("TERM") != "dumb"
     out = Out(stdout, color)
     try:
-        api = Api(load_config(env, as_user=args.as_user))
+        api = Api(load_config(env, as_user=args.as_user, warn=lambda line: stderr.write(f"warning: {line}\n")))
         args.run(api, args, out)
     except CliError as exc:
         stderr.write(f"error: {exc.message}\n")
