@@ -1,6 +1,6 @@
 """Configuration and the one way the CLI talks to the backend: a synchronous function execution.
 
-Settings come from the environment, then a `.env` in the working directory (read as
+Settings come from the command's options, then the environment, then a `.env` in the working directory (read as
 python-dotenv reads it), then defaults that fit the local stack (`make run`): endpoint http://127.0.0.1:8787/v1,
 the project of ./appwrite.json, the dev API key kept in .local/api-key, acting as the dev admin `admin-ada`.
 
@@ -66,7 +66,7 @@ class Config:
 
 
 def load_config(env: dict[str, str] | None = None, cwd: Path | None = None, as_user: str | None = None,
-                warn: Callable[[str], None] | None = None) -> Config:
+                endpoint: str | None = None, warn: Callable[[str], None] | None = None) -> Config:
     """Settings from `env` (default os.environ), else ./.env, else the local stack's defaults; options win."""
     dotenv = read_env_file(Path(".env") if cwd is None else cwd / ".env")  # warnings name it as the user would
     cwd = Path.cwd() if cwd is None else cwd
@@ -77,7 +77,7 @@ def load_config(env: dict[str, str] | None = None, cwd: Path | None = None, as_u
     def get(name: str) -> str:
         return (values.get(name) or "").strip()
 
-    endpoint = (get("CHAT_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    endpoint = (endpoint or get("CHAT_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     project = get("CHAT_PROJECT") or _project_of(cwd / "appwrite.json")
     config = Config(endpoint=endpoint, project=project, api_key=get("CHAT_API_KEY"),
                     admin_secret=get("CHAT_ADMIN_SECRET"), as_user=as_user or get("CHAT_AS_USER"))
