@@ -26,6 +26,7 @@ import re
 import secrets
 import signal
 import socket
+import sqlite3
 import threading
 from datetime import datetime
 from http import HTTPStatus
@@ -49,6 +50,7 @@ from .functions import (
 )
 from .rest import KeyRing, RestApi
 from .schema import load_schema
+from .startup import DataLock, bind_error, corrupt_database_error
 
 log = logging.getLogger("devstack.server")
 
@@ -436,6 +438,7 @@ class Stack:
         self.api_key = ""
         self._saved_env: dict[str, str | None] = {}
         self.env_file = EnvFile()  # root/.env as read at start: its values and what it could not read
+        self._lock = DataLock(self.data_dir)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -450,16 +453,32 @@ class Stack:
         self.stop()
 
     def start(self) -> Stack:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Lock the data folder and bind the port before touching any file; ``StartupError`` when that fails."""
+        self._lock.acquire()  # a second stack on the same folder stops here, before --reset deletes anything
+        try:
+            self._start()
+        except BaseException:
+            self._abandon()
+            raise
+        return self
+
+    def _start(self) -> None:
+        try:
+            self._server = _Server((self.host, self.port), _Handler)  # bind first: the port goes into env
+        except OSError as exc:
+            raise bind_error(self.host, self.port, exc) from None
+        self._server.max_body, self._server.socket_timeout = self._max_body, self._socket_timeout
+        self.port = self._server.server_address[1]
+        self._lock.note(self.port)
         if self._reset:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 (self.data_dir / (DB_FILE + suffix)).unlink(missing_ok=True)
         self.api_key = _stable_key(self.data_dir / KEY_FILE)
-        self._server = _Server((self.host, self.port), _Handler)  # bind first: the port goes into env
-        self._server.max_body, self._server.socket_timeout = self._max_body, self._socket_timeout
-        self.port = self._server.server_address[1]
         self._set_env()
-        self.engine = Engine(load_schema(self.config_path), str(self.data_dir / DB_FILE))
+        try:
+            self.engine = Engine(load_schema(self.config_path), str(self.data_dir / DB_FILE))
+        except sqlite3.DatabaseError as exc:
+            raise corrupt_database_error(self.data_dir / DB_FILE, exc) from None
         self.keys = KeyRing()
         self.keys.add(self.api_key, None)  # the dev key: every scope
         self.rest = RestApi(self.engine, self.keys, self.project_id)
@@ -476,7 +495,16 @@ class Stack:
         self._thread.start()
         if self._run_scheduler:
             self.scheduler.start()
-        return self
+
+    def _abandon(self) -> None:
+        """Undo a start that failed half-way: free the port, the environment and the folder."""
+        if self._server is not None:
+            self._server.server_close()
+            self._server = None
+        if getattr(self, "engine", None) is not None:
+            self.engine.close()
+        self._restore_env()
+        self._lock.release()
 
     def stop(self) -> None:
         if self._server is None:
@@ -490,6 +518,7 @@ class Stack:
         if close is not None:
             close()
         self._restore_env()
+        self._lock.release()
 
     def serve_forever(self) -> None:
         """Block until Ctrl-C or SIGTERM (the CLI's ``run``), then stop cleanly."""
