@@ -2,10 +2,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8787
+DATA   ?= .local
+RESET  ?=
 
 .PHONY: venv run test lint bench clean
 
-$(VENV)/.installed: requirements-dev.txt shared/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt shared/pyproject.toml pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -14,8 +16,9 @@ $(VENV)/.installed: requirements-dev.txt shared/pyproject.toml
 venv: $(VENV)/.installed
 
 ## The local stack: tables from appwrite.json, the functions, events and schedules on 127.0.0.1:$(PORT).
+## Data in $(DATA); RESET=1 starts with an empty database (refused while another stack uses $(DATA)).
 run: venv
-	$(PY) -m devstack run --port $(PORT)
+	$(PY) -m devstack run --port $(PORT) --data $(DATA)$(if $(filter-out 0 no false,$(RESET)), --reset)
 
 ## The whole test suite; fails when no test ran (pytest exit code 5).
 test: venv
@@ -31,4 +34,4 @@ bench: venv
 	$(PY) -m bench.stack
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .ruff_cache
+	rm -rf $(VENV) .local .pytest_cache .ruff_cache .hypothesis

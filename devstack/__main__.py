@@ -1,6 +1,6 @@
 """Command line of the local stack (development only, loopback only).
 
-    python -m devstack run [--port 8787] [--data .local] [--reset]
+    python -m devstack run [--port 8787] [--data .local] [--reset]      (what `make run [PORT=] [DATA=] [RESET=1]` runs)
     python -m devstack fire-schedule close-session [--port 8787] [--data .local]
     python -m devstack user add agent-zoe --labels agent [--name "Zoe"]
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -17,6 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .server import DB_FILE, DEV_USERS, KEY_FILE, Stack
+from .startup import DataLock, StartupError
+
+DEFAULT_PORT, DEFAULT_DATA = 8787, ".local"
+# The functions' secrets (chat_core.config): shown as set or not in the banner, never their values.
+SECRETS = ("BOT_SECRET", "ADMIN_SECRET")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = _with_common(commands.add_parser("run", help="serve the stack until Ctrl-C"))
-    run.add_argument("--reset", action="store_true", help="start with an empty database")
+    run.add_argument("--reset", action="store_true",
+                     help="start with an empty database (refused while another stack uses the data folder)")
     run.add_argument("--no-dev-mode", action="store_true",
                      help="refuse the dev-only x-devstack-user header")
     run.add_argument("--verbose", action="store_true", help="log every request")
@@ -50,8 +57,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _with_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--port", type=int, default=8787)
-    parser.add_argument("--data", default=".local", help="data directory (SQLite file and dev API key)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--data", default=DEFAULT_DATA, help="data directory (SQLite file and dev API key)")
     parser.add_argument("--root", default=".", help="repository root holding appwrite.json")
     return parser
 
@@ -62,22 +69,32 @@ def _with_common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stack = Stack(args.root, data_dir=args.data, port=args.port, reset=args.reset,
-                  dev_mode=not args.no_dev_mode).start()
+    try:
+        stack = Stack(args.root, data_dir=args.data, port=args.port, reset=args.reset,
+                      dev_mode=not args.no_dev_mode).start()
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for line in stack.env_file.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     print(banner(stack), flush=True)
     stack.serve_forever()
     return 0
 
 
 def banner(stack: Stack) -> str:
-    """What a developer needs to copy: endpoint, project, key, users and working snippets."""
+    """What a developer needs to copy: endpoint, project, key, users, secrets and working snippets."""
     specs = stack.runtime.functions.values()
     events = [f"{s.id} <- {', '.join(s.events)}" for s in specs if s.events]
     schedules = [f"{s.id} '{s.schedule}' (UTC)" for s in specs if s.schedule]
     users = ", ".join(f"{uid} [{', '.join(labels)}]" for uid, _, labels in DEV_USERS)
     endpoint, project, key = stack.endpoint, stack.project_id, stack.api_key
-    data = "" if stack.data_dir == Path(".local") else f" --data {stack.data_dir}"
+    data = "" if stack.data_dir == Path(DEFAULT_DATA) else f" --data {stack.data_dir}"
     target = f"--port {stack.port}{data}"
+    cli_env = "" if stack.data_dir == Path(DEFAULT_DATA) else f"CHAT_DEVSTACK_DATA={stack.data_dir} "
+    cli_port = "" if stack.port == DEFAULT_PORT else f" --port {stack.port}"
+    make_args = "".join([f" PORT={stack.port}" if stack.port != DEFAULT_PORT else "",
+                         f" DATA={stack.data_dir}" if data else ""])
     dev_user = "dev mode: a request may send x-devstack-user: <id> to act as that user (no key)" \
         if stack.dev_mode else "dev mode off: x-devstack-user is refused"
     return f"""
@@ -91,8 +108,9 @@ Local Appwrite-compatible stack (development only; NOT Appwrite, no auth beyond 
   schedules  {'; '.join(schedules) or '-'}
   dev users  {users}
   {dev_user}
+{secrets_lines(stack)}
   console    http://{stack.host}:{stack.port}/functions/agent-console/?as=agent-alice
-  admin CLI  .venv/bin/python -m tools.sessions_cli sessions list
+  admin CLI  {cli_env}.venv/bin/sessions list{cli_port}
 
 Python SDK:
   from appwrite.client import Client
@@ -111,8 +129,25 @@ curl:
 
   python -m devstack fire-schedule close-session {target}
   python -m devstack user add agent-zoe --labels agent {target}
-Ctrl-C stops the stack; data stays in {stack.data_dir} (--reset starts empty).
+Ctrl-C stops the stack; data stays in {stack.data_dir} (make run{make_args} RESET=1 starts empty).
 """
+
+
+def secrets_lines(stack: Stack) -> str:
+    """Which of the functions' secrets are set and where from; never a value."""
+    states = []
+    for name in SECRETS:
+        if stack.env_file.values.get(name):
+            states.append(f"{name} set (.env)")
+        elif os.environ.get(name):
+            states.append(f"{name} set (environment)")
+        else:
+            states.append(f"{name} NOT set")
+    lines = [f"  secrets    {', '.join(states)}",
+             f"             set them in {stack.root / '.env'} (NAME=value lines) or the environment, then restart"]
+    if not all(os.environ.get(name) for name in SECRETS):
+        lines.append("             while unset, the calls that need one get 401")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- talking to a running stack
@@ -134,14 +169,20 @@ def _user_add(args: argparse.Namespace) -> int:
     labels = [label for item in args.labels for label in item.split(",") if label]
     try:
         _post(args, f"/v1/devstack/users/{args.user_id}", {"name": args.name, "labels": labels})
-        where = f"running stack on port {args.port}"
     except urllib.error.URLError as exc:
         if not isinstance(exc.reason, ConnectionRefusedError):
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        _add_offline(args, labels)  # no stack running: write straight into the data dir
         where = str(Path(args.data) / DB_FILE)
     except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    else:
+        print(f"user {args.user_id} labels={labels} -> running stack on port {args.port}")
+        return 0
+    try:  # no stack answers on that port: write straight into the data folder, if no stack holds it
+        _add_offline(args, labels)
+    except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"user {args.user_id} labels={labels} -> {where}")
@@ -152,12 +193,16 @@ def _add_offline(args: argparse.Namespace, labels: list[str]) -> None:
     from .engine import Engine
     from .schema import load_schema
 
-    Path(args.data).mkdir(parents=True, exist_ok=True)
-    engine = Engine(load_schema(Path(args.root) / "appwrite.json"), str(Path(args.data) / DB_FILE))
+    lock = DataLock(Path(args.data))  # never write under a stack that runs on another port
+    lock.acquire("add the user offline", "Add it through that stack: the same command with --port {port}")
     try:
-        engine.put_user(args.user_id, args.name or args.user_id, labels)
+        engine = Engine(load_schema(Path(args.root) / "appwrite.json"), str(Path(args.data) / DB_FILE))
+        try:
+            engine.put_user(args.user_id, args.name or args.user_id, labels)
+        finally:
+            engine.close()
     finally:
-        engine.close()
+        lock.release()
 
 
 def _post(args: argparse.Namespace, path: str, payload: dict[str, Any]) -> dict[str, Any]:

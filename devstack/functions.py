@@ -112,24 +112,6 @@ def load_functions(config_path: str | Path) -> dict[str, FunctionSpec]:
     return specs
 
 
-def read_dotenv(path: str | Path) -> dict[str, str]:
-    """Parse a ``.env`` file: ``KEY=VALUE`` lines, ``#`` comments, optional ``export`` and quotes."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
-
-
 # --------------------------------------------------------------------------- callers
 
 

@@ -27,12 +27,15 @@ import re
 import secrets
 import signal
 import socket
+import sqlite3
 import threading
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tools.envfile import EnvFile, read_env_file
 
 from .accounts import DEV_PASSWORD, Accounts
 from .engine import Engine, EngineError
@@ -46,10 +49,10 @@ from .functions import (
     Scheduler,
     load_functions,
     may_execute,
-    read_dotenv,
 )
 from .rest import KeyRing, RestApi
 from .schema import load_schema
+from .startup import DataLock, bind_error, corrupt_database_error
 
 log = logging.getLogger("devstack.server")
 
@@ -478,6 +481,8 @@ class Stack:
         self.project_id = json.loads(self.config_path.read_text(encoding="utf-8")).get("projectId", "local")
         self.api_key = ""
         self._saved_env: dict[str, str | None] = {}
+        self.env_file = EnvFile()  # root/.env as read at start: its values and what it could not read
+        self._lock = DataLock(self.data_dir)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -492,16 +497,32 @@ class Stack:
         self.stop()
 
     def start(self) -> Stack:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Lock the data folder and bind the port before touching any file; ``StartupError`` when that fails."""
+        self._lock.acquire()  # a second stack on the same folder stops here, before --reset deletes anything
+        try:
+            self._start()
+        except BaseException:
+            self._abandon()
+            raise
+        return self
+
+    def _start(self) -> None:
+        try:
+            self._server = _Server((self.host, self.port), _Handler)  # bind first: the port goes into env
+        except OSError as exc:
+            raise bind_error(self.host, self.port, exc) from None
+        self._server.max_body, self._server.socket_timeout = self._max_body, self._socket_timeout
+        self.port = self._server.server_address[1]
+        self._lock.note(self.port)
         if self._reset:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 (self.data_dir / (DB_FILE + suffix)).unlink(missing_ok=True)
         self.api_key = _stable_key(self.data_dir / KEY_FILE)
-        self._server = _Server((self.host, self.port), _Handler)  # bind first: the port goes into env
-        self._server.max_body, self._server.socket_timeout = self._max_body, self._socket_timeout
-        self.port = self._server.server_address[1]
         self._set_env()
-        self.engine = Engine(load_schema(self.config_path), str(self.data_dir / DB_FILE))
+        try:
+            self.engine = Engine(load_schema(self.config_path), str(self.data_dir / DB_FILE))
+        except sqlite3.DatabaseError as exc:
+            raise corrupt_database_error(self.data_dir / DB_FILE, exc) from None
         self.keys = KeyRing()
         self.keys.add(self.api_key, None)  # the dev key: every scope
         self.accounts = Accounts(self.engine, self.project_id)
@@ -520,7 +541,16 @@ class Stack:
         self._thread.start()
         if self._run_scheduler:
             self.scheduler.start()
-        return self
+
+    def _abandon(self) -> None:
+        """Undo a start that failed half-way: free the port, the environment and the folder."""
+        if self._server is not None:
+            self._server.server_close()
+            self._server = None
+        if getattr(self, "engine", None) is not None:
+            self.engine.close()
+        self._restore_env()
+        self._lock.release()
 
     def stop(self) -> None:
         if self._server is None:
@@ -534,6 +564,7 @@ class Stack:
         if close is not None:
             close()
         self._restore_env()
+        self._lock.release()
 
     def serve_forever(self) -> None:
         """Block until Ctrl-C or SIGTERM (the CLI's ``run``), then stop cleanly."""
@@ -576,7 +607,9 @@ class Stack:
                   "APPWRITE_FUNCTION_PROJECT_ID": self.project_id,
                   "APPWRITE_FUNCTION_DEPLOYMENT": "local", "APPWRITE_FUNCTION_RUNTIME_NAME": "Python",
                   "APPWRITE_FUNCTION_RUNTIME_VERSION": "3.12", "APPWRITE_VERSION": VERSION,
-                  "APPWRITE_REGION": "local", **read_dotenv(self.root / ".env")}
+                  "APPWRITE_REGION": "local"}
+        self.env_file = read_env_file(self.root / ".env")
+        values.update(self.env_file.values)
         for name in (*values, "APPWRITE_FUNCTION_ID", "APPWRITE_FUNCTION_NAME"):
             self._saved_env.setdefault(name, os.environ.get(name))
         os.environ.update(values)

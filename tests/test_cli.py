@@ -195,3 +195,49 @@ def test_the_module_runs_as_a_command():
                             env={"CHAT_ENDPOINT": "http://127.0.0.1:9/v1", "PATH": "/usr/bin:/bin"})
     assert answer.returncode == 3 and answer.stdout == ""
     assert answer.stderr.startswith("error: cannot reach") and answer.stderr.count("\n") == 1
+
+
+def test_options_work_before_or_after_the_command(stack, env):
+    sid = new_session(stack, escalate="help")
+    for argv in (["--as", "agent-bob", "assign", sid, "--agent", "agent-bob"],
+                 ["assign", "--as", "agent-bob", sid, "--agent", "agent-bob"],
+                 ["assign", sid, "--agent", "agent-bob", "--as", "agent-bob"],
+                 ["sessions", "assign", sid, "--agent", "agent-bob", "--as", "agent-bob"],
+                 ["--as", "agent-bob", "sessions", "assign", sid, "--agent", "agent-bob"]):
+        code, _, err = cli(env, *argv)
+        assert code == 1 and "not_an_admin" in err, argv  # acted as the agent, wherever --as stood
+    # the last one given wins, as with any command line
+    assert cli(env, "--as", "agent-bob", "assign", sid, "--agent", "agent-bob", "--as", "admin-ada")[0] == 0
+
+
+def test_port_and_endpoint_options_pick_the_stack(stack, env):
+    unreachable = {**env, "CHAT_ENDPOINT": "http://127.0.0.1:9/v1"}
+    for argv in (["list", "--port", str(stack.port)], ["--port", str(stack.port), "sessions", "list"],
+                 ["list", "--endpoint", stack.endpoint], ["--endpoint", stack.endpoint, "list"]):
+        code, out, err = cli(unreachable, *argv, "--limit", "1")
+        assert (code, err) == (0, ""), argv
+        assert out.startswith(("ID ", "No sessions match.")), out
+    code, out, err = cli(env, "list", "--port", "1", "--endpoint", stack.endpoint)
+    assert code == 2 and out == "" and "not both" in err
+
+
+def test_the_installed_command_runs_from_any_folder(stack, tmp_path):
+    command = Path(sys.executable).parent / "sessions"  # what `make venv` installs
+    answer = subprocess.run([str(command), "list", "--port", str(stack.port), "--limit", "1"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "CHAT_API_KEY": stack.api_key,
+                                 "CHAT_PROJECT": stack.project_id})
+    assert (answer.returncode, answer.stderr) == (0, "")
+    assert answer.stdout.startswith(("ID ", "No sessions match."))
+    usage = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: sessions ")
+
+
+def test_outside_the_venv_the_module_says_how_to_run_it():
+    # -S: no site-packages, as with a system python3 that has neither chat_core nor the Appwrite SDK
+    answer = subprocess.run([sys.executable, "-S", "-m", "tools.sessions_cli", "sessions", "list"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert answer.returncode == 2 and answer.stdout == ""
+    assert "Traceback" not in answer.stderr and answer.stderr.count("\n") == 1
+    assert answer.stderr.startswith("error: ")
+    assert ".venv/bin/sessions" in answer.stderr and "make venv" in answer.stderr

@@ -1,8 +1,8 @@
 """Configuration and the one way the CLI talks to the backend: a synchronous function execution.
 
-Settings come from the environment, then a `.env` in the working directory, then defaults that fit the local stack
-(`make run`): endpoint http://127.0.0.1:8787/v1, the project of ./appwrite.json, the dev API key kept in
-.local/api-key, acting as the dev admin `admin-ada`.
+Settings come from the command's options, then the environment, then a `.env` in the working directory (read as
+python-dotenv reads it), then defaults that fit the local stack (`make run`): endpoint http://127.0.0.1:8787/v1,
+the project of ./appwrite.json, the dev API key kept in .local/api-key, acting as the dev admin `admin-ada`.
 
     CHAT_ENDPOINT      Appwrite endpoint, with /v1
     CHAT_PROJECT       project ID
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from appwrite.client import Client
 from appwrite.enums.execution_method import ExecutionMethod
 from appwrite.exception import AppwriteException
 from appwrite.services.functions import Functions
+
+from tools.envfile import read_env_file
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8787/v1"
 DEFAULT_PROJECT = "chat-widget"
@@ -62,31 +65,19 @@ class Config:
         return "with the admin secret" if self.admin_secret else "with the API key"
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """`KEY=VALUE` lines; `#` comments, `export ` and surrounding quotes allowed."""
-    if not path.is_file():
-        return {}
-    values = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
-
-
-def load_config(env: dict[str, str] | None = None, cwd: Path | None = None, as_user: str | None = None) -> Config:
+def load_config(env: dict[str, str] | None = None, cwd: Path | None = None, as_user: str | None = None,
+                endpoint: str | None = None, warn: Callable[[str], None] | None = None) -> Config:
+    """Settings from `env` (default os.environ), else ./.env, else the local stack's defaults; options win."""
+    dotenv = read_env_file(Path(".env") if cwd is None else cwd / ".env")  # warnings name it as the user would
     cwd = Path.cwd() if cwd is None else cwd
-    values = {**read_dotenv(cwd / ".env"), **(os.environ if env is None else env)}
+    for line in dotenv.warnings if warn else ():
+        warn(line)
+    values = {**dotenv.values, **(os.environ if env is None else env)}
 
     def get(name: str) -> str:
         return (values.get(name) or "").strip()
 
-    endpoint = (get("CHAT_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    endpoint = (endpoint or get("CHAT_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     project = get("CHAT_PROJECT") or _project_of(cwd / "appwrite.json")
     config = Config(endpoint=endpoint, project=project, api_key=get("CHAT_API_KEY"),
                     admin_secret=get("CHAT_ADMIN_SECRET"), as_user=as_user or get("CHAT_AS_USER"))

@@ -1,5 +1,6 @@
-"""Command line: `python -m tools.sessions_cli sessions list|show|messages|assign|unassign|close`.
+"""Command line: `sessions list|show|messages|assign|unassign|close` (the `sessions` command `make venv` installs).
 
+`.venv/bin/python -m tools.sessions_cli` runs the same, with or without the word `sessions` before the command.
 Exit codes: 0 done, 1 the backend refused (4xx: unknown session, 401, not allowed), 2 usage, 3 unreachable or a
 server error (5xx).
 """
@@ -7,6 +8,7 @@ server error (5xx).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -24,28 +26,47 @@ EPILOG = """examples:
   sessions list --needs-human --oldest-first
   sessions list --status active,agent_assigned --agent agent-alice --idle-for 15m
   sessions list --created-after 2026-01-01T00:00:00Z --limit 50 --json
+  sessions list --port 9000                 (the local stack of `make run PORT=9000`)
   sessions show s_3f9a1c2b7d40
   sessions messages s_3f9a1c2b7d40 --all
   sessions assign s_3f9a1c2b7d40 --agent agent-bob
   sessions unassign s_3f9a1c2b7d40
-  sessions close s_3f9a1c2b7d40 --reason spam
+  sessions close s_3f9a1c2b7d40 --reason spam --as agent-alice
 
 A session ID may be shortened to any unique prefix (the table shows 14 characters; --wide shows all).
-Settings: CHAT_ENDPOINT, CHAT_PROJECT, CHAT_API_KEY, CHAT_ADMIN_SECRET, CHAT_AS_USER (environment or ./.env);
-the defaults reach the local stack of `make run` as the dev admin admin-ada.
+--as, --port, --endpoint and --no-color go before or after the command.
+Settings: CHAT_ENDPOINT, CHAT_PROJECT, CHAT_API_KEY, CHAT_ADMIN_SECRET, CHAT_AS_USER, CHAT_DEVSTACK_DATA
+(environment, else ./.env); the defaults reach the local stack of `make run` as the dev admin admin-ada.
 exit codes: 0 ok, 1 refused (4xx), 2 usage, 3 unreachable or server error"""
 
+def _common(parser: argparse.ArgumentParser) -> None:
+    """Options accepted before and after the command. SUPPRESS: a later parser never resets an earlier value."""
+    hide = argparse.SUPPRESS
+    parser.add_argument("--as", dest="as_user", metavar="USER", default=hide,
+                        help="act as this user (API-key impersonation)")
+    parser.add_argument("--endpoint", metavar="URL", default=hide,
+                        help="Appwrite endpoint with /v1 (default CHAT_ENDPOINT or http://127.0.0.1:8787/v1)")
+    parser.add_argument("--port", type=int, metavar="N", default=hide,
+                        help="the local stack on 127.0.0.1:N (as `make run PORT=N`)")
+    parser.add_argument("--no-color", dest="no_color", action="store_true", default=hide,
+                        help="never colour (default: colour on a TTY)")
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m tools.sessions_cli", description="Chat sessions, for admins.",
-                                  epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    top.add_argument("--as", dest="as_user", metavar="USER", help="act as this user (API-key impersonation)")
-    top.add_argument("--no-color", action="store_true", help="never colour (default: colour on a TTY)")
-    groups = top.add_subparsers(dest="group", required=True, metavar="sessions")
-    sessions = groups.add_parser("sessions", help="list, inspect and act on sessions", epilog=EPILOG,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = sessions.add_subparsers(dest="command", required=True)
 
+def parser(prog: str = "sessions") -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog=prog, description="Chat sessions, for admins.", epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(top)
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_commands(commands)
+    # `python -m tools.sessions_cli sessions list`, as documented before the `sessions` command existed.
+    group = commands.add_parser("sessions", help="the same commands (`sessions list` = `list`)",
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    _common(group)
+    _add_commands(group.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return top
+
+
+def _add_commands(commands: argparse._SubParsersAction) -> None:
     ls = commands.add_parser("list", help="sessions, newest activity first, then the summary")
     ls.add_argument("--status", action="append", metavar="S",
                     help="active, agent_assigned or closed (repeat or comma-separate)")
@@ -88,7 +109,7 @@ def parser() -> argparse.ArgumentParser:
 
     for sub in (ls, show, msgs, assign, unassign, close):
         sub.add_argument("--json", action="store_true", help="print the function's raw JSON answer")
-    return top
+        _common(sub)
 
 
 def _paging(sub: argparse.ArgumentParser) -> None:
@@ -110,18 +131,25 @@ class Out:
 
 
 def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None,
-         env: dict[str, str] | None = None) -> int:
+         env: dict[str, str] | None = None, prog: str = "sessions") -> int:
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     try:
-        args = parser().parse_args(argv)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):  # argparse prints to sys.*
+            args = parser(prog).parse_args(argv)
+            if getattr(args, "endpoint", None) and getattr(args, "port", None):
+                parser(prog).error("give --endpoint or --port, not both")
     except SystemExit as exc:  # argparse: --help is 0, a usage error is 2
         return int(exc.code or 0)
     env = dict(os.environ) if env is None else env
-    color = stdout.isatty() and not args.no_color and "NO_COLOR" not in env and env.get("TERM") != "dumb"
+    color = stdout.isatty() and not getattr(args, "no_color", False) and "NO_COLOR" not in env \
+        and env.get("TERM") != "dumb"
     out = Out(stdout, color)
+    port = getattr(args, "port", None)
+    endpoint = f"http://127.0.0.1:{port}/v1" if port else getattr(args, "endpoint", None)
     try:
-        api = Api(load_config(env, as_user=args.as_user))
-        args.run(api, args, out)
+        config = load_config(env, as_user=getattr(args, "as_user", None), endpoint=endpoint,
+                             warn=lambda line: stderr.write(f"warning: {line}\n"))
+        args.run(Api(config), args, out)
     except CliError as exc:
         stderr.write(f"error: {exc.message}\n")
         return exc.exit_code
@@ -131,6 +159,11 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
     except BrokenPipeError:  # `| head`
         return EXIT_OK
     return EXIT_OK
+
+
+def entry_point() -> None:
+    """The installed `sessions` command."""
+    sys.exit(main())
 
 
 # --------------------------------------------------------------------------- commands
@@ -234,4 +267,4 @@ def _resolve_prefix(api: Api, prefix: str) -> str:
     return matches[0]
 
 
-__all__ = ["main", "parser", "EXIT_USAGE"]
+__all__ = ["main", "parser", "entry_point", "EXIT_USAGE"]
