@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import jsonio
 from .errors import BadRequest
 from .model import ROLES, STATUSES, parse_time
 
@@ -64,18 +64,20 @@ def boolean(value: Any, name: str) -> bool:
 
 
 def json_object(value: Any, name: str, *, max_len: int) -> str:
-    """An object, or a JSON string holding one, stored as compact JSON within max_len characters."""
+    """An object, or a JSON string holding one, stored as compact strict JSON within max_len characters."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):
-            raise BadRequest(f"{name} must be a JSON object", code="invalid_json") from None
+            value = jsonio.loads(value)
+        except jsonio.NotStrictJSON as exc:
+            raise BadRequest(f"{name} must be a strict JSON object: {exc}", code="invalid_json") from None
     if not isinstance(value, dict):
         raise BadRequest(f"{name} must be a JSON object", code="invalid_type")
+    if jsonio.too_deep(value):
+        raise BadRequest(f"{name} is nested deeper than {jsonio.MAX_DEPTH} levels", code="invalid_json")
     try:
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        encoded.encode("utf-8")
-    except (ValueError, RecursionError, UnicodeEncodeError):
+        encoded = jsonio.dumps(value, ensure_ascii=False)  # stored as UTF-8: the column's size counts characters
+        encoded.encode("utf-8")  # a lone surrogate has no UTF-8 form
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
         raise BadRequest(f"{name} is not storable JSON", code="invalid_json") from None
     if len(encoded) > max_len:
         raise BadRequest(f"{name} is larger than {max_len} characters", code="too_large")

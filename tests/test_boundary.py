@@ -1,0 +1,106 @@
+"""The input/output boundary: strict JSON in and out, full-match IDs, ASCII-only numbers that cannot overflow,
+cursors that reveal nothing, and answers shaped alike wherever a session is shown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chat_core import http, jsonio
+from chat_core.http import App
+from conftest import BOT_SECRET, Widget, execute, strict_json
+from hardening_support import snapshot
+
+from devstack.context import RuntimeContext, RuntimeRequest
+
+
+def nested(depth: int) -> dict:
+    """An object `depth` levels deep: nested(1) == {}."""
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def nested_text(depth: int) -> str:
+    """nested(depth) as JSON text, built without recursion."""
+    return '{"a":' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+def create_raw(body: bytes):
+    return execute("create-session", raw=body)
+
+
+# --- strict JSON in ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [
+    b'{"userMeta": {"a": NaN}}', b'{"userMeta": {"a": Infinity}}', b'{"theme": {"a": -Infinity}}',
+    b'{"userMeta": {"a": 1e400}}', b'{"userMeta": {"a": -1e999}}', b'{"userMeta": {"a": ' + b"9" * 400 + b"}}",
+    b'{"userMeta": "{\\"a\\": NaN}"}', b'{"theme": "{\\"a\\": [Infinity]}"}', b'{"userMeta": "{\\"a\\": 1e309}"}',
+    json.dumps({"userMeta": nested(32)}).encode(),  # the body is one level more: 33
+    json.dumps({"userMeta": json.dumps(nested(33))}).encode(),  # a JSON string field has its own 32 levels
+    json.dumps({"theme": nested_text(2000)}).encode(),
+    b'{"userMeta": {"a": ' + b"[" * 983 + b"]" * 983 + b"}}",
+    b"[" * 30_000 + b"]" * 30_000,
+], ids=lambda body: body[:40].decode(errors="replace"))
+def test_bodies_that_are_not_strict_json_are_refused_and_write_nothing(appwrite, body):
+    Widget()  # the counters row exists: a stray write would show
+    before = snapshot(appwrite)
+    result = create_raw(body)
+    assert (result.status, result.error) == (400, "invalid_json"), result
+    assert snapshot(appwrite) == before
+
+
+def test_the_depth_limit_is_32_levels(appwrite):
+    assert create_raw(json.dumps({"userMeta": nested(31)}).encode()).status == 201  # body: 32 levels
+    assert create_raw(json.dumps({"userMeta": json.dumps(nested(32))}).encode()).status == 201
+    escalate = execute("escalate", raw=json.dumps({"sessionId": "s_x", "reason": "r", "x": nested(32)}).encode())
+    assert escalate.error == "invalid_json"  # every function's body, not only userMeta
+    assert jsonio.MAX_DEPTH == 32
+
+
+def test_stored_rows_that_are_not_strict_json_show_as_empty_objects(appwrite):
+    """Rows written before the strict check (NaN, deeper than Python parses, not an object) degrade to {}: one
+    hostile session must not break the queue for every agent."""
+    good = Widget(userMeta={"page": "/pricing"})
+    bad_values = ['{"a": NaN}', '{"a": Infinity}', '{"a": ' + "[" * 1015 + "]" * 1015 + "}", "[1, 2]", "1e400",
+                  "not json", nested_text(40)]
+    bad = []
+    for value in bad_values:
+        w = Widget()
+        execute("escalate", {"sessionId": w.session_id}, token=w.token)
+        appwrite.engine.update_row("chat", "sessions", w.session_id, {"userMeta": value, "theme": value})
+        bad.append(w.session_id)
+    for query in ("/", "/?status=active&needsHuman=true&limit=100"):
+        listing = execute("list-sessions", method="GET", path=query, user="agent-alice")
+        assert listing.status == 200, listing
+        shown = {s["sessionId"]: s for s in listing.json["sessions"]}
+        assert all(shown[sid]["userMeta"] == {} and shown[sid]["theme"] == {} for sid in bad)
+    one = execute("list-sessions", method="GET", path=f"/{bad[0]}", user="agent-alice")
+    assert one.status == 200 and one.json["session"]["userMeta"] == {}
+    assert execute("list-sessions", method="GET", path=f"/{good.session_id}",
+                   user="agent-alice").json["session"]["userMeta"] == {"page": "/pricing"}
+
+
+# --- strict JSON out -----------------------------------------------------------------------------
+
+def test_an_answer_with_no_strict_json_form_is_a_logged_500(monkeypatch):
+    app = App("probe")
+
+    @app.route("GET", "/nan")
+    def nan(req):
+        return {"value": float("nan")}
+
+    monkeypatch.setattr(http, "_core", lambda req, context: None)  # this route needs no Appwrite
+    context = RuntimeContext(RuntimeRequest("GET", "/nan", {"x-appwrite-trigger": "http"}))
+    output = app.run(context)
+    assert output["statusCode"] == 500 and output["headers"]["content-type"] == "application/json"
+    assert strict_json(output["body"])["error"]["code"] == "internal_error"
+    assert "NaN" not in output["body"].decode()
+    assert any("no strict JSON form" in line for line in context.errors), context.errors
+
+
+def test_the_bots_body_is_as_strict_as_anyones(appwrite, widget):
+    raw = b'{"sessionId": "' + widget.session_id.encode() + b'", "message": {"text": "x", "role": "bot", "id": NaN}}'
+    answer = execute("touch-session", raw=raw, secret=BOT_SECRET)
+    assert (answer.status, answer.error) == (400, "invalid_json")
