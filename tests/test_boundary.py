@@ -8,7 +8,7 @@ import json
 import pytest
 from chat_core import http, jsonio
 from chat_core.http import App
-from conftest import BOT_SECRET, Widget, execute, strict_json
+from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, strict_json
 from hardening_support import snapshot
 
 from devstack.context import RuntimeContext, RuntimeRequest
@@ -98,6 +98,57 @@ def test_an_answer_with_no_strict_json_form_is_a_logged_500(monkeypatch):
     assert strict_json(output["body"])["error"]["code"] == "internal_error"
     assert "NaN" not in output["body"].decode()
     assert any("no strict JSON form" in line for line in context.errors), context.errors
+
+
+# --- full-match patterns -------------------------------------------------------------------------
+
+def test_ids_with_a_trailing_newline_are_refused(appwrite, widget):
+    widget.say("first", id="c1")
+    before = snapshot(appwrite)
+    for client_id in ("c1\n", "a" * 64 + "\n", "c1\r", "\nc1"):
+        answer = widget.say("again", id=client_id)
+        assert (answer.status, answer.error) == (400, "invalid_id"), (client_id, answer)
+    for session_id in (widget.session_id + "\n", "s_x\n"):
+        answer = execute("touch-session", {"sessionId": session_id}, token=widget.token)
+        assert (answer.status, answer.error) == (400, "invalid_id"), answer
+    answer = execute("list-sessions", method="GET", path="/?assignedAgent=agent-bob%0A", secret=ADMIN_SECRET)
+    assert answer.error == "invalid_id"
+    assert snapshot(appwrite) == before
+    assert widget.say("a 64-character id is fine", id="a" * 64).status == 200
+
+
+def test_routes_match_the_whole_path(appwrite, widget):
+    answer = execute("assign-agent", {"sessionId": widget.session_id}, path="/claim\n", user="agent-alice")
+    assert (answer.status, answer.error) == (404, "route_not_found")
+
+
+# --- numbers, durations and dates ----------------------------------------------------------------
+
+@pytest.mark.parametrize("query", [
+    "limit=%C2%B2",  # "²": str.isdigit() says yes, int() says no
+    "limit=%D9%A3",  # Arabic-Indic 3: int() reads it
+    "limit=%EF%BC%95",  # fullwidth 5
+    "limit=101", "limit=0", "limit=1%0A",
+    "idleFor=1000000d", "idleFor=3651d", "idleFor=999999999", "idleFor=%D9%A3m", "idleFor=15m%0A",
+    "createdAfter=0001-01-01T00:00:00%2B14:00", "createdBefore=9999-12-31T23:59:59-14:00",
+    "createdAfter=1969-12-31T23:59:59Z", "createdAfter=%D9%A2%D9%A0%D9%A2%D9%A0-01-01",
+])
+def test_out_of_range_or_non_ascii_numbers_are_400s(appwrite, query):
+    answer = execute("list-sessions", method="GET", path=f"/?{query}", secret=ADMIN_SECRET)
+    assert (answer.status, answer.error) == (400, "invalid_query"), answer
+
+
+def test_the_edges_of_the_ranges_are_accepted(appwrite, widget):
+    for query in ("limit=100", "limit=1", "idleFor=3650d", "idleFor=87600h", "createdAfter=1970-01-01T00:00:00Z",
+                  "createdBefore=9999-12-30T23:59:59%2B14:00"):
+        answer = execute("list-sessions", method="GET", path=f"/?{query}", secret=ADMIN_SECRET)
+        assert answer.status == 200, (query, answer)
+
+
+def test_the_visitor_transcript_refuses_unicode_digits(appwrite, widget):
+    answer = execute("touch-session", method="GET", path=f"/messages?sessionId={widget.session_id}&limit=%C2%B2",
+                     token=widget.token)
+    assert (answer.status, answer.error) == (400, "invalid_query")
 
 
 def test_the_bots_body_is_as_strict_as_anyones(appwrite, widget):

@@ -79,7 +79,7 @@ class App:
         self.schedule_handler: Handler | None = None
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
-        pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path.rstrip("/")) + "/?$")
+        pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path.rstrip("/")) + r"/?\Z")
 
         def register(handler: Handler) -> Handler:
             self.routes.append(Route(method, pattern, handler))
