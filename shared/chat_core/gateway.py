@@ -22,7 +22,7 @@ from appwrite.services.tables_db import TablesDB
 from appwrite.services.users import Users
 
 from .config import Settings
-from .errors import BadRequest, ChatError, UpstreamRejected, UpstreamUnavailable
+from .errors import ChatError, UpstreamRejected, UpstreamUnavailable, unknown_cursor
 from .model import CounterMove, Increment, Message, Session, parse_time
 
 SESSIONS, MESSAGES, COUNTERS = "sessions", "messages", "counters"
@@ -215,7 +215,7 @@ def _translate(exc: AppwriteException) -> ChatError:
     if code == 404:
         return RowMissing(kind or "not found")
     if code == 400 and kind == "general_cursor_not_found":  # a stale or made-up page cursor from our caller
-        return BadRequest("unknown cursor", code="invalid_cursor")
+        return unknown_cursor()
     if code == 409 and kind.endswith("already_exists"):
         return RowExists(kind)
     if code == 409 and kind.endswith("update_conflict"):

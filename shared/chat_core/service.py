@@ -333,7 +333,7 @@ def claim(core: Core, body: Any) -> dict:
     core.require_agent()
     req = validation.assign_request(body, agent_required=False)
     if req.agent_id not in (None, core.caller.user_id):
-        raise Forbidden("an agent claims for itself; use /assign to assign someone else", code="not_an_admin")
+        raise BadRequest("an agent claims for itself; /assign assigns someone else", code="claim_for_other")
     if not core.caller.user_id:
         raise BadRequest("the admin secret has no agent identity: use /assign with agentId", code="no_agent")
     return _assigned(core, req.session_id, lambda s: rules.assign(s, core.caller.user_id, core.now))
@@ -375,7 +375,7 @@ def _assigned(core: Core, session_id: str, decide: Callable[[Session], Change]) 
 def _require_agent_user(core: Core, user_id: str) -> None:
     labels = core.gateway.user_labels(user_id)
     if not labels & {core.settings.agent_label, core.settings.admin_label}:
-        raise BadRequest(f"{user_id} is not an agent (no '{core.settings.agent_label}' label)", code="not_an_agent")
+        raise BadRequest(f"{user_id} is not an agent (no '{core.settings.agent_label}' label)", code="invalid_agent")
 
 
 # --- close-session ------------------------------------------------------------------------------
