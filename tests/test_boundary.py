@@ -8,7 +8,7 @@ import json
 import pytest
 from chat_core import http, jsonio
 from chat_core.http import App
-from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, strict_json
+from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, row, strict_json
 from hardening_support import snapshot
 
 from devstack.context import RuntimeContext, RuntimeRequest
@@ -149,6 +149,45 @@ def test_the_visitor_transcript_refuses_unicode_digits(appwrite, widget):
     answer = execute("touch-session", method="GET", path=f"/messages?sessionId={widget.session_id}&limit=%C2%B2",
                      token=widget.token)
     assert (answer.status, answer.error) == (400, "invalid_query")
+
+
+# --- cursors -------------------------------------------------------------------------------------
+
+def test_another_sessions_message_is_answered_like_a_made_up_cursor(appwrite):
+    mine, theirs = Widget(), Widget()
+    mine.say("one")
+    mine.say("two")
+    their_message = theirs.say("secret").json["message"]["messageId"]
+
+    def transcript(cursor: str):
+        return execute("touch-session", method="GET", token=mine.token,
+                       path=f"/messages?sessionId={mine.session_id}&limit=1&cursor={cursor}")
+
+    def agent_page(cursor: str):
+        return execute("list-sessions", method="GET", user="agent-alice",
+                       path=f"/{mine.session_id}/messages?limit=1&cursor={cursor}")
+
+    for read in (transcript, agent_page):
+        made_up, foreign = read("m_" + "0" * 32), read(their_message)
+        assert (foreign.status, foreign.json) == (made_up.status, made_up.json) == (
+            400, {"error": {"code": "invalid_cursor", "message": "unknown cursor"}})
+        first = execute("touch-session", method="GET", token=mine.token,
+                        path=f"/messages?sessionId={mine.session_id}&limit=1")
+        own = read(first.json["nextCursor"])
+        assert own.status == 200 and [m["text"] for m in own.json["messages"]] == ["two"]
+
+
+# --- the same shape everywhere -------------------------------------------------------------------
+
+def test_create_session_answers_user_meta_and_theme_as_objects_like_lists(appwrite):
+    created = execute("create-session", {"userMeta": {"browser": "Firefox", "n": 1.5}, "theme": '{"color": "#123"}'})
+    assert created.status == 201
+    assert created.json["userMeta"] == {"browser": "Firefox", "n": 1.5}
+    assert created.json["theme"] == {"color": "#123"}
+    listed = execute("list-sessions", method="GET", path=f"/{created.json['sessionId']}", secret=ADMIN_SECRET)
+    assert {k: listed.json["session"][k] for k in ("userMeta", "theme")} == \
+        {k: created.json[k] for k in ("userMeta", "theme")}
+    assert row(appwrite, "sessions", created.json["sessionId"])["userMeta"] == '{"browser":"Firefox","n":1.5}'
 
 
 def test_the_bots_body_is_as_strict_as_anyones(appwrite, widget):
