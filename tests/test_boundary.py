@@ -8,7 +8,7 @@ import json
 import pytest
 from chat_core import http, jsonio
 from chat_core.http import App
-from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, row, strict_json
+from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, load_main, row, strict_json
 from hardening_support import snapshot
 
 from devstack.context import RuntimeContext, RuntimeRequest
@@ -194,3 +194,13 @@ def test_the_bots_body_is_as_strict_as_anyones(appwrite, widget):
     raw = b'{"sessionId": "' + widget.session_id.encode() + b'", "message": {"text": "x", "role": "bot", "id": NaN}}'
     answer = execute("touch-session", raw=raw, secret=BOT_SECRET)
     assert (answer.status, answer.error) == (400, "invalid_json")
+
+
+# --- the console's refresh period ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("configured", "seconds"), [("3000000", 3600), ("0", 1), ("-7", 1), ("30", 30), ("x", 5)])
+def test_the_console_refresh_period_is_clamped(monkeypatch, configured, seconds):
+    """setTimeout overflows past 2**31-1 ms and fires at once: a huge period would be a tight loop."""
+    page_config = load_main("agent-console").__globals__["page_config"]
+    monkeypatch.setenv("CONSOLE_REFRESH_SECONDS", configured)
+    assert page_config()["refreshSeconds"] == seconds

@@ -174,3 +174,14 @@ def test_transfer_and_unassign(stack, browser):
     row(page, "queue", sid).wait_for(timeout=WAIT_MS)
     assert "returned to the queue" in row(page, "queue", sid).inner_text()
     page.close()
+
+
+def test_the_refresh_parameter_is_clamped(stack, browser):
+    """`?refresh=3000000` would overflow setTimeout (past 2**31-1 ms it fires at once): the page keeps 1 to 3600 s."""
+    page = browser.new_page()
+    for asked, shown in (("3000000", "every 3600s"), ("Infinity", "every 3600s"), ("-5", "every 1s"),
+                         ("0.001", "every 1s")):
+        page.goto(f"{stack.endpoint.removesuffix('/v1')}/functions/agent-console/?as=agent-alice&refresh={asked}")
+        page.locator("#refresh-status", has_text="every").wait_for(timeout=WAIT_MS)
+        assert page.locator("#refresh-status").inner_text().endswith(shown), asked
+    page.close()
