@@ -86,7 +86,7 @@ def test_who_may_assign(appwrite):
     assert by_agent.error == "not_an_admin"
     not_agent = execute("assign-agent", {"sessionId": w.session_id, "agentId": "visitor-vic"}, path="/assign",
                         secret=ADMIN_SECRET)
-    assert not_agent.error == "not_an_agent"
+    assert not_agent.error == "invalid_agent"
     assert row(appwrite, "sessions", w.session_id)["status"] == "active"
     ok = execute("assign-agent", {"sessionId": w.session_id, "agentId": "agent-bob"}, path="/assign",
                  secret=ADMIN_SECRET)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from appwrite.client import Client
 from appwrite.services.functions import Functions
+from stack_support import sign_in
 
 from devstack.server import Stack
 from tools.sessions_cli.api import load_config
@@ -241,3 +242,14 @@ def test_outside_the_venv_the_module_says_how_to_run_it():
     assert "Traceback" not in answer.stderr and answer.stderr.count("\n") == 1
     assert answer.stderr.startswith("error: ")
     assert ".venv/bin/sessions" in answer.stderr and "make venv" in answer.stderr
+
+
+def test_a_signed_in_agent_uses_the_cli_with_a_jwt(stack, env):
+    """On a real server there is no impersonation: an agent's account JWT is what proves them."""
+    sid = new_session(stack, escalate="help")
+    jwt_env = {**env, "CHAT_JWT": sign_in(stack, "agent-bob"), "CHAT_API_KEY": ""}
+    assert load_config(jwt_env).as_user == ""
+    code, out, _ = cli(jwt_env, "sessions", "list", "--needs-human")
+    assert code == 0 and sid[:14] in out
+    code, _, err = cli({**jwt_env, "CHAT_JWT": "not.a.jwt"}, "sessions", "list")
+    assert code == 1 and "401" in err

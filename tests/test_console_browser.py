@@ -81,11 +81,11 @@ def widget_session(stack, *texts: str) -> tuple[str, str]:
     return sid, token
 
 
-def console_url(stack, refresh: int) -> str:
+def console_url(stack, refresh: int | str) -> str:
     return f"{stack.endpoint.removesuffix('/v1')}/functions/agent-console/?refresh={refresh}"
 
 
-def open_console(page, stack, user: str, refresh: int) -> None:
+def open_console(page, stack, user: str, refresh: int | str) -> None:
     """Open the console and sign in as `user` with the dev password, through the page's own form."""
     page.goto(console_url(stack, refresh))
     page.locator("#email, #signed-in").first.wait_for(timeout=WAIT_MS)
@@ -213,4 +213,14 @@ def test_signing_in_needs_the_right_password_and_signing_out_ends_the_session(st
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 401
+
+
+def test_the_refresh_parameter_is_clamped(stack, browser):
+    """`?refresh=3000000` would overflow setTimeout (past 2**31-1 ms it fires at once): the page keeps 1 to 3600 s."""
+    page = browser.new_page()
+    for asked, shown in (("3000000", "every 3600s"), ("Infinity", "every 3600s"), ("-5", "every 1s"),
+                         ("0.001", "every 1s")):
+        open_console(page, stack, "agent-alice", asked)
+        page.locator("#refresh-status", has_text="every").wait_for(timeout=WAIT_MS)
+        assert page.locator("#refresh-status").inner_text().endswith(shown), asked
     page.close()

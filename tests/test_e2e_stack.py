@@ -143,3 +143,31 @@ def test_every_function_that_checks_labels_may_read_users(stack):
         gateway._label_cache.clear()
         status, answer = alice.run(function_id, body, path=path, method="GET" if body is None else "POST")
         assert status == 200, (function_id, answer)
+
+
+def test_the_boundary_holds_over_http(stack):
+    """Issue 10's repros through the stack: a NaN body, a hostile stored row in the queue, a Unicode digit."""
+    def strict(text: str):
+        def refuse(name):
+            raise ValueError(f"{name} is not JSON")
+        return json.loads(text, parse_constant=refuse)
+
+    widget = Party(stack, key=False)
+    admin = Party(stack, headers={"X-Chat-Secret": ADMIN_SECRET})
+    status, refused = widget.run("create-session", {"userMeta": {"a": float("nan")}})  # json.dumps writes NaN
+    assert (status, refused["error"]["code"]) == (400, "invalid_json")
+    _, hostile = widget.run("create-session", {})
+    widget.run("escalate", {"sessionId": hostile["sessionId"]}, headers={"x-session-token": hostile["token"]})
+    stack.engine.update_row("chat", "sessions", hostile["sessionId"],
+                            {"userMeta": '{"a": ' + "[" * 1015 + "]" * 1015 + "}", "theme": '{"a": NaN}'})
+    for path in ("/?needsHuman=true", f"/{hostile['sessionId']}", "/?limit=%C2%B2", "/?idleFor=1000000d"):
+        execution = admin.functions.create_execution("list-sessions", path=path, method="GET",
+                                                     headers=admin.headers)
+        answer = strict(execution.responsebody)
+        assert execution.responsestatuscode in (200, 400), (path, answer)
+        if execution.responsestatuscode == 400:
+            assert answer["error"]["code"] == "invalid_query"
+        else:
+            shown = answer["sessions"] if "sessions" in answer else [answer["session"]]
+            mine = next(s for s in shown if s["sessionId"] == hostile["sessionId"])
+            assert mine["userMeta"] == {} and mine["theme"] == {}

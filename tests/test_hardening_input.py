@@ -5,9 +5,14 @@ unknown and missing fields), query strings, paths, methods, callers (anonymous, 
 with and without labels, bot/admin/wrong secrets, garbage Authorization) and forged x-appwrite-* headers.
 
 Properties, for every request:
-  - the answer body is JSON and its status is below 500 (no fault is injected here, so Appwrite never fails);
+  - the answer body is strict JSON, read as a browser would (NaN and Infinity are syntax errors), and its status is
+    below 500 (no fault is injected here, so Appwrite never fails);
   - a 4xx answer wrote nothing: the SQLite connection behind the fake saw no change, and the function sent
     Appwrite no write request.
+
+test_boundary_cases aims at the edges of the parsing rules: nesting around the 32-level limit, NaN, Infinity and
+numbers beyond a double, Unicode digits, durations and dates that overflow, and IDs with a trailing newline; each
+of these that breaks a rule must be a 4xx.
 
 One fake serves a whole test (a fresh one per example costs more than the request) and holds seeded sessions
 in every state, with their tokens, so generated requests also reach the authorized paths.
@@ -23,12 +28,13 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from chat_core import gateway
-from conftest import ADMIN_SECRET, BOT_SECRET, ENDPOINT, KEY, PROJECT, ROOT, USERS, load_main
+from conftest import ADMIN_SECRET, BOT_SECRET, ENDPOINT, KEY, PROJECT, ROOT, USERS, load_main, strict_json
 from hardening_support import violations
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from devstack.context import RuntimeContext, RuntimeRequest
@@ -40,7 +46,7 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much, HealthCheck.large_base_example])
-FIGURES = {"requests": 0, "server_errors": 0, "stray_writes": 0, "by_status": {}}
+FIGURES = {"requests": 0, "server_errors": 0, "stray_writes": 0, "by_status": {}, "boundary_cases": {}}
 
 
 # --- the seeded world ------------------------------------------------------------------------------
@@ -100,7 +106,8 @@ def world():
 
 def _report() -> None:
     line = (f"hardening input: {FIGURES['requests']} generated requests, {FIGURES['server_errors']} server "
-            f"errors, {FIGURES['stray_writes']} stray writes; by status {dict(sorted(FIGURES['by_status'].items()))}")
+            f"errors, {FIGURES['stray_writes']} stray writes; by status {dict(sorted(FIGURES['by_status'].items()))}; "
+            f"boundary cases {dict(sorted(FIGURES['boundary_cases'].items()))}")
     print("\n" + line)
     if REPORT_DIR:
         Path(REPORT_DIR).mkdir(parents=True, exist_ok=True)
@@ -240,7 +247,7 @@ def check(world: World, request: dict) -> None:
     FIGURES["by_status"][str(status)] = FIGURES["by_status"].get(str(status), 0) + 1
     if status >= 500:
         FIGURES["server_errors"] += 1
-    body = json.loads(output["body"])  # the answer is JSON, whatever came in
+    body = strict_json(output["body"])  # JSON a browser can parse (no NaN/Infinity), whatever came in
     assert output["headers"].get("content-type") == "application/json"
     assert status < 500, (request, status, body, context.errors)
     assert isinstance(body, dict)
@@ -251,6 +258,7 @@ def check(world: World, request: dict) -> None:
             FIGURES["stray_writes"] += 1
         assert not wrote and not writes, (request, status, body, writes)
         assert "error" in body and isinstance(body["error"].get("code"), str)
+    return status
 
 
 # One test per function (each with its own examples budget), every route of it in reach.
@@ -380,3 +388,112 @@ def test_agent_console(world):
         else:
             assert 400 <= status < 500 and "code" in json.loads(output["body"])["error"]
     run()
+
+
+# --- the boundary's edges ------------------------------------------------------------------------
+
+NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e999", "9" * 400]
+UNICODE_DIGITS = st.characters(categories=["Nd", "No"]).filter(lambda c: not c.isascii())
+OVERFLOWING = ["1000000d", "999999999", "3651d", "87601h", "999999999d"]
+CALENDAR_EDGES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01", "1969-12-31T23:59:59Z"]
+
+
+def _nested_text(depth: int) -> str:
+    return '{"a":' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+def boundary_cases(world: World):
+    """(category, request, breaks_a_rule) at the edges of the parsing rules."""
+    sids = st.sampled_from(sorted(world.sessions))
+    token_of = world.sessions.__getitem__
+    whos = st.sampled_from([{}, {"x-appwrite-user-id": "agent-alice"}, {"authorization": f"Bearer {ADMIN_SECRET}"},
+                            {"authorization": f"Bearer {BOT_SECRET}"}])
+
+    def request(function_id, body: bytes = b"", path="/", method="POST", **headers):
+        return {"function_id": function_id, "method": method, "path": path, "body": body, "headers": headers}
+
+    @st.composite
+    def depth(draw):
+        level, as_string = draw(st.integers(28, 40)), draw(st.booleans())
+        meta = json.dumps(_nested_text(level)) if as_string else _nested_text(level)
+        field = draw(st.sampled_from(["userMeta", "theme"]))
+        # an object field sits one level inside the body; a JSON string field has its own 32 levels
+        breaks = level > 32 if as_string else level + 1 > 32
+        return "depth", request("create-session", f'{{"{field}": {meta}}}'.encode()), breaks
+
+    @st.composite
+    def non_finite(draw):
+        literal, sid = draw(st.sampled_from(NON_FINITE)), draw(sids)
+        function_id, template = draw(st.sampled_from([
+            ("create-session", '{"userMeta": {"a": LIT}}'), ("create-session", '{"theme": "{\\"a\\": [LIT]}"}'),
+            ("touch-session", '{"sessionId": "SID", "message": {"text": "x", "id": LIT}}'),
+            ("escalate", '{"sessionId": "SID", "reason": LIT}'), ("close-session", '{"sessionId": "SID", "x": [LIT]}'),
+            ("assign-agent", '{"sessionId": "SID", "agentId": LIT}')]))
+        body = (function_id, template.replace("SID", sid).replace("LIT", literal))
+        path = "/claim" if body[0] == "assign-agent" else "/"
+        return "nan", request(body[0], body[1].encode(), path, **{"x-session-token": token_of(sid)},
+                              **draw(whos)), True
+
+    def _listing(draw, query: str):
+        sid = draw(sids)
+        function_id, path, headers = draw(st.sampled_from([
+            ("list-sessions", f"/?{query}", {"authorization": f"Bearer {ADMIN_SECRET}"}),
+            ("list-sessions", f"/{sid}/messages?{query}", {"x-appwrite-user-id": "agent-alice"}),
+            ("touch-session", f"/messages?sessionId={sid}&{query}", {"x-session-token": token_of(sid)})]))
+        return request(function_id, path=path, method="GET", **headers)
+
+    @st.composite
+    def unicode_digit(draw):
+        digit = quote(draw(UNICODE_DIGITS))
+        name = draw(st.sampled_from(["limit", "idleFor", "createdAfter"]))
+        value = {"limit": digit, "idleFor": f"1{digit}m", "createdAfter": f"202{digit}-01-01T00:00:00Z"}[name]
+        if name != "limit":
+            return "unicode_digit", request("list-sessions", path=f"/?{name}={value}", method="GET",
+                                            authorization=f"Bearer {ADMIN_SECRET}"), True
+        return "unicode_digit", _listing(draw, f"limit={value}"), True
+
+    @st.composite
+    def overflow(draw):
+        name = draw(st.sampled_from(["idleFor", "createdAfter", "createdBefore"]))
+        value = draw(st.sampled_from(OVERFLOWING if name == "idleFor" else CALENDAR_EDGES))
+        return "overflow", request("list-sessions", path=f"/?{name}={quote(value)}", method="GET",
+                                   **draw(whos)), True
+
+    @st.composite
+    def trailing_newline(draw):
+        sid = draw(sids)
+        token = {"x-session-token": token_of(sid)}
+        function_id, body, path, method, headers = draw(st.sampled_from([
+            ("touch-session", {"sessionId": sid, "message": {"text": "x", "id": "c1\n"}}, "/", "POST", token),
+            ("touch-session", {"sessionId": sid, "message": {"text": "x", "id": "a" * 64 + "\n"}}, "/", "POST",
+             token),
+            ("touch-session", {"sessionId": sid + "\n"}, "/", "POST", token),
+            ("escalate", {"sessionId": sid + "\n"}, "/", "POST", token),
+            ("close-session", {"sessionId": sid + "\n"}, "/", "POST", token),
+            ("assign-agent", {"sessionId": sid + "\n"}, "/claim", "POST", {"x-appwrite-user-id": "agent-alice"}),
+            ("assign-agent", {"sessionId": sid, "agentId": "agent-bob\n"}, "/assign", "POST",
+             {"authorization": f"Bearer {ADMIN_SECRET}"}),
+            ("assign-agent", {"sessionId": sid}, "/claim\n", "POST", {"x-appwrite-user-id": "agent-alice"}),
+            ("list-sessions", None, "/?assignedAgent=agent-bob%0A", "GET", {"x-appwrite-user-id": "agent-alice"}),
+            ("list-sessions", None, f"/{sid}/messages?cursor=m_1%0A", "GET", {"x-appwrite-user-id": "agent-alice"}),
+            ("touch-session", None, f"/messages?sessionId={sid}%0A", "GET", token)]))
+        raw = b"" if body is None else json.dumps(body).encode()
+        return "trailing_newline", request(function_id, raw, path, method, **headers), True
+
+    return st.one_of(depth(), non_finite(), unicode_digit(), overflow(), trailing_newline())
+
+
+def test_boundary_cases(world):
+    reached = FIGURES["boundary_cases"]
+
+    @SETTINGS
+    @given(boundary_cases(world))
+    def run(case):
+        category, request, breaks = case
+        event(category)
+        status = check(world, request)
+        reached[category] = reached.get(category, 0) + 1
+        if breaks:
+            assert 400 <= status < 500, (category, request, status)
+    run()
+    assert set(reached) == {"depth", "nan", "unicode_digit", "overflow", "trailing_newline"}, reached

@@ -210,7 +210,7 @@ def claim(caller: Caller, agent_id: str | None) -> str:
     if caller.user_id is None:
         raise BadRequest("the admin secret has no agent identity: use /assign with agentId", code="no_agent")
     if agent_id not in (None, caller.user_id):
-        raise Forbidden("an agent claims for itself; use /assign to assign someone else", code="not_an_admin")
+        raise BadRequest("an agent claims for itself; /assign assigns someone else", code="claim_for_other")
     return caller.user_id
 
 

@@ -1,8 +1,85 @@
-"""The project's errors. Each carries the HTTP status and the machine-readable code it answers with."""
+"""The project's errors, and the one catalog of what every error code means and which status it answers with.
+
+Raise a family class with a catalogued code: `BadRequest("...", code="invalid_query")`. The catalog decides the
+status; tests/test_errors.py checks that every code raised anywhere is catalogued once with its family's status,
+and that README's error table says exactly what the catalog says.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Kind:
+    status: int
+    meaning: str
+
+
+CATALOG: dict[str, Kind] = {
+    # 400: the request itself is wrong; nothing was written
+    "invalid_json": Kind(400, "The body, or a JSON string in `userMeta`/`theme`, is not strict JSON: bad syntax "
+                              "or UTF-8, `NaN`/`Infinity`, a number beyond a double, or nested deeper than 32 "
+                              "levels."),
+    "invalid_body": Kind(400, "The body is JSON but not an object."),
+    "unknown_field": Kind(400, "A body field or query parameter this route does not take."),
+    "missing_field": Kind(400, "A required field is missing or null."),
+    "invalid_type": Kind(400, "A field has the wrong JSON type (`userMeta` not an object, `handoff` not a "
+                              "boolean...)."),
+    "invalid_length": Kind(400, "A text field is empty or longer than its limit."),
+    "invalid_text": Kind(400, "A text field holds a NUL character or a lone surrogate."),
+    "invalid_id": Kind(400, "An ID is not 1 to 36 (session, agent, cursor) or 1 to 64 (message `id`) ASCII letters, "
+                            "digits, `.`, `-`, `_`; a trailing newline counts."),
+    "invalid_role": Kind(400, "A message role other than `user`, `bot`, `agent`, `system`."),
+    "invalid_handoff": Kind(400, "`handoff: true` on a message whose role is not `bot`."),
+    "invalid_query": Kind(400, "A query parameter is malformed, out of range (`limit` 1 to 100 in ASCII digits, "
+                               "`idleFor` at most 3650 days, dates from 1970 to 9999) or repeated, or the query "
+                               "string is too long or not UTF-8."),
+    "invalid_cursor": Kind(400, "The cursor is not a row of this list: unknown, deleted, or another session's "
+                                "message (all answered alike)."),
+    "too_large": Kind(400, "`userMeta` or `theme` is longer than its column once encoded."),
+    "invalid_agent": Kind(400, "`agentId` names no user with the agent or admin label."),
+    "claim_for_other": Kind(400, "`/claim` with an `agentId` other than the caller's own: `/assign` assigns "
+                                 "someone else."),
+    "no_agent": Kind(400, "`/claim` with the admin secret, which names no agent: use `/assign` with `agentId`."),
+    # 401, 403: who calls
+    "unauthorized": Kind(401, "The route needs a signed-in agent or the admin secret; the caller is anonymous."),
+    "invalid_credentials": Kind(401, "The `X-Chat-Secret` is wrong, or Appwrite refused the JWT "
+                                     "(`X-Chat-JWT` / `x-appwrite-user-jwt`: expired, revoked or forged), or a "
+                                     "credential header is longer than 4,096 characters."),
+    "execution_key_refused": Kind(401, "Appwrite refused the execution's key: a forged `X-Appwrite-Key` header "
+                                       "replaced Appwrite's own (or the function lacks a scope; it logs which)."),
+    "forbidden": Kind(403, "This caller may not do this to this session (not its owner, the bot, its agent or an "
+                           "admin)."),
+    "not_owner": Kind(403, "Only the session's owner may send a heartbeat."),
+    "not_assignee": Kind(403, "The caller is not the session's agent; only they or an admin may close it or hand "
+                              "it on."),
+    "not_an_agent": Kind(403, "The caller is signed in without the `agent` or `admin` label."),
+    "not_an_admin": Kind(403, "The caller is an agent, but this needs the `admin` label or the admin secret."),
+    # 404, 405
+    "session_not_found": Kind(404, "No session with this ID."),
+    "message_not_found": Kind(404, "An event names a message row that is not stored (a forged event)."),
+    "route_not_found": Kind(404, "This function has no such path."),
+    "not_found": Kind(404, "A row the operation needed was deleted while it ran."),
+    "method_not_allowed": Kind(405, "The path exists, but not with this method."),
+    # 409: the session's state says no
+    "session_closed": Kind(409, "The session is closed."),
+    "already_assigned": Kind(409, "Another agent has the session; `assignedAgent` names them."),
+    "not_assigned": Kind(409, "The session has no agent to transfer or unassign."),
+    "concurrent_update": Kind(409, "The session kept changing while the operation ran; try again."),
+    "already_exists": Kind(409, "A row with this ID already exists."),
+    "conflict": Kind(409, "A conditional write lost a race. Internal: the operation decides again, and answers "
+                          "`concurrent_update` if it keeps losing."),
+    # 413, 429
+    "payload_too_large": Kind(413, "The body is larger than 64 KiB."),
+    "rate_limited": Kind(429, "More messages than the per-minute limit; `retryAfterSeconds` says when to retry."),
+    # 5xx: not the caller's fault
+    "internal_error": Kind(500, "A bug (an uncaught exception, or an answer with no strict JSON form); logged, "
+                                "without details in the answer."),
+    "upstream_rejected": Kind(502, "Appwrite refused a request it should accept (scopes, schema drift)."),
+    "upstream_unavailable": Kind(503, "Appwrite is unreachable or failing; try again."),
+}
 
 
 class ChatError(Exception):
@@ -14,6 +91,9 @@ class ChatError(Exception):
         self.message = message
         if code:
             self.code = code
+        kind = CATALOG.get(self.code)
+        if kind is not None:  # an uncatalogued code keeps its family's status; tests/test_errors.py fails on it
+            self.status = kind.status
         self.details = details
 
     def to_json(self) -> dict:
@@ -22,7 +102,7 @@ class ChatError(Exception):
 
 class BadRequest(ChatError):
     status = 400
-    code = "bad_request"
+    code = "bad_request"  # not catalogued: every BadRequest names its code
 
 
 class Unauthorized(ChatError):
@@ -72,3 +152,8 @@ class UpstreamRejected(ChatError):
 
     status = 502
     code = "upstream_rejected"
+
+
+def unknown_cursor() -> BadRequest:
+    """One answer for every cursor that is not a row of the list, so it tells nothing about other rows."""
+    return BadRequest("unknown cursor", code="invalid_cursor")

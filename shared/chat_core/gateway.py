@@ -27,7 +27,7 @@ from appwrite.services.users import Users
 
 from .authz import Account
 from .config import Settings
-from .errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable
+from .errors import ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
 from .model import CounterMove, Increment, Message, Session, iso, parse_time
 
 SESSIONS, MESSAGES, COUNTERS, JOBS = "sessions", "messages", "counters", "jobs"
@@ -272,7 +272,7 @@ def _translate(exc: AppwriteException) -> ChatError:
     if code == 404:
         return RowMissing(kind or "not found")
     if code == 400 and kind == "general_cursor_not_found":  # a stale or made-up page cursor from our caller
-        return BadRequest("unknown cursor", code="invalid_cursor")
+        return unknown_cursor()
     if code == 409 and kind.endswith("already_exists"):
         return RowExists(kind)
     if code == 409 and kind.endswith("update_conflict"):

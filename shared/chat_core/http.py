@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import traceback
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from . import jsonio
 from .authz import Caller, Credentials
 from .config import Settings
 from .errors import BadRequest, ChatError, MethodNotAllowed, NotFound, PayloadTooLarge
@@ -19,6 +19,7 @@ from .service import Core
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_BYTES = 4096
+INTERNAL_ERROR = {"error": {"code": "internal_error", "message": "unexpected error"}}
 
 
 @dataclass
@@ -32,15 +33,17 @@ class Request:
     core: Core | None = None
 
     def json(self) -> Any:
-        """The body as JSON; an empty body is an empty object."""
+        """The body as strict JSON (see jsonio); an empty body is an empty object."""
         if len(self.raw_body) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
         if not self.raw_body.strip():
             return {}
         try:
-            return json.loads(self.raw_body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise BadRequest("the body is not valid JSON", code="invalid_json") from None
+            return jsonio.loads(self.raw_body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest("the body is not valid UTF-8", code="invalid_json") from None
+        except jsonio.NotStrictJSON as exc:
+            raise BadRequest(f"the body is not strict JSON: {exc}", code="invalid_json") from None
 
     @property
     def token(self) -> str | None:
@@ -78,7 +81,7 @@ class App:
         self.schedule_handler: Handler | None = None
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
-        pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path.rstrip("/")) + "/?$")
+        pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path.rstrip("/")) + r"/?\Z")
 
         def register(handler: Handler) -> Handler:
             self.routes.append(Route(method, pattern, handler))
@@ -102,8 +105,18 @@ class App:
             status, body = exc.status, exc.to_json()
         except Exception:  # a bug: log it for the operator, answer without internals
             context.error(f"{self.name}: unexpected error\n{traceback.format_exc(limit=20)}")
-            status, body = 500, {"error": {"code": "internal_error", "message": "unexpected error"}}
-        return context.res.json(body, status)
+            status, body = 500, INTERNAL_ERROR
+        return self._answer(context, status, body)
+
+    def _answer(self, context: Any, status: int, body: Any) -> Any:
+        """Strict JSON only: the runtime's res.json would write NaN, which no browser parses (open-runtimes
+        runtimes/python/versions/latest/src/function_types.py: `json.dumps` with the default allow_nan)."""
+        try:
+            text = jsonio.dumps(body)
+        except (ValueError, TypeError, RecursionError) as exc:  # a bug: no answer may carry it
+            context.error(f"{self.name}: the answer has no strict JSON form ({type(exc).__name__}: {exc})"[:2000])
+            status, text = 500, jsonio.dumps(INTERNAL_ERROR)
+        return context.res.text(text, status, {"content-type": "application/json"})
 
     def _dispatch(self, context: Any) -> tuple[int, Any]:
         req = _request(context)

@@ -12,13 +12,13 @@ from typing import Any
 
 from appwrite.query import Query
 
-from . import authz, rules, validation
+from . import authz, errors, rules, validation
 from .authz import Caller
 from .config import Settings
 from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
 from .gateway import Gateway, RowExists, RowMissing, StaleWrite
 from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, Message, Session, iso
-from .views import agent_view, message_view, owner_view
+from .views import agent_view, message_view, owner_view, stored_object
 
 CONDITIONAL_ATTEMPTS = 4
 IDLE_CLOSE_BATCH = 100
@@ -148,7 +148,8 @@ def create_session(core: Core, body: Any) -> dict:
         _forget(core, core.gateway.delete_session, session_id)
         raise
     _move_counters(core, Change(counters=rules.created()), revert=lambda: core.gateway.delete_session(session.id))
-    return {**owner_view(session), "token": token, "userMeta": new.user_meta, "theme": new.theme}
+    return {**owner_view(session), "token": token, "userMeta": stored_object(session.user_meta),
+            "theme": stored_object(session.theme)}
 
 
 # --- touch-session ------------------------------------------------------------------------------
@@ -232,11 +233,25 @@ def _message_page(core: Core, session_id: str, query: dict[str, list[str]]) -> d
     page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
     queries = [Query.equal("sessionId", [session_id]), Query.order_asc("$createdAt"), Query.limit(page.limit + 1)]
     if page.cursor:
+        _require_own_message(core, session_id, page.cursor)
         queries.append(Query.cursor_after(page.cursor))
     messages = core.gateway.list_messages(queries)
     more = len(messages) > page.limit
     messages = messages[:page.limit]
     return {"messages": [message_view(m) for m in messages], "nextCursor": messages[-1].id if more else None}
+
+
+def _require_own_message(core: Core, session_id: str, cursor: str) -> None:
+    """Appwrite takes any row of the table as a cursor, whatever the filters (the row is fetched by ID alone:
+    appwrite src/Appwrite/Platform/Modules/Databases/Http/TablesDB/Tables/Rows/XList.php), so another session's
+    message would work here and tell the caller that it exists. It is answered exactly as a made-up cursor.
+    One more read, only when a cursor is given."""
+    try:
+        owned = core.gateway.get_message(cursor).session_id == session_id
+    except RowMissing:
+        owned = False
+    if not owned:
+        raise errors.unknown_cursor()
 
 
 # --- escalate -----------------------------------------------------------------------------------
@@ -344,7 +359,7 @@ def _assigned(core: Core, session_id: str, decide: Callable[[Session], Change]) 
 def _require_agent_user(core: Core, user_id: str) -> None:
     labels = core.gateway.user_labels(user_id)
     if not labels & {core.settings.agent_label, core.settings.admin_label}:
-        raise BadRequest(f"{user_id} is not an agent (no '{core.settings.agent_label}' label)", code="not_an_agent")
+        raise BadRequest(f"{user_id} is not an agent (no '{core.settings.agent_label}' label)", code="invalid_agent")
 
 
 # --- close-session ------------------------------------------------------------------------------

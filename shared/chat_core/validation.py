@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import jsonio
 from .errors import BadRequest
 from .model import ROLES, STATUSES, parse_time
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")
-CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-DURATION_PATTERN = re.compile(r"^(\d{1,9})([smhd]?)$")
+# Patterns end in \Z, never $ ($ also matches before a trailing "\n"), and are used with fullmatch. Digits are
+# ASCII only: str.isdigit() and \d accept "²" or "٣", which int() then refuses or reads.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+DURATION_PATTERN = re.compile(r"([0-9]{1,9})([smhd]?)\Z")
+LIMIT_PATTERN = re.compile(r"[0-9]{1,9}\Z")
 USER_META_MAX, THEME_MAX = 4096, 2048
 TEXT_MAX, REASON_MAX, CLOSE_REASON_MAX = 4000, 500, 64
 PAGE_MAX, PAGE_DEFAULT = 100, 25
+IDLE_FOR_MAX = timedelta(days=3650)
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=timezone.utc)
 
 
 def fields(body: Any, *, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict:
@@ -51,7 +56,7 @@ def optional_text(value: Any, name: str, *, max_len: int, default: str | None = 
 
 
 def identifier(value: Any, name: str = "sessionId") -> str:
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise BadRequest(f"{name} must be an ID of letters, digits, '.', '-' or '_' (at most 36)",
                          code="invalid_id")
     return value
@@ -64,18 +69,20 @@ def boolean(value: Any, name: str) -> bool:
 
 
 def json_object(value: Any, name: str, *, max_len: int) -> str:
-    """An object, or a JSON string holding one, stored as compact JSON within max_len characters."""
+    """An object, or a JSON string holding one, stored as compact strict JSON within max_len characters."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):
-            raise BadRequest(f"{name} must be a JSON object", code="invalid_json") from None
+            value = jsonio.loads(value)
+        except jsonio.NotStrictJSON as exc:
+            raise BadRequest(f"{name} must be a strict JSON object: {exc}", code="invalid_json") from None
     if not isinstance(value, dict):
         raise BadRequest(f"{name} must be a JSON object", code="invalid_type")
+    if jsonio.too_deep(value):
+        raise BadRequest(f"{name} is nested deeper than {jsonio.MAX_DEPTH} levels", code="invalid_json")
     try:
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        encoded.encode("utf-8")
-    except (ValueError, RecursionError, UnicodeEncodeError):
+        encoded = jsonio.dumps(value, ensure_ascii=False)  # stored as UTF-8: the column's size counts characters
+        encoded.encode("utf-8")  # a lone surrogate has no UTF-8 form
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
         raise BadRequest(f"{name} is not storable JSON", code="invalid_json") from None
     if len(encoded) > max_len:
         raise BadRequest(f"{name} is larger than {max_len} characters", code="too_large")
@@ -112,7 +119,7 @@ def new_message(value: Any) -> NewMessage:
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
     client_id = body.get("id")
-    if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id)):
+    if client_id is not None and (not isinstance(client_id, str) or not CLIENT_ID_PATTERN.fullmatch(client_id)):
         raise BadRequest("message id must be 1 to 64 letters, digits, '-' or '_'", code="invalid_id")
     handoff = boolean(body.get("handoff", False), "handoff")
     if handoff and role != "bot":
@@ -195,7 +202,7 @@ def page(query: dict[str, list[str]]) -> Page:
     raw_limit = _single(query, "limit")
     if raw_limit is None:
         limit = PAGE_DEFAULT
-    elif raw_limit.isdigit() and 1 <= int(raw_limit) <= PAGE_MAX:
+    elif LIMIT_PATTERN.fullmatch(raw_limit) and 1 <= int(raw_limit) <= PAGE_MAX:
         limit = int(raw_limit)
     else:
         raise BadRequest(f"limit must be 1 to {PAGE_MAX}", code="invalid_query")
@@ -212,23 +219,31 @@ def _query_bool(raw: str | None, name: str) -> bool | None:
 
 
 def _query_time(raw: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date-time between 1970 and 9999, in UTC (an offset at the edge of the calendar overflows)."""
     if raw is None:
         return None
     try:
-        return parse_time(raw)
-    except ValueError:
+        if not raw.isascii():
+            raise ValueError(raw)
+        moment = parse_time(raw).astimezone(timezone.utc)
+    except (ValueError, OverflowError, AttributeError):
         raise BadRequest(f"{name} must be an ISO 8601 date-time", code="invalid_query") from None
+    if not EARLIEST <= moment <= LATEST:
+        raise BadRequest(f"{name} must be between 1970 and 9999", code="invalid_query")
+    return moment
 
 
 def duration(raw: str | None, name: str = "idleFor") -> timedelta | None:
     """`90`, `90s`, `15m`, `2h`, `1d`."""
     if raw is None:
         return None
-    match = DURATION_PATTERN.match(raw)
+    match = DURATION_PATTERN.fullmatch(raw)
     if not match:
         raise BadRequest(f"{name} must look like 90, 90s, 15m, 2h or 1d", code="invalid_query")
-    unit = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
+    seconds = int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    if seconds > IDLE_FOR_MAX.total_seconds():  # now - idleFor must stay a date
+        raise BadRequest(f"{name} must be at most {IDLE_FOR_MAX.days} days", code="invalid_query")
+    return timedelta(seconds=seconds)
 
 
 LIST_PARAMS = ("status", "needsHuman", "assignedAgent", "idleFor", "createdAfter", "createdBefore", "order",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
+from . import jsonio
 from .model import ACTIVE, Message, Session, iso
 
 
@@ -36,8 +36,8 @@ def agent_view(session: Session, now: datetime) -> dict:
         "assignedAt": iso(session.assigned_at),
         "closeReason": session.close_reason,
         "ownerId": session.owner_id,
-        "userMeta": _parsed(session.user_meta),
-        "theme": _parsed(session.theme),
+        "userMeta": stored_object(session.user_meta),
+        "theme": stored_object(session.theme),
     }
 
 
@@ -54,11 +54,14 @@ def message_view(message: Message) -> dict:
     }
 
 
-def _parsed(raw: str) -> object:
+def stored_object(raw: str) -> dict:
+    """A stored userMeta/theme as the object it holds. A row written before the input was checked strictly (NaN,
+    nested deeper than jsonio.MAX_DEPTH, not an object) shows as {}: one bad row must not break a whole list."""
     try:
-        return json.loads(raw)
-    except ValueError:
+        value = jsonio.loads(raw) if isinstance(raw, str) else None
+    except jsonio.NotStrictJSON:
         return {}
+    return value if isinstance(value, dict) else {}
 
 
 UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))

@@ -7,8 +7,10 @@ the project of ./appwrite.json, the dev API key kept in .local/api-key, acting a
     CHAT_ENDPOINT      Appwrite endpoint, with /v1
     CHAT_PROJECT       project ID
     CHAT_API_KEY       API key with execution.write (the local stack's is read from .local/api-key)
-    CHAT_ADMIN_SECRET  the functions' ADMIN_SECRET, sent as `Authorization: Bearer ...` (admin rights)
-    CHAT_AS_USER       act as this user (API-key impersonation, the user needs the `agent` or `admin` label)
+    CHAT_ADMIN_SECRET  the functions' ADMIN_SECRET, sent as `X-Chat-Secret` (admin rights)
+    CHAT_JWT           an Appwrite account JWT of an agent or admin: Appwrite runs the execution as that user
+                       (`X-Appwrite-JWT`) and the functions verify it (`X-Chat-JWT`); the way on a real server
+    CHAT_AS_USER       act as this user (the local stack's dev-only impersonation; real servers don't offer it)
     CHAT_DEVSTACK_DATA the local stack's data folder (default .local)
 """
 
@@ -53,6 +55,7 @@ class Config:
     project: str = DEFAULT_PROJECT
     api_key: str = ""
     admin_secret: str = ""
+    jwt: str = ""
     as_user: str = ""
 
     @property
@@ -62,6 +65,8 @@ class Config:
     def who(self) -> str:
         if self.as_user:
             return f"as {self.as_user}"
+        if self.jwt:
+            return "with a JWT"
         return "with the admin secret" if self.admin_secret else "with the API key"
 
 
@@ -80,12 +85,12 @@ def load_config(env: dict[str, str] | None = None, cwd: Path | None = None, as_u
     endpoint = (endpoint or get("CHAT_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     project = get("CHAT_PROJECT") or _project_of(cwd / "appwrite.json")
     config = Config(endpoint=endpoint, project=project, api_key=get("CHAT_API_KEY"),
-                    admin_secret=get("CHAT_ADMIN_SECRET"), as_user=as_user or get("CHAT_AS_USER"))
+                    admin_secret=get("CHAT_ADMIN_SECRET"), jwt=get("CHAT_JWT"), as_user=as_user or get("CHAT_AS_USER"))
     if config.local and not config.api_key:  # the local stack keeps its dev key in its data folder
         key_file = cwd / (get("CHAT_DEVSTACK_DATA") or ".local") / "api-key"
         if key_file.is_file():
             config = replace(config, api_key=key_file.read_text(encoding="utf-8").strip())
-    if config.local and not config.as_user and not config.admin_secret:
+    if config.local and not (config.as_user or config.admin_secret or config.jwt):
         config = replace(config, as_user=DEV_ADMIN)
     return config
 
@@ -103,7 +108,9 @@ class Api:
     def __init__(self, config: Config) -> None:
         self.config = config
         client = Client().set_endpoint(config.endpoint).set_project(config.project)
-        if config.api_key:
+        if config.jwt:  # a signed-in agent: Appwrite's execute rights follow the user, not a key
+            client.set_jwt(config.jwt)
+        elif config.api_key:
             client.set_key(config.api_key)
         if config.as_user:
             client.set_impersonate_user_id(config.as_user)
@@ -116,6 +123,8 @@ class Api:
         headers = {"content-type": "application/json"}
         if self.config.admin_secret:
             headers["x-chat-secret"] = self.config.admin_secret
+        if self.config.jwt:
+            headers["x-chat-jwt"] = self.config.jwt
         try:
             execution = self.functions.create_execution(
                 function_id, body=json.dumps(body) if body is not None else "", xasync=False, path=full_path,

@@ -7,7 +7,8 @@ The page only talks to the other functions, through Appwrite executions (POST {e
 as the signed-in agent: an email/password sign-in on the endpoint, then an account JWT sent as `X-Appwrite-JWT` (for
 Appwrite) and `X-Chat-JWT` (for the functions, which verify it). The same on the local stack, whose dev users have
 a dev password. This function reads nothing and needs no scopes. Variables: CONSOLE_API_ENDPOINT (the public
-Appwrite endpoint the browser calls; default APPWRITE_FUNCTION_API_ENDPOINT), CONSOLE_REFRESH_SECONDS (default 5).
+Appwrite endpoint the browser calls; default APPWRITE_FUNCTION_API_ENDPOINT), CONSOLE_REFRESH_SECONDS (default 5,
+1 to 3600).
 """
 
 import json
@@ -18,14 +19,19 @@ PAGE = Path(__file__).with_name("console.html")
 FUNCTIONS = {"list": "list-sessions", "assign": "assign-agent", "close": "close-session", "touch": "touch-session"}
 
 
+# Seconds between refreshes. The page clamps `?refresh=` to the same range: past 2**31-1 ms (24.8 days) a browser's
+# setTimeout overflows and fires at once, so a huge value would refresh as fast as the browser can.
+REFRESH_MIN, REFRESH_MAX = 1, 3600
+
+
 def page_config() -> dict:
     endpoint = os.environ.get("CONSOLE_API_ENDPOINT") or os.environ.get("APPWRITE_FUNCTION_API_ENDPOINT", "")
     try:
-        refresh = max(1, int(os.environ.get("CONSOLE_REFRESH_SECONDS", "5")))
+        refresh = min(REFRESH_MAX, max(REFRESH_MIN, int(os.environ.get("CONSOLE_REFRESH_SECONDS", "5"))))
     except ValueError:
         refresh = 5
     return {"endpoint": endpoint.rstrip("/"), "project": os.environ.get("APPWRITE_FUNCTION_PROJECT_ID", ""),
-            "functions": FUNCTIONS, "refreshSeconds": refresh}
+            "functions": FUNCTIONS, "refreshSeconds": refresh, "refreshRange": [REFRESH_MIN, REFRESH_MAX]}
 
 
 def security_headers(endpoint: str) -> dict:
