@@ -95,10 +95,10 @@ def banner(stack: Stack) -> str:
     cli_port = "" if stack.port == DEFAULT_PORT else f" --port {stack.port}"
     make_args = "".join([f" PORT={stack.port}" if stack.port != DEFAULT_PORT else "",
                          f" DATA={stack.data_dir}" if data else ""])
-    dev_user = "dev mode: a request may send x-devstack-user: <id> to act as that user (no key)" \
-        if stack.dev_mode else "dev mode off: x-devstack-user is refused"
+    dev_user = ("dev mode: a request may also send x-devstack-user: <id> to act as that user (not in Appwrite)"
+                if stack.dev_mode else "dev mode off: x-devstack-user is refused")
     return f"""
-Local Appwrite-compatible stack (development only; NOT Appwrite, no auth beyond the dev key)
+Local Appwrite-compatible stack (development only; NOT Appwrite)
   endpoint   {endpoint}
   project    {project}
   API key    {key}   (kept in {stack.data_dir / KEY_FILE})
@@ -107,9 +107,10 @@ Local Appwrite-compatible stack (development only; NOT Appwrite, no auth beyond 
   events     {'; '.join(events) or '-'}
   schedules  {'; '.join(schedules) or '-'}
   dev users  {users}
+             sign in as <id>@example.test with the dev password: {stack.dev_password}
   {dev_user}
 {secrets_lines(stack)}
-  console    http://{stack.host}:{stack.port}/functions/agent-console/?as=agent-alice
+  console    http://{stack.host}:{stack.port}/functions/agent-console/  (sign in as agent-alice@example.test)
   admin CLI  {cli_env}.venv/bin/sessions list{cli_port}
 
 Python SDK:
@@ -118,14 +119,16 @@ Python SDK:
   client = Client().set_endpoint("{endpoint}").set_project("{project}").set_key("{key}")
   run = Functions(client).create_execution("create-session", body="{{}}")
   print(run.responsestatuscode, run.responsebody)
-  # act as an agent: client.set_impersonate_user_id("agent-alice")
+  # an agent sends their account JWT as X-Chat-JWT (see the README's Security section);
+  # dev only: client.set_impersonate_user_id("agent-alice")
 
 curl:
   curl -s -X POST {endpoint}/functions/create-session/executions \\
     -H 'content-type: application/json' -H 'x-appwrite-project: {project}' \\
     -H 'x-appwrite-key: {key}' -d '{{"body": "{{}}"}}'
   curl -s -X POST {endpoint}/functions/list-sessions/executions \\
-    -H 'content-type: application/json' -H 'x-devstack-user: agent-alice' -d '{{"method": "GET"}}'
+    -H 'content-type: application/json' -H 'x-appwrite-project: {project}' -H 'x-appwrite-key: {key}' \\
+    -d '{{"method": "GET", "headers": {{"X-Chat-Secret": "<ADMIN_SECRET>"}}}}'
 
   python -m devstack fire-schedule close-session {target}
   python -m devstack user add agent-zoe --labels agent {target}

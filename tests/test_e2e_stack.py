@@ -126,11 +126,13 @@ def test_the_schedule_closes_idle_sessions(stack):
     assert stack.engine.get_row("chat", "sessions", fresh["sessionId"])["status"] == "active"
 
 
-def test_every_function_that_checks_labels_may_read_users(stack):
-    """On Appwrite each function is its own process with its own key: no label cache is shared between them."""
+def test_every_function_proves_an_agent_with_nothing_cached_and_no_users_scope(stack):
+    """On Appwrite each function is its own process: nothing verified by one is known to another. The JWT is the
+    agent's own credential, so no function needs `users.read` to prove who calls (only assign-agent keeps it, for
+    the agent an assign or transfer names)."""
     from chat_core import gateway
 
-    widget, alice = Party(stack, key=False), Party(stack, user="agent-alice")
+    widget, alice = Party(stack, key=False), Party(stack, signed_in="agent-alice")
     _, created = widget.run("create-session", {})
     session_id = created["sessionId"]
     for function_id, body, path in (
@@ -140,9 +142,12 @@ def test_every_function_that_checks_labels_may_read_users(stack):
         ("list-sessions", None, f"/{session_id}"),
         ("close-session", {"sessionId": session_id}, "/"),
     ):
+        gateway._jwt_cache.clear()
         gateway._label_cache.clear()
         status, answer = alice.run(function_id, body, path=path, method="GET" if body is None else "POST")
         assert status == 200, (function_id, answer)
+    scopes = {spec.id: spec.scopes for spec in stack.runtime.functions.values()}
+    assert [fid for fid, granted in scopes.items() if "users.read" in granted] == ["assign-agent"]
 
 
 def test_the_boundary_holds_over_http(stack):
