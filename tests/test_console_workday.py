@@ -325,3 +325,4 @@ def test_a_phone_sees_the_lists_then_the_session_without_sideways_scrolling(stac
     page.locator("#detail-body dd", has_text="Waiting for a human").wait_for(timeout=WAIT_MS)
     assert overflow(page) == 0
     page.close()
+    call(functions(stack, "admin-ada"), "close-session", {"sessionId": long})  # out of the next screenshot
