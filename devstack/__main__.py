@@ -100,7 +100,7 @@ Python SDK:
   client = Client().set_endpoint("{endpoint}").set_project("{project}").set_key("{key}")
   run = Functions(client).create_execution("create-session", body="{{}}")
   print(run.responsestatuscode, run.responsebody)
-  # act as an agent: client.set_impersonate_user_id("agent-alice")
+  # act as an agent: client.add_header("x-appwrite-impersonate-user-id", "agent-alice")
 
 curl:
   curl -s -X POST {endpoint}/functions/create-session/executions \\

@@ -36,7 +36,7 @@ class Party:
         if key:
             client.set_key(stack.api_key)
         if user:
-            client.set_impersonate_user_id(user)
+            client.add_header("x-appwrite-impersonate-user-id", user)
         self.functions = Functions(client)
         self.headers = headers or {}
 
