@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = _with_common(commands.add_parser("run", help="serve the stack until Ctrl-C"))
     run.add_argument("--reset", action="store_true", help="start with an empty database")
+    run.add_argument("--blank", action="store_true",
+                     help="a new, empty project: no tables or functions until `appwrite push` (kept in --data)")
     run.add_argument("--no-dev-mode", action="store_true",
                      help="refuse the dev-only x-devstack-user header")
     run.add_argument("--verbose", action="store_true", help="log every request")
@@ -63,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stack = Stack(args.root, data_dir=args.data, port=args.port, reset=args.reset,
-                  dev_mode=not args.no_dev_mode).start()
+                  dev_mode=not args.no_dev_mode, blank=args.blank).start()
     print(banner(stack), flush=True)
     stack.serve_forever()
     return 0
