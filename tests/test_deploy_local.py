@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.build
 def deployed(tmp_path_factory):
     data = tmp_path_factory.mktemp("deployed")
     with Stack(data_dir=data / "stack", port=0, run_scheduler=False, blank=True) as stack:
-        transcript = deploy(stack.endpoint, stack.api_key, home=data / "cli-home")
+        transcript = deploy(stack.endpoint, stack.api_key, home=data / "cli-home", out=sys.stdout)
         active = verify(stack.endpoint, stack.api_key)
         set_function_variables(stack, {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET,
                                        "IDLE_CLOSE_MINUTES": "30"})
