@@ -1,6 +1,6 @@
 """Command line of the local stack (development only, loopback only).
 
-    python -m devstack run [--port 8787] [--data .local] [--reset]
+    python -m devstack run [--port 8787] [--data .local] [--reset] [--blank]
     python -m devstack fire-schedule close-session [--port 8787] [--data .local]
     python -m devstack user add agent-zoe --labels agent [--name "Zoe"]
 """
@@ -78,6 +78,7 @@ def banner(stack: Stack) -> str:
     schedules = [f"{s.id} '{s.schedule}' (UTC)" for s in specs if s.schedule]
     users = ", ".join(f"{uid} [{', '.join(labels)}]" for uid, _, labels in DEV_USERS)
     endpoint, project, key = stack.endpoint, stack.project_id, stack.api_key
+    deploy_hint = f"python -m tools.deploy --endpoint {endpoint} --key <the API key> (appwrite push)"
     data = "" if stack.data_dir == Path(".local") else f" --data {stack.data_dir}"
     target = f"--port {stack.port}{data}"
     dev_user = "dev mode: a request may send x-devstack-user: <id> to act as that user (no key)" \
@@ -88,7 +89,7 @@ Local Appwrite-compatible stack (development only; NOT Appwrite, no auth beyond 
   project    {project}
   API key    {key}   (kept in {stack.data_dir / KEY_FILE})
   data       {stack.data_dir / DB_FILE}
-  functions  {', '.join(s.id for s in specs)}
+  functions  {', '.join(s.id for s in specs) or "none yet: " + deploy_hint}
   events     {'; '.join(events) or '-'}
   schedules  {'; '.join(schedules) or '-'}
   dev users  {users}
