@@ -79,6 +79,10 @@ class Deployments:
         self._idle = threading.Condition(self._lock)
         self._runners: dict[str, RunnerPool] = {}
         state.on_functions = self.sync
+        for deployment in state.values("deployments"):  # a build the stack stopped in the middle of
+            if deployment["status"] in ("processing", "building"):
+                self._set(deployment["$id"], status="failed",
+                          buildLogs=deployment["buildLogs"] + "The stack stopped during the build.\n")
 
     # ---- models
 

@@ -272,6 +272,17 @@ class ProjectState:
             self._pending += 1
         self._jobs.put(("index", table_key, index["key"], ""))
 
+    def resume(self) -> None:
+        """After a restart: columns and indexes still ``processing`` go back to the worker (call once ``on_schema``
+        is set)."""
+        with self._lock:
+            waiting = [(kind, key, item["key"]) for key, table in self.data["tables"].items()
+                       for kind, items in (("column", table["columns"]), ("index", table["indexes"]))
+                       for item in items if item["status"] == "processing"]
+            self._pending += len(waiting)
+        for kind, key, item_key in waiting:
+            self._jobs.put((kind, key, item_key, ""))
+
     def refresh_schema(self) -> None:
         """Hand the engine the current schema (after a database or table was created)."""
         self.on_schema(self.schema())

@@ -479,6 +479,7 @@ class Stack:
         self.engine = Engine(self.project.schema() if self.blank else load_schema(self.config_path),
                              str(self.data_dir / DB_FILE))
         self.project.on_schema = self.engine.set_schema
+        self.project.resume()
         self.keys = KeyRing()
         self.keys.add(self.api_key, None)  # the dev key: every scope
         self.rest = RestApi(self.engine, self.keys, self.project_id)

@@ -159,3 +159,16 @@ def test_a_newer_sdk_is_warned_on_every_answer(stack, sdk_format, warned):
         warning = {k.lower(): v for k, v in answer.items()}.get("x-appwrite-warning", "")
         assert ("Please downgrade your SDK" in warning) is warned
         assert not warned or f"built for Appwrite {sdk_format}" in warning
+
+
+def test_a_blank_project_keeps_what_was_pushed_across_restarts(tmp_path):
+    with Stack(data_dir=tmp_path, port=0, run_scheduler=False, blank=True) as first:
+        base = _table(first, "kept")
+        call(first, "POST", f"{base}/attributes/string", {"key": "text", "size": 20, "required": True})
+        assert first.project.wait_idle()
+        assert call(first, "POST", "/tablesdb/db/tables/kept/rows", {"rowId": "r", "data": {"text": "hi"}})[0] == 201
+    with Stack(data_dir=tmp_path, port=0, run_scheduler=False, blank=True) as second:
+        assert call(second, "GET", f"{base}/attributes/text")[1]["status"] == "available"
+        assert call(second, "GET", "/tablesdb/db/tables/kept/rows/r")[1]["text"] == "hi"
+    with Stack(data_dir=tmp_path, port=0, run_scheduler=False, blank=True, reset=True) as third:
+        assert call(third, "GET", "/tablesdb/db")[1]["type"] == "database_not_found"
