@@ -5,7 +5,10 @@ Routes (all on 127.0.0.1 only):
   execution or the list: answered here, with the runtime of ``devstack.functions``.
 - ``POST /v1/devstack/schedules/{id}`` and ``POST /v1/devstack/users/{id}``: dev-only helpers for
   the CLI, allowed with the stack's own API key only.
+- What ``appwrite push`` calls (databases, tables, columns, indexes, functions, variables, deployments):
+  ``devstack.manage.ManagementApi``, with builds and activated deployments in ``devstack.builds``.
 - Everything else under ``/v1``: ``devstack.rest.RestApi`` (TablesDB, Users, health).
+- Every ``/v1`` answer to a newer SDK carries Appwrite's ``X-Appwrite-Warning`` (``devstack.versions``).
 
 Who calls (``resolve_caller``): an API key is a server and may run any function. A request
 with a key and ``x-appwrite-impersonate-user-id`` acts as that user (SDK
