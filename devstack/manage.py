@@ -47,6 +47,9 @@ Response = tuple[int, dict[str, str], bytes]
 _QUERY_KEY = re.compile(r"^queries\[(\d*)\]$")
 COLUMN_TYPES = ("string", "integer", "float", "boolean", "datetime", "email", "url", "ip", "enum")
 RUNTIMES = ("python-3.8", "python-3.9", "python-3.10", "python-3.11", "python-3.12")  # self-hosted 1.8 tops at 3.12
+SPECIFICATIONS = ("s-0.5vcpu-512mb", "s-1vcpu-512mb", "s-1vcpu-1gb", "s-2vcpu-2gb", "s-2vcpu-4gb", "s-4vcpu-4gb",
+                  "s-4vcpu-8gb", "s-8vcpu-4gb", "s-8vcpu-8gb")  # app/config/specifications.php (1.8.1)
+SPECIFICATION_DEFAULT = "s-1vcpu-512mb"  # APP_COMPUTE_SPECIFICATION_DEFAULT
 LIMIT_DEFAULT = 25
 FUNCTION_TIMEOUT_MAX = 900  # _APP_FUNCTIONS_TIMEOUT default
 
@@ -447,9 +450,11 @@ class ManagementApi:
             "entrypoint": _text(r.param("entrypoint", current.get("entrypoint", "")) or "", "entrypoint", 1028),
             "commands": _text(r.param("commands", current.get("commands", "")) or "", "commands", 8192),
             "scopes": _string_list(r.param("scopes", current.get("scopes", [])), "scopes", 100),
-            "specification": _text(r.param("specification", current.get("specification", "s-1vcpu-512mb"))
-                                   or "s-1vcpu-512mb", "specification", 128),
+            "specification": r.param("specification", current.get("specification")) or SPECIFICATION_DEFAULT,
         }
+        if settings["specification"] not in SPECIFICATIONS:
+            raise EngineError(400, "general_argument_invalid", "Invalid `specification` param: Specification must be "
+                              f"one of: {', '.join(SPECIFICATIONS)}")
         runtime = r.param("runtime", current.get("runtime"))
         if runtime not in RUNTIMES:
             raise EngineError(404 if "runtime" in current else 400, "function_runtime_unsupported",

@@ -17,6 +17,13 @@ FUNCTIONS = {f["$id"]: f for f in CONFIG["functions"]}
 CLI_TYPES = {"string", "integer", "double", "boolean", "datetime"}
 
 
+def test_the_file_is_in_the_clis_own_format():
+    # `appwrite client --project-id` rewrites appwrite.json with JSONbig.stringify(data, null, 4) and no final
+    # newline (lib/config.js, Config.write): kept in that form, the deploy leaves the file byte for byte as it was.
+    text = (ROOT / "appwrite.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=4, ensure_ascii=False)
+
+
 def test_every_function_declares_what_appwrite_needs():
     for fid, function in FUNCTIONS.items():
         assert function["runtime"] == "python-3.12"

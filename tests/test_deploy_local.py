@@ -32,8 +32,10 @@ pytestmark = pytest.mark.build
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
     data = tmp_path_factory.mktemp("deployed")
+    config = (ROOT / "appwrite.json").read_bytes()
     with Stack(data_dir=data / "stack", port=0, run_scheduler=False, blank=True) as stack:
         transcript = deploy(stack.endpoint, stack.api_key, home=data / "cli-home", out=sys.stdout)
+        assert (ROOT / "appwrite.json").read_bytes() == config  # the CLI rewrote it identically (--project-id)
         active = verify(stack.endpoint, stack.api_key)
         set_function_variables(stack, {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET,
                                        "IDLE_CLOSE_MINUTES": "30"})

@@ -4,9 +4,11 @@
 
 The CLI comes from ``tools/appwrite-cli`` (``npm ci`` there, by ``make cli``; nothing global). Its settings
 (endpoint, key) go to ``<home>/.appwrite/prefs.json``: the CLI keeps them under ``$HOME``, so HOME points at a
-project-local folder. The project ID is appwrite.json's ``projectId``. Then, from the folder holding appwrite.json:
+project-local folder. ``--project-id`` is written into appwrite.json by the CLI; the file is kept in the CLI's own
+format (4-space JSON, no final newline), so giving it its own ``projectId`` changes nothing. From the folder holding
+appwrite.json:
 
-    appwrite client --endpoint <endpoint> --key <key>
+    appwrite client --endpoint <endpoint> --project-id <projectId of appwrite.json> --key <key>
     appwrite push tables --all --force
     appwrite push functions --all --force --no-code
     appwrite push functions --all --force
@@ -48,9 +50,9 @@ def install_cli() -> Path:
     return CLI
 
 
-def commands(endpoint: str, key: str) -> list[list[str]]:
+def commands(endpoint: str, key: str, project: str) -> list[list[str]]:
     """The CLI invocations, in order (what the README shows)."""
-    return [["client", "--endpoint", endpoint, "--key", key],
+    return [["client", "--endpoint", endpoint, "--project-id", project, "--key", key],
             ["push", "tables", "--all", "--force"],
             ["push", "functions", "--all", "--force", "--no-code"],
             ["push", "functions", "--all", "--force"]]
@@ -69,7 +71,8 @@ def run_cli(args: list[str], *, root: Path = ROOT, home: Path | None = None) -> 
 def deploy(endpoint: str, key: str, *, root: Path = ROOT, home: Path | None = None, out=None) -> str:
     """Run the CLI commands against ``endpoint``; returns their combined output (also written to ``out``)."""
     transcript = []
-    for args in commands(endpoint, key):
+    project = json.loads((root / "appwrite.json").read_text(encoding="utf-8"))["projectId"]
+    for args in commands(endpoint, key, project):
         shown = " ".join("<key>" if arg == key else arg for arg in args)
         done = run_cli(args, root=root, home=home)
         text = f"$ appwrite {shown}\n{done.stdout}{done.stderr}"

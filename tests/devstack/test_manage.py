@@ -128,6 +128,8 @@ def test_functions_are_created_updated_and_refuse_executions_until_deployed(stac
     assert call(stack, "POST", "/functions", spec)[1]["type"] == "function_already_exists"
     assert call(stack, "POST", "/functions", {**spec, "functionId": "n", "runtime": "node-22"})[1]["type"] == \
         "function_runtime_unsupported"
+    status, error, _ = call(stack, "POST", "/functions", {**spec, "functionId": "n", "specification": "s-64vcpu"})
+    assert (status, error["type"], call(stack, "GET", "/functions/n")[0]) == (400, "general_argument_invalid", 404)
     status, function, _ = call(stack, "PUT", "/functions/hello", {**spec, "name": "Hi", "timeout": 30})
     assert status == 200 and (function["name"], function["timeout"]) == ("Hi", 30)
     status, error, _ = call(stack, "POST", "/functions/hello/executions", {})
