@@ -59,7 +59,7 @@ def browser(tmp_path_factory):
 def functions(stack, user: str | None = None) -> Functions:
     client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key)
     if user:
-        client.set_impersonate_user_id(user)
+        client.add_header("x-appwrite-impersonate-user-id", user)
     return Functions(client)
 
 
