@@ -340,8 +340,9 @@ class RunnerPool:
         worker = self._take(deadline)
         if worker is None:
             return {"status": 500, "error": f"Operation timed out after {timeout:g} seconds."}
-        request = {"method": context.req.method, "path": context.req.path + (
-            f"?{context.req.query_string}" if context.req.query_string else ""), "headers": context.req.headers,
+        # The path and query stay apart: a decoded path may hold a "?" of its own (%3F).
+        request = {"method": context.req.method, "path": context.req.path, "queryString": context.req.query_string,
+                   "headers": context.req.headers,
             "body": base64.b64encode(context.req.body_binary).decode(), "url": context.req.url}
         answer = worker.ask(request, max(0.0, deadline - time.monotonic()))
         self._give_back(worker)

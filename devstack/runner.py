@@ -46,7 +46,7 @@ def main() -> None:
         request = json.loads(line)
         context = contexts.RuntimeContext(contexts.RuntimeRequest(
             request["method"], request["path"], request["headers"], base64.b64decode(request["body"]),
-            url=request["url"]))
+            url=request["url"], query_string=request["queryString"]))
         native = io.StringIO()
         sys.stdout = sys.stderr = native
         try:

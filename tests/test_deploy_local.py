@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from stack_support import ADMIN_SECRET, BOT_SECRET, Party, run_whole_story, set_function_variables
+from stack_support import ADMIN_SECRET, BOT_SECRET, FORGED, Party, run_whole_story, set_function_variables
 
 from devstack.server import Stack
 from tools.deploy import deploy, run_cli, verify
@@ -60,7 +60,7 @@ def test_the_cli_pushed_every_table_and_function(deployed):
 
 def test_the_whole_story_runs_on_the_deployed_build(deployed):
     stack, _, active = deployed
-    run_whole_story(stack)
+    run_whole_story(stack, FORGED)  # with mixed-case X-Appwrite-* and Authorization forged on top
     for function_id in ("create-session", "touch-session", "escalate", "assign-agent", "close-session"):
         executions = json.loads(_get(stack, f"/functions/{function_id}/executions"))["executions"]
         assert executions and {e["deploymentId"] for e in executions} == {active[function_id]["$id"]}
