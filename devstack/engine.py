@@ -30,6 +30,7 @@ LIMIT_COUNT = 5000  # Appwrite's APP_LIMIT_COUNT: totals saturate here
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100_000
 MAX_QUERIES = 100
+BULK_ANSWER_ROWS = 100  # APP_LIMIT_DATABASE_BATCH (appwrite 1.8.1 app/init/constants.php)
 MAX_QUERY_LENGTH = 4096
 MAX_QUERY_VALUES = 100
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")
@@ -785,6 +786,36 @@ class Engine:
             row = self._render(table, old)
             self._conn.execute(f"DELETE FROM {self._sql_table(table)} WHERE _seq = ?", (old["_seq"],))
             return row, [self._event(table, "delete", row)]
+        return self._write(work)
+
+    def delete_rows(self, database_id: str, table_id: str, queries: Iterable[Any] | None = None, *,
+                    timestamp: str | None = None) -> dict:
+        """Bulk delete (TablesDB `deleteRows`, server 1.8.1): every row the filters match, or at most `limit` of
+        them, in one transaction. Answers `{"total": deleted, "rows": [...]}` with the first 100 rows
+        (APP_LIMIT_DATABASE_BATCH), and only those get a delete event (appwrite 1.8.1
+        src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Bulk/Delete.php; the loop is
+        utopia-php/database 3.5.0 `Database::deleteDocuments`). No queries: every row. A row updated after
+        `X-Appwrite-Timestamp` fails the whole call with 409 and deletes nothing."""
+        table = self.table(database_id, table_id)
+        parsed = parse_queries(queries)
+        plan = _Compiler(table).compile(parsed)
+        if not any(q["method"] == "limit" for q in parsed):
+            plan.limit = -1  # SQLite's "no limit": a bulk delete takes every match unless told otherwise
+        since = self._request_time(timestamp)
+
+        def work() -> tuple[dict, list[Event]]:
+            doomed = self._select(table, plan)
+            rendered = []
+            for old in doomed:
+                self._check_conflict(old, since)
+                if len(rendered) < BULK_ANSWER_ROWS:
+                    rendered.append(self._render(table, old))
+            for start in range(0, len(doomed), 500):
+                seqs = [old["_seq"] for old in doomed[start:start + 500]]
+                self._conn.execute(f"DELETE FROM {self._sql_table(table)} WHERE _seq IN "
+                                   f"({', '.join('?' * len(seqs))})", seqs)
+            return ({"total": len(doomed), "rows": rendered},
+                    [self._event(table, "delete", row) for row in rendered])
         return self._write(work)
 
     def increment_row_column(self, database_id: str, table_id: str, row_id: str, column: str,

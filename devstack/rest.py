@@ -178,7 +178,7 @@ class RestApi:
     def _row_route(self, method: str, s: list[str], n: int) -> tuple[Handler, str] | None:
         table: dict[str, Handler] = {}
         if n == 5:
-            table = {"GET": self._list_rows, "POST": self._create_row}
+            table = {"GET": self._list_rows, "POST": self._create_row, "DELETE": self._delete_rows}
         elif n == 6:
             table = {"GET": self._get_row, "PATCH": self._update_row, "PUT": self._upsert_row,
                      "DELETE": self._delete_row}
@@ -224,6 +224,9 @@ class RestApi:
         # The SDK reads Content-Type even on 204 (a missing header raises KeyError) and would try to
         # JSON-decode an empty body sent as application/json, so say it is (empty) text.
         return 204, {"content-type": "text/plain; charset=UTF-8"}, b""
+
+    def _delete_rows(self, r: _Request) -> Response:
+        return _json(200, self.engine.delete_rows(r.segments[1], r.segments[3], r.queries(), timestamp=_timestamp(r)))
 
     def _bump(self, r: _Request) -> Response:
         db, table, row_id, column, action = (r.segments[i] for i in (1, 3, 5, 6, 7))

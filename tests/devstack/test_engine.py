@@ -90,6 +90,42 @@ def test_delete_then_not_found(tables):
     assert (err.code, err.type) == (404, "row_not_found")
 
 
+def test_bulk_delete_takes_the_matching_rows_and_answers_the_first_hundred(fake, tables):
+    """TablesDB deleteRows (server 1.8.1): filters and `limit` choose the rows, `total` counts them, the answer
+    and the delete events carry at most 100 (APP_LIMIT_DATABASE_BATCH)."""
+    events = []
+    fake.engine.subscribe(events.append)
+    for i in range(130):
+        tables.create_row(DB, "sessions", f"s{i}", session(status="closed" if i % 2 else "active"))
+    events.clear()
+    answer = tables.delete_rows(DB, "sessions", [Query.equal("status", ["closed"]), Query.limit(60)])
+    assert (answer.total, len(answer.rows)) == (60, 60)
+    answer = tables.delete_rows(DB, "sessions", [Query.equal("status", ["closed"])])
+    assert (answer.total, len(answer.rows)) == (5, 5)
+    assert tables.list_rows(DB, "sessions", [Query.limit(500)]).total == 65  # the active ones
+    answer = tables.delete_rows(DB, "sessions")  # no queries: every row
+    assert (answer.total, len(answer.rows)) == (65, 65)
+    tables.create_row(DB, "sessions", "s-last", session())
+    for i in range(120):
+        tables.create_row(DB, "sessions", f"t{i}", session())
+    answer = tables.delete_rows(DB, "sessions", [Query.starts_with("$id", "t")])
+    assert (answer.total, len(answer.rows)) == (120, 100)
+    assert [e["action"] for e in events].count("delete") == 60 + 5 + 65 + 100
+    assert {r.id for r in tables.list_rows(DB, "sessions").rows} == {"s-last"}
+    assert tables.delete_rows(DB, "sessions", [Query.equal("status", ["closed"])]).total == 0
+
+
+def test_bulk_delete_with_a_stale_timestamp_deletes_nothing(fake, tables):
+    first = tables.create_row(DB, "sessions", "s1", session())
+    tables.create_row(DB, "sessions", "s2", session())
+    tables.update_row(DB, "sessions", "s2", {"status": "closed"})
+    stale = TablesDB(fake.client())
+    stale.client.add_header("x-appwrite-timestamp", first.updatedat)
+    err = error_of(stale.delete_rows, DB, "sessions")
+    assert (err.code, err.type) == (409, "row_update_conflict")
+    assert tables.list_rows(DB, "sessions").total == 2
+
+
 def test_unknown_database_and_table(tables):
     assert error_of(tables.get_row, "nope", "sessions", "x").type == "database_not_found"
     assert error_of(tables.list_rows, DB, "nope").type == "table_not_found"
