@@ -7,6 +7,11 @@ What it reproduces (Appwrite 1.8.1, `app/controllers/api/account.php`; OpenAPI `
   `{"a_session_<project>": secret}`), which the page sends back as a request header of the same name.
   A wrong email or password -> 401 `user_invalid_credentials`.
 - `POST /v1/account/jwts` (with a session) -> 201 `{jwt}`, valid 900 s by default, at most 3,600.
+- `POST /v1/account/sessions/anonymous` -> 201 session of a new user with no email or password (what a widget
+  uses to give each visitor an identity it can prove). Rate-limited by Appwrite itself: 50 per hour per client
+  IP (`abuse-limit` 50, `abuse-key` `ip:{ip}`, default `abuse-time` 3600 s, in a fixed window of
+  `floor(now / 3600) * 3600`: `app/controllers/shared/api.php` with utopia-php/abuse 1.0.2 `TimeLimit`); the 51st
+  answers 429 `general_rate_limit_exceeded`, and every answer carries `X-RateLimit-Limit`, `-Remaining`, `-Reset`.
 - `GET /v1/account` with `X-Appwrite-JWT` (or a session) -> the user, labels included. A bad, expired or revoked
   JWT -> 401 `user_jwt_invalid`; no credentials -> 401 `general_unauthorized_scope` (role: guests).
 - Executions: a caller with a session gets `x-appwrite-user-jwt` (valid for the function's timeout + 60 s,
@@ -35,6 +40,7 @@ from devstack.engine import Engine, EngineError
 JWT_DEFAULT_SECONDS, JWT_MAX_SECONDS = 900, 3600
 SESSION_SECONDS = 365 * 24 * 3600  # Appwrite's default session length: one year
 DEV_PASSWORD = "devstack-password"
+ANONYMOUS_SESSIONS_PER_IP, ABUSE_WINDOW_SECONDS = 50, 3600  # appwrite 1.8.1 app/controllers/api/account.php
 
 
 def _b64(data: bytes) -> str:
@@ -57,6 +63,15 @@ def invalid_jwt() -> EngineError:
     return EngineError(401, "user_jwt_invalid", "The JWT token is invalid. Please check the JWT and try again.")
 
 
+class RateLimited(EngineError):
+    """Appwrite's abuse limit: 429 general_rate_limit_exceeded, with the X-RateLimit-* headers."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__(429, "general_rate_limit_exceeded",
+                         "Rate limit for the current endpoint has been exceeded. Please try again after some time.")
+        self.headers = headers
+
+
 class Accounts:
     def __init__(self, engine: Engine, project: str) -> None:
         self.engine = engine
@@ -67,6 +82,7 @@ class Accounts:
         self._salt = secrets.token_bytes(16)
         self._sessions: dict[str, tuple[str, str, float]] = {}  # secret -> (session ID, user ID, expires)
         self._dev_sessions: dict[str, str] = {}  # user ID -> secret of the session impersonation uses
+        self._abuse: dict[tuple[str, int], int] = {}  # (ip, window start) -> anonymous sessions created
         self._lock = threading.Lock()
 
     # -- passwords and sessions --------------------------------------------------------------
@@ -88,14 +104,37 @@ class Accounts:
                               "Invalid credentials. Please check the email and password.")
         return self._new_session(users[0]["$id"])
 
-    def _new_session(self, user_id: str) -> tuple[dict, str]:
+    def _new_session(self, user_id: str, provider: str = "email") -> tuple[dict, str]:
         secret, session_id, now = secrets.token_hex(32), secrets.token_hex(10), time.time()
         with self._lock:
             self._sessions[secret] = (session_id, user_id, now + SESSION_SECONDS)
         model = {"$id": session_id, "$createdAt": _iso(now), "$updatedAt": _iso(now), "userId": user_id,
-                 "expire": _iso(now + SESSION_SECONDS), "provider": "email", "current": True,
+                 "expire": _iso(now + SESSION_SECONDS), "provider": provider, "current": True,
                  "secret": ""}  # a client sees the secret only in its cookie
         return model, secret
+
+    def anonymous_session(self, client_ip: str) -> tuple[dict, str, dict[str, str]]:
+        """A new anonymous user and its session: (the session model, its secret, the rate-limit headers).
+        Refused with 429 once this IP made ANONYMOUS_SESSIONS_PER_IP in the current hour window."""
+        now = time.time()
+        window = int(now // ABUSE_WINDOW_SECONDS) * ABUSE_WINDOW_SECONDS
+        with self._lock:
+            for key in [k for k in self._abuse if k[1] < window]:  # past windows no longer matter
+                del self._abuse[key]
+            used = self._abuse.get((client_ip, window), 0)
+            allowed = used < ANONYMOUS_SESSIONS_PER_IP
+            if allowed:
+                self._abuse[(client_ip, window)] = used + 1
+        headers = {"x-ratelimit-limit": str(ANONYMOUS_SESSIONS_PER_IP),
+                   # utopia-php/abuse counts the calls before this one: `limit - (count + 1)`, never below 0
+                   "x-ratelimit-remaining": str(max(0, ANONYMOUS_SESSIONS_PER_IP - used - 1)),
+                   "x-ratelimit-reset": str(window + ABUSE_WINDOW_SECONDS)}
+        if not allowed:
+            raise RateLimited(headers)
+        user_id = secrets.token_hex(10)
+        self.engine.put_user(user_id)
+        model, secret = self._new_session(user_id, provider="anonymous")
+        return model, secret, headers
 
     def sign_out(self, secret: str) -> None:
         with self._lock:

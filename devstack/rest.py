@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from devstack.accounts import Accounts
+from devstack.accounts import Accounts, RateLimited
 from devstack.engine import Engine, EngineError
 
 VERSION = "1.8.1"
@@ -57,8 +57,9 @@ def error_response(code: int, type_: str, message: str) -> Response:
 
 class _Request:
     def __init__(self, method: str, segments: list[str], query: list[tuple[str, str]],
-                 headers: dict[str, str], body: dict) -> None:
+                 headers: dict[str, str], body: dict, client_ip: str = "") -> None:
         self.method = method
+        self.client_ip = client_ip
         self.segments = segments
         self.query = query
         self.headers = headers
@@ -105,10 +106,14 @@ class RestApi:
         self.accounts = accounts or Accounts(engine, project or "local")
 
     def handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str],
-               body: bytes) -> Response:
-        """Never raises: every failure becomes an Appwrite-shaped JSON error."""
+               body: bytes, client_ip: str = "") -> Response:
+        """Never raises: every failure becomes an Appwrite-shaped JSON error. `client_ip`: the TCP peer, which
+        Appwrite's own rate limits key on (callers cannot choose it; the in-process fake has none)."""
         try:
-            return self._handle(method.upper(), path, query_string or "", headers, body or b"")
+            return self._handle(method.upper(), path, query_string or "", headers, body or b"", client_ip)
+        except RateLimited as exc:
+            status, answer_headers, answer = error_response(exc.code, exc.type, exc.message)
+            return status, {**answer_headers, **exc.headers}, answer
         except EngineError as exc:
             return error_response(exc.code, exc.type, exc.message)
         except Exception:
@@ -116,7 +121,7 @@ class RestApi:
             return error_response(500, "general_unknown", "Server Error")
 
     def _handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str],
-                body: bytes) -> Response:
+                body: bytes, client_ip: str = "") -> Response:
         path, _, inline_query = path.partition("?")
         query_string = query_string or inline_query
         if not (path == "/v1" or path.startswith("/v1/")):
@@ -132,7 +137,7 @@ class RestApi:
         elif scope is not None:
             self._authorize(lower, scope)
         request = _Request(method, segments, parse_qsl(query_string, keep_blank_values=True), lower,
-                           _parse_body(method, body))
+                           _parse_body(method, body), client_ip)
         if request.param("transactionId"):
             raise EngineError(400, "general_argument_invalid",
                               "Transactions are not supported by the local stack.")
@@ -171,6 +176,7 @@ class RestApi:
     def _account_route(self, method: str, s: list[str]) -> tuple[Handler, str] | None:
         routes: dict[tuple[str, ...], Handler] = {
             ("GET", "account"): self._get_account, ("POST", "account", "sessions", "email"): self._sign_in,
+            ("POST", "account", "sessions", "anonymous"): self._anonymous_session,
             ("POST", "account", "jwts"): self._create_jwt, ("DELETE", "account", "sessions", "current"): self._sign_out}
         handler = routes.get((method, *s))
         return (handler, ACCOUNT_SCOPE) if handler else None
@@ -249,6 +255,11 @@ class RestApi:
         session, secret = self.accounts.sign_in(email, password)
         status, headers, body = _json(201, session)
         return status, {**headers, **self.accounts.session_cookie_headers(secret)}, body
+
+    def _anonymous_session(self, r: _Request) -> Response:
+        session, secret, limits = self.accounts.anonymous_session(r.client_ip)
+        status, headers, body = _json(201, session)
+        return status, {**headers, **limits, **self.accounts.session_cookie_headers(secret)}, body
 
     def _create_jwt(self, r: _Request) -> Response:
         duration = r.param("duration", 900)

@@ -135,7 +135,8 @@ class DevApp:
                                          client_ip)
         if path == "/v1" or path.startswith("/v1/"):
             managed = self.stack.manage.handle(method, path, query, headers, body)  # tables, functions, deploys
-            return managed if managed is not None else self.stack.rest.handle(method, path, query, headers, body)
+            return managed if managed is not None else self.stack.rest.handle(method, path, query, headers, body,
+                                                                              client_ip)
         raise ApiError(404, "general_route_not_found", "The requested route was not found.")
 
     def _check_project(self, headers: dict[str, str]) -> None:

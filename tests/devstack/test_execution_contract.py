@@ -218,6 +218,41 @@ def test_a_wrong_password_a_forged_jwt_and_a_closed_session_are_refused(stack: S
     assert revoked.value.code == 401
 
 
+def test_anonymous_sessions_are_limited_to_50_an_hour_per_ip_and_prove_a_user(stack: Stack, monkeypatch) -> None:
+    """Appwrite 1.8.1 `POST /v1/account/sessions/anonymous`: abuse-limit 50, abuse-key `ip:{ip}`, a one-hour
+    fixed window (app/controllers/api/account.php, app/controllers/shared/api.php, utopia-php/abuse TimeLimit)."""
+    class Clock:
+        now = 1_800_000_000.0 + 600  # ten minutes into an hour window
+
+        def time(self) -> float:
+            return self.now
+    clock = Clock()
+    monkeypatch.setattr("devstack.accounts.time", clock)
+    window_end = str(1_800_000_000 + 3600)
+    remaining, users = [], set()
+    for _ in range(50):
+        status, headers, session = _post(stack, "/account/sessions/anonymous", {})
+        headers = {k.lower(): v for k, v in headers.items()}
+        assert (status, session["provider"], headers["x-ratelimit-limit"]) == (201, "anonymous", "50")
+        assert headers["x-ratelimit-reset"] == window_end
+        remaining.append(int(headers["x-ratelimit-remaining"]))
+        users.add(session["userId"])
+    assert remaining == list(range(49, -1, -1)) and len(users) == 50  # a new user each time
+    status, headers, body = _post(stack, "/account/sessions/anonymous", {})
+    assert (status, body["type"]) == (429, "general_rate_limit_exceeded")
+    assert {k.lower(): v for k, v in headers.items()}["x-ratelimit-remaining"] == "0"
+    clock.now += 3600  # the next window
+    status, headers, session = _post(stack, "/account/sessions/anonymous", {})
+    assert status == 201
+    # The session is a user like any other: its executions carry a user JWT that proves who it is.
+    secret = json.loads({k.lower(): v for k, v in headers.items()}["x-fallback-cookies"])[
+        f"a_session_{stack.project_id}"]
+    seen = _run(stack, client=_client(stack, session=secret))["headers"]
+    assert seen["x-appwrite-user-id"] == session["userId"]
+    user = Account(_client(stack, jwt=seen["x-appwrite-user-jwt"])).get()
+    assert (user.id, user.labels) == (session["userId"], [])
+
+
 def test_execute_permissions_follow_the_proven_user(stack: Stack) -> None:
     with pytest.raises(AppwriteException) as guest:
         Functions(_client(stack)).create_execution("agents", headers={"X-Appwrite-User-Id": "agent-alice"})
