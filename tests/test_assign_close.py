@@ -136,6 +136,7 @@ def test_closing_rules(appwrite):
 def test_the_schedule_closes_only_idle_sessions(appwrite, monkeypatch):
     monkeypatch.setenv("IDLE_CLOSE_MINUTES", "30")
     idle, fresh, assigned_idle = Widget(), Widget(), escalated()
+    idle.say("hello")  # a session with nothing in it would be deleted instead (test_budgets.py)
     claim(assigned_idle.session_id, "agent-alice")
     long_ago = (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()
     for w in (idle, assigned_idle):

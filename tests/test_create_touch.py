@@ -1,8 +1,12 @@
 """create-session and touch-session through each function's main, against the fake Appwrite."""
 
 import re
+from datetime import datetime, timezone
 
+from chat_core import http
 from conftest import Widget, execute, row, rows
+
+NOW = datetime(2026, 11, 25, 14, 0, 20, tzinfo=timezone.utc)
 
 
 def test_create_answers_an_unguessable_id_and_a_token_it_never_stores(appwrite):
@@ -48,11 +52,14 @@ def test_bad_create_requests_are_refused_and_write_nothing(appwrite):
     assert rows(appwrite, "sessions") == []
 
 
-def test_create_costs_two_appwrite_requests(appwrite):
-    Widget()  # the first one also creates the counters row
+def test_create_costs_four_appwrite_requests(appwrite, monkeypatch):
+    monkeypatch.setattr(http, "utcnow", lambda: NOW)  # one budget window throughout
+    Widget()  # the first one also creates the counters row and the minute's budget rows
     appwrite.reset_counts()
     Widget()
-    assert len(appwrite.requests) == 2
+    assert [(m, p.split("/")[5]) for m, p in appwrite.requests] == [
+        ("PATCH", "limits"), ("PATCH", "limits"),  # the guests' budget, the project's ceiling
+        ("POST", "sessions"), ("PATCH", "counters")]
 
 
 def test_touch_moves_last_seen_and_a_message_bumps_the_count(appwrite, widget):
@@ -67,10 +74,14 @@ def test_touch_moves_last_seen_and_a_message_bumps_the_count(appwrite, widget):
     assert [m["text"] for m in rows(appwrite, "messages")] == ["Hello"]
 
 
-def test_touch_with_a_message_costs_three_requests(appwrite, widget):
+def test_touch_with_a_message_costs_four_requests(appwrite, monkeypatch):
+    monkeypatch.setattr(http, "utcnow", lambda: NOW)
+    Widget().say("first")  # opens the minute's budget row
+    widget = Widget()
     appwrite.reset_counts()
     widget.say("hi")
-    assert len(appwrite.requests) == 3
+    assert [(m, p.split("/")[5]) for m, p in appwrite.requests] == [
+        ("GET", "sessions"), ("PATCH", "limits"), ("POST", "messages"), ("PATCH", "sessions")]
 
 
 def test_touch_refuses_strangers_unknown_and_closed_sessions(appwrite, widget):

@@ -7,6 +7,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from appwrite.query import Query
 from stack_support import ADMIN_SECRET, BOT_SECRET, FORGED, Party, function_variables, run_whole_story
 
 from devstack.server import Stack
@@ -60,16 +61,21 @@ def test_agents_claiming_at_once_over_http_have_one_winner(stack):
         assert loser["error"]["assignedAgent"] == winner
 
 
-def test_the_schedule_closes_idle_sessions(stack):
+def test_the_schedule_closes_idle_sessions_and_deletes_empty_ones(stack):
     widget = Party(stack, key=False)
     _, idle = widget.run("create-session", {})
+    widget.run("touch-session", {"sessionId": idle["sessionId"], "message": {"text": "hello"}},
+               headers={"x-session-token": idle["token"]})
+    _, empty = widget.run("create-session", {})
     _, fresh = widget.run("create-session", {})
     long_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
-    stack.engine.update_row("chat", "sessions", idle["sessionId"], {"lastSeen": long_ago})
+    for session in (idle, empty):
+        stack.engine.update_row("chat", "sessions", session["sessionId"], {"lastSeen": long_ago})
     stack.fire_schedule("close-session")
     assert stack.wait_idle(10)
     assert stack.engine.get_row("chat", "sessions", idle["sessionId"])["status"] == "closed"
     assert stack.engine.get_row("chat", "sessions", fresh["sessionId"])["status"] == "active"
+    assert stack.engine.list_rows("chat", "sessions", [Query.equal("$id", [empty["sessionId"]])])["total"] == 0
 
 
 def test_every_function_proves_an_agent_with_nothing_cached_and_no_users_scope(stack):

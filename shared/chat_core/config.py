@@ -23,6 +23,13 @@ class Settings:
     handoff_phrases: tuple[str, ...] = DEFAULT_HANDOFF_PHRASES
     idle_close_minutes: int = 30
     max_messages_per_minute: int = 20
+    # Per-minute budgets (see `budgets`): 0 for a guest budget means "only signed-in visitors".
+    sessions_per_minute: int = 600
+    guest_sessions_per_minute: int = 60
+    user_sessions_per_minute: int = 5
+    guest_messages_per_minute: int = 600
+    user_messages_per_minute: int = 60
+    empty_session_minutes: int = 10
     upstream_timeout_seconds: float = 10.0
     label_cache_seconds: int = 60
 
@@ -41,6 +48,12 @@ class Settings:
             handoff_phrases=_phrases(phrases) if phrases is not None else DEFAULT_HANDOFF_PHRASES,
             idle_close_minutes=_positive_int(env, "IDLE_CLOSE_MINUTES", 30),
             max_messages_per_minute=_positive_int(env, "MAX_MESSAGES_PER_MINUTE", 20),
+            sessions_per_minute=_positive_int(env, "SESSIONS_PER_MINUTE", 600),
+            guest_sessions_per_minute=_positive_int(env, "GUEST_SESSIONS_PER_MINUTE", 60, allow_zero=True),
+            user_sessions_per_minute=_positive_int(env, "USER_SESSIONS_PER_MINUTE", 5),
+            guest_messages_per_minute=_positive_int(env, "GUEST_MESSAGES_PER_MINUTE", 600, allow_zero=True),
+            user_messages_per_minute=_positive_int(env, "USER_MESSAGES_PER_MINUTE", 60),
+            empty_session_minutes=_positive_int(env, "EMPTY_SESSION_MINUTES", 10),
             upstream_timeout_seconds=float(_positive_int(env, "UPSTREAM_TIMEOUT_SECONDS", 10)),
             label_cache_seconds=_positive_int(env, "LABEL_CACHE_SECONDS", 60, allow_zero=True),
         )

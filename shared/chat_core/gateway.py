@@ -7,6 +7,7 @@ project's errors, and owns conditional writes and counters.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import threading
@@ -30,7 +31,7 @@ from .config import Settings
 from .errors import ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
 from .model import CounterMove, Increment, Message, Session, iso, parse_time
 
-SESSIONS, MESSAGES, COUNTERS, JOBS = "sessions", "messages", "counters", "jobs"
+SESSIONS, MESSAGES, COUNTERS, JOBS, LIMITS = "sessions", "messages", "counters", "jobs", "limits"
 GLOBAL_COUNTER_ROW = "global"
 PAGE_LIMIT = 1000  # rows per request when a job walks a whole table
 JWT_CACHE_MAX = 2048  # verified JWTs one warm instance remembers
@@ -52,6 +53,13 @@ class StaleWrite(ChatError):
 
     status = 409
     code = "conflict"
+
+
+class Spent(ChatError):
+    """A bounded increment refused: the budget row is at its maximum (Appwrite 400 column_limit_exceeded)."""
+
+    status = 429
+    code = "rate_limited"
 
 
 class _TimedRequests:
@@ -118,6 +126,16 @@ class Gateway:
     def delete_session(self, session_id: str) -> None:
         _call(self._tables.delete_row, self.db, SESSIONS, session_id)
 
+    def delete_session_if_unchanged(self, session: Session) -> bool:
+        """Delete the row only if nobody wrote it since `session` was read (X-Appwrite-Timestamp, which deleteRow
+        honours); False when it changed or is gone."""
+        tables = TablesDB(self._client(**{"x-appwrite-timestamp": session.updated_at}))
+        try:
+            _call(tables.delete_row, self.db, SESSIONS, session.id)
+        except (StaleWrite, RowMissing):
+            return False
+        return True
+
     def list_sessions(self, queries: list[str]) -> list[Session]:
         rows = self._read(self._tables.list_rows, self.db, SESSIONS, queries, total=False)
         return [_session(row) for row in rows.rows]
@@ -170,6 +188,39 @@ class Gateway:
             _call(self._tables.update_row, self.db, COUNTERS, row_id, values)
         except RowMissing:
             _call(self._tables.create_row, self.db, COUNTERS, row_id, {"agentId": agent_id, **values})
+
+    # --- budgets (per-window use counts, see `budgets`) ------------------------------------------
+
+    def take(self, row_id: str, name: str, window_start: datetime, limit: int) -> bool:
+        """Count one use of a budget row, atomically: Appwrite's bounded increment refuses to pass `limit` (and
+        then changes nothing), so concurrent callers can never overshoot. One request; two for the window's
+        first use, which creates the row. False when the budget is spent."""
+        for _ in range(2):
+            try:
+                _call(self._tables.increment_row_column, self.db, LIMITS, row_id, "used", 1, limit)
+                return True
+            except Spent:
+                return False
+            except RowMissing:  # the window's first use (Appwrite: 404 column_not_found for a missing row)
+                pass
+            try:
+                _call(self._tables.create_row, self.db, LIMITS, row_id,
+                      {"name": name[:100], "windowStart": iso(window_start), "used": 1})
+                return True
+            except RowExists:  # another caller opened the window first: count on theirs
+                continue
+        raise UpstreamUnavailable("the budget row keeps changing; try again")
+
+    def give_back(self, row_id: str) -> None:
+        """Undo one `take` (a request refused by a later budget must not use up an earlier one). Best effort: if it
+        fails, that budget is one use short for the rest of its minute."""
+        with contextlib.suppress(ChatError):
+            _call(self._tables.decrement_row_column, self.db, LIMITS, row_id, "used", 1, 0)
+
+    def drop_windows(self, before: datetime) -> int:
+        """Delete every budget row of a window that started before `before`: one bulk request (deleteRows)."""
+        answer = _call(self._tables.delete_rows, self.db, LIMITS, [Query.less_than("windowStart", iso(before))])
+        return int(answer.total)
 
     # --- jobs -----------------------------------------------------------------------------------
 
@@ -273,6 +324,8 @@ def _translate(exc: AppwriteException) -> ChatError:
         return RowMissing(kind or "not found")
     if code == 400 and kind == "general_cursor_not_found":  # a stale or made-up page cursor from our caller
         return unknown_cursor()
+    if code == 400 and kind == "column_limit_exceeded":  # a bounded increment or decrement at its bound
+        return Spent(kind)
     if code == 409 and kind.endswith("already_exists"):
         return RowExists(kind)
     if code == 409 and kind.endswith("update_conflict"):

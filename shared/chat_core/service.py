@@ -12,17 +12,17 @@ from typing import Any
 
 from appwrite.query import Query
 
-from . import authz, errors, rules, validation
+from . import authz, budgets, errors, rules, validation
 from .authz import Caller
 from .config import Settings
 from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
 from .gateway import Gateway, RowExists, RowMissing, StaleWrite
-from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, Message, Session, iso
+from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, CounterMove, Message, Session, iso
 from .views import agent_view, message_view, owner_view, stored_object
 
 CONDITIONAL_ATTEMPTS = 4
 IDLE_CLOSE_BATCH = 100
-IDLE_CLOSE_MAX_PER_RUN = 2000
+IDLE_CLOSE_MAX_PER_RUN = 1000  # at least; see sweep_capacity
 # Whoever triggers it (a caller can forge the schedule trigger), the idle sweep starts at most once a minute.
 IDLE_SWEEP_MIN_INTERVAL = timedelta(seconds=60)
 SESSION_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
@@ -135,10 +135,11 @@ def _reread(core: Core, session_id: str) -> Session | None:
 
 def create_session(core: Core, body: Any) -> dict:
     new = validation.new_session(body)
+    owner = authz.create_session(core.caller)
+    budgets.take_session(core)  # after every check that can refuse: a bad request uses up no budget
     token = secrets.token_urlsafe(32)  # 256 bits; only its hash is stored
     data = {"status": ACTIVE, "lastSeen": iso(core.now), "needsHuman": False, "userMeta": new.user_meta,
-            "theme": new.theme, "messageCount": 0, "tokenHash": authz.hash_token(token),
-            "ownerId": authz.create_session(core.caller)}
+            "theme": new.theme, "messageCount": 0, "tokenHash": authz.hash_token(token), "ownerId": owner}
     session_id = "s_" + secrets.token_hex(16)
     try:
         session = core.gateway.create_session(session_id, data)
@@ -161,6 +162,10 @@ def touch_session(core: Core, body: Any, header_token: str | None) -> dict:
         return {"session": owner_view(core.gateway.update_session(session, rules.touch(
             session, core.now, with_message=False, by_owner=True, limit=0)))}
     author = authz.post_message(core.caller, session, token, req.message.role)
+    if req.message.role == "user":
+        # The session's own flood limit first (it costs nothing to check), then the owner's or guests' budget.
+        rules.touch(session, core.now, with_message=True, by_owner=True, limit=core.settings.max_messages_per_minute)
+        budgets.take_message(core, session)
     return _post_message(core, session, author, req.message)
 
 
@@ -373,28 +378,70 @@ def close(core: Core, body: Any, header_token: str | None) -> dict:
     return {"session": owner_view(updated), "closed": not change.noop, "detail": change.noop}
 
 
-def close_idle(core: Core) -> dict:
-    """Schedule: close open sessions whose visitor has been idle longer than IDLE_CLOSE_MINUTES.
+def sweep_capacity(settings: Settings) -> int:
+    """Sessions one sweep may delete as empty, and as many it may close as idle. A sweep starts at most once a
+    minute and the schedule runs every minute, so twice the creation ceiling keeps up with any creation rate the
+    budgets allow and drains a backlog."""
+    return max(IDLE_CLOSE_MAX_PER_RUN, 2 * settings.sessions_per_minute)
 
-    Bounded whoever calls: at most one sweep a minute starts (a lease in the `jobs` table), and a sweep closes at
-    most IDLE_CLOSE_MAX_PER_RUN sessions. A forged schedule call while a sweep ran recently costs one read."""
+
+def close_idle(core: Core) -> dict:
+    """Schedule: drop past budget windows, delete empty sessions, close idle ones.
+
+    - A session nobody wrote to (no message, never escalated) and whose visitor has been idle EMPTY_SESSION_MINUTES
+      is deleted, as if it had never been created.
+    - An open session whose visitor has been idle longer than IDLE_CLOSE_MINUTES is closed.
+    Bounded whoever calls: at most one sweep a minute starts (a lease in the `jobs` table), and a sweep deletes and
+    closes at most `sweep_capacity` sessions each. A forged schedule call while a sweep ran recently costs one read."""
     if not core.gateway.start_job("idle-close", core.now, IDLE_SWEEP_MIN_INTERVAL):
-        return {"skipped": "ran_recently", "closed": 0, "checked": 0}
+        return {"skipped": "ran_recently", "closed": 0, "checked": 0, "deleted": 0}
+    capacity = sweep_capacity(core.settings)
+    windows = budgets.sweep(core)
+    deleted = _delete_empty(core, capacity)
     cutoff = rules.idle_cutoff(core.now, core.settings.idle_close_minutes)
     closed = checked = 0
     cursor: list[str] = []
-    while checked < IDLE_CLOSE_MAX_PER_RUN:
+    while checked < capacity:
         batch = core.gateway.list_sessions([
             Query.equal("status", [ACTIVE, AGENT_ASSIGNED]), Query.less_than("lastSeen", iso(cutoff)),
-            Query.order_asc("lastSeen"), Query.limit(IDLE_CLOSE_BATCH), *cursor])
+            Query.order_asc("lastSeen"), Query.limit(min(IDLE_CLOSE_BATCH, capacity - checked)), *cursor])
         for session in batch:
             checked += 1
             closed += _close_if_idle(core, session.id, cutoff)
         if len(batch) < IDLE_CLOSE_BATCH:
             break
         cursor = [Query.cursor_after(batch[-1].id)]
-    core.log(f"idle close: {closed} closed of {checked} checked (idle since {iso(cutoff)})")
-    return {"closed": closed, "checked": checked, "idleSince": iso(cutoff)}
+    core.log(f"idle close: {closed} closed of {checked} checked (idle since {iso(cutoff)}); {deleted} empty "
+             f"sessions deleted; {windows} budget rows dropped")
+    return {"closed": closed, "checked": checked, "deleted": deleted, "idleSince": iso(cutoff)}
+
+
+def _delete_empty(core: Core, capacity: int) -> int:
+    """Delete sessions that hold nothing: active, no message, not waiting for a human, the visitor idle for
+    EMPTY_SESSION_MINUTES. Each delete is conditional on the row as listed (a message or heartbeat in between
+    keeps it); the `created` counter goes down by the number deleted, one write per batch."""
+    cutoff = core.now - timedelta(minutes=core.settings.empty_session_minutes)
+    deleted = 0
+    while deleted < capacity:
+        try:
+            batch = core.gateway.list_sessions([
+                Query.equal("status", [ACTIVE]), Query.equal("needsHuman", [False]), Query.equal("messageCount", [0]),
+                Query.less_than("lastSeen", iso(cutoff)), Query.order_asc("lastSeen"),
+                Query.limit(min(IDLE_CLOSE_BATCH, capacity - deleted))])
+            gone = sum(core.gateway.delete_session_if_unchanged(s) for s in batch)
+        except ChatError as exc:  # one failure must not stop the sweep
+            core.log(f"empty sessions: deleting stopped: {exc.code}")
+            return deleted
+        if gone:
+            try:
+                core.gateway.move_counter(CounterMove(None, {"created": gone}), undo=True)
+            except ChatError:
+                core.log(f"{gone} empty sessions deleted but not uncounted: run POST /recount on list-sessions")
+        deleted += gone
+        # No cursor: deleted rows leave the list. A batch where nothing could be deleted ends the run.
+        if len(batch) < IDLE_CLOSE_BATCH or not gone:
+            break
+    return deleted
 
 
 def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
