@@ -67,6 +67,39 @@ def test_bad_queries_are_400(appwrite):
     assert listing("cursor=s_unknown").error == "invalid_cursor"
 
 
+def test_the_queue_is_served_oldest_waiting_first(appwrite, monkeypatch):
+    """The repro: the queue was asked for by lastSeen, newest first, so 100 sessions escalated later (and active
+    since) pushed the longest waiter off the page. Sorted by when each started waiting, it stays on top."""
+    from chat_core import http
+    clock = [datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)]
+    monkeypatch.setattr(http, "utcnow", lambda: clock[0])
+    real = Widget()
+    execute("escalate", {"sessionId": real.session_id}, token=real.token)
+    flood = []
+    for _ in range(105):
+        clock[0] += timedelta(seconds=2)
+        w = Widget()
+        execute("escalate", {"sessionId": w.session_id}, token=w.token)
+        flood.append(w)
+    for w in flood[:50]:  # a later message makes them the freshest
+        w.say("still here")
+    queue = listing("needsHuman=true&sort=escalatedAt&order=asc&limit=100")
+    ids = [s["sessionId"] for s in queue.json["sessions"]]
+    assert ids[0] == real.session_id and ids[1:] == [w.session_id for w in flood[:99]]
+    assert queue.json["summary"]["needsHuman"] == 106  # the true number waiting, beyond the page
+    by_last_seen = [s["sessionId"] for s in listing("needsHuman=true&limit=100").json["sessions"]]
+    assert real.session_id not in by_last_seen  # what the console used to ask for
+    seen, cursor = [], None
+    while True:  # pages in this order cover everyone once
+        page = listing("needsHuman=true&sort=escalatedAt&order=asc&limit=40&summary=false"
+                       + (f"&cursor={cursor}" if cursor else "")).json
+        seen += [s["sessionId"] for s in page["sessions"]]
+        if not (cursor := page["nextCursor"]):
+            break
+    assert seen == [real.session_id] + [w.session_id for w in flood]
+    assert listing("sort=createdAt").status == 400 and listing("sort=escalatedAt&sort=lastSeen").status == 400
+
+
 def test_cursor_pages_cover_everything_once(appwrite):
     made = {Widget().session_id for _ in range(7)}
     seen, cursor, pages = [], None, 0

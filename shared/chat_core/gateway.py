@@ -219,7 +219,8 @@ class Gateway:
 
     def drop_windows(self, before: datetime) -> int:
         """Delete every budget row of a window that started before `before`: one bulk request (deleteRows)."""
-        answer = _call(self._tables.delete_rows, self.db, LIMITS, [Query.less_than("windowStart", iso(before))])
+        answer = _call(self._tables.delete_rows, self.db, LIMITS, [Query.less_than("windowStart", iso(before)),
+                                                                   Query.order_asc("windowStart")])  # its index
         return int(answer.total)
 
     # --- jobs -----------------------------------------------------------------------------------

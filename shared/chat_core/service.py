@@ -464,7 +464,7 @@ def list_sessions(core: Core, query: dict[str, list[str]]) -> dict:
     wanted = validation.session_filter({k: v for k, v in query.items() if k not in ("limit", "cursor")})
     page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
     queries = _filter_queries(wanted, core.now) + [
-        (Query.order_asc if wanted.oldest_first else Query.order_desc)("lastSeen"),
+        (Query.order_asc if wanted.oldest_first else Query.order_desc)(wanted.sort_by),
         Query.limit(page.limit + 1), Query.select(["$id", "$createdAt", "$updatedAt", *SESSION_COLUMNS])]
     if page.cursor:
         queries.append(Query.cursor_after(page.cursor))

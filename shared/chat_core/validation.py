@@ -186,6 +186,7 @@ class SessionFilter:
     created_after: datetime | None = None
     created_before: datetime | None = None
     oldest_first: bool = False
+    sort_by: str = "lastSeen"
     with_summary: bool = True
 
 
@@ -247,7 +248,10 @@ def duration(raw: str | None, name: str = "idleFor") -> timedelta | None:
 
 
 LIST_PARAMS = ("status", "needsHuman", "assignedAgent", "idleFor", "createdAfter", "createdBefore", "order",
-               "summary", "limit", "cursor")
+               "sort", "summary", "limit", "cursor")
+# What a list can be sorted by: the visitor's last activity, or when the session started waiting for a human
+# (the queue, oldest waiter first with order=asc; the index (needsHuman, escalatedAt) serves it).
+SORT_COLUMNS = ("lastSeen", "escalatedAt")
 
 
 def session_filter(query: dict[str, list[str]]) -> SessionFilter:
@@ -262,6 +266,9 @@ def session_filter(query: dict[str, list[str]]) -> SessionFilter:
     order = _single(query, "order") or "desc"
     if order not in ("asc", "desc"):
         raise BadRequest("order must be asc or desc", code="invalid_query")
+    sort_by = _single(query, "sort") or "lastSeen"
+    if sort_by not in SORT_COLUMNS:
+        raise BadRequest(f"sort must be one of {', '.join(SORT_COLUMNS)}", code="invalid_query")
     return SessionFilter(
         statuses=statuses,
         needs_human=_query_bool(_single(query, "needsHuman"), "needsHuman"),
@@ -270,5 +277,6 @@ def session_filter(query: dict[str, list[str]]) -> SessionFilter:
         created_after=_query_time(_single(query, "createdAfter"), "createdAfter"),
         created_before=_query_time(_single(query, "createdBefore"), "createdBefore"),
         oldest_first=order == "asc",
+        sort_by=sort_by,
         with_summary=_query_bool(_single(query, "summary"), "summary") is not False,
     )

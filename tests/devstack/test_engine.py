@@ -274,6 +274,7 @@ def test_list_queries_use_indexes(fake):
     plans = {
         "status_lastSeen": [Query.equal("status", ["active"]), Query.order_desc("lastSeen")],
         "waiting": [Query.equal("needsHuman", [True]), Query.order_desc("lastSeen")],
+        "waiting_since": [Query.equal("needsHuman", [True]), Query.order_asc("escalatedAt")],  # the queue
         "agent_status": [Query.equal("assignedAgent", ["a"]), Query.equal("status", ["active"]),
                          Query.order_desc("lastSeen")],
         "createdAt": [Query.order_desc("$createdAt")],
@@ -281,6 +282,14 @@ def test_list_queries_use_indexes(fake):
     for index, queries in plans.items():
         plan = " ".join(fake.engine.explain(DB, "sessions", queries + [Query.limit(25)]))
         assert f"chat_sessions_{index}" in plan and "TEMP B-TREE" not in plan, plan
+    # The sweep: empty sessions (an index range on lastSeen, not a scan), past budget windows.
+    empty = [Query.equal("status", ["active"]), Query.equal("needsHuman", [False]), Query.equal("messageCount", [0]),
+             Query.less_than("lastSeen", "2026-01-01T00:00:00Z"), Query.order_asc("lastSeen"), Query.limit(100)]
+    plan = " ".join(fake.engine.explain(DB, "sessions", empty))
+    assert "USING INDEX" in plan and "lastSeen<?" in plan, plan
+    plan = " ".join(fake.engine.explain(DB, "limits", [Query.less_than("windowStart", "2026-01-01T00:00:00Z"),
+                                                       Query.order_asc("windowStart")]))
+    assert "chat_limits_windowStart" in plan, plan
 
 
 # -- operators and counters ------------------------------------------------------------------
