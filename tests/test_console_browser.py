@@ -225,3 +225,28 @@ def test_the_refresh_parameter_is_clamped(stack, browser):
         page.locator("#refresh-status", has_text="every").wait_for(timeout=WAIT_MS)
         assert page.locator("#refresh-status").inner_text().endswith(shown), asked
     page.close()
+
+
+def test_a_flood_of_escalations_cannot_hide_the_longest_waiter(browser, tmp_path, monkeypatch):
+    """The repro: the queue asked for 100 sessions by lastSeen, so one client escalating 100 fresher sessions
+    pushed a real visitor off the page. The console now asks the server for the oldest waiters and shows the true
+    count. Its own stack, so the flood does not crowd the other tests' queues."""
+    monkeypatch.setenv("GUEST_SESSIONS_PER_MINUTE", "1000")  # more than a guest's minute, to show the order holds
+    with Stack(ROOT, data_dir=tmp_path, port=0, run_scheduler=False) as own:
+        visitor, _ = widget_session(own, "Can I talk to a human please?")
+        fn = functions(own)
+        for i in range(105):
+            flood = call(fn, "create-session", {})
+            headers = {"x-session-token": flood["token"]}
+            call(fn, "escalate", {"sessionId": flood["sessionId"], "reason": "flood"}, headers=headers)
+            if i % 2:  # and keep talking, so they are the most recently active
+                call(fn, "touch-session", {"sessionId": flood["sessionId"]}, headers=headers)
+        assert own.wait_idle(10)
+        page = browser.new_page()
+        open_console(page, own, "agent-bob", 3600)
+        row(page, "queue", visitor).wait_for(timeout=WAIT_MS)
+        queue_ids = page.locator("#queue li[data-session]").evaluate_all(
+            "items => items.map(i => i.dataset.session)")
+        assert queue_ids[0] == visitor and len(queue_ids) == 100
+        assert page.locator("#queue-count").inner_text() == "106 (the 100 longest waiting shown)"
+        page.close()
