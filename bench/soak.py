@@ -43,6 +43,7 @@ from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.functions import Functions
 
+from bench import ROOMY_BUDGETS
 from devstack.server import Stack
 
 ADMIN_SECRET = "soak-admin-secret"
@@ -420,8 +421,9 @@ class Soak:
 
 def soak(*, widgets: int = 50, agents: int = 8, operations: int = 5000, seed: int = 1) -> dict:
     """Run one soak in a temporary stack; the figures and checks as a dict (`ok` is the verdict)."""
-    saved = os.environ.get("ADMIN_SECRET")
-    os.environ["ADMIN_SECRET"] = ADMIN_SECRET  # the functions read it per request, from this process
+    variables = {"ADMIN_SECRET": ADMIN_SECRET, **ROOMY_BUDGETS}  # the functions read them per request, from here
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
     try:
         with tempfile.TemporaryDirectory() as data, \
                 Stack(data_dir=data, port=0, run_scheduler=False, seed_users=False) as stack:
@@ -429,7 +431,8 @@ def soak(*, widgets: int = 50, agents: int = 8, operations: int = 5000, seed: in
             elapsed = run.run()
             checks = run.checks()
     finally:
-        os.environ.pop("ADMIN_SECRET", None) if saved is None else os.environ.__setitem__("ADMIN_SECRET", saved)
+        for name, value in saved.items():
+            os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
     tally = run.tally
     ops = {op: n for op, n in tally.ops.items() if not op.startswith("check:")}
     by_type = {op: {cls: tally.answers[(op, cls)] for cls in ("2xx", "4xx", "5xx") if tally.answers[(op, cls)]}

@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))  # the `devstack` package lives at the repo root
 
 from chat_core import gateway  # noqa: E402
 
+from bench import ROOMY_BUDGETS  # noqa: E402  (tests not about the budgets run with these)
 from devstack.context import RuntimeContext, RuntimeRequest  # noqa: E402
 from devstack.fake import FakeAppwrite  # noqa: E402
 from devstack.functions import executor_headers, runtime_headers  # noqa: E402
@@ -23,11 +24,6 @@ from devstack.functions import executor_headers, runtime_headers  # noqa: E402
 ENDPOINT, PROJECT, KEY = "http://appwrite.test/v1", "test-project", "test-key"
 ADMIN_SECRET, BOT_SECRET = "admin-secret-for-tests", "bot-secret-for-tests"
 USERS = {"agent-alice": ["agent"], "agent-bob": ["agent"], "admin-ada": ["admin"], "visitor-vic": []}
-# Per-minute budgets roomy enough for tests that are not about them (they still cost their requests); the budget
-# tests (test_budgets.py) set their own.
-ROOMY_BUDGETS = {name: "100000" for name in ("SESSIONS_PER_MINUTE", "GUEST_SESSIONS_PER_MINUTE",
-                                             "USER_SESSIONS_PER_MINUTE", "GUEST_MESSAGES_PER_MINUTE",
-                                             "USER_MESSAGES_PER_MINUTE")}
 _modules: dict[str, object] = {}
 _fake: list[FakeAppwrite] = []  # the running fake, so `execute` can sign users in
 _jwts: dict[str, str] = {}  # one JWT per user while a fake runs, as a signed-in console keeps one

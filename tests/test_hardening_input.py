@@ -32,7 +32,18 @@ from urllib.parse import quote
 
 import pytest
 from chat_core import gateway
-from conftest import ADMIN_SECRET, BOT_SECRET, ENDPOINT, KEY, PROJECT, ROOT, USERS, load_main, strict_json
+from conftest import (
+    ADMIN_SECRET,
+    BOT_SECRET,
+    ENDPOINT,
+    KEY,
+    PROJECT,
+    ROOMY_BUDGETS,
+    ROOT,
+    USERS,
+    load_main,
+    strict_json,
+)
 from hardening_support import violations
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -93,6 +104,8 @@ def world():
         mp.setenv("ADMIN_SECRET", ADMIN_SECRET)
         mp.setenv("BOT_SECRET", BOT_SECRET)
         mp.setenv("MAX_MESSAGES_PER_MINUTE", "1000")  # the rate limit has its own test; here it would hide paths
+        for name, value in ROOMY_BUDGETS.items():  # so do the budgets (test_budgets.py)
+            mp.setenv(name, value)
         gateway._label_cache.clear()
         with FakeAppwrite(ROOT / "appwrite.json", endpoint=ENDPOINT, project=PROJECT, key=KEY) as fake:
             for user_id, labels in USERS.items():
