@@ -2,14 +2,17 @@
 
     .venv/bin/python -m bench.requests_per_operation
 
-Steady state: the counters rows exist and the agent's JWT was verified once already (a warm instance keeps a
-verified JWT for LABEL_CACHE_SECONDS; a JWT seen for the first time adds one request).
+Steady state: the counters rows exist, the agent's JWT was verified once already (a warm instance keeps a
+verified JWT for LABEL_CACHE_SECONDS; a JWT seen for the first time adds one request), and this minute's budget
+rows exist (the first use of a budget in a minute adds one request). The clock is held still, so the whole run is
+one budget minute.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,12 +20,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("APPWRITE_FUNCTION_API_ENDPOINT", "http://appwrite.test/v1")
 
 import conftest  # noqa: E402
+from chat_core import http  # noqa: E402
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute  # noqa: E402
+
+from bench import ROOMY_BUDGETS  # noqa: E402
 
 
 def measure() -> list[tuple[str, int]]:
     os.environ.update({"APPWRITE_FUNCTION_API_ENDPOINT": conftest.ENDPOINT, "APPWRITE_FUNCTION_PROJECT_ID":
-                       conftest.PROJECT, "ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET})
+                       conftest.PROJECT, "ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, **ROOMY_BUDGETS})
+    clock = [datetime.now(timezone.utc).replace(second=1)]
+    http.utcnow = lambda: clock[0]
     figures = []
     with conftest.fake_appwrite() as fake:
 
@@ -57,6 +65,22 @@ def measure() -> list[tuple[str, int]]:
             Widget()
         count("list-sessions page + summary (132 sessions)", lambda: execute(
             "list-sessions", method="GET", path="/?limit=100", secret=ADMIN_SECRET))
+        count("list-sessions queue, oldest waiting first", lambda: execute(
+            "list-sessions", method="GET", path="/?needsHuman=true&sort=escalatedAt&order=asc&limit=100",
+            secret=ADMIN_SECRET))
+
+        # The sweep (close-session's schedule), an hour later: first the 100+ empty sessions made above, then idle
+        # ones with a message. Each run: the lease (2), dropping past budget windows (1), the lists.
+        fake.engine.delete_rows("chat", "sessions")
+        fake.engine.delete_rows("chat", "counters")
+        for _ in range(100):
+            Widget()
+        clock[0] += timedelta(hours=1)
+        count("idle sweep: 100 empty sessions deleted", lambda: execute("close-session", trigger="schedule"))
+        for _ in range(100):
+            Widget().say("hello")
+        clock[0] += timedelta(hours=1)
+        count("idle sweep: 100 idle sessions closed", lambda: execute("close-session", trigger="schedule"))
     return figures
 
 

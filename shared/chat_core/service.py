@@ -413,7 +413,8 @@ def close_idle(core: Core) -> dict:
         cursor = [Query.cursor_after(batch[-1].id)]
     core.log(f"idle close: {closed} closed of {checked} checked (idle since {iso(cutoff)}); {deleted} empty "
              f"sessions deleted; {windows} budget rows dropped")
-    return {"closed": closed, "checked": checked, "deleted": deleted, "idleSince": iso(cutoff)}
+    return {"closed": closed, "checked": checked, "deleted": deleted, "budgetRowsDropped": windows,
+            "idleSince": iso(cutoff)}
 
 
 def _delete_empty(core: Core, capacity: int) -> int:
