@@ -26,6 +26,7 @@ from appwrite.query import Query
 from hardening_support import truth_summary, violations
 from stack_support import Party, function_variables
 
+from bench import ROOMY_BUDGETS
 from devstack.server import Stack
 
 ROUNDS = int(os.environ.get("RACE_ROUNDS", "10"))
@@ -33,8 +34,8 @@ REPORT_DIR = os.environ.get("HARDENING_REPORT_DIR")
 K = 8
 AGENTS = tuple(f"agent-race-{i}" for i in range(K))
 ADMIN_SECRET, BOT_SECRET = "races-admin-secret", "races-bot-secret"
-ENV = {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET,
-       "MAX_MESSAGES_PER_MINUTE": "100000"}  # the flood limit has its own test; here it would refuse the races
+ENV = {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET,  # the flood limit and the budgets have their own
+       "MAX_MESSAGES_PER_MINUTE": "100000", **ROOMY_BUDGETS}  # tests; here they would refuse the races
 JOIN_SECONDS = 60  # a safety net against a hung thread, not a timed assertion
 FIGURES: dict = {"rounds": ROUNDS, "claims": {}, "messages": {}, "transfer_close": {}}
 
