@@ -28,6 +28,7 @@ class ChatApiStandIn:
         self.requests: list[dict[str, Any]] = []
         self._hold = threading.Event()
         self._hold.set()
+        self._arrived = threading.Condition()
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,15 +40,20 @@ class ChatApiStandIn:
                     parsed = None
                 standin.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                          "body": parsed})
+                with standin._arrived:
+                    standin._arrived.notify_all()
                 standin._hold.wait(30)
                 script = standin.answers[min(len(standin.requests), len(standin.answers)) - 1]
                 status, payload = script(parsed) if callable(script) else script
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a timeout test)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -61,6 +67,11 @@ class ChatApiStandIn:
     def hold(self) -> None:
         """Keep the next answers waiting (a slow model) until `release`."""
         self._hold.clear()
+
+    def wait_for_requests(self, count: int, timeout: float = 20) -> bool:
+        """True once `count` requests have arrived (a held one included)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
 
     def release(self) -> None:
         self._hold.set()

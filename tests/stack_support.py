@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import urllib.request
@@ -27,6 +28,15 @@ def function_variables(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def disable_functions(stack: Stack, *function_ids: str) -> None:
+    """Switch functions off, as an admin does in Appwrite's Console (a function's Settings, "Enabled"): events no
+    longer reach them. Tests that play their own AI bot switch the reference bot off, as a site with its own bot
+    would."""
+    for function_id in function_ids:
+        spec = stack.runtime.functions[function_id]
+        stack.runtime.functions[function_id] = dataclasses.replace(spec, enabled=False)
 
 
 def sign_in(stack: Stack, user: str) -> str:

@@ -6,6 +6,7 @@ function runs with the caller's headers), so the bot's reply goes through touch-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import datetime, timezone
@@ -95,6 +96,12 @@ def test_asked_for_a_person_it_hands_off_once_and_then_only_reassures():
     assert first == bot.Reply(FAQ.replies["handoff"], handoff=True)
     again = bot.decide(message("a human please!"), session(needs_human=True), FAQ, PHRASES)
     assert again == bot.Reply(FAQ.replies["waiting"], handoff=False)
+
+
+def test_a_queue_entered_by_this_very_message_is_not_waiting_yet():
+    """escalate handles the same event, maybe first: the bot's answer must not depend on which ran first."""
+    queued_by_it = dataclasses.replace(session(needs_human=True), escalated_by="message:m_1")
+    assert bot.decide(message("human please", id="m_1"), queued_by_it, FAQ, PHRASES).handoff is True
 
 
 def test_it_answers_from_the_faq_and_hands_off_what_it_cannot_answer():

@@ -7,7 +7,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from stack_support import Party, function_variables
+from stack_support import Party, disable_functions, function_variables
 
 from devstack.server import Stack
 
@@ -18,6 +18,7 @@ ADMIN_SECRET, BOT_SECRET = "e2e-admin-secret", "e2e-bot-secret"
 def stack(tmp_path_factory):
     with function_variables({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, "IDLE_CLOSE_MINUTES": "30"}), \
             Stack(data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
+        disable_functions(running, "bot")  # the story plays its own AI bot
         yield running
 
 

@@ -143,12 +143,15 @@ def asks_for_person(message: Message, phrases: tuple[str, ...]) -> bool:
 
 def decide(message: Message, session: Session, faq: Faq, phrases: tuple[str, ...]) -> Reply | None:
     """The FAQ bot's answer to a visitor message the bot may answer (see `quiet_reason`), or None to stay quiet."""
+    # `escalate` runs on the same event and may have queued the session for this very message already: that is not
+    # "waiting since before", so the answer does not depend on which of the two ran first.
+    waiting = session.needs_human and session.escalated_by != f"message:{message.id}"
     if asks_for_person(message, phrases):
-        return Reply(faq.replies["waiting"]) if session.needs_human else Reply(faq.replies["handoff"], True)
+        return Reply(faq.replies["waiting"]) if waiting else Reply(faq.replies["handoff"], True)
     answer = faq.answer(message.text)
     if answer is not None:
         return Reply(answer)
-    return None if session.needs_human else Reply(faq.replies["unknown"], True)
+    return None if waiting else Reply(faq.replies["unknown"], True)
 
 
 def reply_key(message_id: str) -> str:
