@@ -181,3 +181,29 @@ def test_an_agent_who_claims_while_the_model_thinks_keeps_the_session_quiet(stac
         assert stack.wait_idle(20)
         _, messages = visitor.transcript()
     assert len(api.requests) == 1 and [m["role"] for m in messages] == ["user"]
+
+
+def test_what_a_typical_chat_costs_on_the_server(stack):
+    """The chat tests/test_widget_browser.py measures on the widget's side (two questions to the bot, "Talk to a
+    person", an agent's claim and two replies, one more visitor message, End chat), replayed here over HTTP: what
+    it costs in executions beyond the widget's own calls (README: the visitor's side)."""
+    visitor, seen = Visitor(stack), set()
+    alice = Party(stack, signed_in="agent-alice")
+    executions_since(stack, seen)
+    visitor.say("Do you ship to Norway?")
+    visitor.say("And how long does it take?")
+    visitor.party.run("escalate", {"sessionId": visitor.session_id}, headers=visitor.headers)
+    assert alice.run("assign-agent", {"sessionId": visitor.session_id}, path="/claim")[0] == 200
+    alice.run("touch-session", {"sessionId": visitor.session_id,
+                                "message": {"role": "agent", "text": "Hi, Alice here. Yes, in 3-5 days."}})
+    visitor.say("Great, thanks! Is there a customs fee?")
+    alice.run("touch-session", {"sessionId": visitor.session_id,
+                                "message": {"role": "agent", "text": "No, all fees are included."}})
+    visitor.party.run("close-session", {"sessionId": visitor.session_id}, headers=visitor.headers)
+    assert stack.wait_idle(20)
+    assert executions_since(stack, seen) == {
+        ("touch-session", "http"): 3 + 2 + 2,  # the visitor's 3 messages, the bot's 2 replies, the agent's 2
+        ("escalate", "http"): 1, ("close-session", "http"): 1, ("assign-agent", "http"): 1,
+        ("escalate", "event"): 7, ("bot", "event"): 7,  # each of the 7 stored messages runs both once
+    }
+    assert [m["role"] for m in visitor.transcript()[1]] == ["user", "bot", "user", "bot", "agent", "user", "agent"]
