@@ -489,6 +489,9 @@
     if (!sessionStarting) {
       const userMeta = { page: location.pathname.slice(0, 200), language: navigator.language || "" };
       sessionStarting = api.createSession(pageTheme(), userMeta).then((answer) => {
+        if (typeof answer.sessionId !== "string" || typeof answer.token !== "string") {
+          throw new ApiError(0, "bad_answer", "create-session answered without a session");
+        }
         state.session = { id: answer.sessionId, token: answer.token };
         state.theme = cleanTheme(answer.theme);
         applyTheme();
@@ -575,7 +578,8 @@
       if (answer.escalated) note("You asked for a person: an agent will join as soon as one is free.");
       activity();
     } catch (error) {
-      note(`Could not reach us (${error.message}). Please try again.`);
+      if (error.code === "session_closed") applySession({ status: "closed", needsHuman: false });
+      else note(`Could not reach us (${error.message}). Please try again.`);
     } finally {
       ui.human.disabled = false;
     }
@@ -677,6 +681,9 @@
       for (let page = 0; page < 10 && state.session === session && state.status !== "closed"; page++) {
         const answer = await api.messages(session, state.cursor);
         const messages = Array.isArray(answer.messages) ? answer.messages : [];
+        // An agent claims before writing: "an agent has joined" goes above what they wrote (the session is read
+        // before the page, so its state is never newer than the messages).
+        if (answer.session && answer.session.status === "agent_assigned") applySession(answer.session, answer);
         for (const m of messages) addMessage(m);
         if (messages.length) state.cursor = messages[messages.length - 1].messageId;
         applySession(answer.session, answer);
@@ -706,8 +713,9 @@
 
   document.addEventListener("visibilitychange", () => {
     if (!state.session || state.status === "closed") return;
-    if (hidden()) schedule(POLICY.pollHidden);
-    else activity(); // the visitor is back: look soon
+    if (hidden()) { schedule(POLICY.pollHidden); return; }
+    if (state.open && state.unread) { state.unread = 0; renderControls(); save(); } // read while away: seen now
+    activity(); // the visitor is back: look soon
   });
   window.addEventListener("online", () => { setTrouble(false); flush(); activity(); });
 
