@@ -3,6 +3,7 @@ synchronous touch-session execution, as on Appwrite. Model mode against a loopba
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -123,6 +124,21 @@ def test_nobody_but_appwrite_and_servers_can_run_it_and_a_forged_event_changes_n
     assert status == 200 and answer["duplicate"] is True  # the stored "hello" was answered already; nothing new
     session, messages = visitor.transcript()
     assert len(messages) == 2 and session["needsHuman"] is False
+
+
+def test_its_replies_need_the_execution_scope_it_declares(stack):
+    """Its key carries only the scopes of appwrite.json (Appwrite's dynamic key); creating an execution needs
+    `execution.write` (Appwrite app/config/scopes.php: "Access to execute your project's functions")."""
+    declared = stack.runtime.functions["bot"]
+    stack.runtime.functions["bot"] = dataclasses.replace(declared, scopes=frozenset({"rows.read"}))
+    try:
+        visitor = Visitor(stack)
+        visitor.say("hello")
+    finally:
+        stack.runtime.functions["bot"] = declared
+    refused = [r for r in stack.runtime.list_executions("bot") if "execution_key_refused" in r["responseBody"]]
+    assert refused and refused[0]["responseStatusCode"] == 401 and "execution.write scope" in refused[0]["logs"]
+    assert [m["role"] for m in visitor.transcript()[1]] == ["user"]
 
 
 # --- with a chat API --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 It runs on the `messages` create event, like `escalate`, and is a client of the functions like any other bot: it
 replies through a synchronous `touch-session` execution with `X-Chat-Secret: BOT_SECRET` (README "Requests and
 answers"), so its replies pass the same checks, counts and events as an external bot's. Its key can read rows and
-create executions, and write nothing itself.
+create executions (`rows.read`, `execution.write`: Appwrite app/config/scopes.php), and write nothing itself.
 
 Rules (`decide`), each on the rows as stored, never on the event's payload (callers can forge events):
 - only a stored `user` message gets an answer: never the bot's own messages, an agent's or another bot's;
@@ -28,7 +28,7 @@ from typing import Any
 from appwrite.query import Query
 
 from . import rules, service
-from .errors import NotFound, UpstreamRejected, UpstreamUnavailable
+from .errors import NotFound, Unauthorized, UpstreamRejected, UpstreamUnavailable
 from .model import Message, Session
 from .validation import CLIENT_ID_PATTERN, TEXT_MAX
 from .views import owner_view
@@ -317,6 +317,9 @@ def _post(core: service.Core, session_id: str, message_id: str, reply: Reply) ->
         status, answer = core.gateway.execute(TOUCH_FUNCTION, body, headers=headers)
     except UpstreamUnavailable:
         status, answer = 503, None
+    except Unauthorized:
+        core.log("bot: Appwrite refused this execution's key for the reply: does `bot` have the execution.write scope?")
+        raise
     if status == 503:
         status, answer = core.gateway.execute(TOUCH_FUNCTION, body, headers=headers)
     if status == 200 and isinstance(answer, dict):
