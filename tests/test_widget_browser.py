@@ -330,6 +330,7 @@ class FakeChat:
         self.status, self.needs_human, self.queue = "active", False, None
         self.bot = True
         self.on_poll = None  # called before a poll is answered
+        self.failing_sends = 0  # the next sends answered 503, as when Appwrite fails
 
     def add(self, role: str, text: str, client_id: str | None = None) -> dict:
         message = {"messageId": f"m{len(self.messages) + 1}", "sessionId": "s_fake", "role": role, "text": text,
@@ -371,6 +372,11 @@ class FakeChat:
                          "nextCursor": after[49]["messageId"] if len(after) > 50 else None}
         if "message" not in body:
             return 200, {"session": self.session()}
+        if self.failing_sends:
+            self.failing_sends -= 1
+            return 503, {"error": {"code": "upstream_unavailable", "message": "Appwrite is failing; try again"}}
+        if self.status == "closed":
+            return 409, {"error": {"code": "session_closed", "message": "session is closed"}}
         known = [m for m in self.messages if m["clientMessageId"] == body["message"]["id"]]
         stored = known[0] if known else self.add("user", body["message"]["text"], body["message"]["id"])
         if self.bot and not known and self.status == "active":
@@ -561,4 +567,37 @@ def test_what_a_typical_chat_costs_in_widget_executions(stack, browser):
     # Checks: 4 after the first question, 5 after the second, 13 while waiting and with the agent (quick ones after
     # "Talk to a person", then every 10 s), 6 after the visitor's reply; none after End chat.
     assert kinds == {"create-session": 1, "message": 3, "escalate": 1, "close-session": 1, "check": 28}, kinds
+    sim.close()
+
+
+def test_a_message_still_unsent_survives_a_reload_and_is_sent_once(stack, browser):
+    sim = Simulation(stack, browser)
+    sim.widget.open()
+    sim.say("first")
+    sim.fake.failing_sends = 1
+    sim.say("second")  # answered 503: it waits for its retry...
+    sim.widget.log.locator("li.msg.user", has_text="second").locator(".meta", has_text="retrying").wait_for()
+    sim.page.reload()  # ...and the visitor leaves before it comes
+    sim.settle()
+    sim.advance(3)
+    sim.widget.reply("bot", "you said: second")
+    attempts = [b["message"]["id"] for _, f, m, _, b in sim.fake.calls if "message" in b and "second" in
+                b["message"]["text"]]
+    assert len(attempts) == 2 and attempts[0] == attempts[1]  # the page after the reload sent the same id
+    assert [m["text"] for m in sim.fake.messages if m["role"] == "user"] == ["first", "second"]
+    sim.close()
+
+
+def test_messages_left_unsent_when_the_chat_closes_say_so(stack, browser):
+    sim = Simulation(stack, browser)
+    sim.widget.open()
+    sim.say("hello")
+    sim.fake.failing_sends = 1
+    sim.say("are you there?")
+    sim.fake.status = "closed"  # an agent (or the idle sweep) closed it meanwhile
+    sim.advance(10)
+    sim.widget.note("This chat has been closed.")
+    bubble = sim.widget.log.locator("li.msg.user", has_text="are you there?")
+    bubble.locator(".meta", has_text="Not sent").wait_for()
+    assert sim.widget.box.is_disabled() and sim.page.get_by_role("button", name="Start a new chat").is_visible()
     sim.close()

@@ -201,6 +201,13 @@
     }
     state.open = Boolean(saved.open);
     state.unread = Number(saved.unread) || 0;
+    if (state.status === "closed") state.outbox = [];
+    const queued = new Set(state.outbox.map((o) => o.cid));
+    for (const item of state.items) { // a page closed while sending: what is still queued is sent again below
+      if ((item.state === "sending" || item.state === "retrying") && !queued.has(item.cid)) {
+        Object.assign(item, { state: "failed", error: "interrupted" });
+      }
+    }
   })();
 
   function save() {
@@ -478,9 +485,17 @@
         note("The agent handed the chat back: you're in the queue again.");
       else if (state.status === "closed" && !endingChat) note("This chat has been closed.");
     }
-    if (state.status === "closed") { state.outbox = []; stopPolling(); }
+    if (state.status === "closed") { dropOutbox("the chat has ended"); stopPolling(); }
     renderControls();
     save();
+  }
+
+  function dropOutbox(reason) { // messages that can no longer be sent say so
+    for (const entry of state.outbox) {
+      const item = localItem(entry.cid);
+      if (item && item.state !== "failed") { Object.assign(item, { state: "failed", error: reason }); renderItem(item); }
+    }
+    state.outbox = [];
   }
 
   let sessionStarting = null;
@@ -605,7 +620,8 @@
 
   function forgetSession() {
     note("This chat is no longer available. Your next message starts a new one.");
-    Object.assign(state, { session: null, cursor: null, seen: 0, status: null, needsHuman: false, outbox: [] });
+    dropOutbox("the chat is no longer available");
+    Object.assign(state, { session: null, cursor: null, seen: 0, status: null, needsHuman: false });
     stopPolling();
     renderControls();
     save();
