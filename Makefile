@@ -4,8 +4,9 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8787
 DATA   ?= .local
 RESET  ?=
+CLI    := tools/appwrite-cli/node_modules/.bin/appwrite
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv cli run test deploy-local lint bench clean
 
 $(VENV)/.installed: requirements-dev.txt shared/pyproject.toml pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,14 +16,25 @@ $(VENV)/.installed: requirements-dev.txt shared/pyproject.toml pyproject.toml
 
 venv: $(VENV)/.installed
 
+## The pinned Appwrite CLI (npm appwrite-cli 12.0.1, package-lock.json) in tools/appwrite-cli; nothing global.
+$(CLI): tools/appwrite-cli/package.json tools/appwrite-cli/package-lock.json
+	cd tools/appwrite-cli && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+cli: $(CLI)
+
 ## The local stack: tables from appwrite.json, the functions, events and schedules on 127.0.0.1:$(PORT).
 ## Data in $(DATA); RESET=1 starts with an empty database (refused while another stack uses $(DATA)).
 run: venv
 	$(PY) -m devstack run --port $(PORT) --data $(DATA)$(if $(filter-out 0 no false,$(RESET)), --reset)
 
 ## The whole test suite; fails when no test ran (pytest exit code 5).
-test: venv
+test: venv cli
 	$(PY) -m pytest
+
+## The real CLI pushes tables and functions to a blank local stack; the story then runs on the deployed build.
+deploy-local: venv cli
+	$(PY) -m pytest tests/test_deploy_local.py -s
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -34,4 +46,4 @@ bench: venv
 	$(PY) -m bench.stack
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .local .pytest_cache .ruff_cache .hypothesis tools/appwrite-cli/node_modules

@@ -101,7 +101,7 @@ class Party:
         if key:
             client.set_key(soak.stack.api_key)
         if user:
-            client.set_impersonate_user_id(user)
+            client.add_header("x-appwrite-impersonate-user-id", user)
         self.functions, self.headers, self.tally = Functions(client), headers or {}, soak.tally
 
     def run(self, op: str, function_id: str, body: dict | None = None, *, path: str = "/", method: str = "POST",

@@ -99,7 +99,7 @@ def grow(stack: Stack, target: int) -> None:
 def requests_per_operation(stack: Stack, counted: Counted) -> list[tuple[str, int]]:
     guest, alice = functions_for(stack, key=False), Functions(
         Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key)
-        .set_impersonate_user_id("agent-alice"))
+        .add_header("x-appwrite-impersonate-user-id", "agent-alice"))
     admin = {"x-chat-secret": ADMIN_SECRET}
     figures = []
 

@@ -1,6 +1,7 @@
 """Command line of the local stack (development only, loopback only).
 
-    python -m devstack run [--port 8787] [--data .local] [--reset]      (what `make run [PORT=] [DATA=] [RESET=1]` runs)
+    python -m devstack run [--port 8787] [--data .local] [--reset] [--blank]
+        (`make run [PORT=] [DATA=] [RESET=1]` runs this)
     python -m devstack fire-schedule close-session [--port 8787] [--data .local]
     python -m devstack user add agent-zoe --labels agent [--name "Zoe"]
 """
@@ -38,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     run = _with_common(commands.add_parser("run", help="serve the stack until Ctrl-C"))
     run.add_argument("--reset", action="store_true",
                      help="start with an empty database (refused while another stack uses the data folder)")
+    run.add_argument("--blank", action="store_true",
+                     help="a new, empty project: no tables or functions until `appwrite push` (kept in --data)")
     run.add_argument("--no-dev-mode", action="store_true",
                      help="refuse the dev-only x-devstack-user header")
     run.add_argument("--verbose", action="store_true", help="log every request")
@@ -71,7 +74,8 @@ def _run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         stack = Stack(args.root, data_dir=args.data, port=args.port, reset=args.reset,
-                      dev_mode=not args.no_dev_mode, generate_secrets=("BOT_SECRET",)).start()
+                      dev_mode=not args.no_dev_mode, blank=args.blank,
+                      generate_secrets=() if args.blank else ("BOT_SECRET",)).start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -89,6 +93,7 @@ def banner(stack: Stack) -> str:
     schedules = [f"{s.id} '{s.schedule}' (UTC)" for s in specs if s.schedule]
     users = ", ".join(f"{uid} [{', '.join(labels)}]" for uid, _, labels in DEV_USERS)
     endpoint, project, key = stack.endpoint, stack.project_id, stack.api_key
+    deploy_hint = f"python -m tools.deploy --endpoint {endpoint} --key <the API key> (appwrite push)"
     data = "" if stack.data_dir == Path(DEFAULT_DATA) else f" --data {stack.data_dir}"
     target = f"--port {stack.port}{data}"
     cli_env = "" if stack.data_dir == Path(DEFAULT_DATA) else f"CHAT_DEVSTACK_DATA={stack.data_dir} "
@@ -103,7 +108,7 @@ Local Appwrite-compatible stack (development only; NOT Appwrite)
   project    {project}
   API key    {key}   (kept in {stack.data_dir / KEY_FILE})
   data       {stack.data_dir / DB_FILE}
-  functions  {', '.join(s.id for s in specs)}
+  functions  {', '.join(s.id for s in specs) or "none yet: " + deploy_hint}
   events     {'; '.join(events) or '-'}
   schedules  {'; '.join(schedules) or '-'}
   dev users  {users}
@@ -121,7 +126,7 @@ Python SDK:
   run = Functions(client).create_execution("create-session", body="{{}}")
   print(run.responsestatuscode, run.responsebody)
   # an agent sends their account JWT as X-Chat-JWT (see the README's Security section);
-  # dev only: client.set_impersonate_user_id("agent-alice")
+  # dev only: client.add_header("x-appwrite-impersonate-user-id", "agent-alice")
 
 curl:
   curl -s -X POST {endpoint}/functions/create-session/executions \\

@@ -596,8 +596,22 @@ class Engine:
 
     # -- setup ------------------------------------------------------------------------------
 
-    def _create_tables(self) -> None:
-        for table in self.schema.tables.values():
+    def set_schema(self, schema: Schema) -> None:
+        """Adopt a larger schema (tables, columns and indexes created through the REST API): the SQL tables,
+        columns and indexes are made first, so a failure (e.g. a unique index over duplicate values) changes
+        nothing."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._create_tables(schema)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self.schema = schema
+
+    def _create_tables(self, schema: Schema | None = None) -> None:
+        for table in (schema or self.schema).tables.values():
             name = self._sql_table(table)
             columns = [f"{_q(c.key)} {self._sql_type(c)}" for c in table.columns.values()]
             self._conn.execute(

@@ -267,6 +267,10 @@ class FunctionRuntime:
         self._executor_secret = secrets.token_hex(16)  # the executor's OPEN_RUNTIMES_SECRET
         self._queue: queue.Queue[tuple[FunctionSpec, ExecRequest, dict] | None] = queue.Queue()
         self._timers: list[threading.Timer] = []
+        # Functions with an activated build run it in its own interpreter (devstack.builds.RunnerPool); functions
+        # that have no ready deployment refuse executions, as Appwrite does.
+        self.runners: dict[str, Any] = {}
+        self.undeployed: set[str] = set()
         self._workers = [threading.Thread(target=self._work, name=f"devstack-exec-{i}", daemon=True)
                          for i in range(workers)]
         for worker in self._workers:
@@ -296,7 +300,7 @@ class FunctionRuntime:
         names = event_names(event["databaseId"], event["tableId"], event["rowId"], event["action"])
         started = []
         for spec in self.functions.values():
-            if spec.enabled and any(event_matches(p, names) for p in spec.events):
+            if spec.enabled and spec.id not in self.undeployed and any(event_matches(p, names) for p in spec.events):
                 request = ExecRequest(trigger="event", headers={"content-type": "application/json"},
                                       body=json.dumps(event.get("row", {})), event=names[0])
                 started.append(self.submit(spec.id, request)["$id"])
@@ -347,6 +351,9 @@ class FunctionRuntime:
         spec = self.functions.get(function_id)
         if spec is None:
             raise ApiError(404, "function_not_found", "Function with the requested ID could not be found.")
+        if function_id in self.undeployed:  # Executions/Create.php (1.8.1)
+            raise ApiError(404, "deployment_not_found",
+                           "Deployment not found. Create a deployment before trying to execute a function")
         return spec
 
     def _enqueue(self, spec: FunctionSpec, request: ExecRequest, record: dict) -> None:
@@ -385,7 +392,8 @@ class FunctionRuntime:
             "$id": secrets.token_hex(10), "$createdAt": now, "$updatedAt": now,
             "$permissions": [f'read("user:{user}")'] if user else [],
             "functionId": spec.id, "resourceId": spec.id, "resourceType": "functions",
-            "deploymentId": "local", "trigger": request.trigger, "status": status,
+            "deploymentId": getattr(self.runners.get(spec.id), "deployment_id", "local"),
+            "trigger": request.trigger, "status": status,
             "requestMethod": request.method, "requestPath": request.path, "requestHeaders": [],
             "responseStatusCode": 0, "responseBody": "", "responseHeaders": [],
             "logs": "", "errors": "", "duration": 0.0, "scheduledAt": None,
@@ -415,6 +423,9 @@ class FunctionRuntime:
 
     def _call(self, spec: FunctionSpec, context: RuntimeContext, timeout: float) -> _Outcome:
         """Run ``main`` on a watchdog thread so a hung function only costs its own thread."""
+        runner = self.runners.get(spec.id)
+        if runner is not None:  # an activated build: its own interpreter and packages, not the working tree
+            return _Outcome(**runner.call(context, timeout))
         box: list[_Outcome] = []
         thread = threading.Thread(target=lambda: box.append(self._invoke(spec, context)),
                                   name=f"devstack-fn-{spec.id}", daemon=True)
@@ -585,15 +596,25 @@ class Scheduler:
     def __init__(self, runtime: FunctionRuntime) -> None:
         self._runtime = runtime
         self._crons: dict[str, Cron] = {}
-        for spec in runtime.functions.values():
-            if spec.schedule and spec.enabled:
-                try:
-                    self._crons[spec.id] = Cron(spec.schedule)
-                except ValueError as exc:
-                    log.warning("function %s: schedule ignored: %s", spec.id, exc)
         self._last_minute = _minute(datetime.now(timezone.utc))  # no burst of fires at start
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = False
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the functions' schedules; a function without a ready deployment has none (Builds.php: a
+        schedule is active only with a deploymentId)."""
+        crons: dict[str, Cron] = {}
+        for spec in list(self._runtime.functions.values()):
+            if spec.schedule and spec.enabled and spec.id not in self._runtime.undeployed:
+                try:
+                    crons[spec.id] = Cron(spec.schedule)
+                except ValueError as exc:
+                    log.warning("function %s: schedule ignored: %s", spec.id, exc)
+        self._crons = crons
+        if self._started:
+            self.start()
 
     def tick(self, now: datetime) -> list[str]:
         """Fire what matches ``now``'s minute, once; returns the started execution IDs."""
@@ -605,6 +626,7 @@ class Scheduler:
                 if cron.matches(minute)]
 
     def start(self) -> None:
+        self._started = True
         if self._crons and self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="devstack-cron", daemon=True)
             self._thread.start()

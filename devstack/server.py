@@ -5,16 +5,19 @@ Routes (all on 127.0.0.1 only):
   execution or the list: answered here, with the runtime of ``devstack.functions``.
 - ``POST /v1/devstack/schedules/{id}`` and ``POST /v1/devstack/users/{id}``: dev-only helpers for
   the CLI, allowed with the stack's own API key only.
+- What ``appwrite push`` calls (databases, tables, columns, indexes, functions, variables, deployments):
+  ``devstack.manage.ManagementApi``, with builds and activated deployments in ``devstack.builds``.
 - Everything else under ``/v1``: ``devstack.rest.RestApi`` (TablesDB, Users, health).
+- Every ``/v1`` answer to a newer SDK carries Appwrite's ``X-Appwrite-Warning`` (``devstack.versions``).
 
 Who calls (``resolve_caller``), as in Appwrite: an API key is a server and may run any function; a JWT
 (``x-appwrite-jwt``, from ``POST /v1/account/jwts``) or a session (cookie, ``x-fallback-cookies`` or
 ``x-appwrite-session``, from ``POST /v1/account/sessions/email``) is that user; anything else is a guest. A session
 caller's execution receives ``x-appwrite-user-jwt``; a JWT caller's does not (``devstack.accounts``).
 
-DEV ONLY, not in Appwrite: a request with the stack's key and ``x-appwrite-impersonate-user-id`` (SDK
-``set_impersonate_user_id``), or in dev mode (the default) a request with ``x-devstack-user: <id>``, acts as that
-user as if signed in with a session. Real servers offer neither to API keys; ``dev_mode=False`` refuses the second.
+DEV ONLY, not in Appwrite: a request with the stack's key and ``x-appwrite-impersonate-user-id`` (SDK 16:
+``add_header``), or in dev mode (the default) a request with ``x-devstack-user: <id>``, acts as that user as if
+signed in with a session. Real servers offer neither to API keys; ``dev_mode=False`` refuses the second.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -39,6 +43,7 @@ from tools.envfile import EnvFile, read_env_file
 
 from . import demo
 from .accounts import DEV_PASSWORD, Accounts
+from .builds import Deployments
 from .engine import Engine, EngineError
 from .functions import (
     GUEST,
@@ -48,12 +53,14 @@ from .functions import (
     ExecRequest,
     FunctionRuntime,
     Scheduler,
-    load_functions,
     may_execute,
 )
+from .manage import ManagementApi
+from .project import ProjectState
 from .rest import KeyRing, RestApi
 from .schema import load_schema
 from .startup import DataLock, bind_error, corrupt_database_error
+from .versions import response_format_warning
 
 log = logging.getLogger("devstack.server")
 
@@ -63,6 +70,7 @@ SOCKET_TIMEOUT = 15.0  # seconds per socket read/write: a stalled client loses i
 DB_FILE = "devstack.sqlite3"
 REPO_ROOT = Path(__file__).resolve().parent.parent  # default root: the repo holding appwrite.json
 KEY_FILE = "api-key"
+PROJECT_FILE = "project.json"  # a blank stack's databases, tables, functions and deployments
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 DEV_USERS = (("agent-alice", "Alice (agent)", ("agent",)), ("agent-bob", "Bob (agent)", ("agent",)),
              ("admin-ada", "Ada (admin)", ("admin",)))
@@ -100,12 +108,15 @@ class DevApp:
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
                client_ip: str = "") -> Response:
         try:
-            return self._route(method.upper(), target, headers, body, client_ip)
+            status, answer, content = self._route(method.upper(), target, headers, body, client_ip)
         except (ApiError, EngineError) as exc:
-            return error_response(exc.code, exc.type, exc.message)
+            status, answer, content = error_response(exc.code, exc.type, exc.message)
         except Exception:  # log it here, never send a traceback to the client
             log.exception("unhandled error for %s %s", method, target)
-            return error_response(500, "general_unknown", "Server Error")
+            status, answer, content = error_response(500, "general_unknown", "Server Error")
+        if target.startswith("/v1"):
+            answer = {**answer, **response_format_warning(headers)}
+        return status, answer, content
 
     def _route(self, method: str, target: str, headers: dict[str, str], body: bytes,
                client_ip: str) -> Response:
@@ -126,7 +137,8 @@ class DevApp:
             return self._function_domain(method, match.group(1), match.group(2) or "/", query, headers, body,
                                          client_ip)
         if path == "/v1" or path.startswith("/v1/"):
-            return self.stack.rest.handle(method, path, query, headers, body)
+            managed = self.stack.manage.handle(method, path, query, headers, body)  # tables, functions, deploys
+            return managed if managed is not None else self.stack.rest.handle(method, path, query, headers, body)
         raise ApiError(404, "general_route_not_found", "The requested route was not found.")
 
     def _check_project(self, headers: dict[str, str]) -> None:
@@ -168,8 +180,9 @@ class DevApp:
         return caller, self._execution_jwt(self.stack.accounts.dev_session(user_id))
 
     def _execution_jwt(self, session_secret: str) -> str:
-        # Appwrite gives it the function's timeout + 60 s; the longest timeout in appwrite.json bounds it here.
-        return self.stack.accounts.create_jwt(session_secret, min(3600, self.stack.max_timeout + 60))
+        # Appwrite gives it the function's timeout + 60 s; the longest timeout of the functions bounds it here.
+        longest = max((spec.timeout for spec in self.stack.runtime.functions.values()), default=15)
+        return self.stack.accounts.create_jwt(session_secret, min(3600, longest + 60))
 
     # ---- executions
 
@@ -472,7 +485,7 @@ class Stack:
                  reset: bool = False, dev_mode: bool = True, seed_users: bool = True,
                  run_scheduler: bool = True, max_body: int = MAX_BODY,
                  socket_timeout: float = SOCKET_TIMEOUT, dev_password: str | None = None,
-                 generate_secrets: tuple[str, ...] = ()) -> None:
+                 blank: bool = False, generate_secrets: tuple[str, ...] = ()) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the local stack listens on loopback only")
         self.root = Path(root).resolve() if root is not None else REPO_ROOT
@@ -482,6 +495,8 @@ class Stack:
         self._reset, self._seed, self._run_scheduler = reset, seed_users, run_scheduler
         self._max_body, self._socket_timeout = max_body, socket_timeout
         self.dev_password = dev_password or os.environ.get("DEVSTACK_PASSWORD") or DEV_PASSWORD
+        # blank: a new, empty project (no tables, no functions) that `appwrite push` fills; kept in data_dir.
+        self.blank = blank
         self.project_id = json.loads(self.config_path.read_text(encoding="utf-8")).get("projectId", "local")
         self.api_key = ""
         self._saved_env: dict[str, str | None] = {}
@@ -525,20 +540,34 @@ class Stack:
         if self._reset:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 (self.data_dir / (DB_FILE + suffix)).unlink(missing_ok=True)
+            (self.data_dir / PROJECT_FILE).unlink(missing_ok=True)
+            for folder in ("builds", "deployments"):
+                shutil.rmtree(self.data_dir / folder, ignore_errors=True)
         self.api_key = _stable_key(self.data_dir / KEY_FILE)
         self._set_env()
+        self.project = ProjectState(self.data_dir / PROJECT_FILE if self.blank else None)
+        if not self.blank:  # the working tree: appwrite.json's tables and functions, no push needed
+            config = json.loads(self.config_path.read_text(encoding="utf-8"))
+            self.project.seed(config)
+            self.project.seed_functions(config)
         try:
-            self.engine = Engine(load_schema(self.config_path), str(self.data_dir / DB_FILE))
+            self.engine = Engine(self.project.schema() if self.blank else load_schema(self.config_path),
+                                 str(self.data_dir / DB_FILE))
         except sqlite3.DatabaseError as exc:
             raise corrupt_database_error(self.data_dir / DB_FILE, exc) from None
+        self.project.on_schema = self.engine.set_schema
+        self.project.resume()
         self.keys = KeyRing()
         self.keys.add(self.api_key, None)  # the dev key: every scope
         self.accounts = Accounts(self.engine, self.project_id)
         self.rest = RestApi(self.engine, self.keys, self.project_id, self.accounts)
-        self.runtime = FunctionRuntime(load_functions(self.config_path), self.keys)
-        self.max_timeout = max((spec.timeout for spec in self.runtime.functions.values()), default=15)
+        self.runtime = FunctionRuntime({}, self.keys)
         self.engine.subscribe(self.runtime.dispatch_event)
         self.scheduler = Scheduler(self.runtime)
+        self.deployments = Deployments(self.project, self.runtime, self.scheduler, self.data_dir, self.root,
+                                       self._runtime_env())
+        self.deployments.sync()
+        self.manage = ManagementApi(self.project, self.deployments, self.keys, self.project_id)
         if self._seed:
             for user_id, name, labels in DEV_USERS:
                 self.add_user(user_id, name, labels)
@@ -567,6 +596,8 @@ class Stack:
         self._server.server_close()
         self._server = None
         self.scheduler.stop()
+        self.deployments.close()
+        self.project.close()
         self.runtime.close()
         close = getattr(self.engine, "close", None)
         if close is not None:
@@ -624,6 +655,13 @@ class Stack:
         for name in (*values, "APPWRITE_FUNCTION_ID", "APPWRITE_FUNCTION_NAME"):
             self._saved_env.setdefault(name, os.environ.get(name))
         os.environ.update(values)
+
+    def _runtime_env(self) -> dict[str, str]:
+        """What a deployed build's runtime sees besides the function's variables (Executions/Create.php)."""
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+                "APPWRITE_FUNCTION_API_ENDPOINT": self.endpoint, "APPWRITE_FUNCTION_PROJECT_ID": self.project_id,
+                "APPWRITE_FUNCTION_RUNTIME_NAME": "Python", "APPWRITE_FUNCTION_RUNTIME_VERSION": "3.12",
+                "APPWRITE_VERSION": VERSION, "APPWRITE_REGION": "local"}
 
     def _restore_env(self) -> None:
         for name, value in self._saved_env.items():

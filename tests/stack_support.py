@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import urllib.request
@@ -13,6 +12,8 @@ from appwrite.client import Client
 from appwrite.services.functions import Functions
 
 from devstack.server import Stack
+
+ADMIN_SECRET, BOT_SECRET = "e2e-admin-secret", "e2e-bot-secret"
 
 
 @contextmanager
@@ -31,12 +32,13 @@ def function_variables(values: dict[str, str]) -> Iterator[None]:
 
 
 def disable_functions(stack: Stack, *function_ids: str) -> None:
-    """Switch functions off, as an admin does in Appwrite's Console (a function's Settings, "Enabled"): events no
-    longer reach them. Tests that play their own AI bot switch the reference bot off, as a site with its own bot
-    would."""
+    """Switch functions off as an admin does (Console → the function's Settings → Enabled; here the same Functions
+    API call): events no longer reach them. Tests that play their own AI bot switch the reference bot off, as a site
+    with its own bot would."""
+    functions = Functions(Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key))
     for function_id in function_ids:
-        spec = stack.runtime.functions[function_id]
-        stack.runtime.functions[function_id] = dataclasses.replace(spec, enabled=False)
+        functions.update(function_id, name=functions.get(function_id).name, enabled=False)
+        assert not stack.runtime.functions[function_id].enabled
 
 
 def sign_in(stack: Stack, user: str) -> str:
@@ -51,6 +53,16 @@ def sign_in(stack: Stack, user: str) -> str:
                              {"email": f"{user}@example.test", "password": stack.dev_password}, {})
     fallback = {k.lower(): v for k, v in answer_headers.items()}["x-fallback-cookies"]
     return post("/account/jwts", {}, {"x-fallback-cookies": fallback})[1]["jwt"]
+
+
+def set_function_variables(stack: Stack, values: dict[str, str]) -> None:
+    """Deployed builds read Appwrite function variables, not this process's environment: set them through the
+    Functions API on every function, as an admin does on a real server (README, deploy step 5)."""
+    client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key)
+    functions = Functions(client)
+    for function_id in list(stack.runtime.functions):
+        for key, value in values.items():
+            functions.create_variable(function_id, key, value)
 
 
 class Party:
@@ -71,7 +83,7 @@ class Party:
         elif key:
             client.set_key(stack.api_key)
         if user:
-            client.set_impersonate_user_id(user)
+            client.add_header("x-appwrite-impersonate-user-id", user)
         self.functions = Functions(client)
 
     def run(self, function_id: str, body: dict | None = None, *, path: str = "/", method: str = "POST",
@@ -80,3 +92,63 @@ class Party:
             function_id, body=json.dumps(body) if body is not None else "", xasync=False, path=path, method=method,
             headers={"content-type": "application/json", **self.headers, **(headers or {})})
         return execution.responsestatuscode, json.loads(execution.responsebody)
+
+
+# Headers a caller may add that Appwrite lets through (mixed case, PLATFORM.md): the story must not change.
+# (A forged JWT or key is refused outright: tests/test_security_stack.py.)
+FORGED = {"X-Appwrite-User-Id": "admin-ada", "Authorization": f"Bearer {ADMIN_SECRET}",
+          "X-Appwrite-Client-Ip": "10.9.8.7", "X-Appwrite-Country-Code": "ZZ"}
+
+
+def run_whole_story(stack: Stack, forged: dict | None = None) -> None:
+    """Widget -> bot -> handoff by event -> agent claim -> reply -> transcript -> admin listing -> close, as Appwrite
+    and its executor deliver it (every execution carries `Authorization: Basic`), with agents signed in for real,
+    and with `forged` headers on top of the widget's and the bot's calls. Runs against the working tree
+    (tests/test_e2e_stack.py) and against the build the CLI deployed (tests/test_deploy_local.py); the functions
+    must see ADMIN_SECRET and BOT_SECRET."""
+    forged = forged or {}
+    widget = Party(stack, key=False, headers=forged)  # a browser: no key, a guest
+    bot = Party(stack, key=False, headers={**forged, "X-Chat-Secret": BOT_SECRET})
+    alice, bob = Party(stack, signed_in="agent-alice"), Party(stack, signed_in="agent-bob")
+    admin = Party(stack, headers={"X-Chat-Secret": ADMIN_SECRET})
+
+    status, created = widget.run("create-session", {"userMeta": {"browser": "Firefox"}})
+    assert status == 201
+    session_id, token = created["sessionId"], created["token"]
+    me = {"x-session-token": token}
+    assert widget.run("touch-session", {"sessionId": session_id, "message": {"text": "Hi", "id": "w1"}},
+                      headers=me)[0] == 200
+    status, reply = bot.run("touch-session", {"sessionId": session_id,
+                                              "message": {"role": "bot", "text": "Hello! How can I help?"}})
+    assert status == 200 and reply["session"]["botShouldReply"] is True
+
+    # The visitor asks for a person: the message event escalates the session, asynchronously as on Appwrite.
+    widget.run("touch-session", {"sessionId": session_id, "message": {"text": "I want to talk to a human"}},
+               headers=me)
+    assert stack.wait_idle(10)
+    status, queue = alice.run("list-sessions", path="/?needsHuman=true", method="GET")
+    assert status == 200 and [s["sessionId"] for s in queue["sessions"]] == [session_id]
+    assert queue["sessions"][0]["messageCount"] == 3 and queue["summary"]["needsHuman"] == 1
+
+    status, claimed = alice.run("assign-agent", {"sessionId": session_id}, path="/claim")
+    assert status == 200 and claimed["session"]["assignedAgent"] == "agent-alice"
+    status, lost = bob.run("assign-agent", {"sessionId": session_id}, path="/claim")
+    assert status == 409 and lost["error"]["assignedAgent"] == "agent-alice"
+    status, reply = bot.run("touch-session", {"sessionId": session_id, "message": {"role": "bot", "text": "?"}})
+    assert reply["session"]["botShouldReply"] is False  # the bot stays quiet once an agent has it
+    assert alice.run("touch-session", {"sessionId": session_id,
+                                       "message": {"role": "agent", "text": "Alice here"}})[0] == 200
+
+    status, transcript = widget.run("touch-session", path=f"/messages?sessionId={session_id}", method="GET",
+                                    headers=me)
+    assert [m["role"] for m in transcript["messages"]] == ["user", "bot", "user", "bot", "agent"]
+
+    status, listing = admin.run("list-sessions", method="GET")
+    assert listing["summary"]["byStatus"]["agent_assigned"] == 1 and listing["summary"]["agents"] == {
+        "agent-alice": 1}
+    assert token not in json.dumps(listing)
+
+    status, closed = alice.run("close-session", {"sessionId": session_id, "reason": "solved"})
+    assert status == 200 and closed["session"]["status"] == "closed"
+    assert widget.run("touch-session", {"sessionId": session_id, "message": {"text": "hello?"}},
+                      headers=me)[1]["error"]["code"] == "session_closed"

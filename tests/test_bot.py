@@ -206,8 +206,8 @@ def executions(appwrite, monkeypatch):
         made.append({"function": match.group(1), **params})
         result = execute(match.group(1), raw=params["body"].encode(), method=params["method"], path=params["path"],
                          headers=params["headers"])
-        record = {"$id": "e1", "$createdAt": "", "$updatedAt": "", "$permissions": [], "resourceId": match.group(1),
-                  "resourceType": "functions", "deploymentId": "d", "trigger": "http", "status": "completed",
+        record = {"$id": "e1", "$createdAt": "", "$updatedAt": "", "$permissions": [], "functionId": match.group(1),
+                  "deploymentId": "d", "trigger": "http", "status": "completed",
                   "requestMethod": params["method"], "requestPath": params["path"], "requestHeaders": [],
                   "responseStatusCode": result.status, "responseBody": json.dumps(result.json),
                   "responseHeaders": [], "logs": "", "errors": "", "duration": 0.1, "scheduledAt": None}

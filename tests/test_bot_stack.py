@@ -3,12 +3,13 @@ synchronous touch-session execution, as on Appwrite. Model mode against a loopba
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import Counter
 
 import pytest
+from appwrite.client import Client
 from appwrite.exception import AppwriteException
+from appwrite.services.functions import Functions
 from llm_standin import ChatApiStandIn, completion
 from stack_support import Party, function_variables
 
@@ -129,13 +130,14 @@ def test_nobody_but_appwrite_and_servers_can_run_it_and_a_forged_event_changes_n
 def test_its_replies_need_the_execution_scope_it_declares(stack):
     """Its key carries only the scopes of appwrite.json (Appwrite's dynamic key); creating an execution needs
     `execution.write` (Appwrite app/config/scopes.php: "Access to execute your project's functions")."""
-    declared = stack.runtime.functions["bot"]
-    stack.runtime.functions["bot"] = dataclasses.replace(declared, scopes=frozenset({"rows.read"}))
+    admin = Functions(Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key))
+    admin.update("bot", name="Reference bot", scopes=["rows.read"])
     try:
+        assert stack.runtime.functions["bot"].scopes == {"rows.read"}
         visitor = Visitor(stack)
         visitor.say("hello")
     finally:
-        stack.runtime.functions["bot"] = declared
+        admin.update("bot", name="Reference bot", scopes=["rows.read", "execution.write"])
     refused = [r for r in stack.runtime.list_executions("bot") if "execution_key_refused" in r["responseBody"]]
     assert refused and refused[0]["responseStatusCode"] == 401 and "execution.write scope" in refused[0]["logs"]
     assert [m["role"] for m in visitor.transcript()[1]] == ["user"]

@@ -37,7 +37,7 @@ def env(stack, tmp_path, monkeypatch):
 def server(stack, user: str | None = None) -> Functions:
     client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key)
     if user:
-        client.set_impersonate_user_id(user)
+        client.add_header("x-appwrite-impersonate-user-id", user)
     return Functions(client)
 
 

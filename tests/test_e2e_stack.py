@@ -7,11 +7,17 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from stack_support import Party, disable_functions, function_variables
+from stack_support import (
+    ADMIN_SECRET,
+    BOT_SECRET,
+    FORGED,
+    Party,
+    disable_functions,
+    function_variables,
+    run_whole_story,
+)
 
 from devstack.server import Stack
-
-ADMIN_SECRET, BOT_SECRET = "e2e-admin-secret", "e2e-bot-secret"
 
 
 @pytest.fixture(scope="module")
@@ -22,62 +28,10 @@ def stack(tmp_path_factory):
         yield running
 
 
-# Headers a caller may add that Appwrite lets through (mixed case, PLATFORM.md): the story must not change.
-# (A forged JWT or key is refused outright: tests/test_security_stack.py.)
-FORGED = {"X-Appwrite-User-Id": "admin-ada", "Authorization": f"Bearer {ADMIN_SECRET}",
-          "X-Appwrite-Client-Ip": "10.9.8.7", "X-Appwrite-Country-Code": "ZZ"}
-
-
-@pytest.mark.parametrize("forged", [{}, FORGED, {"authorization": "Basic b3ByOmd1ZXNz"}], ids=["plain", "forged",
-                                                                                              "authorization"])
+@pytest.mark.parametrize("forged", [{}, FORGED, {"authorization": "Basic b3ByOmd1ZXNz"}],
+                         ids=["plain", "forged", "authorization"])
 def test_the_whole_story(stack, forged):
-    """What Appwrite and its executor deliver (the stack adds `Authorization: Basic` to every execution), with
-    agents signed in for real, and with or without headers a caller forged on top."""
-    widget = Party(stack, key=False, headers=forged)  # a browser: no key, a guest
-    bot = Party(stack, key=False, headers={**forged, "X-Chat-Secret": BOT_SECRET})
-    alice, bob = Party(stack, signed_in="agent-alice"), Party(stack, signed_in="agent-bob")
-    admin = Party(stack, headers={"x-chat-secret": ADMIN_SECRET})
-
-    status, created = widget.run("create-session", {"userMeta": {"browser": "Firefox"}})
-    assert status == 201
-    session_id, token = created["sessionId"], created["token"]
-    me = {"x-session-token": token}
-    assert widget.run("touch-session", {"sessionId": session_id, "message": {"text": "Hi", "id": "w1"}},
-                      headers=me)[0] == 200
-    status, reply = bot.run("touch-session", {"sessionId": session_id,
-                                              "message": {"role": "bot", "text": "Hello! How can I help?"}})
-    assert status == 200 and reply["session"]["botShouldReply"] is True
-
-    # The visitor asks for a person: the message event escalates the session, asynchronously as on Appwrite.
-    widget.run("touch-session", {"sessionId": session_id, "message": {"text": "I want to talk to a human"}},
-               headers=me)
-    assert stack.wait_idle(10)
-    status, queue = alice.run("list-sessions", path="/?needsHuman=true", method="GET")
-    assert status == 200 and [s["sessionId"] for s in queue["sessions"]] == [session_id]
-    assert queue["sessions"][0]["messageCount"] == 3 and queue["summary"]["needsHuman"] == 1
-
-    status, claimed = alice.run("assign-agent", {"sessionId": session_id}, path="/claim")
-    assert status == 200 and claimed["session"]["assignedAgent"] == "agent-alice"
-    status, lost = bob.run("assign-agent", {"sessionId": session_id}, path="/claim")
-    assert status == 409 and lost["error"]["assignedAgent"] == "agent-alice"
-    status, reply = bot.run("touch-session", {"sessionId": session_id, "message": {"role": "bot", "text": "?"}})
-    assert reply["session"]["botShouldReply"] is False  # the bot stays quiet once an agent has it
-    assert alice.run("touch-session", {"sessionId": session_id,
-                                       "message": {"role": "agent", "text": "Alice here"}})[0] == 200
-
-    status, transcript = widget.run("touch-session", path=f"/messages?sessionId={session_id}", method="GET",
-                                    headers=me)
-    assert [m["role"] for m in transcript["messages"]] == ["user", "bot", "user", "bot", "agent"]
-
-    status, listing = admin.run("list-sessions", method="GET")
-    assert listing["summary"]["byStatus"]["agent_assigned"] == 1 and listing["summary"]["agents"] == {
-        "agent-alice": 1}
-    assert token not in json.dumps(listing)
-
-    status, closed = alice.run("close-session", {"sessionId": session_id, "reason": "solved"})
-    assert status == 200 and closed["session"]["status"] == "closed"
-    assert widget.run("touch-session", {"sessionId": session_id, "message": {"text": "hello?"}},
-                      headers=me)[1]["error"]["code"] == "session_closed"
+    run_whole_story(stack, forged)
 
 
 def test_strangers_are_kept_out(stack):

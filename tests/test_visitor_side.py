@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from conftest import load_main
-from test_build import FUNCTIONS, pack
 
 from devstack.__main__ import banner
 from devstack.context import RuntimeContext, RuntimeRequest
 from devstack.server import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = {f["$id"]: f for f in json.loads((ROOT / "appwrite.json").read_text())["functions"]}
 
 
 def serve(method: str, path: str):
@@ -49,12 +49,6 @@ def test_the_widget_function_needs_nothing_and_the_bot_can_only_read_and_execute
     assert (widget["execute"], widget["scopes"], widget["events"]) == (["any"], [], [])
     assert (bot["execute"], sorted(bot["scopes"])) == ([], ["execution.write", "rows.read"])
     assert bot["events"] == FUNCTIONS["escalate"]["events"]
-
-
-@pytest.mark.parametrize(("function_id", "asset"), [("widget", "functions/widget/src/widget.js"),
-                                                    ("bot", "functions/bot/src/faq.json")])
-def test_each_deployment_ships_its_asset(tmp_path, function_id, asset):
-    assert asset in pack(FUNCTIONS[function_id], tmp_path)
 
 
 # --- the demo on the local stack ------------------------------------------------------------------------------

@@ -131,8 +131,6 @@ def _reread(core: Core, session_id: str) -> Session | None:
         return None
 
 
-
-
 # --- create-session -----------------------------------------------------------------------------
 
 def create_session(core: Core, body: Any) -> dict:

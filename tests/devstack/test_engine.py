@@ -51,7 +51,7 @@ def error_of(call, *args, **kwargs) -> AppwriteException:
 
 def test_create_get_row_shape_and_defaults(tables):
     row = tables.create_row(DB, "sessions", "s1", session(lastSeen="2024-05-01T12:00:00+02:00"))
-    assert (row.id, row.sequence, row.tableid, row.databaseid) == ("s1", "1", "sessions", DB)
+    assert (row.id, row.sequence, row.tableid, row.databaseid) == ("s1", 1, "sessions", DB)
     assert row.data["lastSeen"] == "2024-05-01T10:00:00.000+00:00"  # normalized to UTC, ms
     assert row.data["needsHuman"] is False and row.data["messageCount"] == 0
     assert row.data["userMeta"] == "{}" and row.data["assignedAgent"] is None
@@ -188,7 +188,7 @@ def test_order_limit_offset_select(seeded):
     assert ids([Query.order_desc("$sequence"), Query.limit(2), Query.offset(1)]) == "cb"
     assert ids([Query.order_desc("$createdAt"), Query.order_desc("$sequence"), Query.limit(1)]) == "d"  # same ms: tie
     row = seeded.list_rows(DB, "sessions", [Query.select(["status"]), Query.limit(1)]).rows[0]
-    assert row.data == {"status": "active"} and row.id == "a" and row.sequence == "1"
+    assert row.data == {"status": "active"} and row.id == "a" and row.sequence == 1
 
 
 def test_cursor_paging_with_ties(fake, tables):

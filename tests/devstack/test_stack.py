@@ -114,7 +114,7 @@ def _client(stack: Stack, key: bool = True, impersonate: str = "") -> Client:
     if key:
         client.set_key(stack.api_key)
     if impersonate:
-        client.set_impersonate_user_id(impersonate)
+        client.add_header("x-appwrite-impersonate-user-id", impersonate)
     return client
 
 

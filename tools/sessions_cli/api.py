@@ -113,7 +113,7 @@ class Api:
         elif config.api_key:
             client.set_key(config.api_key)
         if config.as_user:
-            client.set_impersonate_user_id(config.as_user)
+            client.add_header("x-appwrite-impersonate-user-id", config.as_user)
         self.functions = Functions(client)
 
     def call(self, function_id: str, method: str, path: str, body: Any = None,

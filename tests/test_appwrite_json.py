@@ -1,0 +1,63 @@
+"""appwrite.json in the shape the pinned CLI reads (the real proof is tests/test_deploy_local.py, which runs it).
+
+Column types: the CLI 12 creates only `string` (plain, or `format` email/url/ip/enum), `integer`, `double`,
+`boolean`, `datetime`, relationship and spatial types (`createAttribute` in lib/commands/push.js); anything else
+throws "Unsupported attribute type". Newer CLIs also want `"default": null` on required columns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = json.loads((ROOT / "appwrite.json").read_text())
+FUNCTIONS = {f["$id"]: f for f in CONFIG["functions"]}
+CLI_TYPES = {"string", "integer", "double", "boolean", "datetime"}
+
+
+def test_the_file_is_in_the_clis_own_format():
+    # `appwrite client --project-id` rewrites appwrite.json with JSONbig.stringify(data, null, 4) and no final
+    # newline (lib/config.js, Config.write): kept in that form, the deploy leaves the file byte for byte as it was.
+    text = (ROOT / "appwrite.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=4, ensure_ascii=False)
+
+
+def test_every_function_declares_what_appwrite_needs():
+    for fid, function in FUNCTIONS.items():
+        assert function["runtime"] == "python-3.12"
+        assert (ROOT / function["path"] / function["entrypoint"]).is_file(), fid
+        for key in ("execute", "scopes", "events", "schedule", "timeout", "commands", "ignore"):
+            assert key in function, (fid, key)
+    assert FUNCTIONS["escalate"]["events"] and FUNCTIONS["close-session"]["schedule"]
+    assert {t["$id"] for t in CONFIG["tables"]} == {"sessions", "messages", "counters", "jobs"}
+    assert all(t["$permissions"] == [] and not t["rowSecurity"] for t in CONFIG["tables"])
+    assert "databases" not in CONFIG and "collections" not in CONFIG  # never mix with tablesDB
+
+
+def test_columns_use_only_types_the_cli_can_create():
+    for table in CONFIG["tables"]:
+        for column in table["columns"]:
+            assert column["type"] in CLI_TYPES, (table["$id"], column)
+            if column.get("format") == "enum":
+                assert column["type"] == "string" and column["elements"], column
+            if column["required"]:
+                assert "default" in column and column["default"] is None, column
+
+
+def test_each_function_ships_only_itself_and_the_shared_package():
+    # CLI 12: a function's `ignore` REPLACES .gitignore (lib/commands/functions.js, createDeployment), so the
+    # rules allow-list instead of listing what to leave out.
+    for fid, function in FUNCTIONS.items():
+        ignore = function["ignore"]
+        assert ignore[:5] == ["/*", "!/functions/", "/functions/*", f"!/functions/{fid}/", "!/shared/"], fid
+        assert {"__pycache__/", "*.egg-info/", ".env"} <= set(ignore)
+
+
+def test_functions_install_the_sdk_built_for_the_server_line():
+    pins = {re.search(r"appwrite==([\d.]+)", (ROOT / "functions" / fid / "requirements.txt").read_text()).group(1)
+            for fid in FUNCTIONS}
+    shared = re.search(r"appwrite==([\d.]+)", (ROOT / "shared" / "pyproject.toml").read_text()).group(1)
+    assert pins == {shared} == {"16.0.0"}
+    assert all("--no-cache-dir" not in f["commands"] for f in FUNCTIONS.values())  # keep the build cache useful

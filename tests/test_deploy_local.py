@@ -1,0 +1,114 @@
+"""The real Appwrite CLI deploys appwrite.json to a blank local stack; the story then runs on what it deployed.
+
+`make deploy-local` runs this module. The CLI (npm appwrite-cli 12.0.1, from tools/appwrite-cli) is driven by
+tools/deploy.py with the stack's API key: `push tables`, then `push functions` (settings, then code). Each
+function's code is the archive the CLI packed and uploaded; the stack builds it into a fresh virtualenv with the
+function's `commands` and, once active, executions run that build in its own interpreter, not the working tree.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+from stack_support import (
+    ADMIN_SECRET,
+    BOT_SECRET,
+    FORGED,
+    Party,
+    disable_functions,
+    run_whole_story,
+    set_function_variables,
+)
+
+from devstack.server import Stack
+from tools.deploy import deploy, run_cli, verify
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = json.loads((ROOT / "appwrite.json").read_text())
+FUNCTIONS = [f["$id"] for f in CONFIG["functions"]]
+ENTRYPOINTS = {f["$id"]: f["entrypoint"] for f in CONFIG["functions"]}
+ASSETS = {"bot": ["functions/bot/src/faq.json"], "widget": ["functions/widget/src/widget.js"]}  # read at run time
+
+pytestmark = pytest.mark.build
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    data = tmp_path_factory.mktemp("deployed")
+    config = (ROOT / "appwrite.json").read_bytes()
+    with Stack(data_dir=data / "stack", port=0, run_scheduler=False, blank=True) as stack:
+        transcript = deploy(stack.endpoint, stack.api_key, home=data / "cli-home", out=sys.stdout)
+        assert (ROOT / "appwrite.json").read_bytes() == config  # the CLI rewrote it identically (--project-id)
+        active = verify(stack.endpoint, stack.api_key)
+        set_function_variables(stack, {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET,
+                                       "IDLE_CLOSE_MINUTES": "30"})
+        yield stack, transcript, active
+
+
+def _get(stack: Stack, path: str) -> bytes:
+    request = urllib.request.Request(stack.endpoint + path, headers={"x-appwrite-project": stack.project_id,
+                                                                     "x-appwrite-key": stack.api_key})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return answer.read()
+
+
+def test_the_cli_pushed_every_table_and_function(deployed):
+    stack, transcript, active = deployed
+    assert "Successfully pushed 4 tables" in transcript
+    assert f"Successfully pushed {len(FUNCTIONS)} functions." in transcript
+    assert sorted(active) == sorted(FUNCTIONS)
+    assert {d["type"] for d in active.values()} == {"cli"}  # uploaded by the CLI, not by hand
+    assert stack.engine.table("chat", "sessions").columns["status"].elements == ("active", "agent_assigned", "closed")
+
+
+def test_the_whole_story_runs_on_the_deployed_build(deployed):
+    stack, _, active = deployed
+    disable_functions(stack, "bot")  # the story plays its own AI bot
+    run_whole_story(stack, FORGED)  # with mixed-case X-Appwrite-* and Authorization forged on top
+    for function_id in ("create-session", "touch-session", "escalate", "assign-agent", "close-session"):
+        executions = json.loads(_get(stack, f"/functions/{function_id}/executions"))["executions"]
+        assert executions and {e["deploymentId"] for e in executions} == {active[function_id]["$id"]}
+
+
+def test_the_functions_run_the_pinned_sdk_without_warnings(deployed):
+    stack, _, active = deployed
+    for function_id, deployment in active.items():
+        assert "appwrite-16.0.0" in deployment["buildLogs"], function_id  # pip's "Successfully installed" line
+    Party(stack, key=False).run("create-session", {})
+    for function_id in FUNCTIONS:
+        for execution in json.loads(_get(stack, f"/functions/{function_id}/executions"))["executions"]:
+            assert "Please downgrade your SDK" not in execution["logs"] + execution["errors"], function_id
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_the_uploaded_archive_holds_the_function_and_its_package_only(deployed, function_id):
+    stack, _, active = deployed
+    archive = _get(stack, f"/functions/{function_id}/deployments/{active[function_id]['$id']}/download")
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        names = {member.name for member in tar.getmembers() if member.isfile()}
+    needed = {ENTRYPOINTS[function_id], f"functions/{function_id}/requirements.txt", "shared/pyproject.toml",
+              *ASSETS.get(function_id, []),
+              *(f"shared/chat_core/{p.name}" for p in (ROOT / "shared" / "chat_core").glob("*.py"))}
+    assert needed <= names
+    assert all(n.startswith((f"functions/{function_id}/", "shared/chat_core/")) or n == "shared/pyproject.toml"
+               for n in names), sorted(names)
+    forbidden = ("tests/", ".env", ".venv", "devstack/", "docs/", "bench/", "tools/", ".local", "__pycache__",
+                 ".egg-info", ".git", ".tar.gz")
+    assert not [n for n in names if any(f in n for f in forbidden)]
+
+
+def test_pushing_the_same_tables_again_changes_nothing(deployed):
+    stack, _, _ = deployed
+    before = json.loads(_get(stack, "/tablesdb/chat/tables/sessions"))
+    transcript = run_cli(["push", "tables", "--all", "--force"], home=Path(stack.data_dir).parent / "cli-home")
+    assert transcript.returncode == 0, transcript.stderr
+    assert "Successfully pushed 0 tables" in transcript.stdout, transcript.stdout
+    after = json.loads(_get(stack, "/tablesdb/chat/tables/sessions"))
+    assert [(c["key"], c["$createdAt"]) for c in after["columns"]] == \
+        [(c["key"], c["$createdAt"]) for c in before["columns"]]  # nothing deleted and recreated
