@@ -74,7 +74,8 @@ def _run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         stack = Stack(args.root, data_dir=args.data, port=args.port, reset=args.reset,
-                      dev_mode=not args.no_dev_mode, blank=args.blank).start()
+                      dev_mode=not args.no_dev_mode, blank=args.blank,
+                      generate_secrets=() if args.blank else ("BOT_SECRET",)).start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -114,6 +115,7 @@ Local Appwrite-compatible stack (development only; NOT Appwrite)
              sign in as <id>@example.test with the dev password: {stack.dev_password}
   {dev_user}
 {secrets_lines(stack)}
+  demo site  http://{stack.host}:{stack.port}/demo/  (chat as a visitor; answer in the console, in another tab)
   console    http://{stack.host}:{stack.port}/functions/agent-console/  (sign in as agent-alice@example.test)
   admin CLI  {cli_env}.venv/bin/sessions list{cli_port}
 
@@ -146,6 +148,8 @@ def secrets_lines(stack: Stack) -> str:
     for name in SECRETS:
         if stack.env_file.values.get(name):
             states.append(f"{name} set (.env)")
+        elif name in stack.generated_secrets:
+            states.append(f"{name} made up for this run (the demo's bot)")
         elif os.environ.get(name):
             states.append(f"{name} set (environment)")
         else:

@@ -41,6 +41,7 @@ from typing import Any
 
 from tools.envfile import EnvFile, read_env_file
 
+from . import demo
 from .accounts import DEV_PASSWORD, Accounts
 from .builds import Deployments
 from .engine import Engine, EngineError
@@ -130,6 +131,8 @@ class DevApp:
             return self._executions(method, match.group(1), match.group(2), headers, body, client_ip)
         if match := _DEV_ROUTE.match(path):
             return self._dev_route(method, match.group(1), match.group(2), headers, body)
+        if path in ("/demo", "/demo/"):  # DEV ONLY: a site with the widget embedded (devstack/demo.py)
+            return demo.page(self.stack.endpoint, self.stack.project_id, method)
         if match := _FUNCTION_DOMAIN.match(path):
             return self._function_domain(method, match.group(1), match.group(2) or "/", query, headers, body,
                                          client_ip)
@@ -483,7 +486,7 @@ class Stack:
                  reset: bool = False, dev_mode: bool = True, seed_users: bool = True,
                  run_scheduler: bool = True, max_body: int = MAX_BODY,
                  socket_timeout: float = SOCKET_TIMEOUT, dev_password: str | None = None,
-                 blank: bool = False) -> None:
+                 blank: bool = False, generate_secrets: tuple[str, ...] = ()) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the local stack listens on loopback only")
         self.root = Path(root).resolve() if root is not None else REPO_ROOT
@@ -499,6 +502,10 @@ class Stack:
         self.api_key = ""
         self._saved_env: dict[str, str | None] = {}
         self.env_file = EnvFile()  # root/.env as read at start: its values and what it could not read
+        # DEV ONLY: secrets made up for this run when neither .env nor the environment sets them (`make run` asks
+        # for BOT_SECRET, so the demo's bot answers out of the box). Never printed; gone when the stack stops.
+        self._generate_secrets = generate_secrets
+        self.generated_secrets: tuple[str, ...] = ()
         self._lock = DataLock(self.data_dir)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -643,6 +650,9 @@ class Stack:
                   "APPWRITE_REGION": "local"}
         self.env_file = read_env_file(self.root / ".env")
         values.update(self.env_file.values)
+        missing = [name for name in self._generate_secrets if not values.get(name) and not os.environ.get(name)]
+        values.update({name: "devstack-" + secrets.token_urlsafe(24) for name in missing})
+        self.generated_secrets = tuple(missing)
         for name in (*values, "APPWRITE_FUNCTION_ID", "APPWRITE_FUNCTION_NAME"):
             self._saved_env.setdefault(name, os.environ.get(name))
         os.environ.update(values)

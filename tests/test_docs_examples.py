@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from stack_support import function_variables, sign_in
+from stack_support import disable_functions, function_variables, sign_in
 
 from devstack.server import Stack
 
@@ -78,6 +78,7 @@ def contains(value: object, key: str, wanted: object) -> bool:
 def stack(tmp_path_factory):
     with function_variables(SECRETS), \
             Stack(data_dir=tmp_path_factory.mktemp("docs"), port=0, run_scheduler=False) as running:
+        disable_functions(running, "bot")  # the story plays its own AI bot
         yield running
 
 

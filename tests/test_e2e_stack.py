@@ -8,7 +8,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from appwrite.query import Query
-from stack_support import ADMIN_SECRET, BOT_SECRET, FORGED, Party, function_variables, run_whole_story
+from stack_support import (
+    ADMIN_SECRET,
+    BOT_SECRET,
+    FORGED,
+    Party,
+    disable_functions,
+    function_variables,
+    run_whole_story,
+)
 
 from devstack.server import Stack
 
@@ -17,6 +25,7 @@ from devstack.server import Stack
 def stack(tmp_path_factory):
     with function_variables({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, "IDLE_CLOSE_MINUTES": "30"}), \
             Stack(data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
+        disable_functions(running, "bot")  # the story plays its own AI bot
         yield running
 
 

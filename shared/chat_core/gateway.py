@@ -288,6 +288,24 @@ class Gateway:
             _jwt_cache[digest] = (expires, account)
         return account
 
+    # --- executions -----------------------------------------------------------------------------
+
+    def execute(self, function_id: str, body: Any, *, path: str = "/", method: str = "POST",
+                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """A synchronous execution of another function, as any client makes one (the key needs the
+        `execution.write` scope). Returns the function's status and its JSON answer (None when not JSON).
+        Never retried here: it may write, and only the caller knows whether a repeat is safe."""
+        from appwrite.services.functions import Functions  # imported only by functions that call others
+
+        execution = _call(Functions(self._client()).create_execution, function_id, body=json.dumps(body),
+                          xasync=False, path=path, method=method,
+                          headers={"content-type": "application/json", **(headers or {})})
+        try:
+            answer = json.loads(execution.responsebody or "null")
+        except ValueError:
+            answer = None
+        return int(execution.responsestatuscode or 0), answer
+
     # --- plumbing -------------------------------------------------------------------------------
 
     def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
