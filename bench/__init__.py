@@ -1,4 +1,4 @@
-"""Benchmarks and measurements quoted in the README."""
+"""Benchmarks and measurements quoted in docs/reliability.md."""
 
 # Per-minute budgets (chat_core.budgets) roomy enough for runs that play thousands of visitors from one process,
 # and for tests that are not about the budgets. Their requests are still made (and measured); only the refusals

@@ -125,7 +125,7 @@ Python SDK:
   client = Client().set_endpoint("{endpoint}").set_project("{project}").set_key("{key}")
   run = Functions(client).create_execution("create-session", body="{{}}")
   print(run.responsestatuscode, run.responsebody)
-  # an agent sends their account JWT as X-Chat-JWT (see the README's Security section);
+  # an agent sends their account JWT as X-Chat-JWT (see docs/security.md);
   # dev only: client.add_header("x-appwrite-impersonate-user-id", "agent-alice")
 
 curl:

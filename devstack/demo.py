@@ -1,8 +1,8 @@
 """DEV ONLY: a demo web page with the chat widget embedded, served by the local stack at ``/demo/``.
 
-It stands for a customer's site: a page that adds the widget with one tag, as the README tells site owners to. The
-script comes from the ``widget`` function (``/functions/widget/widget.js``, as its domain would serve it), and the
-page's Content-Security-Policy is strict (no inline script, no inline style but its own, by nonce), so the demo also
+It stands for a customer's site: a page that adds the widget with one tag, as docs/visitor-side.md tells site
+owners to. The script comes from the ``widget`` function (``/functions/widget/widget.js``, as its domain would serve
+it), and the page's Content-Security-Policy is strict (no inline script, no inline style but its own, by nonce), so the demo also
 shows that the widget needs nothing more than ``script-src`` for its origin and ``connect-src`` for the endpoint.
 Not part of any deployment: Appwrite never serves this page.
 """
@@ -21,7 +21,7 @@ THEME = {"title": "Trailhead help", "greeting": "Hi! Ask me about orders, delive
 
 
 def embed_tag(endpoint: str, project: str) -> str:
-    """The one tag a site adds (what the README shows), pointing at this stack."""
+    """The one tag a site adds (what docs/visitor-side.md shows), pointing at this stack."""
     origin = endpoint.removesuffix("/v1")
     attributes = {"src": f"{origin}/functions/widget/widget.js", "data-endpoint": endpoint, "data-project": project,
                   **{f"data-{key}": value for key, value in THEME.items()}}

@@ -57,7 +57,7 @@ def sign_in(stack: Stack, user: str) -> str:
 
 def set_function_variables(stack: Stack, values: dict[str, str]) -> None:
     """Deployed builds read Appwrite function variables, not this process's environment: set them through the
-    Functions API on every function, as an admin does on a real server (README, deploy step 5)."""
+    Functions API on every function, as an admin does on a real server (docs/deploy.md)."""
     client = Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key)
     functions = Functions(client)
     for function_id in list(stack.runtime.functions):

@@ -18,7 +18,7 @@ from stack_support import disable_functions, function_variables, sign_in
 from devstack.server import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md"]
+DOCS = [ROOT / "docs" / "api.md"]
 SECRETS = {"ADMIN_SECRET": "docs-admin-secret", "BOT_SECRET": "docs-bot-secret"}
 REQUEST = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) ([a-z][a-z-]*) (/\S*)$")
 HEADER = re.compile(r"^([A-Za-z0-9-]+): (.*)$")

@@ -51,7 +51,7 @@ def install_cli() -> Path:
 
 
 def commands(endpoint: str, key: str, project: str) -> list[list[str]]:
-    """The CLI invocations, in order (what the README shows)."""
+    """The CLI invocations, in order (what docs/deploy.md shows)."""
     return [["client", "--endpoint", endpoint, "--project-id", project, "--key", key],
             ["push", "tables", "--all", "--force"],
             ["push", "functions", "--all", "--force", "--no-code"],
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.deploy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint", required=True, help="e.g. http://127.0.0.1:8788/v1 or https://<host>/v1")
-    parser.add_argument("--key", required=True, help="an API key of the project (see the README for its scopes)")
+    parser.add_argument("--key", required=True, help="an API key of the project (see docs/deploy.md for its scopes)")
     parser.add_argument("--root", default=str(ROOT), help="the folder holding appwrite.json")
     parser.add_argument("--home", default=None, help="where the CLI keeps its settings (default .local/...)")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 Raise a family class with a catalogued code: `BadRequest("...", code="invalid_query")`. The catalog decides the
 status; tests/test_errors.py checks that every code raised anywhere is catalogued once with its family's status,
-and that README's error table says exactly what the catalog says.
+and that the error table of docs/api.md says exactly what the catalog says.
 """
 
 from __future__ import annotations

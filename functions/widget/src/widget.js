@@ -6,7 +6,7 @@
  *           data-title="Chat with us" data-greeting="Hi! How can we help?"
  *           data-accent="#2856d8" data-background="#ffffff"></script>
  *
- * It uses the functions as the README documents them ("Requests and answers"), through Appwrite executions:
+ * It uses the functions as docs/api.md documents them, through Appwrite executions:
  * create-session on the first message (the token is kept in localStorage, so a reload or another page of the site
  * resumes the chat), touch-session for messages (each with an idempotency key, retried on network errors without
  * duplicates) and for the transcript, escalate ("Talk to a person") and close-session ("End chat").
