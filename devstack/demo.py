@@ -1,10 +1,10 @@
 """DEV ONLY: a demo web page with the chat widget embedded, served by the local stack at ``/demo/``.
 
 It stands for a customer's site: a page that adds the widget with one tag, as docs/visitor-side.md tells site
-owners to. The script comes from the ``widget`` function (``/functions/widget/widget.js``, as its domain would serve
-it), and the page's Content-Security-Policy is strict (no inline script, no inline style but its own, by nonce), so
-the demo also shows that the widget needs nothing more than ``script-src`` for its origin and ``connect-src`` for the endpoint.
-Not part of any deployment: Appwrite never serves this page.
+owners to. The script comes from the ``widget`` function (``/functions/widget/widget.js``, as its domain would
+serve it), and the page's Content-Security-Policy is strict (no inline script, no inline style but its own, by
+nonce), so the demo also shows that the widget needs nothing more than ``script-src`` for its origin and
+``connect-src`` for the endpoint. Not part of any deployment: Appwrite never serves this page.
 """
 
 from __future__ import annotations
