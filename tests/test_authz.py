@@ -25,6 +25,14 @@ def test_with_no_cache_every_request_verifies_its_jwt(appwrite, monkeypatch):
     assert account_lookups(appwrite) == 2
 
 
+@pytest.mark.parametrize("jwt", ["0\r0", "a.b\n.c", "a b.c.d", "\ud800.x.y", "only-one-part"])
+def test_a_jwt_that_is_not_one_is_a_401_without_asking_appwrite(appwrite, jwt):
+    appwrite.reset_counts()
+    result = execute("create-session", {}, headers={"x-appwrite-user-jwt": jwt})
+    assert (result.status, result.error) == (401, "invalid_credentials")
+    assert len(appwrite.requests) == 0
+
+
 def test_a_jwt_appwrite_refuses_is_a_401_and_is_not_remembered(appwrite):
     for jwt in ("a.b.c", jwt_for("agent-alice") + "x"):
         for _ in range(2):
@@ -85,3 +93,11 @@ def test_an_agent_cannot_act_as_another_by_naming_them(appwrite, widget):
 def test_an_oversized_credential_is_refused_before_anything_else(appwrite, widget):
     result = execute("touch-session", {"sessionId": widget.session_id}, headers={"x-chat-secret": "x" * 5000})
     assert (result.status, result.error) == (401, "invalid_credentials")
+
+
+@pytest.mark.parametrize("key", ["a\rb", "", "k\u00e9y"])
+def test_an_execution_key_no_header_can_carry_is_refused_before_any_request(appwrite, key):
+    appwrite.reset_counts()
+    result = execute("create-session", {}, headers={"X-Appwrite-Key": key} if key else {"x-appwrite-key": key})
+    assert (result.status, result.error) == (401, "execution_key_refused")
+    assert len(appwrite.requests) == 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ JWT_HEADER = "x-chat-jwt"
 SESSION_JWT_HEADER = "x-appwrite-user-jwt"
 TOKEN_HEADER = "x-session-token"
 MAX_CREDENTIAL = 4096  # longer than any JWT or secret we issue: refused before it is hashed or sent anywhere
+JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # three base64url parts
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Credentials:
     @classmethod
     def from_headers(cls, headers: dict[str, str]) -> Credentials:
         jwt = _credential(headers, JWT_HEADER) or _credential(headers, SESSION_JWT_HEADER)
+        if jwt is not None and not JWT_SHAPE.fullmatch(jwt):  # never sent on: a header can't carry it, nor Appwrite
+            raise Unauthorized("the JWT is not valid or has expired; sign in again", code="invalid_credentials")
         return cls(secret=_credential(headers, SECRET_HEADER), jwt=jwt, token=_credential(headers, TOKEN_HEADER))
 
 

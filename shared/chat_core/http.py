@@ -12,13 +12,14 @@ from urllib.parse import parse_qs
 from . import jsonio
 from .authz import Caller, Credentials
 from .config import Settings
-from .errors import BadRequest, ChatError, MethodNotAllowed, NotFound, PayloadTooLarge
+from .errors import BadRequest, ChatError, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
 from .gateway import Gateway
 from .model import utcnow
 from .service import Core
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_BYTES = 4096
+KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII, as an HTTP header value can hold it
 INTERNAL_ERROR = {"error": {"code": "internal_error", "message": "unexpected error"}}
 
 
@@ -168,8 +169,12 @@ def _body_bytes(raw: Any) -> bytes:
 
 def _core(req: Request, context: Any) -> Core:
     settings = Settings.from_env()
-    # The execution's key: a forged `X-Appwrite-Key` arrives instead of Appwrite's, and then Appwrite refuses it.
-    gateway = Gateway(settings, req.headers.get("x-appwrite-key", ""))
+    # The execution's key: a forged `X-Appwrite-Key` arrives instead of Appwrite's, and then Appwrite refuses it;
+    # one no header can carry (a control character) is refused here, before any request is made with it.
+    key = req.headers.get("x-appwrite-key", "")
+    if not KEY_SHAPE.fullmatch(key):
+        raise Unauthorized("Appwrite refused this execution's key", code="execution_key_refused")
+    gateway = Gateway(settings, key)
     return Core(gateway=gateway, settings=settings, caller=resolve_caller(req, settings, gateway),
                 now=utcnow(), log=context.log)
 
