@@ -43,7 +43,8 @@ lint: venv
 bench: venv
 	$(PY) -m bench.requests_per_operation
 	$(PY) -m bench.importtime
-	$(PY) -m bench.stack
+	UPSTREAM_TIMEOUT_SECONDS=120 $(PY) -m bench.stack
+	$(PY) -m bench.sweep
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .ruff_cache .hypothesis tools/appwrite-cli/node_modules
