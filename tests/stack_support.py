@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,8 @@ from appwrite.client import Client
 from appwrite.services.functions import Functions
 
 from devstack.server import Stack
+
+JOIN_SECONDS = 60  # a safety net against a hung thread, not a timed assertion
 
 
 @contextmanager
@@ -70,3 +73,25 @@ class Party:
             function_id, body=json.dumps(body) if body is not None else "", xasync=False, path=path, method=method,
             headers={"content-type": "application/json", **self.headers, **(headers or {})})
         return execution.responsestatuscode, json.loads(execution.responsebody)
+
+
+def at_once(*actions) -> list:
+    """Run the actions on their own threads, released together by a barrier; their results in order."""
+    barrier, results, failures = threading.Barrier(len(actions)), [None] * len(actions), []
+
+    def go(index: int, action) -> None:
+        try:
+            barrier.wait(JOIN_SECONDS)
+            results[index] = action()
+        except BaseException as exc:  # noqa: BLE001 - reported below, on the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=go, args=(i, action)) for i, action in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN_SECONDS)
+    assert not any(thread.is_alive() for thread in threads), "a racing call hung"
+    if failures:
+        raise failures[0]
+    return results

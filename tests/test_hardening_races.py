@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 from appwrite.query import Query
 from hardening_support import truth_summary, violations
-from stack_support import Party, function_variables
+from stack_support import Party, at_once, function_variables
 
 from devstack.server import Stack
 
@@ -35,7 +34,6 @@ AGENTS = tuple(f"agent-race-{i}" for i in range(K))
 ADMIN_SECRET, BOT_SECRET = "races-admin-secret", "races-bot-secret"
 ENV = {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET,
        "MAX_MESSAGES_PER_MINUTE": "100000"}  # the flood limit has its own test; here it would refuse the races
-JOIN_SECONDS = 60  # a safety net against a hung thread, not a timed assertion
 FIGURES: dict = {"rounds": ROUNDS, "claims": {}, "messages": {}, "transfer_close": {}}
 
 
@@ -75,28 +73,6 @@ def _report() -> None:
 
 def admin(stack: Stack) -> Party:
     return Party(stack, headers={"x-chat-secret": ADMIN_SECRET})
-
-
-def at_once(*actions) -> list:
-    """Run the actions on their own threads, released together by a barrier; their results in order."""
-    barrier, results, failures = threading.Barrier(len(actions)), [None] * len(actions), []
-
-    def go(index: int, action) -> None:
-        try:
-            barrier.wait(JOIN_SECONDS)
-            results[index] = action()
-        except BaseException as exc:  # noqa: BLE001 - reported below, on the test's thread
-            failures.append(exc)
-
-    threads = [threading.Thread(target=go, args=(i, action)) for i, action in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(JOIN_SECONDS)
-    assert not any(thread.is_alive() for thread in threads), "a racing call hung"
-    if failures:
-        raise failures[0]
-    return results
 
 
 def escalated_session(stack: Stack) -> tuple[str, str]:
