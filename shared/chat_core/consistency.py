@@ -69,37 +69,46 @@ def commit(core: Core, session_id: str, decide: Callable[[Session], Change], *,
            first: Session | None = None, attempts: int = COMMIT_ATTEMPTS) -> tuple[Session, Change]:
     """Read (or take `first`, a read just made), decide, write only over the state decided on. A lost race reads
     again and decides again (the loser of two claims then sees the winner's assignment), with a short random pause
-    so that writers on one busy session do not keep colliding; after COMMIT_ATTEMPTS, 409 concurrent_update."""
-    mine: set[str] = set()
+    so that writers on one busy session do not keep colliding; after `attempts`, 409 concurrent_update.
+
+    Returns the session and the decision that landed: normally the last one; an earlier attempt's, if its write
+    (answer lost, applied late) shows up in the write log instead."""
+    tried: dict[str, Change] = {}  # nonce -> the decision that write carried
     session = first
     for attempt in range(attempts):
         if session is None:
             session = load(core, session_id)
+            late = next((nonce for nonce in session.write_log if nonce in tried), None)
+            if late is not None:  # one of our writes whose answer was lost landed after all
+                return session, tried[late]
         change = decide(session)
         if change.noop or change.after is None:
             return session, change
         try:
-            return _write(core, session, change.after, mine), change
+            return _write(core, session, change, tried)
         except StaleWrite:
             session = None
             time.sleep(random.uniform(0, min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(attempt, 10))))
     raise Conflict("the session is changing too fast; try again", code="concurrent_update")
 
 
-def _write(core: Core, before: Session, after: Session, mine: set[str]) -> Session:
+def _write(core: Core, before: Session, change: Change, tried: dict[str, Change]) -> tuple[Session, Change]:
     nonce = secrets.token_hex(5)
-    mine.add(nonce)
+    after = change.after
+    assert after is not None
+    change = replace(change, nonce=nonce)
+    tried[nonce] = change
     stamped = replace(after, write_log=(*before.write_log, nonce)[-WRITE_LOG:],
                       dirty=rules.tally(after) != after.counted)
     try:
-        return core.gateway.update_session(before, stamped)
+        return core.gateway.update_session(before, stamped), change
     except RowMissing:
         raise NotFound(f"no session {before.id}", code="session_not_found") from None
     except UpstreamUnavailable:
-        return _resolve(core, before, mine)
+        return _resolve(core, before, tried)
 
 
-def _resolve(core: Core, before: Session, mine: set[str]) -> Session:
+def _resolve(core: Core, before: Session, tried: dict[str, Change]) -> tuple[Session, Change]:
     """A write without an answer: the session if one of our writes followed `before`, StaleWrite if another did or
     none yet (decide again), UpstreamUnavailable if it cannot be told."""
     try:
@@ -109,8 +118,8 @@ def _resolve(core: Core, before: Session, mine: set[str]) -> Session:
     if now.updated_at == before.updated_at:
         raise StaleWrite("not applied")
     follower = _follower(before.write_log, now.write_log)
-    if follower in mine:
-        return now
+    if follower in tried:
+        return now, tried[follower]
     if follower is None:
         raise UpstreamUnavailable(UNKNOWN)
     raise StaleWrite("another write came first")
@@ -135,20 +144,18 @@ def _follower(before: tuple[str, ...], now: tuple[str, ...]) -> str | None:
 def post_message(core: Core, first: Session, token: str | None, new: NewMessage, row_id: str) -> dict:
     """Admit, then store; see the module docstring. Answers like touch-session."""
     reason = rules.escalation_reason(new.role, new.text, new.handoff, core.settings.handoff_phrases)
-    decided: dict = {}
 
     def decide(session: Session) -> Change:
         author = authz.post_message(core.caller, session, token, new.role)
         change, admission = rules.admit(session, row_id, core.now, by_owner=new.role == "user",
                                         limit=core.settings.max_messages_per_minute, escalation=reason)
-        decided.update(author=author, admission=admission)
-        return change
+        return replace(change, note=(author, admission))
 
-    admitted, _ = commit(core, first.id, decide, first=first)
-    admission = decided["admission"]
+    admitted, change = commit(core, first.id, decide, first=first)
+    author, admission = change.note
     message = Message(id=row_id, session_id=first.id, role=new.role, text=new.text, created_at=core.now,
-                      handoff=new.handoff, author_id=decided["author"] if new.role == "agent" else None,
-                      client_message_id=new.client_id, admission=secrets.token_hex(8))
+                      handoff=new.handoff, author_id=author if new.role == "agent" else None,
+                      client_message_id=new.client_id, admission=change.nonce)
     try:
         stored, ours = _store(core, message)
     except ChatError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 ACTIVE, AGENT_ASSIGNED, CLOSED = "active", "agent_assigned", "closed"
 STATUSES = (ACTIVE, AGENT_ASSIGNED, CLOSED)
@@ -73,6 +74,8 @@ class Change:
 
     after: Session | None = None
     noop: str | None = None
+    note: Any = None  # what else the decision found (a message's author and admission), for its caller
+    nonce: str | None = None  # set by consistency.commit: the write that carried it
 
 
 @dataclass(frozen=True)
