@@ -281,3 +281,48 @@ def test_a_visitor_asking_for_a_person_while_others_write_is_escalated_by_the_me
     assert asked.json["session"]["needsHuman"] is True
     assert row(appwrite, "sessions", w.session_id)["escalatedBy"] == f"message:{asked.json['message']['messageId']}"
     assert violations(appwrite) == []
+
+
+# --- the fold ---------------------------------------------------------------------------------------------------
+
+def test_a_summary_reader_that_finds_many_pending_sessions_folds_a_batch_first(appwrite):
+    now = "2026-11-25T12:00:00.000+00:00"
+    appwrite.engine.bulk_insert("chat", "sessions", [
+        {"$id": f"s_new{i:04d}", "status": "active", "lastSeen": now, "tokenHash": "x" * 64, "counted": "",
+         "dirty": True, "needsHuman": i % 5 == 0} for i in range(250)])  # as 250 create-session calls leave them
+    summary = execute("list-sessions", method="GET", path="/?limit=1", secret=ADMIN_SECRET).json["summary"]
+    assert (summary["total"], summary["needsHuman"]) == (250, 50)
+    assert len([r for r in rows(appwrite, "sessions") if r["dirty"]]) == 50  # two batches of 100 were folded
+    assert violations(appwrite) == []
+    appwrite.reset_counts()
+    execute("list-sessions", method="GET", path="/?limit=1", secret=ADMIN_SECRET)
+    assert len(appwrite.requests) == 3  # the page, the counter rows, the 50 still pending: no fold below 200
+
+
+def test_one_fold_at_a_time_and_a_repair_waits_for_it(appwrite):
+    escalated()
+    claimed("agent-bob")
+    other = meanwhile(appwrite, lambda m, p: m != "GET" and "/tables/counters/" in p, lambda: (
+        execute("list-sessions", trigger="schedule"),
+        execute("list-sessions", {}, path="/recount", secret=ADMIN_SECRET)))
+    first = execute("list-sessions", trigger="schedule")
+    second, repair = other[0]
+    assert first.json == {"folded": 2, "skipped": None}, first
+    assert second.json == {"folded": 0, "skipped": "running"}, second
+    assert (repair.status, repair.error) == (409, "busy"), repair
+    assert violations(appwrite) == []
+    assert execute("list-sessions", {}, path="/recount", secret=ADMIN_SECRET).status == 200  # the lease is back
+
+
+def test_a_forced_repair_during_a_fold_leaves_the_books_exact(appwrite):
+    """settleSeconds 0 takes the lease over (meant for after a crash). Even if a fold is in fact still running,
+    its conditional counter writes then fail and the next fold finishes its batch: nothing counted twice."""
+    escalated()
+    claimed("agent-alice")
+    forced = meanwhile(appwrite, lambda m, p: m != "GET" and "/tables/counters/" in p, lambda: execute(
+        "list-sessions", {"settleSeconds": 0}, path="/recount", secret=ADMIN_SECRET))
+    cut = execute("list-sessions", trigger="schedule")
+    assert forced[0].status == 200 and cut.status == 200, (forced, cut)
+    assert violations(appwrite) == []
+    assert execute("list-sessions", trigger="schedule").status == 200
+    assert violations(appwrite) == [] and not [r for r in rows(appwrite, "sessions") if r["dirty"]]

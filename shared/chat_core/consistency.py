@@ -208,8 +208,11 @@ def summary(core: Core) -> dict:
         pending = core.gateway.pending_sessions(batch)
         if len(pending) >= READER_FOLD_AT and not folded:
             folded = True
-            if fold(core, max_sessions=2 * FOLD_BATCH):
-                continue
+            try:
+                if fold(core, max_sessions=2 * FOLD_BATCH):
+                    continue
+            except UpstreamUnavailable:  # the summary does not need the fold to be exact
+                core.log("fold: Appwrite failed; the pending sessions are read instead")
         if any(session.fold_batch > batch + 1 for session in pending):
             continue  # two folds ended between our two reads: read again
         return rules.summarize(sums(rows, pending, batch))
@@ -246,6 +249,9 @@ def fold(core: Core, *, max_sessions: int = FOLD_MAX_PER_RUN) -> int | None:
         return None
     try:
         return _fold(core, max_sessions)
+    except StaleWrite:  # a counter row changed under us (a forced repair): the batch is cut, the next fold ends it
+        core.log("fold: a counter row changed meanwhile; the next fold finishes this batch")
+        return 0
     finally:
         _release(core, lease)
 
@@ -266,6 +272,8 @@ def _fold(core: Core, max_sessions: int) -> int:
         for session in dirty:
             _mark(core, session, batch)
         marked = core.gateway.sessions_in_fold(batch)  # from storage: a mark whose answer was lost counts too
+        if not marked:  # every one changed under us: the next fold
+            break
         _settle(core, rows, batch, marked)
         moved += len(marked)
         if len(dirty) < FOLD_BATCH:

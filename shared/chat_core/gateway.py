@@ -168,9 +168,6 @@ class Gateway:
     def get_message(self, row_id: str) -> Message:
         return _message(self._read(self._tables.get_row, self.db, MESSAGES, row_id))
 
-    def delete_message(self, row_id: str) -> None:
-        _call(self._tables.delete_row, self.db, MESSAGES, row_id)
-
     def message_page(self, session_id: str, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
         """One session's messages, oldest first."""
         return self.page(MESSAGES, [Query.equal("sessionId", [session_id]), Query.order_asc("$createdAt")],
