@@ -227,7 +227,7 @@ def test_the_flood_limit_holds_under_concurrency(stack):
 # --- recount while traffic runs -------------------------------------------------------------------------------
 
 def test_recount_while_traffic_runs_loses_nothing(stack):
-    sessions = [new_session(stack) for _ in range(4 * ROUNDS)]
+    sessions = [new_session(stack) for _ in range(3 * ROUNDS)]
     for session_id, me in sessions:
         assert Party(stack, key=False).run("escalate", {"sessionId": session_id}, headers=me)[0] == 200
     tally = Counter()
@@ -243,7 +243,7 @@ def test_recount_while_traffic_runs_loses_nothing(stack):
                     break
 
     def recount() -> None:
-        for _ in range(3 * ROUNDS):
+        for _ in range(2 * ROUNDS):
             status, answer = admin(stack).run("list-sessions", {}, path="/recount")
             tally[f"recount {int(status)} {answer.get('error', {}).get('code', 'ok')}"] += 1
 

@@ -38,7 +38,7 @@ from devstack.server import DB_FILE
 CYCLES = int(os.environ.get("CRASH_CYCLES", "1"))
 REPORT_DIR = os.environ.get("HARDENING_REPORT_DIR")
 ADMIN_SECRET, BOT_SECRET = "crash-admin-secret", "crash-bot-secret"
-KILL_AFTER = 60  # answered calls before the kill
+KILL_AFTER = 40  # answered calls before the kill
 WIDGETS, WRITERS_PER_WIDGET = 4, 3
 START_SECONDS = 60  # a safety net against a stack that never starts, not a timed assertion
 
