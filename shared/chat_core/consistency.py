@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 WRITE_LOG = 8
 COMMIT_ATTEMPTS = 12
+ADMIT_ATTEMPTS = 30  # a busy session's writes are mostly messages: they get more tries before a 409
 TAKE_BACK_ATTEMPTS = 40
 BACKOFF_FIRST, BACKOFF_MAX = 0.005, 0.2  # seconds: random pauses between lost races, doubling
 FOLD_JOB = "fold"
@@ -151,7 +152,7 @@ def post_message(core: Core, first: Session, token: str | None, new: NewMessage,
                                         limit=core.settings.max_messages_per_minute, escalation=reason)
         return replace(change, note=(author, admission))
 
-    admitted, change = commit(core, first.id, decide, first=first)
+    admitted, change = commit(core, first.id, decide, first=first, attempts=ADMIT_ATTEMPTS)
     author, admission = change.note
     message = Message(id=row_id, session_id=first.id, role=new.role, text=new.text, created_at=core.now,
                       handoff=new.handoff, author_id=author if new.role == "agent" else None,
