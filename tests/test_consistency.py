@@ -289,14 +289,14 @@ def test_a_summary_reader_that_finds_many_pending_sessions_folds_a_batch_first(a
     now = "2026-11-25T12:00:00.000+00:00"
     appwrite.engine.bulk_insert("chat", "sessions", [
         {"$id": f"s_new{i:04d}", "status": "active", "lastSeen": now, "tokenHash": "x" * 64, "counted": "",
-         "dirty": True, "needsHuman": i % 5 == 0} for i in range(250)])  # as 250 create-session calls leave them
+         "dirty": True, "needsHuman": i % 5 == 0} for i in range(1050)])  # as 1,050 create-session calls leave them
     summary = execute("list-sessions", method="GET", path="/?limit=1", secret=ADMIN_SECRET).json["summary"]
-    assert (summary["total"], summary["needsHuman"]) == (250, 50)
-    assert len([r for r in rows(appwrite, "sessions") if r["dirty"]]) == 50  # two batches of 100 were folded
+    assert (summary["total"], summary["needsHuman"]) == (1050, 210)
+    assert len([r for r in rows(appwrite, "sessions") if r["dirty"]]) == 950  # one batch of 100 was folded
     assert violations(appwrite) == []
     appwrite.reset_counts()
     execute("list-sessions", method="GET", path="/?limit=1", secret=ADMIN_SECRET)
-    assert len(appwrite.requests) == 3  # the page, the counter rows, the 50 still pending: no fold below 200
+    assert len(appwrite.requests) == 3  # the page, the counter rows, the 950 still pending: no fold below 1,000
 
 
 def test_one_fold_at_a_time_and_a_repair_waits_for_it(appwrite):

@@ -51,7 +51,8 @@ FOLD_JOB = "fold"
 FOLD_LEASE = timedelta(seconds=90)  # longer than list-sessions' timeout (60 s): only a dead holder's lease expires
 FOLD_BATCH = 100
 FOLD_MAX_PER_RUN = 2000  # sessions one scheduled fold moves at most
-READER_FOLD_AT = 200  # pending sessions from which a summary reader folds (a batch) before it reads
+READER_FOLD_AT = 1000  # pending sessions (a page to read) from which a summary reader folds one batch first: a
+# safety net if the schedule does not run; the schedule keeps readers from ever paying for it
 SUMMARY_ATTEMPTS = 3
 UNKNOWN = ("Appwrite did not confirm a write and it cannot be told whether it was applied; read the session "
            "before trying again")
@@ -201,7 +202,7 @@ def _take_back(core: Core, admitted: Session, admission: rules.Admission) -> Ses
 
 def summary(core: Core) -> dict:
     """The summary, exact now: the counters plus what they do not hold yet. Two requests (the counter rows, the
-    pending sessions) while few sessions are pending; a reader that finds many folds a batch first."""
+    pending sessions) while fewer than a page are pending; a reader that finds more folds a batch first."""
     folded = False
     for _ in range(SUMMARY_ATTEMPTS):
         rows = core.gateway.counter_rows()
@@ -210,7 +211,7 @@ def summary(core: Core) -> dict:
         if len(pending) >= READER_FOLD_AT and not folded:
             folded = True
             try:
-                if fold(core, max_sessions=2 * FOLD_BATCH):
+                if fold(core, max_sessions=FOLD_BATCH):
                     continue
             except UpstreamUnavailable:  # the summary does not need the fold to be exact
                 core.log("fold: Appwrite failed; the pending sessions are read instead")
