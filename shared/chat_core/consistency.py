@@ -50,7 +50,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.005, 0.2  # seconds: random pauses between lost r
 FOLD_JOB = "fold"
 FOLD_LEASE = timedelta(seconds=90)  # longer than list-sessions' timeout (60 s): only a dead holder's lease expires
 FOLD_BATCH = 100
-FOLD_MAX_PER_RUN = 2000  # sessions one scheduled fold moves at most
+FOLD_MAX_PER_RUN = 1000  # sessions one scheduled fold moves at most: well within list-sessions' 60 s
 READER_FOLD_AT = 1000  # pending sessions (a page to read) from which a summary reader folds one batch first: a
 # safety net if the schedule does not run; the schedule keeps readers from ever paying for it
 SUMMARY_ATTEMPTS = 3
