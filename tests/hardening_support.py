@@ -8,7 +8,6 @@ from collections import Counter
 from types import SimpleNamespace
 
 from chat_core import consistency, gateway, rules
-from conftest import rows
 
 from devstack.fake import FakeAppwrite
 
@@ -36,6 +35,17 @@ def truth_summary(sessions: list[dict]) -> dict:
         "needsHuman": sum(1 for s in sessions if s["status"] == "active" and s["needsHuman"]),
         "agents": dict(sorted(agents.items())),
     }
+
+
+def rows(fake: FakeAppwrite, table: str) -> list[dict]:
+    """Every row of a table, page by page (a single list stops at 5,000)."""
+    found, cursor = [], []
+    while True:
+        page = fake.engine.list_rows("chat", table, [json.dumps({"method": "limit", "values": [1000]}), *cursor])
+        found += page["rows"]
+        if len(page["rows"]) < 1000:
+            return found
+        cursor = [json.dumps({"method": "cursorAfter", "values": [page["rows"][-1]["$id"]]})]
 
 
 def _sdk_row(row: dict) -> SimpleNamespace:

@@ -75,13 +75,14 @@ class Party:
         return execution.responsestatuscode, json.loads(execution.responsebody)
 
 
-def at_once(*actions) -> list:
-    """Run the actions on their own threads, released together by a barrier; their results in order."""
+def at_once(*actions, timeout: float = JOIN_SECONDS) -> list:
+    """Run the actions on their own threads, released together by a barrier; their results in order. `timeout`
+    is a safety net against a hung thread, not a timed assertion: give long runs more."""
     barrier, results, failures = threading.Barrier(len(actions)), [None] * len(actions), []
 
     def go(index: int, action) -> None:
         try:
-            barrier.wait(JOIN_SECONDS)
+            barrier.wait(timeout)
             results[index] = action()
         except BaseException as exc:  # noqa: BLE001 - reported below, on the test's thread
             failures.append(exc)
@@ -90,7 +91,7 @@ def at_once(*actions) -> list:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(JOIN_SECONDS)
+        thread.join(timeout)
     assert not any(thread.is_alive() for thread in threads), "a racing call hung"
     if failures:
         raise failures[0]

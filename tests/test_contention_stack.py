@@ -254,7 +254,7 @@ def test_recount_while_traffic_runs_loses_nothing(stack):
         for session_id, _ in sessions[::3]:
             tally[f"close {admin(stack).run('close-session', {'sessionId': session_id})[0]}"] += 1
 
-    at_once(recount, closer, *(partial(work, agent) for agent in AGENTS))
+    at_once(recount, closer, *(partial(work, agent) for agent in AGENTS), timeout=60 + 20 * ROUNDS)
     assert stack.wait_idle(60)
     rows = stack.engine.list_rows("chat", "sessions", [json.dumps({"method": "limit", "values": [5000]})])["rows"]
     assert counted_summary(stack) == truth_summary(rows)
