@@ -764,7 +764,9 @@ class Engine:
     def upsert_row(self, database_id: str, table_id: str, row_id: str, data: dict | None = None,
                    permissions: list[str] | None = None, *, timestamp: str | None = None) -> dict:
         table = self.table(database_id, table_id)
-        since = self._request_time(timestamp)
+        self._request_time(timestamp)  # checked for its form, then not honoured: Appwrite's upsert takes the
+        since = None  # request timestamp but never wraps its write in withRequestTimestamp (PLATFORM.md; appwrite
+        # src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Upsert.php)
 
         def work() -> tuple[dict, list[Event]]:
             old = self._fetch(table, row_id)
@@ -840,11 +842,11 @@ class Engine:
             if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))):
                 raise EngineError(400, "general_argument_invalid",
                                   f"Invalid `{name}` param: must be a number")
-        since = self._request_time(timestamp)
+        # X-Appwrite-Timestamp is not honoured here: Appwrite's increment/decrement never read it (PLATFORM.md; appwrite
+        # src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Attribute/Increment.php).
 
         def work() -> tuple[dict, list[Event]]:
             old = self._require(table, row_id)
-            self._check_conflict(old, since)
             current = old[key] or 0
             result = current + sign * value
             if bound is not None and (result > bound if sign > 0 else result < bound):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from types import SimpleNamespace
 
-from chat_core import rules
-from conftest import rows
+from chat_core import consistency, gateway, rules
 
 from devstack.fake import FakeAppwrite
 
@@ -26,7 +26,9 @@ def snapshot(fake: FakeAppwrite) -> str:
 
 
 def truth_summary(sessions: list[dict]) -> dict:
-    """What the summary must say, counted from the session rows themselves."""
+    """What the summary must say, counted from the session rows themselves (a session closed as empty, on its way
+    out, counts nowhere)."""
+    sessions = [s for s in sessions if not (s["status"] == "closed" and s["closeReason"] == "empty")]
     by_status = Counter(s["status"] for s in sessions)
     agents = Counter(s["assignedAgent"] for s in sessions if s["status"] == "agent_assigned")
     return {
@@ -37,9 +39,61 @@ def truth_summary(sessions: list[dict]) -> dict:
     }
 
 
+def rows(fake: FakeAppwrite, table: str) -> list[dict]:
+    """Every row of a table, page by page (a single list stops at 5,000)."""
+    found, cursor = [], []
+    while True:
+        page = fake.engine.list_rows("chat", table, [json.dumps({"method": "limit", "values": [1000]}), *cursor])
+        found += page["rows"]
+        if len(page["rows"]) < 1000:
+            return found
+        cursor = [json.dumps({"method": "cursorAfter", "values": [page["rows"][-1]["$id"]]})]
+
+
+def _sdk_row(row: dict) -> SimpleNamespace:
+    """A stored row as the SDK hands it to the gateway (its decoders take SDK models)."""
+    return SimpleNamespace(id=row["$id"], data=row, createdat=row["$createdAt"], updatedat=row["$updatedAt"])
+
+
+def ledger(fake: FakeAppwrite) -> tuple[list, list, int]:
+    """(counter rows, sessions, the global row's batch) as the service decodes them."""
+    counter_rows = [gateway._counter_row(_sdk_row(r)) for r in rows(fake, "counters")]
+    sessions = [gateway._session(_sdk_row(r)) for r in rows(fake, "sessions")]
+    return counter_rows, sessions, next((r.batch for r in counter_rows if r.agent_id is None), 0)
+
+
 def counted_summary(fake: FakeAppwrite) -> dict:
-    summary = rules.summarize(rows(fake, "counters"))
+    """The summary as list-sessions computes it: the counters plus the sessions they do not hold yet."""
+    counter_rows, sessions, batch = ledger(fake)
+    pending = [s for s in sessions if s.dirty or s.fold_batch > batch]
+    summary = rules.summarize(consistency.sums(counter_rows, pending, batch))
     return {key: summary[key] for key in ("total", "byStatus", "needsHuman", "agents")}
+
+
+def ledger_violations(fake: FakeAppwrite) -> list[str]:
+    """Each counter row must hold exactly what the sessions' ledgers say it holds: `counted`, or `foldFrom` for a
+    session marked by a fold that has not written that row yet; and a session is dirty exactly when its tally
+    differs from what is counted."""
+    counter_rows, sessions, batch = ledger(fake)
+    row_batch = {r.agent_id: r.batch for r in counter_rows}
+    expected: dict = {}
+    found = []
+    for s in sessions:
+        if s.fold_batch <= batch:
+            rules.add(expected, rules.contribution(s.counted))
+        else:  # marked by a fold cut short: the rows it wrote hold `counted`, the others `foldFrom`
+            counted, before = rules.contribution(s.counted), rules.contribution(s.fold_from)
+            for key in {*counted, *before}:
+                rules.add(expected, {key: (counted if row_batch.get(key, 0) >= s.fold_batch else before).get(key, {})})
+        if s.dirty != (rules.tally(s) != s.counted):
+            found.append(f"{s.id}: dirty={s.dirty} but tally {rules.tally(s)} counted {s.counted}")
+    stored = {r.agent_id: r.values for r in counter_rows}
+    for key in {*expected, *stored}:
+        want = {name: expected.get(key, {}).get(name, 0) for name in rules.COUNTER_COLUMNS}
+        have = stored.get(key, dict.fromkeys(rules.COUNTER_COLUMNS, 0))
+        if want != have:
+            found.append(f"counter row {key}: {have} but the ledger says {want}")
+    return found
 
 
 def violations(fake: FakeAppwrite, *, counters: bool = True) -> list[str]:
@@ -62,6 +116,7 @@ def violations(fake: FakeAppwrite, *, counters: bool = True) -> list[str]:
         truth, counted = truth_summary(sessions), counted_summary(fake)
         if truth != counted:
             found.append(f"counters out of step: summary {counted} but rows say {truth}")
+        found += ledger_violations(fake)
     client_ids = Counter((m["sessionId"], m["clientMessageId"]) for m in messages if m["clientMessageId"])
     found += [f"message {key} stored {n} times" for key, n in client_ids.items() if n > 1]
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from appwrite.services.functions import Functions
 from devstack.server import Stack
 
 ADMIN_SECRET, BOT_SECRET = "e2e-admin-secret", "e2e-bot-secret"
+JOIN_SECONDS = 60  # a safety net against a hung thread, not a timed assertion
 
 
 @contextmanager
@@ -152,3 +154,24 @@ def run_whole_story(stack: Stack, forged: dict | None = None) -> None:
     assert status == 200 and closed["session"]["status"] == "closed"
     assert widget.run("touch-session", {"sessionId": session_id, "message": {"text": "hello?"}},
                       headers=me)[1]["error"]["code"] == "session_closed"
+def at_once(*actions, timeout: float = JOIN_SECONDS) -> list:
+    """Run the actions on their own threads, released together by a barrier; their results in order. `timeout`
+    is a safety net against a hung thread, not a timed assertion: give long runs more."""
+    barrier, results, failures = threading.Barrier(len(actions)), [None] * len(actions), []
+
+    def go(index: int, action) -> None:
+        try:
+            barrier.wait(timeout)
+            results[index] = action()
+        except BaseException as exc:  # noqa: BLE001 - reported below, on the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=go, args=(i, action)) for i, action in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a racing call hung"
+    if failures:
+        raise failures[0]
+    return results

@@ -260,15 +260,17 @@ def test_the_bots_own_reply_costs_one_read_and_gets_no_answer(appwrite, executio
     assert appwrite.count() == 1 and len(executions) == 1
 
 
-def test_it_hands_off_what_it_cannot_answer_and_escalate_takes_it_from_there(appwrite, executions):
+def test_it_hands_off_what_it_cannot_answer_and_its_reply_escalates(appwrite, executions):
     w = Widget()
     result = deliver_to_bot(appwrite, w.say("My tent has a hole").json["message"]["messageId"])
     assert result.json["handoff"] is True
     (reply,) = replies(appwrite, w.session_id)
     assert reply["handoff"] is True
-    escalated = execute("escalate", reply, trigger="event",
-                        event=f"databases.chat.tables.messages.rows.{reply['$id']}.create")
-    assert escalated.json["reason"] == "bot handed off"
+    session = row(appwrite, "sessions", w.session_id)  # escalated by the write that admitted the reply
+    assert session["needsHuman"] is True and session["escalationReason"] == "bot handed off"
+    late = execute("escalate", reply, trigger="event",
+                   event=f"databases.chat.tables.messages.rows.{reply['$id']}.create")
+    assert late.json == {"ignored": "already_escalated", "sessionId": w.session_id}
 
 
 def test_it_is_quiet_while_an_agent_holds_the_session(appwrite, executions):

@@ -157,6 +157,10 @@ def sweep():
     return result.json
 
 
+def fold():
+    assert execute("list-sessions", trigger="schedule").status == 200
+
+
 def test_empty_sessions_are_deleted_after_empty_session_minutes(appwrite, budgets, clock, monkeypatch):
     budgets(EMPTY_SESSION_MINUTES=10, IDLE_CLOSE_MINUTES=30)
     old_empty, talked, escalated = Widget(), Widget(), Widget()
@@ -166,6 +170,12 @@ def test_empty_sessions_are_deleted_after_empty_session_minutes(appwrite, budget
     kept_alive, fresh = Widget(), Widget()
     clock.now += timedelta(minutes=5)  # old_empty idle 11 minutes, kept_alive 5
     assert execute("touch-session", {"sessionId": kept_alive.session_id}, token=kept_alive.token).status == 200
+    assert (sweep()["deleted"], row(appwrite, "sessions", old_empty.session_id)["closeReason"]) == (0, "empty")
+    assert old_empty.say("too late").error == "session_closed"
+    summary = execute("list-sessions", method="GET", secret=ADMIN_SECRET).json["summary"]
+    assert summary["total"] == 4 and summary["byStatus"]["active"] == 4  # it counts nowhere already
+    fold()  # the counters take that in: the next sweep deletes it
+    clock.now += timedelta(minutes=1)
     result = sweep()
     assert (result["deleted"], result["closed"]) == (1, 0)
     stored = {r["$id"] for r in rows(appwrite, "sessions")}
@@ -181,16 +191,17 @@ def test_a_session_written_after_the_sweep_read_it_is_not_deleted(appwrite, budg
     budgets(EMPTY_SESSION_MINUTES=1)
     widget = Widget()
     clock.now += timedelta(minutes=2)
-    listed = service.Gateway.list_sessions
+    listed = service.Gateway.empty_sessions
 
-    def list_then_visitor_writes(self, queries):
-        found = listed(self, queries)
-        if found and any('"messageCount"' in q for q in queries):  # the empty-session query
+    def list_then_visitor_writes(self, *args):
+        found = listed(self, *args)
+        if found:
             assert widget.say("typed just now").status == 200
         return found
-    monkeypatch.setattr(service.Gateway, "list_sessions", list_then_visitor_writes)
+    monkeypatch.setattr(service.Gateway, "empty_sessions", list_then_visitor_writes)
     assert sweep()["deleted"] == 0
-    assert row(appwrite, "sessions", widget.session_id)["messageCount"] == 1
+    stored = row(appwrite, "sessions", widget.session_id)
+    assert (stored["messageCount"], stored["status"]) == (1, "active")
     assert violations(appwrite) == []
 
 
@@ -208,6 +219,7 @@ def test_the_sweep_keeps_up_with_the_creation_ceiling(appwrite, budgets, clock, 
         for widget in made[::2]:
             widget.say("spam")
         clock.next_minute()
+        fold()  # list-sessions' minute schedule
         result = sweep()
         removed.append((result["deleted"], result["closed"]))
         open_counts.append(sum(r["status"] != "closed" for r in rows(appwrite, "sessions")))

@@ -84,6 +84,13 @@ def test_the_schedule_closes_idle_sessions_and_deletes_empty_ones(stack):
     assert stack.wait_idle(10)
     assert stack.engine.get_row("chat", "sessions", idle["sessionId"])["status"] == "closed"
     assert stack.engine.get_row("chat", "sessions", fresh["sessionId"])["status"] == "active"
+    assert stack.engine.get_row("chat", "sessions", empty["sessionId"])["closeReason"] == "empty"
+    # The fold (list-sessions' schedule) takes it out of the counters; the sweep a minute later deletes it.
+    stack.fire_schedule("list-sessions")
+    assert stack.wait_idle(10)
+    stack.engine.update_row("chat", "jobs", "idle-close", {"lastRunAt": long_ago})  # as if a minute had passed
+    stack.fire_schedule("close-session")
+    assert stack.wait_idle(10)
     assert stack.engine.list_rows("chat", "sessions", [Query.equal("$id", [empty["sessionId"]])])["total"] == 0
 
 

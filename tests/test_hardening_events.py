@@ -13,13 +13,17 @@ from hardening_support import snapshot, violations
 
 
 def said(appwrite, widget: Widget, text: str) -> dict:
-    result = widget.say(text)
-    assert result.status == 200, result
-    return appwrite.engine.get_row("chat", "messages", result.json["message"]["messageId"])
+    """A message row stored without touch-session (which escalates in the very write that admits a message), as an
+    older deployment or a restore would store it: here the event is what escalates."""
+    count = row(appwrite, "sessions", widget.session_id)["messageCount"]
+    appwrite.engine.update_row("chat", "sessions", widget.session_id, {"messageCount": count + 1})
+    return appwrite.engine.create_row("chat", "messages", "unique()",
+                                      {"sessionId": widget.session_id, "role": "user", "text": text})
 
 
-def escalations(appwrite) -> int:
-    return appwrite.engine.get_row("chat", "counters", "global")["escalated"]
+def escalations(appwrite, widget: Widget) -> int:
+    """Writes to the session since it was created (each appends its nonce to writeLog): here, escalations."""
+    return len((row(appwrite, "sessions", widget.session_id)["writeLog"] or "").split())
 
 
 def test_the_same_event_delivered_again_in_every_spelling_escalates_once(appwrite, widget):
@@ -27,7 +31,7 @@ def test_the_same_event_delivered_again_in_every_spelling_escalates_once(appwrit
     answers = [deliver(message, spelling).json for spelling in EVENT_SPELLINGS * 2]
     assert [a.get("escalated") for a in answers] == [True, None, None, None, None, None]
     assert all(a.get("ignored") == "already_escalated" for a in answers[1:])
-    assert escalations(appwrite) == 1
+    assert escalations(appwrite, widget) == 1
     assert violations(appwrite) == []
 
 
@@ -36,7 +40,7 @@ def test_two_messages_asking_for_a_person_escalate_once(appwrite, widget):
     assert deliver(second).json["escalated"] is True
     assert deliver(first).json["ignored"] == "already_escalated"  # and out of order
     assert row(appwrite, "sessions", widget.session_id)["escalatedBy"] == f"message:{second['$id']}"
-    assert escalations(appwrite) == 1
+    assert escalations(appwrite, widget) == 1
 
 
 def test_concurrent_duplicate_deliveries_escalate_once(appwrite, widget):
@@ -67,7 +71,7 @@ def test_concurrent_duplicate_deliveries_escalate_once(appwrite, widget):
     assert results["second"].json.get("escalated") is True  # the interleaving happened: the second one won
     assert sorted(json.dumps(r.json.get("escalated", r.json.get("ignored"))) for r in results.values()) == \
         ['"already_escalated"', "true"]
-    assert escalations(appwrite) == 1
+    assert escalations(appwrite, widget) == 1
     assert violations(appwrite) == []
 
 

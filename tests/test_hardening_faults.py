@@ -8,10 +8,10 @@ every fault kind, set the same state up again, fail the k-th request and check t
   - the same request retried without faults succeeds and the invariants still hold (a retried message with
     the same client ID is stored once).
 
-"applied_timeout" (Appwrite applied the write, the answer was lost) is the ambiguous one. The session and
-message writes reconcile it (read back, or take the row back). A counter increment can't be told apart from
-one that failed, so there the counters may end one off: the operation logs it and POST /recount repairs it,
-which is what test_applied_timeout_on_a_counter_is_repaired_by_recount asserts.
+"applied_timeout" (Appwrite applied the write, the answer was lost) is the ambiguous one. Every write is
+reconciled (chat_core.consistency): a session write is read back and its nonce found in the row's write log; a
+message create is tried again under the same row ID; counter rows are written only by folds, with absolute values
+over the row as read, and a fold cut short is finished by the next. So nothing is left one off.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from chat_core import gateway
+from chat_core.gateway import counter_row_id
 from conftest import ADMIN_SECRET, Widget, execute, rows
 from hardening_support import violations
 
@@ -231,16 +232,7 @@ def test_every_fault_at_every_step(appwrite, operation):
         else:
             assert result.status in operation.ok, where
             figures["answered_success"] += 1
-        ambiguous_counter = kind == "applied_timeout" and _is_counter_write(method, path) \
-            and operation.name != "recount"  # recount writes absolute values: applying one twice is harmless
-        if operation.name == "recount":
-            # Recount writes absolute values, row by row: a failure half-way is repaired by running it again.
-            assert violations(appwrite, counters=False) == [], where
-        else:
-            assert violations(appwrite, counters=not ambiguous_counter) == [], where
-        if ambiguous_counter:  # see the module docstring: logged, and repaired by recount
-            assert any("POST /recount" in line for line in result.context.logs), where
-            assert execute("list-sessions", method="POST", path="/recount", secret=ADMIN_SECRET).status == 200
+        assert violations(appwrite) == [], where
 
         if result.status == 503:  # the caller retries what failed (a success is not repeated: a second
             again = _run(appwrite, request)  # transfer by the old assignee is rightly refused)
@@ -252,28 +244,38 @@ def test_every_fault_at_every_step(appwrite, operation):
 def test_applied_timeout_on_the_message_create_never_doubles_it(appwrite, widget):
     appwrite.fail_next("applied_timeout", match=r"^POST .*/tables/messages/rows")
     first = widget.say("did this arrive?", id="retry-me")
-    assert (first.status, first.error) == (503, "upstream_unavailable")
+    assert first.status == 200 and first.json["duplicate"] is False, first  # tried again: met its own row
     assert violations(appwrite) == []
     again = widget.say("did this arrive?", id="retry-me")
-    assert again.status == 200, again
+    assert again.status == 200 and again.json["duplicate"] is True, again
+    assert again.json["message"]["messageId"] == first.json["message"]["messageId"]
     stored = [m for m in rows(appwrite, "messages") if m["clientMessageId"] == "retry-me"]
     assert len(stored) == 1
     assert appwrite.engine.get_row("chat", "sessions", widget.session_id)["messageCount"] == 1
-    assert widget.say("did this arrive?", id="retry-me").json["duplicate"] is True
     assert violations(appwrite) == []
+
+
+def test_a_message_whose_create_fails_twice_is_taken_back(appwrite, widget):
+    appwrite.fail_next("503", match=r"^POST .*/tables/messages/rows")
+    appwrite.fail_next("503", match=r"^POST .*/tables/messages/rows")
+    failed = widget.say("lost?", id="lost-1")
+    assert (failed.status, failed.error) == (503, "upstream_unavailable")
+    assert appwrite.engine.get_row("chat", "sessions", widget.session_id)["messageCount"] == 0  # taken back
+    assert violations(appwrite) == []
+    assert widget.say("lost?", id="lost-1").json["duplicate"] is False
 
 
 def test_applied_timeout_on_the_count_keeps_the_message(appwrite, widget):
     appwrite.fail_next("applied_timeout", match=r"^PATCH .*/tables/sessions/rows")
     first = widget.say("counted?", id="count-me")
-    assert first.status == 200, first  # the increment landed: read back, the message stays
+    assert first.status == 200, first  # the admission landed: read back, its nonce in the write log
     assert first.json["session"]["messageCount"] == 1
     assert violations(appwrite) == []
     assert widget.say("counted?", id="count-me").json["duplicate"] is True
     assert violations(appwrite) == []
 
 
-def test_applied_timeout_on_a_claim_moves_its_counters(appwrite):
+def test_applied_timeout_on_a_claim_is_confirmed_by_its_write_log(appwrite):
     w = escalated()
     appwrite.fail_next("applied_timeout", match=r"^PATCH .*/tables/sessions/rows")
     result = claim(w.session_id)
@@ -281,23 +283,31 @@ def test_applied_timeout_on_a_claim_moves_its_counters(appwrite):
     assert violations(appwrite) == []
 
 
-def test_applied_timeout_on_a_counter_is_repaired_by_recount(appwrite):
-    """The limit of the design: an increment whose answer is lost can't be told from one that failed."""
-    claimed()  # Alice's counter row exists, so the increment is an update that lands
-    w = escalated()
-    appwrite.fail_next("applied_timeout", match=_is_counter_write)
-    result = claim(w.session_id)
-    assert (result.status, result.error) == (503, "upstream_unavailable")
-    assert violations(appwrite, counters=False) == []
-    assert any("POST /recount" in line for line in result.context.logs)
-    assert violations(appwrite) != []  # the summary is one off ...
-    execute("list-sessions", method="POST", path="/recount", secret=ADMIN_SECRET)
-    assert violations(appwrite) == []  # ... until the recount
-    assert claim(w.session_id).status == 200 and violations(appwrite) == []
+def test_a_fold_cut_short_is_finished_by_the_next_and_the_summary_is_exact_meanwhile(appwrite):
+    """A counter write whose answer is lost (or that fails) stops the fold; readers still see the exact summary,
+    and the next fold finishes the batch without counting anything twice."""
+    claimed("agent-alice")
+    escalated()
+    appwrite.fail_next("applied_timeout", match=_is_counter_write)  # the first counter row it writes
+    cut = execute("list-sessions", trigger="schedule")
+    assert (cut.status, cut.error) == (503, "upstream_unavailable")
+    assert [r for r in rows(appwrite, "sessions") if r["foldBatch"] == 1]  # marked, batch not finished
+    assert violations(appwrite) == []  # summary exact, counter rows as the ledger says
+    appwrite.fail_next("503", match=_is_counter_write)  # finishing it: the global row fails this time
+    assert execute("list-sessions", trigger="schedule").status == 503
+    assert violations(appwrite) == []
+    finished = execute("list-sessions", trigger="schedule")
+    assert finished.json == {"folded": 2, "skipped": None}, finished
+    assert violations(appwrite) == []
+    assert not [r for r in rows(appwrite, "sessions") if r["dirty"]]
+    assert {r["$id"]: r["batch"] for r in rows(appwrite, "counters")} == {"global": 1, counter_row_id("agent-alice"): 1}
 
 
-def test_a_retried_write_never_goes_out_twice(appwrite, widget):
-    """Writes aren't retried blindly by the gateway (only reads are): one failed create is one POST."""
+def test_a_retried_write_goes_out_again_only_under_the_same_row_id(appwrite, widget):
+    """Only idempotent writes are tried again: a message create (by its row ID), read-backs. One failed create is
+    two POSTs of the same row, and the message is stored once."""
     appwrite.fail_next("503", match=r"^POST .*/tables/messages/rows")
     widget.say("once", id="x1")
-    assert appwrite.count("POST", "/tables/messages/rows") == 1
+    posts = [path for method, path in appwrite.requests if method == "POST" and "/tables/messages/rows" in path]
+    assert len(posts) == 2
+    assert len([m for m in rows(appwrite, "messages") if m["clientMessageId"] == "x1"]) == 1

@@ -158,12 +158,28 @@ def test_forged_schedule_calls_cannot_amplify_the_idle_sweep(stack):
     assert snapshot(stack) == before  # the idle session waits for the next real sweep
 
 
+def test_a_forged_schedule_call_on_list_sessions_only_folds_the_counters(stack):
+    """Its schedule moves pending sessions into the counters: work any summary reader would do, done once. A forged
+    call (only agents may execute list-sessions at all) shows nothing and changes no session's state."""
+    agent = Party(stack, signed_in="agent-alice")
+    Party(stack, key=False).run("create-session", {})
+    rows_before = {r["$id"]: r for r in snapshot(stack)["sessions"]}
+    status, answer = agent.run("list-sessions", {}, headers={"X-Appwrite-Trigger": "schedule"})
+    assert status == 200 and set(answer) == {"folded", "skipped"}, answer
+    for row_id, row in {r["$id"]: r for r in snapshot(stack)["sessions"]}.items():
+        lifecycle = ("status", "needsHuman", "assignedAgent", "messageCount", "lastSeen", "closedAt")
+        assert {k: row[k] for k in lifecycle} == {k: rows_before[row_id][k] for k in lifecycle}
+        assert row["dirty"] is False
+
+
 @pytest.mark.parametrize("trigger", ["event", "schedule"])
 def test_a_forged_trigger_on_a_function_without_that_handler_is_plain_http(stack, trigger):
     guest = Party(stack, key=False, headers={"X-Appwrite-Trigger": trigger})
     status, created = guest.run("create-session", {})
     assert status == 201 and created["status"] == "active"
-    assert Party(stack, headers={"X-Appwrite-Trigger": trigger}).run("list-sessions", method="GET")[0] == 401
+    heartbeat = Party(stack, key=False, headers={"X-Appwrite-Trigger": trigger}).run(
+        "touch-session", {"sessionId": created["sessionId"]})  # no token: an HTTP call, refused as one
+    assert (heartbeat[0], heartbeat[1]["error"]["code"]) == (403, "not_owner")
     page = Party(stack, key=False, headers={"X-Appwrite-Trigger": trigger}).functions.create_execution(
         "agent-console", method="GET")
     assert page.responsestatuscode == 200

@@ -183,7 +183,7 @@ def escalate(caller: Caller, session: Session, token: str | None) -> str:
     if caller.owns(session, token):
         return "owner"
     if _is_staff(caller):
-        return f"agent:{caller.user_id or 'admin'}"
+        return actor(caller)
     raise Forbidden("only the session's owner, the bot or an agent may escalate it", code="forbidden")
 
 
@@ -206,6 +206,11 @@ def reassign(caller: Caller, session: Session) -> None:
         return
     raise Forbidden(f"session is assigned to {session.assigned_agent}; only they or an admin may hand it on",
                     code="not_assignee")
+
+
+def actor(caller: Caller) -> str:
+    """How staff actions are recorded on a session (`escalatedBy`): `agent:<id>`, or `agent:admin` for the secret."""
+    return f"agent:{caller.user_id or 'admin'}"
 
 
 def claim(caller: Caller, agent_id: str | None) -> str:

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appwrite.query import Query
-
 from . import rules, service
 from .errors import NotFound, Unauthorized, UpstreamRejected, UpstreamUnavailable
 from .model import Message, Session
@@ -138,7 +136,7 @@ def quiet_reason(message: Message, session: Session) -> str | None:
 
 
 def asks_for_person(message: Message, phrases: tuple[str, ...]) -> bool:
-    return rules.escalation_reason(message, phrases) is not None
+    return rules.escalation_reason(message.role, message.text, message.handoff, phrases) is not None
 
 
 def decide(message: Message, session: Session, faq: Faq, phrases: tuple[str, ...]) -> Reply | None:
@@ -267,7 +265,7 @@ def on_message(core: service.Core, event: str, payload: Any, faq: Faq, *,
     if not core.settings.bot_secret:  # checked first: without it the bot cannot reply, so it reads nothing
         core.log("bot: BOT_SECRET is not set, so the bot cannot reply; set it on this function and touch-session")
         return {"ignored": "no_bot_secret"}
-    message = service._event_message(core, event, payload)  # the stored row, re-read by $id: escalate's rule
+    message = service.event_message(core, event, payload)  # the stored row, re-read by $id: escalate's rule
     if message is None:
         return {"ignored": "not a new chat message"}
     if message.role != "user":
@@ -291,8 +289,7 @@ def on_message(core: service.Core, event: str, payload: Any, faq: Faq, *,
 
 
 def _llm_reply(core: service.Core, llm: LlmSettings, faq: Faq, message: Message, session: Session) -> Reply | Quiet:
-    history = core.gateway.list_messages([Query.equal("sessionId", [session.id]), Query.order_desc("$createdAt"),
-                                          Query.limit(llm.history + 10)])
+    history = core.gateway.latest_messages(session.id, llm.history + 10)
     if any(m.role == "bot" and m.client_message_id == reply_key(message.id) for m in history):
         return Quiet("already answered")  # a duplicate delivery: the model is not asked (or paid) twice
     # The conversation up to the message being answered (a later message gets its own event and answer).

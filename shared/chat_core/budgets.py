@@ -64,19 +64,24 @@ def take_session(core: Core) -> None:
         budget=b.label, retryAfterSeconds=_retry_after(core.now)))
 
 
-def take_message(core: Core, session: Session) -> None:
-    """Count a visitor message against its session owner's budget (all their sessions), or the guests'."""
+def take_message(core: Core, session: Session) -> str:
+    """Count a visitor message against its session owner's budget (all their sessions), or the guests'. Returns
+    what `give_back` needs if the message is refused later."""
     settings = core.settings
     if session.owner_id:
         budget = Budget(f"messages:user:{session.owner_id}", "user", settings.user_messages_per_minute)
     else:
         budget = Budget("messages:guests", "guests", settings.guest_messages_per_minute)
-    _take_all(core, [budget], lambda b: TooManyRequests(
+    return _take_all(core, [budget], lambda b: TooManyRequests(
         f"too many messages this minute ({b.label} budget: {b.limit})", code="rate_limited",
-        budget=b.label, retryAfterSeconds=_retry_after(core.now)))
+        budget=b.label, retryAfterSeconds=_retry_after(core.now)))[0]
 
 
-def _take_all(core: Core, budgets: list[Budget], refuse) -> None:
+def give_back(core: Core, taken: str) -> None:
+    core.gateway.give_back(taken)
+
+
+def _take_all(core: Core, budgets: list[Budget], refuse) -> list[str]:
     start = window_start(core.now)
     taken: list[str] = []
     for budget in budgets:
@@ -87,6 +92,7 @@ def _take_all(core: Core, budgets: list[Budget], refuse) -> None:
         for earlier in taken:  # refused: what this request took from earlier budgets goes back
             core.gateway.give_back(earlier)
         raise refuse(budget)
+    return taken
 
 
 def _retry_after(now: datetime) -> int:

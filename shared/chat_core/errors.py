@@ -38,6 +38,7 @@ CATALOG: dict[str, Kind] = {
                                "string is too long or not UTF-8."),
     "invalid_cursor": Kind(400, "The cursor is not a row of this list: unknown, deleted, or another session's "
                                 "message (all answered alike)."),
+    "invalid_value": Kind(400, "A number field is out of its range (`settleSeconds` 0 to 3600)."),
     "too_large": Kind(400, "`userMeta` or `theme` is longer than its column once encoded."),
     "invalid_agent": Kind(400, "`agentId` names no user with the agent or admin label."),
     "claim_for_other": Kind(400, "`/claim` with an `agentId` other than the caller's own: `/assign` assigns "
@@ -67,7 +68,9 @@ CATALOG: dict[str, Kind] = {
     "session_closed": Kind(409, "The session is closed."),
     "already_assigned": Kind(409, "Another agent has the session; `assignedAgent` names them."),
     "not_assigned": Kind(409, "The session has no agent to transfer or unassign."),
-    "concurrent_update": Kind(409, "The session kept changing while the operation ran; try again."),
+    "concurrent_update": Kind(409, "The session (or, for a summary, the counters) kept changing while the operation "
+                                   "ran; try again."),
+    "busy": Kind(409, "A fold or a repair of the counters is running (one at a time); try again in a minute."),
     "already_exists": Kind(409, "A row with this ID already exists."),
     "conflict": Kind(409, "A conditional write lost a race. Internal: the operation decides again, and answers "
                           "`concurrent_update` if it keeps losing."),

@@ -1,7 +1,8 @@
 """The only module that talks to Appwrite (TablesDB and Users, through the official SDK).
 
-It turns SDK models into the plain data of `model`, maps `AppwriteException`s to the
-project's errors, and owns conditional writes and counters.
+It turns SDK models into the plain data of `model` and back (the column names, query building and event names live
+here and nowhere else), maps `AppwriteException`s to the project's errors, and carries out conditional writes. What
+to write, and when, is decided by `rules` and `consistency`.
 """
 
 from __future__ import annotations
@@ -9,31 +10,41 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import itertools
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
 from appwrite import client as sdk_client
 from appwrite.client import Client
 from appwrite.exception import AppwriteException
-from appwrite.operator import Operator
 from appwrite.query import Query
 from appwrite.services.account import Account as AccountService
 from appwrite.services.tables_db import TablesDB
 from appwrite.services.users import Users
 
+from . import rules, validation
 from .authz import Account
 from .config import Settings
-from .errors import ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
-from .model import CounterMove, Increment, Message, Session, iso, parse_time
+from .errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
+from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, CounterRow, Message, Session, Tally, iso, parse_time
+from .rules import EMPTY
 
 SESSIONS, MESSAGES, COUNTERS, JOBS, LIMITS = "sessions", "messages", "counters", "jobs", "limits"
 GLOBAL_COUNTER_ROW = "global"
+# What a list shows of a session (its ledger columns are the fold's business).
+LISTED_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
+                  "escalatedAt", "escalationReason", "escalatedBy", "assignedAt", "closedAt", "closeReason", "ownerId")
+_SORT_COLUMNS = {"lastSeen": "lastSeen", "escalatedAt": "escalatedAt"}  # list-sessions' `sort`, as columns
 PAGE_LIMIT = 1000  # rows per request when a job walks a whole table
+COUNTER_PAGE = 100
 JWT_CACHE_MAX = 2048  # verified JWTs one warm instance remembers
 T = TypeVar("T")
 
@@ -46,6 +57,13 @@ class RowMissing(ChatError):
 class RowExists(ChatError):
     status = 409
     code = "already_exists"
+
+
+@dataclass(frozen=True)
+class Lease:
+    name: str
+    holder: str
+    updated_at: str
 
 
 class StaleWrite(ChatError):
@@ -115,13 +133,19 @@ class Gateway:
         return _session(self._read(self._tables.get_row, self.db, SESSIONS, session_id))
 
     def create_session(self, session_id: str, data: dict) -> Session:
+        # A new session is not in the counters yet: the next fold adds it (consistency.fold).
+        data = {**data, "counted": "", "dirty": True, "writeLog": ""}
         return _session(_call(self._tables.create_row, self.db, SESSIONS, session_id, data))
 
-    def update_session(self, session: Session, updates: dict, *, conditional: bool = False) -> Session:
-        """Partial update. `conditional`: only if nobody wrote the row since `session` was read (else StaleWrite)."""
-        tables = TablesDB(self._client(**{"x-appwrite-timestamp": session.updated_at})) if conditional \
-            else self._tables
-        return _session(_call(tables.update_row, self.db, SESSIONS, session.id, _encode(updates)))
+    def update_session(self, before: Session, after: Session) -> Session:
+        """Write `after` only if the row is still as `before` was read (X-Appwrite-Timestamp = its $updatedAt),
+        else StaleWrite. The columns that differ are written, and the ledger's (writeLog, counted, dirty) always."""
+        data = {column: encode(getattr(after, name)) for name, (column, encode) in _SESSION_COLUMNS.items()
+                if getattr(after, name) != getattr(before, name)}
+        data.update({"writeLog": " ".join(after.write_log), "counted": _encode_tally(after.counted),
+                     "dirty": after.dirty})
+        tables = TablesDB(self._client(**{"x-appwrite-timestamp": before.updated_at}))
+        return _session(_call(tables.update_row, self.db, SESSIONS, before.id, data))
 
     def delete_session(self, session_id: str) -> None:
         _call(self._tables.delete_row, self.db, SESSIONS, session_id)
@@ -143,51 +167,121 @@ class Gateway:
     def all_sessions(self) -> Iterator[Session]:
         yield from map(_session, self._walk(SESSIONS, []))
 
+    def dirty_sessions(self, limit: int) -> list[Session]:
+        """Sessions whose counters are behind (a fold's work), at most `limit`."""
+        return self.list_sessions([Query.equal("dirty", [True]), Query.limit(limit)])
+
+    def session_page(self, wanted: validation.SessionFilter, now: datetime, limit: int,
+                     cursor: str | None) -> tuple[list[Session], str | None]:
+        """One page of the sessions list-sessions shows, filtered and sorted as asked."""
+        queries = []
+        if wanted.statuses:
+            queries.append(Query.equal("status", list(wanted.statuses)))
+        if wanted.needs_human is not None:
+            queries.append(Query.equal("needsHuman", [wanted.needs_human]))
+        if wanted.assigned_agent:
+            queries.append(Query.equal("assignedAgent", [wanted.assigned_agent]))
+        if wanted.idle_for is not None:
+            queries.append(Query.less_than_equal("lastSeen", iso(now - wanted.idle_for)))
+        if wanted.created_after:
+            queries.append(Query.greater_than_equal("$createdAt", iso(wanted.created_after)))
+        if wanted.created_before:
+            queries.append(Query.less_than("$createdAt", iso(wanted.created_before)))
+        queries += [(Query.order_asc if wanted.oldest_first else Query.order_desc)(_SORT_COLUMNS[wanted.sort_by]),
+                    Query.select(["$id", "$createdAt", "$updatedAt", *LISTED_COLUMNS])]
+        return self.page(SESSIONS, queries, limit, cursor, _session)
+
+    def idle_sessions(self, idle_since: datetime, limit: int) -> list[Session]:
+        """Open sessions whose visitor left before `idle_since`, longest idle first."""
+        return list(map(_session, itertools.islice(self._walk(SESSIONS, [
+            Query.equal("status", [ACTIVE, AGENT_ASSIGNED]), Query.less_than("lastSeen", iso(idle_since)),
+            Query.order_asc("lastSeen")], page=min(limit, PAGE_LIMIT)), limit)))
+
+    def empty_sessions(self, idle_since: datetime, limit: int) -> list[Session]:
+        """Open sessions that hold nothing and whose visitor left before `idle_since`, longest idle first."""
+        return list(map(_session, itertools.islice(self._walk(SESSIONS, [
+            Query.equal("status", [ACTIVE]), Query.equal("needsHuman", [False]), Query.equal("messageCount", [0]),
+            Query.is_null("escalatedAt"), Query.less_than("lastSeen", iso(idle_since)), Query.order_asc("lastSeen")],
+            page=min(limit, PAGE_LIMIT)), limit)))
+
+    def discarded_sessions(self, limit: int) -> list[Session]:
+        """Sessions closed as empty whose change the counters already hold (not dirty)."""
+        return list(map(_session, itertools.islice(self._walk(SESSIONS, [
+            Query.equal("status", [CLOSED]), Query.equal("closeReason", [EMPTY]), Query.equal("dirty", [False])],
+            page=min(limit, PAGE_LIMIT)), limit)))
+
+    def sessions_in_fold(self, batch: int) -> list[Session]:
+        return list(map(_session, self._walk(SESSIONS, [Query.equal("foldBatch", [batch])])))
+
+    def pending_sessions(self, batch: int) -> list[Session]:
+        """Sessions the counters of fold `batch` do not hold as they stand: dirty ones, and those a later fold
+        (still running, or cut short) moved."""
+        return list(map(_session, self._walk(SESSIONS, [Query.or_queries([
+            Query.equal("dirty", [True]), Query.greater_than("foldBatch", batch)])])))
+
     # --- messages -------------------------------------------------------------------------------
 
-    def create_message(self, row_id: str, data: dict) -> Message:
-        return _message(_call(self._tables.create_row, self.db, MESSAGES, row_id, data))
+    def create_message(self, message: Message) -> Message:
+        data = {"sessionId": message.session_id, "role": message.role, "text": message.text,
+                "handoff": message.handoff, "authorId": message.author_id,
+                "clientMessageId": message.client_message_id, "admission": message.admission}
+        return _message(_call(self._tables.create_row, self.db, MESSAGES, message.id, data))
 
     def get_message(self, row_id: str) -> Message:
         return _message(self._read(self._tables.get_row, self.db, MESSAGES, row_id))
 
-    def delete_message(self, row_id: str) -> None:
-        _call(self._tables.delete_row, self.db, MESSAGES, row_id)
+    def message_page(self, session_id: str, limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
+        """One session's messages, oldest first."""
+        return self.page(MESSAGES, [Query.equal("sessionId", [session_id]), Query.order_asc("$createdAt")],
+                         limit, cursor, _message)
 
-    def list_messages(self, queries: list[str]) -> list[Message]:
-        rows = self._read(self._tables.list_rows, self.db, MESSAGES, queries, total=False)
+    def latest_messages(self, session_id: str, limit: int) -> list[Message]:
+        """One session's newest messages, newest first."""
+        rows = self._read(self._tables.list_rows, self.db, MESSAGES, [
+            Query.equal("sessionId", [session_id]), Query.order_desc("$createdAt"), Query.limit(limit)], total=False)
         return [_message(row) for row in rows.rows]
+
+    def message_counts(self) -> dict[str, int]:
+        """Stored messages per session ID, from a walk of the whole table (the repair's ground truth)."""
+        counts: dict[str, int] = {}
+        for row in self._walk(MESSAGES, [Query.select(["$id", "sessionId"])]):
+            session_id = row.data.get("sessionId")
+            counts[session_id] = counts.get(session_id, 0) + 1
+        return counts
+
+    def created_message_id(self, event: str, payload: Any) -> str | None:
+        """The row ID a `messages` row-create event of this database names, or None for any other event.
+        Appwrite spells it databases.D.collections.T.documents.R.create, databases.D.tables.T.rows.R.create or
+        tablesdb.D.tables.T.rows.R.create (PLATFORM.md)."""
+        parts = event.split(".")
+        if len(parts) != 7 or parts[0] not in ("databases", "tablesdb"):
+            return None
+        if (parts[2], parts[4]) not in (("collections", "documents"), ("tables", "rows")):
+            return None
+        if (parts[1], parts[3], parts[6]) != (self.db, MESSAGES, "create") or not isinstance(payload, dict):
+            return None
+        try:
+            return validation.identifier(payload.get("$id"), "$id")
+        except BadRequest:
+            return None
 
     # --- counters -------------------------------------------------------------------------------
 
-    def move_counter(self, move: CounterMove, *, undo: bool = False) -> None:
-        """Atomic increments of one counter row (decrements with `undo`); creates the row on first use."""
-        row_id = counter_row_id(move.agent_id)
-        op = Operator.decrement if undo else Operator.increment
-        data = {name: op(value) for name, value in move.deltas.items() if value}
-        if not data:
-            return
-        try:
-            _call(self._tables.update_row, self.db, COUNTERS, row_id, data)
-        except RowMissing:
-            if undo:
-                return
+    def counter_rows(self) -> list[CounterRow]:
+        return [_counter_row(row) for row in self._walk(COUNTERS, [], page=COUNTER_PAGE)]
+
+    def write_counter_row(self, row: CounterRow, values: dict[str, int], batch: int) -> None:
+        """Absolute values, only over the row as `row` was read (a row that did not exist must still not)."""
+        data = {**values, "batch": batch}
+        if row.updated_at is None:
             try:
-                _call(self._tables.create_row, self.db, COUNTERS, row_id,
-                      {"agentId": move.agent_id, **{k: v for k, v in move.deltas.items() if v}})
-            except RowExists:  # another instance created it first: add to theirs
-                _call(self._tables.update_row, self.db, COUNTERS, row_id, data)
-
-    def counter_rows(self) -> list[dict]:
-        return [dict(row.data) for row in self._walk(COUNTERS, [], page=100)]
-
-    def set_counter_row(self, agent_id: str | None, values: dict[str, int]) -> None:
-        """Absolute values for the named columns; the row's other columns keep theirs."""
-        row_id = counter_row_id(agent_id)
-        try:
-            _call(self._tables.update_row, self.db, COUNTERS, row_id, values)
-        except RowMissing:
-            _call(self._tables.create_row, self.db, COUNTERS, row_id, {"agentId": agent_id, **values})
+                _call(self._tables.create_row, self.db, COUNTERS, counter_row_id(row.agent_id),
+                      {"agentId": row.agent_id, **data})
+            except RowExists:
+                raise StaleWrite("counter row created meanwhile") from None
+            return
+        tables = TablesDB(self._client(**{"x-appwrite-timestamp": row.updated_at}))
+        _call(tables.update_row, self.db, COUNTERS, counter_row_id(row.agent_id), data)
 
     # --- budgets (per-window use counts, see `budgets`) ------------------------------------------
 
@@ -246,6 +340,57 @@ class Gateway:
         except StaleWrite:
             return False
         return True
+
+    def take_lease(self, name: str, now: datetime, duration: timedelta, *, force: bool = False) -> Lease | None:
+        """The job's lease if nobody holds one younger than `duration` (`force`: whatever its age), else None.
+        Taken with a conditional write, so two racing callers cannot both get it; a write whose answer is lost is
+        read back (the row names its holder)."""
+        holder = secrets.token_hex(8)
+        data = {"lastRunAt": iso(now), "holder": holder}
+        try:
+            row = self._read(self._tables.get_row, self.db, JOBS, name)
+        except RowMissing:
+            write = partial(_call, self._tables.create_row, self.db, JOBS, name, data)
+            before = None
+        else:
+            last = parse_time(row.data.get("lastRunAt"))
+            if not force and last is not None and timedelta(0) <= now - last < duration:
+                return None
+            tables = TablesDB(self._client(**{"x-appwrite-timestamp": row.updatedat}))
+            write = partial(_call, tables.update_row, self.db, JOBS, name, data)
+            before = row.updatedat
+        try:
+            return Lease(name, holder, self._lease_write(name, holder, before, write))
+        except (RowExists, StaleWrite):
+            return None
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give the lease back, unless someone took it over meanwhile (then it is theirs)."""
+        tables = TablesDB(self._client(**{"x-appwrite-timestamp": lease.updated_at}))
+        write = partial(_call, tables.update_row, self.db, JOBS, lease.name, {"lastRunAt": None, "holder": None})
+        try:
+            self._lease_write(lease.name, None, lease.updated_at, write)
+        except UpstreamUnavailable:  # not applied: once more
+            with contextlib.suppress(StaleWrite, RowMissing):
+                self._lease_write(lease.name, None, lease.updated_at, write)
+        except (StaleWrite, RowMissing):
+            pass
+
+    def _lease_write(self, name: str, holder: str | None, before: str | None, write: Callable[[], Any]) -> str:
+        """The row's new $updatedAt after `write`. If the answer is lost, read back: our holder means it landed,
+        an unchanged row that it did not (UpstreamUnavailable: try again), anything else that someone came first."""
+        try:
+            return write().updatedat
+        except UpstreamUnavailable:
+            try:
+                row = self._read(self._tables.get_row, self.db, JOBS, name)
+            except RowMissing:
+                raise UpstreamUnavailable("Appwrite is unreachable or failing; try again") from None
+            if row.data.get("holder") == holder:
+                return row.updatedat
+            if row.updatedat == before:
+                raise
+            raise StaleWrite("someone else wrote the lease") from None
 
     # --- users ----------------------------------------------------------------------------------
 
@@ -325,6 +470,16 @@ class Gateway:
                 return
             cursor = [Query.cursor_after(rows[-1].id)]
 
+    def page(self, table: str, queries: list[str], limit: int, cursor: str | None,
+             convert: Callable[[Any], T]) -> tuple[list[T], str | None]:
+        """The paging rule, once: ask for one row more than the page; if it came, the page's last row is the cursor
+        of the next page."""
+        rows = self._read(self._tables.list_rows, self.db, table,
+                          [*queries, Query.limit(limit + 1), *([Query.cursor_after(cursor)] if cursor else [])],
+                          total=False).rows
+        items = [convert(row) for row in rows[:limit]]
+        return items, (rows[limit - 1].id if len(rows) > limit else None)
+
 
 def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     try:
@@ -373,8 +528,35 @@ def _forget_oldest(cache: dict[str, tuple[float, Account]], now: float) -> None:
         del cache[next(iter(cache))]
 
 
-def _encode(updates: dict) -> dict:
-    return {k: Operator.increment(v.by) if isinstance(v, Increment) else v for k, v in updates.items()}
+def _same(value: Any) -> Any:
+    return value
+
+
+_SESSION_COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Session field -> (column, encoder)
+    "status": ("status", _same), "last_seen": ("lastSeen", iso), "needs_human": ("needsHuman", _same),
+    "assigned_agent": ("assignedAgent", _same), "message_count": ("messageCount", _same),
+    "escalated_at": ("escalatedAt", iso), "escalation_reason": ("escalationReason", _same),
+    "escalated_by": ("escalatedBy", _same), "assigned_at": ("assignedAt", iso), "closed_at": ("closedAt", iso),
+    "close_reason": ("closeReason", _same), "rate_window_start": ("rateWindowStart", iso),
+    "rate_window_count": ("rateWindowCount", _same), "assignments": ("assignments", _same),
+    "waited_seconds": ("waitedSeconds", _same), "fold_from": ("foldFrom", lambda t: _encode_tally(t)),
+    "fold_batch": ("foldBatch", _same),
+}
+
+
+def _encode_tally(counted: Tally | None) -> str:
+    """`status|waiting|agent|assignments|waitedSeconds`; "" for nothing counted (agent IDs hold no `|`)."""
+    if counted is None:
+        return ""
+    return "|".join((counted.status, str(int(counted.needs_human)), counted.agent or "", str(counted.assignments),
+                     str(counted.waited_seconds)))
+
+
+def _decode_tally(raw: str) -> Tally | None:
+    if not raw:
+        return None
+    status, waiting, agent, assignments, waited = raw.split("|")
+    return Tally(status, waiting == "1", agent or None, int(assignments), int(waited))
 
 
 def _unreadable_as_upstream(convert: Callable[[Any], T]) -> Callable[[Any], T]:
@@ -390,7 +572,7 @@ def _unreadable_as_upstream(convert: Callable[[Any], T]) -> Callable[[Any], T]:
 @_unreadable_as_upstream
 def _session(row: Any) -> Session:
     d = row.data
-    return Session(
+    session = Session(
         id=row.id, status=d["status"], last_seen=parse_time(d["lastSeen"]), created_at=parse_time(row.createdat),
         updated_at=row.updatedat, token_hash=d.get("tokenHash") or "", needs_human=bool(d.get("needsHuman")),
         assigned_agent=d.get("assignedAgent"), user_meta=d.get("userMeta") or "{}", theme=d.get("theme") or "{}",
@@ -399,7 +581,14 @@ def _session(row: Any) -> Session:
         assigned_at=parse_time(d.get("assignedAt")), closed_at=parse_time(d.get("closedAt")),
         close_reason=d.get("closeReason"), owner_id=d.get("ownerId"),
         rate_window_start=parse_time(d.get("rateWindowStart")), rate_window_count=int(d.get("rateWindowCount") or 0),
+        assignments=int(d.get("assignments") or 0), waited_seconds=int(d.get("waitedSeconds") or 0),
+        write_log=tuple((d.get("writeLog") or "").split()), counted=_decode_tally(d.get("counted") or ""),
+        fold_from=_decode_tally(d.get("foldFrom") or ""), fold_batch=int(d.get("foldBatch") or 0),
+        dirty=bool(d.get("dirty")),
     )
+    if d.get("counted") is None:  # a row from before the ledger: the counters were rebuilt from it as it stands
+        session = replace(session, counted=rules.tally(session))
+    return session
 
 
 @_unreadable_as_upstream
@@ -408,4 +597,12 @@ def _message(row: Any) -> Message:
     return Message(
         id=row.id, session_id=d["sessionId"], role=d["role"], text=d["text"], created_at=parse_time(row.createdat),
         handoff=bool(d.get("handoff")), author_id=d.get("authorId"), client_message_id=d.get("clientMessageId"),
+        admission=d.get("admission"),
     )
+
+
+@_unreadable_as_upstream
+def _counter_row(row: Any) -> CounterRow:
+    d = row.data
+    return CounterRow(agent_id=d.get("agentId"), values={name: int(d.get(name) or 0) for name in rules.COUNTER_COLUMNS},
+                      batch=int(d.get("batch") or 0), updated_at=row.updatedat)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,6 +33,15 @@ class Session:
     owner_id: str | None = None
     rate_window_start: datetime | None = None
     rate_window_count: int = 0
+    assignments: int = 0  # how often it was assigned, and the seconds it waited before those: the summary's average
+    waited_seconds: int = 0
+    # The ledger (chat_core.consistency): the nonces of the last writes, what the counters hold for this session,
+    # and the fold that moved it there last.
+    write_log: tuple[str, ...] = ()
+    counted: Tally | None = None  # None: nothing counted yet
+    fold_from: Tally | None = None
+    fold_batch: int = 0
+    dirty: bool = False  # what it would add to the counters differs from what they hold
 
 
 @dataclass(frozen=True)
@@ -45,30 +54,38 @@ class Message:
     handoff: bool = False
     author_id: str | None = None
     client_message_id: str | None = None
+    admission: str | None = None  # the nonce of the session write that admitted it
 
 
 @dataclass(frozen=True)
-class Increment:
-    """An atomic `column += by` applied by Appwrite, so concurrent writers never lose a count."""
+class Tally:
+    """What one session adds to the summary's counters (see rules.contribution)."""
 
-    by: int | float = 1
-
-
-@dataclass(frozen=True)
-class CounterMove:
-    """Deltas for one row of the `counters` table (see rules.summarize for what they mean)."""
-
-    agent_id: str | None  # None: the global row
-    deltas: dict[str, int | float]
+    status: str
+    needs_human: bool
+    agent: str | None
+    assignments: int
+    waited_seconds: int
 
 
 @dataclass(frozen=True)
 class Change:
-    """What a transition writes: session columns, then counter moves. `noop` explains a change that isn't."""
+    """A decision about a session: the session as it must become (`after`), or `noop` saying why nothing changes."""
 
-    updates: dict[str, Any] = field(default_factory=dict)
-    counters: tuple[CounterMove, ...] = ()
+    after: Session | None = None
     noop: str | None = None
+    note: Any = None  # what else the decision found (a message's author and admission), for its caller
+    nonce: str | None = None  # set by consistency.commit: the write that carried it
+
+
+@dataclass(frozen=True)
+class CounterRow:
+    """One row of the `counters` table: a row per agent and one global row (agent_id None)."""
+
+    agent_id: str | None
+    values: dict[str, int]
+    batch: int = 0  # the last fold whose sums it holds
+    updated_at: str | None = None  # None: the row does not exist yet
 
 
 def utcnow() -> datetime:

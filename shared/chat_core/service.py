@@ -7,28 +7,19 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
-from appwrite.query import Query
-
-from . import authz, budgets, errors, rules, validation
+from . import authz, budgets, consistency, errors, rules, validation
 from .authz import Caller
 from .config import Settings
 from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
-from .gateway import Gateway, RowExists, RowMissing, StaleWrite
-from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, CounterMove, Message, Session, iso
+from .gateway import Gateway, RowMissing
+from .model import ACTIVE, CLOSED, Change, Message, Session, iso
 from .views import agent_view, message_view, owner_view, stored_object
 
-CONDITIONAL_ATTEMPTS = 4
-IDLE_CLOSE_BATCH = 100
 IDLE_CLOSE_MAX_PER_RUN = 1000  # at least; see sweep_capacity
 # Whoever triggers it (a caller can forge the schedule trigger), the idle sweep starts at most once a minute.
 IDLE_SWEEP_MIN_INTERVAL = timedelta(seconds=60)
-SESSION_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
-                   "escalatedAt", "escalationReason", "escalatedBy", "assignedAt", "closedAt", "closeReason",
-                   "ownerId")
-
 
 @dataclass
 class Core:
@@ -42,93 +33,12 @@ class Core:
 # --- shared mechanics ---------------------------------------------------------------------------
 
 def load(core: Core, session_id: str) -> Session:
-    try:
-        return core.gateway.get_session(session_id)
-    except RowMissing:
-        raise NotFound(f"no session {session_id}", code="session_not_found") from None
+    return consistency.load(core, session_id)
 
 
 def transition(core: Core, session_id: str, decide: Callable[[Session], Change]) -> tuple[Session, Change]:
-    """Read, decide, write only if nobody wrote in between (X-Appwrite-Timestamp), then move counters.
-
-    A lost race re-reads and decides again, so the loser of two claims sees the winner's assignment.
-    """
-    for _ in range(CONDITIONAL_ATTEMPTS):
-        session = load(core, session_id)
-        change = decide(session)
-        if change.noop:
-            return session, change
-        try:
-            updated = core.gateway.update_session(session, change.updates, conditional=True)
-        except StaleWrite:
-            continue
-        except RowMissing:
-            raise NotFound(f"no session {session_id}", code="session_not_found") from None
-        except UpstreamUnavailable:
-            # The write may have landed with its answer lost: then its counters must move too.
-            updated = _landed(core, session, change)
-            if updated is None:
-                raise
-        _move_counters(core, change, revert=partial(_revert, core, session, updated, change))
-        return updated, change
-    raise Conflict("the session is changing too fast; try again", code="concurrent_update")
-
-
-def _move_counters(core: Core, change: Change, revert: Callable[[], None]) -> None:
-    """Counters follow the session write. If one can't be written, undo what was done so nothing is half-done."""
-    done = []
-    try:
-        for move in change.counters:
-            core.gateway.move_counter(move)
-            done.append(move)
-    except ChatError:
-        # A failed increment may still have been applied (its answer lost): then only a recount fixes the sums.
-        core.log("a counter write failed; if Appwrite applied it anyway, run POST /recount on list-sessions")
-        try:
-            for move in reversed(done):
-                core.gateway.move_counter(move, undo=True)
-            revert()
-        except ChatError:
-            core.log("counters may be out of step with sessions: run POST /recount on list-sessions")
-        raise UpstreamUnavailable("Appwrite failed mid-operation; nothing was changed, try again") from None
-
-
-def _lifecycle_columns(session: Session) -> dict:
-    """The columns transitions write, as they are stored."""
-    return {
-        "status": session.status, "needsHuman": session.needs_human, "assignedAgent": session.assigned_agent,
-        "escalatedAt": iso(session.escalated_at), "escalationReason": session.escalation_reason,
-        "escalatedBy": session.escalated_by, "assignedAt": iso(session.assigned_at),
-        "closedAt": iso(session.closed_at), "closeReason": session.close_reason,
-    }
-
-
-def _revert(core: Core, before: Session, after: Session, change: Change) -> None:
-    previous = _lifecycle_columns(before)
-    core.gateway.update_session(after, {k: previous[k] for k in change.updates}, conditional=True)
-
-
-def _landed(core: Core, before: Session, change: Change) -> Session | None:
-    """After a conditional write failed without an answer: the session as written if the write landed, else None.
-
-    A conditional write lands only on the row as it was read, so a newer row holding exactly our values is ours.
-    """
-    now = _reread(core, before.id)
-    if now is None:
-        core.log(f"session {before.id}: a write may have landed without its counters: run POST /recount")
-        return None
-    columns = _lifecycle_columns(now)
-    if now.updated_at != before.updated_at and all(columns.get(k) == v for k, v in change.updates.items()):
-        return now
-    return None
-
-
-def _reread(core: Core, session_id: str) -> Session | None:
-    """The session as stored now, or None when Appwrite can't say: the check after a write whose answer was lost."""
-    try:
-        return core.gateway.get_session(session_id)
-    except ChatError:
-        return None
+    """Read, decide, write only over the state decided on; a lost race decides again (consistency.commit)."""
+    return consistency.commit(core, session_id, decide)
 
 
 # --- create-session -----------------------------------------------------------------------------
@@ -143,10 +53,9 @@ def create_session(core: Core, body: Any) -> dict:
     session_id = "s_" + secrets.token_hex(16)
     try:
         session = core.gateway.create_session(session_id, data)
-    except UpstreamUnavailable:  # it may have landed with its answer lost: a session nobody counted or knows
+    except UpstreamUnavailable:  # it may have landed with its answer lost: a session nobody knows
         _forget(core, core.gateway.delete_session, session_id)
         raise
-    _move_counters(core, Change(counters=rules.created()), revert=lambda: core.gateway.delete_session(session.id))
     return {**owner_view(session), "token": token, "userMeta": stored_object(session.user_meta),
             "theme": stored_object(session.theme)}
 
@@ -158,53 +67,25 @@ def touch_session(core: Core, body: Any, header_token: str | None) -> dict:
     session = load(core, req.session_id)
     token = req.token or header_token
     if req.message is None:
-        authz.heartbeat(core.caller, session, token)
-        return {"session": owner_view(core.gateway.update_session(session, rules.touch(
-            session, core.now, with_message=False, by_owner=True, limit=0)))}
-    author = authz.post_message(core.caller, session, token, req.message.role)
-    if req.message.role == "user":
-        # The session's own flood limit first (it costs nothing to check), then the owner's or guests' budget.
-        rules.touch(session, core.now, with_message=True, by_owner=True, limit=core.settings.max_messages_per_minute)
-        budgets.take_message(core, session)
-    return _post_message(core, session, author, req.message)
-
-
-def _post_message(core: Core, session: Session, author: str | None, new: validation.NewMessage) -> dict:
-    # Only a `user` message can pass authz.post_message, and only from the owner: it is the visitor's activity.
-    updates = rules.touch(session, core.now, with_message=True, by_owner=new.role == "user",
-                          limit=core.settings.max_messages_per_minute)
-    row_id = _message_row_id(session.id, new.role, new.client_id)
-    data = {"sessionId": session.id, "role": new.role, "text": new.text, "handoff": new.handoff,
-            "authorId": author if new.role == "agent" else None, "clientMessageId": new.client_id}
+        def decide(current: Session) -> Change:
+            authz.heartbeat(core.caller, current, token)
+            return rules.heartbeat(current, core.now)
+        updated, _ = consistency.commit(core, session.id, decide, first=session)
+        return {"session": owner_view(updated)}
+    row_id = _message_row_id(session.id, req.message.role, req.message.client_id)
+    if req.message.role != "user":
+        return consistency.post_message(core, session, token, req.message, row_id)
+    # A visitor's message spends its owner's budget, but only once the session itself would take it (the owner
+    # asks, it is open, its flood window has room): a refused message must not use up anyone's budget.
+    authz.post_message(core.caller, session, token, "user")
+    rules.admit(session, row_id, core.now, by_owner=True, limit=core.settings.max_messages_per_minute,
+                escalation=None)
+    taken = budgets.take_message(core, session)
     try:
-        message = core.gateway.create_message(row_id, data)
-    except RowExists:  # the widget retried a message we already stored: answer as before, count it once
-        return {"session": owner_view(session), "message": message_view(core.gateway.get_message(row_id)),
-                "duplicate": True}
-    except UpstreamUnavailable:  # it may have landed with its answer lost: uncounted, so take it back
-        _undo_message(core, row_id)
-        raise
-    try:
-        updated = core.gateway.update_session(session, updates)
-    except UpstreamUnavailable:
-        updated = _counted(core, session)
-        if updated is None:
-            _undo_message(core, row_id)
-            raise
+        return consistency.post_message(core, session, token, req.message, row_id)
     except ChatError:
-        _undo_message(core, row_id)
+        budgets.give_back(core, taken)
         raise
-    return {"session": owner_view(updated), "message": message_view(message), "duplicate": False}
-
-
-def _counted(core: Core, before: Session) -> Session | None:
-    """After the count's write failed without an answer: the session if the increment landed anyway, else None."""
-    now = _reread(core, before.id)
-    return now if now is not None and now.message_count > before.message_count else None
-
-
-def _undo_message(core: Core, row_id: str) -> None:
-    _forget(core, core.gateway.delete_message, row_id)
 
 
 def _forget(core: Core, delete: Callable[[str], None], row_id: str) -> None:
@@ -214,7 +95,7 @@ def _forget(core: Core, delete: Callable[[str], None], row_id: str) -> None:
     except RowMissing:
         pass
     except ChatError:
-        core.log(f"row {row_id} could not be taken back: it may be stored without its counts")
+        core.log(f"row {row_id} could not be taken back")
 
 
 def _message_row_id(session_id: str, role: str, client_id: str | None) -> str:
@@ -234,14 +115,10 @@ def owner_messages(core: Core, query: dict[str, list[str]], header_token: str | 
 
 def _message_page(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
     page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
-    queries = [Query.equal("sessionId", [session_id]), Query.order_asc("$createdAt"), Query.limit(page.limit + 1)]
     if page.cursor:
         _require_own_message(core, session_id, page.cursor)
-        queries.append(Query.cursor_after(page.cursor))
-    messages = core.gateway.list_messages(queries)
-    more = len(messages) > page.limit
-    messages = messages[:page.limit]
-    return {"messages": [message_view(m) for m in messages], "nextCursor": messages[-1].id if more else None}
+    messages, next_cursor = core.gateway.message_page(session_id, page.limit, page.cursor)
+    return {"messages": [message_view(m) for m in messages], "nextCursor": next_cursor}
 
 
 def _require_own_message(core: Core, session_id: str, cursor: str) -> None:
@@ -261,27 +138,34 @@ def _require_own_message(core: Core, session_id: str, cursor: str) -> None:
 
 def escalate(core: Core, body: Any, header_token: str | None) -> dict:
     req = validation.escalate_request(body)
-    session = load(core, req.session_id)
-    by = authz.escalate(core.caller, session, req.token or header_token)
-    updated, change = transition(core, session.id, lambda s: rules.escalate(s, req.reason, by, core.now))
+    token = req.token or header_token
+
+    def decide(session: Session) -> Change:
+        return rules.escalate(session, req.reason, authz.escalate(core.caller, session, token), core.now)
+    updated, change = transition(core, req.session_id, decide)
     return {"session": owner_view(updated), "escalated": not change.noop, "detail": change.noop}
 
 
 def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
     """A new message row arrived. Escalate once if the rules say so; ignore anything else, with a log line.
 
-    Anyone can make a call look like an event (PLATFORM.md), so the payload only names a row: the rules run on
-    the message as stored, re-read by its ID. A forged event can only repeat what the stored row already did."""
-    message = _event_message(core, event, payload)
+    A message stored through touch-session has already escalated its session in the write that admitted it
+    (consistency.post_message), so this is a check that normally finds nothing to do; it escalates a message row
+    stored any other way. Anyone can make a call look like an event (PLATFORM.md), so the payload only names a row:
+    the rules run on the message as stored, re-read by its ID. A lost race decides again; a session that keeps
+    changing is a 409, an error Appwrite's execution log shows, never a silent 200."""
+    message = event_message(core, event, payload)
     if message is None:
         return {"ignored": "not a new chat message"}
-    reason = rules.escalation_reason(message, core.settings.handoff_phrases)
+    reason = rules.escalation_reason(message.role, message.text, message.handoff, core.settings.handoff_phrases)
     if reason is None:
         return {"ignored": "no escalation rule matched"}
     try:
         updated, change = transition(core, message.session_id,
                                      lambda s: rules.escalate(s, reason, f"message:{message.id}", core.now))
     except (NotFound, Conflict) as exc:
+        if exc.code not in ("session_not_found", "session_closed"):
+            raise
         core.log(f"event for session {message.session_id} ignored: {exc.code}")
         return {"ignored": exc.code}
     if change.noop:
@@ -290,32 +174,17 @@ def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
     return {"escalated": True, "sessionId": updated.id, "reason": reason}
 
 
-def _event_message(core: Core, event: str, payload: Any) -> Message | None:
-    """The stored message a row-create event names, or None (logged) when there is no such chat message."""
-    if parse_event(event) != (core.settings.database_id, "messages", "create") or not isinstance(payload, dict):
+def event_message(core: Core, event: str, payload: Any) -> Message | None:
+    """The stored message a row-create event names (re-read by its ID), or None (logged) when the event is not
+    about a new chat message; 404 message_not_found when it names no stored row."""
+    row_id = core.gateway.created_message_id(event, payload)
+    if row_id is None:
         core.log(f"event ignored: {event[:200]}")
-        return None
-    try:
-        row_id = validation.identifier(payload.get("$id"), "$id")
-    except BadRequest:
-        core.log("event ignored: the payload names no message row")
         return None
     try:
         return core.gateway.get_message(row_id)
     except RowMissing:
         raise NotFound(f"no message {row_id}: the event names no stored row", code="message_not_found") from None
-
-
-def parse_event(event: str) -> tuple[str, str, str] | None:
-    """(database, table, action) from any of Appwrite's spellings:
-    databases.D.collections.T.documents.R.create, databases.D.tables.T.rows.R.create, tablesdb.D.tables.T.rows.R.create
-    """
-    parts = event.split(".")
-    if len(parts) != 7 or parts[0] not in ("databases", "tablesdb"):
-        return None
-    if (parts[2], parts[4]) not in (("collections", "documents"), ("tables", "rows")):
-        return None
-    return parts[1], parts[3], parts[6]
 
 
 # --- assign-agent -------------------------------------------------------------------------------
@@ -350,7 +219,7 @@ def unassign(core: Core, body: Any) -> dict:
 
     def decide(session: Session) -> Change:
         authz.reassign(core.caller, session)
-        return rules.unassign(session, core.now)
+        return rules.unassign(session, authz.actor(core.caller), core.now)
     return _assigned(core, req.session_id, decide)
 
 
@@ -399,18 +268,8 @@ def close_idle(core: Core) -> dict:
     windows = budgets.sweep(core)
     deleted = _delete_empty(core, capacity)
     cutoff = rules.idle_cutoff(core.now, core.settings.idle_close_minutes)
-    closed = checked = 0
-    cursor: list[str] = []
-    while checked < capacity:
-        batch = core.gateway.list_sessions([
-            Query.equal("status", [ACTIVE, AGENT_ASSIGNED]), Query.less_than("lastSeen", iso(cutoff)),
-            Query.order_asc("lastSeen"), Query.limit(min(IDLE_CLOSE_BATCH, capacity - checked)), *cursor])
-        for session in batch:
-            checked += 1
-            closed += _close_if_idle(core, session.id, cutoff)
-        if len(batch) < IDLE_CLOSE_BATCH:
-            break
-        cursor = [Query.cursor_after(batch[-1].id)]
+    idle = core.gateway.idle_sessions(cutoff, capacity)
+    checked, closed = len(idle), sum(_close_if_idle(core, session.id, cutoff) for session in idle)
     core.log(f"idle close: {closed} closed of {checked} checked (idle since {iso(cutoff)}); {deleted} empty "
              f"sessions deleted; {windows} budget rows dropped")
     return {"closed": closed, "checked": checked, "deleted": deleted, "budgetRowsDropped": windows,
@@ -418,31 +277,30 @@ def close_idle(core: Core) -> dict:
 
 
 def _delete_empty(core: Core, capacity: int) -> int:
-    """Delete sessions that hold nothing: active, no message, not waiting for a human, the visitor idle for
-    EMPTY_SESSION_MINUTES. Each delete is conditional on the row as listed (a message or heartbeat in between
-    keeps it); the `created` counter goes down by the number deleted, one write per batch."""
-    cutoff = core.now - timedelta(minutes=core.settings.empty_session_minutes)
-    deleted = 0
-    while deleted < capacity:
-        try:
-            batch = core.gateway.list_sessions([
-                Query.equal("status", [ACTIVE]), Query.equal("needsHuman", [False]), Query.equal("messageCount", [0]),
-                Query.less_than("lastSeen", iso(cutoff)), Query.order_asc("lastSeen"),
-                Query.limit(min(IDLE_CLOSE_BATCH, capacity - deleted))])
-            gone = sum(core.gateway.delete_session_if_unchanged(s) for s in batch)
-        except ChatError as exc:  # one failure must not stop the sweep
-            core.log(f"empty sessions: deleting stopped: {exc.code}")
-            return deleted
-        if gone:
-            try:
-                core.gateway.move_counter(CounterMove(None, {"created": gone}), undo=True)
-            except ChatError:
-                core.log(f"{gone} empty sessions deleted but not uncounted: run POST /recount on list-sessions")
-        deleted += gone
-        # No cursor: deleted rows leave the list. A batch where nothing could be deleted ends the run.
-        if len(batch) < IDLE_CLOSE_BATCH or not gone:
-            break
+    """Empty sessions leave in two steps, so the counters stay exact at every moment without a counter write here:
+    1. a session that holds nothing (active, no message, never escalated, its visitor idle EMPTY_SESSION_MINUTES)
+       is closed as `empty` (a conditional write): it no longer counts anywhere, and the next fold says so;
+    2. a sweep later, one the counters no longer count (not dirty, in no fold under way) is deleted, conditional on
+       the row as listed. Returns the sessions deleted (step 2); step 1's are logged."""
+    try:
+        deleted = _drop_discarded(core, capacity)
+        cutoff = core.now - timedelta(minutes=core.settings.empty_session_minutes)
+        discarded = 0
+        for session in core.gateway.empty_sessions(cutoff, capacity):
+            _, change = consistency.commit(core, session.id, lambda s: rules.discard_empty(s, core.now, cutoff),
+                                           first=session)
+            discarded += not change.noop
+    except ChatError as exc:  # one failure must not stop the sweep
+        core.log(f"empty sessions: stopped: {exc.code}")
+        return 0
+    core.log(f"empty sessions: {deleted} deleted, {discarded} closed as empty")
     return deleted
+
+
+def _drop_discarded(core: Core, capacity: int) -> int:
+    folded_up_to = consistency.folded_batch(core)
+    return sum(core.gateway.delete_session_if_unchanged(session)
+               for session in core.gateway.discarded_sessions(capacity) if session.fold_batch <= folded_up_to)
 
 
 def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
@@ -464,36 +322,12 @@ def list_sessions(core: Core, query: dict[str, list[str]]) -> dict:
     authz.require_agent(core.caller)
     wanted = validation.session_filter({k: v for k, v in query.items() if k not in ("limit", "cursor")})
     page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
-    queries = _filter_queries(wanted, core.now) + [
-        (Query.order_asc if wanted.oldest_first else Query.order_desc)(wanted.sort_by),
-        Query.limit(page.limit + 1), Query.select(["$id", "$createdAt", "$updatedAt", *SESSION_COLUMNS])]
-    if page.cursor:
-        queries.append(Query.cursor_after(page.cursor))
-    sessions = core.gateway.list_sessions(queries)
-    more = len(sessions) > page.limit
-    sessions = sessions[:page.limit]
+    sessions, next_cursor = core.gateway.session_page(wanted, core.now, page.limit, page.cursor)
     answer = {"sessions": [agent_view(s, core.now) for s in sessions],
-              "nextCursor": sessions[-1].id if more else None, "generatedAt": iso(core.now)}
+              "nextCursor": next_cursor, "generatedAt": iso(core.now)}
     if wanted.with_summary:
-        answer["summary"] = rules.summarize(core.gateway.counter_rows())
+        answer["summary"] = consistency.summary(core)
     return answer
-
-
-def _filter_queries(wanted: validation.SessionFilter, now: datetime) -> list[str]:
-    queries = []
-    if wanted.statuses:
-        queries.append(Query.equal("status", list(wanted.statuses)))
-    if wanted.needs_human is not None:
-        queries.append(Query.equal("needsHuman", [wanted.needs_human]))
-    if wanted.assigned_agent:
-        queries.append(Query.equal("assignedAgent", [wanted.assigned_agent]))
-    if wanted.idle_for is not None:
-        queries.append(Query.less_than_equal("lastSeen", iso(now - wanted.idle_for)))
-    if wanted.created_after:
-        queries.append(Query.greater_than_equal("$createdAt", iso(wanted.created_after)))
-    if wanted.created_before:
-        queries.append(Query.less_than("$createdAt", iso(wanted.created_before)))
-    return queries
 
 
 def get_session(core: Core, session_id: str) -> dict:
@@ -507,13 +341,15 @@ def session_messages(core: Core, session_id: str, query: dict[str, list[str]]) -
     return {"session": agent_view(session, core.now), **_message_page(core, session.id, query)}
 
 
-def recount(core: Core) -> dict:
-    """Admin repair: rebuild the counters from the sessions themselves (after a failure left them out of step)."""
+def recount(core: Core, body: Any) -> dict:
+    """Admin repair (consistency.repair): the counters rebuilt from the sessions, messageCount from the stored
+    messages. Safe while traffic runs."""
     authz.require_admin(core.caller)
-    values = rules.recount(list(core.gateway.all_sessions()))
-    for row in core.gateway.counter_rows():  # agents with nothing left still need their row reset
-        values.setdefault(row.get("agentId"), {"assigned": 0, "released": 0, "closed": 0, "requeued": 0,
-                                               "cleared": 0})
-    for agent_id, counts in values.items():
-        core.gateway.set_counter_row(agent_id, counts)
-    return {"summary": rules.summarize(core.gateway.counter_rows()), "recountedAt": iso(core.now)}
+    settle = validation.recount_request(body)
+    return {**consistency.repair(core, settle), "recountedAt": iso(core.now)}
+
+
+def fold_counters(core: Core) -> dict:
+    """Schedule: move the sessions the counters do not hold yet into them (bounded; one fold at a time)."""
+    moved = consistency.fold(core)
+    return {"folded": moved or 0, "skipped": "running" if moved is None else None}

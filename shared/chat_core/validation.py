@@ -171,6 +171,22 @@ def assign_request(body: Any, *, agent_required: bool) -> SessionRequest:
                           agent_id=identifier(agent, "agentId") if agent is not None else None)
 
 
+SETTLE_DEFAULT, SETTLE_MAX = timedelta(seconds=60), timedelta(hours=1)
+
+
+def recount_request(body: Any) -> timedelta:
+    """POST /recount {settleSeconds?}: how long a session must have been left alone before its messageCount is
+    set to its stored messages (0: nothing is running, e.g. after a crash; it also takes over a dead fold's lease).
+    The default outlasts touch-session's timeout, so no admitted message is still on its way to being stored."""
+    body = fields(body if body != "" else {}, optional=("settleSeconds",))
+    value = body.get("settleSeconds", int(SETTLE_DEFAULT.total_seconds()))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest("settleSeconds must be a whole number of seconds", code="invalid_type")
+    if not 0 <= value <= SETTLE_MAX.total_seconds():
+        raise BadRequest(f"settleSeconds must be 0 to {int(SETTLE_MAX.total_seconds())}", code="invalid_value")
+    return timedelta(seconds=value)
+
+
 @dataclass(frozen=True)
 class Page:
     limit: int

@@ -352,15 +352,17 @@ def test_timestamp_conflict(fake, tables):
     stale = fake.client().add_header("x-appwrite-timestamp", seen.updatedat)
     stale_tables = TablesDB(stale)
     for call, args in [(stale_tables.update_row, ({"status": "agent_assigned"},)),
-                       (stale_tables.upsert_row, ({"status": "agent_assigned"},)),
-                       (stale_tables.increment_row_column, ("messageCount", 1)),
                        (stale_tables.delete_row, ())]:
         err = error_of(call, DB, "sessions", "s1", *args)
         assert (err.code, err.type) == (409, "row_update_conflict")
     current = tables.get_row(DB, "sessions", "s1")
     assert current.data["status"] == "closed" and current.data["messageCount"] == 0
+    # PLATFORM.md: only updateRow and deleteRow honour it; upsert and increment write over a stale timestamp.
+    assert stale_tables.increment_row_column(DB, "sessions", "s1", "messageCount", 1).data["messageCount"] == 1
+    assert stale_tables.upsert_row(DB, "sessions", "s1", {"status": "active"}).data["status"] == "active"
+    current = tables.get_row(DB, "sessions", "s1")
     fresh = TablesDB(fake.client().add_header("x-appwrite-timestamp", current.updatedat))
-    assert fresh.update_row(DB, "sessions", "s1", {"status": "active"}).data["status"] == "active"
+    assert fresh.update_row(DB, "sessions", "s1", {"status": "closed"}).data["status"] == "closed"
 
 
 def test_updates_in_one_millisecond_get_distinct_timestamps(fake):

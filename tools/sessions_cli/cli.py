@@ -107,7 +107,13 @@ def _add_commands(commands: argparse._SubParsersAction) -> None:
     close.add_argument("--reason", help="stored as the close reason (default: closed by agent)")
     close.set_defaults(run=_close)
 
-    for sub in (ls, show, msgs, assign, unassign, close):
+    repair = commands.add_parser("repair", help="rebuild the counters and message counts from the rows (admin)")
+    repair.add_argument("--settle-seconds", type=int, metavar="N",
+                        help="repair a message count only if its session was left alone this long (default 60; "
+                             "0 after a crash, when nothing runs)")
+    repair.set_defaults(run=_repair)
+
+    for sub in (ls, show, msgs, assign, unassign, close, repair):
         sub.add_argument("--json", action="store_true", help="print the function's raw JSON answer")
         _common(sub)
 
@@ -223,6 +229,15 @@ def _close(api: Api, args: argparse.Namespace, out: Out) -> None:
     answer = _by_id(api, args.session_id, lambda sid: api.call("close-session", "POST", "/",
                                                                {"sessionId": sid, **body}))
     _changed(out, args, {**answer, "changed": answer.get("closed")}, "closed")
+
+
+def _repair(api: Api, args: argparse.Namespace, out: Out) -> None:
+    body = {} if args.settle_seconds is None else {"settleSeconds": args.settle_seconds}
+    answer = api.call("list-sessions", "POST", "/recount", body)
+    if args.json:
+        out.json(answer)
+    else:
+        out.lines(render.repair_view(answer, width=out.width, style=out.style))
 
 
 def _changed(out: Out, args: argparse.Namespace, answer: dict, what: str) -> None:

@@ -111,6 +111,20 @@ def list_view(answer: dict, *, width: int, wide: bool, style: Style) -> list[str
     return lines
 
 
+def repair_view(answer: dict, *, width: int, style: Style) -> list[str]:
+    counters = answer.get("counters") or {}
+    counts = answer.get("messageCounts") or {}
+    lines = [f"Counters: {counters.get('repaired', 0)} of {counters.get('rows', 0)} rows rewritten"]
+    counted = f"Message counts: {counts.get('repaired', 0)} repaired"
+    if counts.get("unsettled"):
+        counted += (f", {counts['unsettled']} left for later (written too recently: run again, or with "
+                    "--settle-seconds 0 if nothing is running)")
+    lines += textwrap.wrap(counted, width=width, subsequent_indent="  ", break_on_hyphens=False)
+    if "summary" in answer:
+        lines += [""] + summary_lines(answer["summary"], width=width, style=style)
+    return lines
+
+
 def session_view(session: dict, *, width: int, style: Style) -> list[str]:
     def when(key: str) -> str:
         return session.get(key) or "-"

@@ -3,7 +3,8 @@
 GET  /                 sessions with filters, cursor pages and the summary
 GET  /{id}             one session
 GET  /{id}/messages    its messages, oldest first, paged
-POST /recount          (admin) rebuild the summary counters from the sessions
+POST /recount          (admin) repair: the counters rebuilt from the sessions, messageCount from the stored messages
+Schedule (every minute): fold the sessions the counters do not hold yet into them
 """
 
 from chat_core import service
@@ -19,7 +20,7 @@ def list_sessions(req):
 
 @app.route("POST", "/recount")
 def recount(req):
-    return service.recount(req.core)
+    return service.recount(req.core, req.json())
 
 
 @app.route("GET", "/{session_id}")
@@ -30,6 +31,11 @@ def get_session(req):
 @app.route("GET", "/{session_id}/messages")
 def messages(req):
     return service.session_messages(req.core, req.params["session_id"], req.query)
+
+
+@app.on_schedule
+def fold(req):
+    return service.fold_counters(req.core)
 
 
 def main(context):
