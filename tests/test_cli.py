@@ -104,6 +104,18 @@ def test_list_filters_and_pages(stack, env):
     assert code == 0 and "No sessions match." in out
 
 
+def test_the_queue_lists_the_longest_waiting_first(stack, env):
+    first, second = new_session(stack, escalate="first in line"), new_session(stack, escalate="second in line")
+
+    def listed(*flags: str) -> list[str]:
+        code, out, _ = cli(env, "sessions", "list", "--needs-human", "--limit", "100", "--wide", *flags)
+        assert code == 0
+        return [line.split()[0] for line in out.splitlines() if line.startswith("s_")]
+    by_activity, queue = listed(), listed("--sort", "waiting")
+    assert by_activity.index(second) < by_activity.index(first)  # newest activity first
+    assert queue.index(first) < queue.index(second)  # waiting longest first
+
+
 def test_json_prints_the_raw_answer(stack, env):
     sid = new_session(stack)
     code, out, _ = cli(env, "sessions", "list", "--json", "--limit", "100")

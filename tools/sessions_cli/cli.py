@@ -23,7 +23,7 @@ FULL_ID_LENGTH = 34  # "s_" + 32 hex digits, as create-session makes them
 PREFIX_SCAN_PAGES = 20
 
 EPILOG = """examples:
-  sessions list --needs-human --oldest-first
+  sessions list --needs-human --sort waiting     (the queue: the longest waiting first)
   sessions list --status active,agent_assigned --agent agent-alice --idle-for 15m
   sessions list --created-after 2026-01-01T00:00:00Z --limit 50 --json
   sessions list --port 9000                 (the local stack of `make run PORT=9000`)
@@ -78,6 +78,8 @@ def _add_commands(commands: argparse._SubParsersAction) -> None:
     ls.add_argument("--idle-for", metavar="AGE", help="visitor silent at least this long: 90s, 15m, 2h, 1d")
     ls.add_argument("--created-after", metavar="ISO", help="e.g. 2026-01-31T00:00:00Z")
     ls.add_argument("--created-before", metavar="ISO")
+    ls.add_argument("--sort", choices=("last-seen", "waiting"), default="last-seen",
+                    help="last-seen: newest activity first; waiting: the longest waiting first (escalatedAt)")
     ls.add_argument("--oldest-first", action="store_true", help="least recently seen first")
     _paging(ls)
     ls.add_argument("--wide", action="store_true", help="full session IDs, no width limit")
@@ -180,7 +182,9 @@ def _list(api: Api, args: argparse.Namespace, out: Out) -> None:
     answer = api.call("list-sessions", "GET", "/", query={
         "status": statuses, "needsHuman": args.needs_human, "assignedAgent": args.agent, "idleFor": args.idle_for,
         "createdAfter": args.created_after, "createdBefore": args.created_before,
-        "order": "asc" if args.oldest_first else None, "limit": args.limit, "cursor": args.cursor})
+        **({"sort": "escalatedAt", "order": "asc"} if args.sort == "waiting" else
+           {"order": "asc" if args.oldest_first else None}),
+        "limit": args.limit, "cursor": args.cursor})
     if args.json:
         out.json(answer)
     else:
