@@ -95,14 +95,19 @@ def measure() -> list[tuple[str, int]]:
         count(f"POST /recount ({pending().split(',')[0]}, {messages} messages)", lambda: execute(
             "list-sessions", {}, path="/recount", secret=ADMIN_SECRET))
 
-        # The sweep (close-session's schedule), an hour later: first the 100+ empty sessions made above, then idle
-        # ones with a message. Each run: the lease (2), dropping past budget windows (1), the lists.
+        # The sweep (close-session's schedule), an hour later: first 100 empty sessions, closed as empty by one run
+        # and deleted by the next once folded, then idle ones with a message. Each run: the lease (2), dropping past
+        # budget windows (1), the lists.
         fake.engine.delete_rows("chat", "sessions")
         fake.engine.delete_rows("chat", "counters")
         for _ in range(100):
             Widget()
+        execute("list-sessions", trigger="schedule")  # folded: nothing pending
         clock[0] += timedelta(hours=1)
-        count("idle sweep: 100 empty sessions deleted", lambda: execute("close-session", trigger="schedule"))
+        count("idle sweep: 100 empty sessions closed as empty", lambda: execute("close-session", trigger="schedule"))
+        execute("list-sessions", trigger="schedule")
+        clock[0] += timedelta(minutes=1)
+        count("idle sweep: 100 sessions closed as empty deleted", lambda: execute("close-session", trigger="schedule"))
         for _ in range(100):
             Widget().say("hello")
         clock[0] += timedelta(hours=1)

@@ -263,38 +263,36 @@ def close_idle(core: Core) -> dict:
     Bounded whoever calls: at most one sweep a minute starts (a lease in the `jobs` table), and a sweep deletes and
     closes at most `sweep_capacity` sessions each. A forged schedule call while a sweep ran recently costs one read."""
     if not core.gateway.start_job("idle-close", core.now, IDLE_SWEEP_MIN_INTERVAL):
-        return {"skipped": "ran_recently", "closed": 0, "checked": 0, "deleted": 0}
+        return {"skipped": "ran_recently", "closed": 0, "checked": 0, "deleted": 0, "closedAsEmpty": 0}
     capacity = sweep_capacity(core.settings)
     windows = budgets.sweep(core)
-    deleted = _delete_empty(core, capacity)
+    deleted, emptied = _delete_empty(core, capacity)
     cutoff = rules.idle_cutoff(core.now, core.settings.idle_close_minutes)
     idle = core.gateway.idle_sessions(cutoff, capacity)
     checked, closed = len(idle), sum(_close_if_idle(core, session.id, cutoff) for session in idle)
-    core.log(f"idle close: {closed} closed of {checked} checked (idle since {iso(cutoff)}); {deleted} empty "
-             f"sessions deleted; {windows} budget rows dropped")
-    return {"closed": closed, "checked": checked, "deleted": deleted, "budgetRowsDropped": windows,
-            "idleSince": iso(cutoff)}
+    core.log(f"idle close: {closed} closed of {checked} checked (idle since {iso(cutoff)}); {emptied} empty "
+             f"sessions closed as empty, {deleted} deleted; {windows} budget rows dropped")
+    return {"closed": closed, "checked": checked, "deleted": deleted, "closedAsEmpty": emptied,
+            "budgetRowsDropped": windows, "idleSince": iso(cutoff)}
 
 
-def _delete_empty(core: Core, capacity: int) -> int:
+def _delete_empty(core: Core, capacity: int) -> tuple[int, int]:
     """Empty sessions leave in two steps, so the counters stay exact at every moment without a counter write here:
     1. a session that holds nothing (active, no message, never escalated, its visitor idle EMPTY_SESSION_MINUTES)
        is closed as `empty` (a conditional write): it no longer counts anywhere, and the next fold says so;
     2. a sweep later, one the counters no longer count (not dirty, in no fold under way) is deleted, conditional on
-       the row as listed. Returns the sessions deleted (step 2); step 1's are logged."""
+       the row as listed. Returns how many were deleted (step 2) and closed as empty (step 1)."""
+    deleted = discarded = 0
     try:
         deleted = _drop_discarded(core, capacity)
         cutoff = core.now - timedelta(minutes=core.settings.empty_session_minutes)
-        discarded = 0
         for session in core.gateway.empty_sessions(cutoff, capacity):
             _, change = consistency.commit(core, session.id, lambda s: rules.discard_empty(s, core.now, cutoff),
                                            first=session)
             discarded += not change.noop
     except ChatError as exc:  # one failure must not stop the sweep
         core.log(f"empty sessions: stopped: {exc.code}")
-        return 0
-    core.log(f"empty sessions: {deleted} deleted, {discarded} closed as empty")
-    return deleted
+    return deleted, discarded
 
 
 def _drop_discarded(core: Core, capacity: int) -> int:
