@@ -12,7 +12,7 @@ from typing import Any
 
 from appwrite.query import Query
 
-from . import authz, budgets, errors, rules, validation
+from . import authz, budgets, errors, rules, transcripts, validation
 from .authz import Caller
 from .config import Settings
 from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
@@ -233,15 +233,19 @@ def owner_messages(core: Core, query: dict[str, list[str]], header_token: str | 
 
 
 def _message_page(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
-    page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
+    messages, more = _read_messages(core, session_id, validation.page(
+        {k: v for k, v in query.items() if k in ("limit", "cursor")}))
+    return {"messages": [message_view(m) for m in messages], "nextCursor": messages[-1].id if more else None}
+
+
+def _read_messages(core: Core, session_id: str, page: validation.Page) -> tuple[list[Message], bool]:
+    """A page of the session's messages, oldest first, and whether more follow."""
     queries = [Query.equal("sessionId", [session_id]), Query.order_asc("$createdAt"), Query.limit(page.limit + 1)]
     if page.cursor:
         _require_own_message(core, session_id, page.cursor)
         queries.append(Query.cursor_after(page.cursor))
     messages = core.gateway.list_messages(queries)
-    more = len(messages) > page.limit
-    messages = messages[:page.limit]
-    return {"messages": [message_view(m) for m in messages], "nextCursor": messages[-1].id if more else None}
+    return messages[:page.limit], len(messages) > page.limit
 
 
 def _require_own_message(core: Core, session_id: str, cursor: str) -> None:
@@ -505,6 +509,26 @@ def session_messages(core: Core, session_id: str, query: dict[str, list[str]]) -
     authz.require_agent(core.caller)
     session = load(core, validation.identifier(session_id))
     return {"session": agent_view(session, core.now), **_message_page(core, session.id, query)}
+
+
+def export_session(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
+    authz.require_agent(core.caller)
+    req = validation.export_request(query)
+    session = load(core, validation.identifier(session_id))
+    return _export_page(core, session, agent_view(session, core.now), req)
+
+
+def export_own_session(core: Core, query: dict[str, list[str]], header_token: str | None) -> dict:
+    req = validation.export_request(query, with_session=True)
+    session = load(core, req.session_id)
+    authz.export_own_transcript(core.caller, session, header_token)
+    return _export_page(core, session, owner_view(session), req)
+
+
+def _export_page(core: Core, session: Session, view: dict, req: validation.ExportRequest) -> dict:
+    messages, more = _read_messages(core, session.id, req.page)
+    return transcripts.answer(req.fmt, view, [message_view(m) for m in messages], first=req.page.cursor is None,
+                              more=more, exported_at=iso(core.now))
 
 
 def recount(core: Core) -> dict:

@@ -3,6 +3,7 @@
 GET  /                 sessions with filters, cursor pages and the summary
 GET  /{id}             one session
 GET  /{id}/messages    its messages, oldest first, paged
+GET  /{id}/export      ?format=json|csv&cursor=...: the transcript as a file, one page per call
 POST /recount          (admin) rebuild the summary counters from the sessions
 """
 
@@ -30,6 +31,11 @@ def get_session(req):
 @app.route("GET", "/{session_id}/messages")
 def messages(req):
     return service.session_messages(req.core, req.params["session_id"], req.query)
+
+
+@app.route("GET", "/{session_id}/export")
+def export(req):
+    return service.export_session(req.core, req.params["session_id"], req.query)
 
 
 def main(context):
