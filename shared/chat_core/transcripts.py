@@ -112,6 +112,7 @@ def answer(fmt: str, view: dict, messages: Sequence[dict], *, first: bool, more:
     part = page(fmt, messages, first=first, last=not more, session=session_record(view), exported_at=exported_at,
                 max_chars=max_chars)
     more = more or part.count < len(messages)
-    return {"format": fmt, "contentType": CONTENT_TYPES[fmt], "filename": filename(view["sessionId"], fmt),
+    return {"sessionId": view["sessionId"], "format": fmt, "contentType": CONTENT_TYPES[fmt],
+            "filename": filename(view["sessionId"], fmt),
             "chunk": part.chunk, "messages": part.count,
             "nextCursor": messages[part.count - 1]["messageId"] if more else None}
