@@ -153,3 +153,14 @@ def test_an_export_writes_nothing(chat, appwrite):
     follow(lambda q: staff_page(chat.session_id, q), "csv", limit=2)
     follow(lambda q: owner_page(chat, q), "json", limit=2)
     assert [(m, p) for m, p in appwrite.requests if m != "GET"] == []
+
+
+def test_a_page_costs_two_appwrite_requests_and_one_more_after_a_cursor(chat, appwrite):
+    """The session, the page of messages; with a cursor, the check that it is this session's message."""
+    for read in (lambda q: staff_page(chat.session_id, q), lambda q: owner_page(chat, q)):
+        appwrite.reset_counts()
+        first = read("format=csv&limit=3")
+        assert len(appwrite.requests) == 2
+        appwrite.reset_counts()
+        assert read(f"format=csv&limit=3&cursor={first.json['nextCursor']}").json["messages"] == 3
+        assert len(appwrite.requests) == 3
