@@ -109,6 +109,10 @@ def test_a_failed_export_leaves_no_file(stack, chat, tmp_path, monkeypatch):
     code, _, err = cli(env, "export", chat["sessionId"], "-o", "chat.json")
     assert code == 1 and err.startswith("error: ") and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+    admin = {**env, "CHAT_AS_USER": "admin-ada"}
+    code, out, err = cli(admin, "export", chat["sessionId"], "-o", str(tmp_path / "no-such-folder" / "chat.json"))
+    assert (code, out) == (2, "") and err.startswith("error: cannot write ") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_visitor_downloads_their_own_transcript_and_nobody_elses(stack, chat):

@@ -246,6 +246,8 @@ def _export(api: Api, args: argparse.Namespace, out: Out) -> None:
         if partial and target:
             partial.replace(target)
     except OSError as exc:
+        if partial is None or isinstance(exc, BrokenPipeError):  # standard output: `main` handles `| head`
+            raise
         raise CliError(f"cannot write {exc.filename or args.output}: {exc.strerror}", EXIT_USAGE) from None
     finally:
         if partial:
