@@ -95,6 +95,28 @@ def measure() -> list[tuple[str, int]]:
         count(f"POST /recount ({pending().split(',')[0]}, {messages} messages)", lambda: execute(
             "list-sessions", {}, path="/recount", secret=ADMIN_SECRET))
 
+        # Transcript exports, one execution per page (100 messages by default): a session of 250 messages.
+        long = Widget()
+        for i in range(250):
+            execute("touch-session", {"sessionId": long.session_id, "message": {"role": "bot", "text": f"line {i}"}},
+                    secret=BOT_SECRET)
+        cursors: dict[str, str] = {}
+
+        def export(name, function, path, **who):
+            def page():
+                cursor = f"&cursor={cursors[name]}" if name in cursors else ""
+                answer = execute(function, method="GET", path=path + cursor, **who)
+                assert answer.status == 200 and answer.json["messages"] == 100, answer
+                cursors[name] = answer.json["nextCursor"]
+            count(f"{name}, first page", page)
+            count(f"{name}, next page", page)
+
+        export("export (agent, CSV)", "list-sessions", f"/{long.session_id}/export?format=csv", user="agent-alice")
+        export("export (admin secret, JSON)", "list-sessions", f"/{long.session_id}/export?format=json",
+               secret=ADMIN_SECRET)
+        export("export (visitor, CSV)", "touch-session", f"/export?sessionId={long.session_id}&format=csv",
+               token=long.token)
+
         # The sweep (close-session's schedule), an hour later: first 100 empty sessions, closed as empty by one run
         # and deleted by the next once folded, then idle ones with a message. Each run: the lease (2), dropping past
         # budget windows (1), the lists.

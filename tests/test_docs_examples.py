@@ -116,3 +116,5 @@ def test_the_request_examples_run_as_documented(stack, doc):
             values.update(sessionId=answer["sessionId"], token=answer["token"])
         if isinstance(answer.get("message"), dict) and "messageId" in answer["message"]:
             values["messageId"] = answer["message"]["messageId"]
+        if answer.get("nextCursor"):
+            values["nextCursor"] = answer["nextCursor"]

@@ -166,6 +166,21 @@ def _owner_transcript(appwrite):
                            token=w.token)
 
 
+def _export(function_id: str, who: str):
+    """The second page of an export (the costlier one: session, cursor check, page)."""
+    def setup(appwrite):
+        w = Widget()
+        w.say("one, \"two\"")
+        w.say("=three")
+        if function_id == "list-sessions":
+            path, caller = f"/{w.session_id}/export?format=csv&limit=1", {"user": who}
+        else:
+            path, caller = f"/export?sessionId={w.session_id}&format=json&limit=1", {"token": w.token}
+        first = execute(function_id, method="GET", path=path, **caller)
+        return lambda: execute(function_id, method="GET", path=f"{path}&cursor={first.json['nextCursor']}", **caller)
+    return setup
+
+
 def _recount(appwrite):
     claimed()
     escalated()
@@ -189,6 +204,8 @@ OPERATIONS = [
     Operation("list", _list),
     Operation("agent_transcript", _agent_transcript),
     Operation("owner_transcript", _owner_transcript),
+    Operation("agent_export", _export("list-sessions", "agent-bob")),
+    Operation("owner_export", _export("touch-session", "owner")),
     Operation("recount", _recount),
 ]
 

@@ -305,7 +305,8 @@ def test_touch_session(world):
 def test_touch_session_transcript(world):
     @SETTINGS
     @given(st.builds(dict, function_id=st.just("touch-session"), method=methods("GET"),
-                     path=query_strings(world).map(lambda q: "/messages?" + q), headers=callers(world),
+                     path=st.tuples(st.sampled_from(["/messages?", "/export?"]), query_strings(world)).map("".join),
+                     headers=callers(world),
                      body=st.just(b"")))
     def run(request):
         check(world, request)
@@ -371,7 +372,8 @@ def test_close_session(world):
 def test_list_sessions(world):
     ids = sorted(world.sessions)
     routes = ["/", "/recount", *(f"/{i}" for i in ids[:3]), *(f"/{i}/messages" for i in ids[:3]), "/s_missing",
-              "/s_missing/messages", "/%00/messages", "/" + "x" * 40]
+              "/s_missing/messages", "/%00/messages", "/" + "x" * 40, *(f"/{i}/export" for i in ids[:2]),
+              "/s_missing/export"]
 
     @SETTINGS
     @given(requests_for(world, "list-sessions", "GET", routes, {"anything": json_values}))

@@ -67,6 +67,7 @@ def staff_calls(session_id: str) -> list[tuple[str, str, str, dict | None]]:
         ("list-sessions", "GET", "/", None),
         ("list-sessions", "GET", f"/{session_id}", None),
         ("list-sessions", "GET", f"/{session_id}/messages", None),
+        ("list-sessions", "GET", f"/{session_id}/export?format=csv", None),
         ("list-sessions", "POST", "/recount", {}),
         ("assign-agent", "POST", "/claim", {"sessionId": session_id}),
         ("assign-agent", "POST", "/assign", {"sessionId": session_id, "agentId": "agent-bob"}),
@@ -78,6 +79,7 @@ def staff_calls(session_id: str) -> list[tuple[str, str, str, dict | None]]:
         ("touch-session", "POST", "/", {"sessionId": session_id, "message": {"role": "bot", "text": "pwned"}}),
         ("touch-session", "POST", "/", {"sessionId": session_id}),
         ("touch-session", "GET", f"/messages?sessionId={session_id}", None),
+        ("touch-session", "GET", f"/export?sessionId={session_id}", None),
     ]
 
 

@@ -176,6 +176,12 @@ def read_transcript(caller: Caller, session: Session, token: str | None) -> None
     raise Forbidden("only the session's owner, the bot or an agent may read it", code="forbidden")
 
 
+def export_own_transcript(caller: Caller, session: Session, token: str | None) -> None:
+    """The visitor's download (touch-session /export): the owner only. Staff export from list-sessions."""
+    if not caller.owns(session, token):
+        raise Forbidden("only the session's owner may download it here", code="not_owner")
+
+
 def escalate(caller: Caller, session: Session, token: str | None) -> str:
     """Returns who escalated, as recorded on the session."""
     if caller.is_bot:

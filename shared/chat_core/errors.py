@@ -53,7 +53,8 @@ CATALOG: dict[str, Kind] = {
                                        "replaced Appwrite's own (or the function lacks a scope; it logs which)."),
     "forbidden": Kind(403, "This caller may not do this to this session (not its owner, the bot, its agent or an "
                            "admin)."),
-    "not_owner": Kind(403, "Only the session's owner may send a heartbeat."),
+    "not_owner": Kind(403, "Only the session's owner may send a heartbeat or download its transcript from "
+                           "`touch-session`."),
     "not_assignee": Kind(403, "The caller is not the session's agent; only they or an admin may close it or hand "
                               "it on."),
     "not_an_agent": Kind(403, "The caller is signed in without the `agent` or `admin` label."),

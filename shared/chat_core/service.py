@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import authz, budgets, consistency, errors, rules, validation
+from . import authz, budgets, consistency, errors, rules, transcripts, validation
 from .authz import Caller
 from .config import Settings
 from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
@@ -114,11 +114,16 @@ def owner_messages(core: Core, query: dict[str, list[str]], header_token: str | 
 
 
 def _message_page(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
-    page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
+    messages, next_cursor = _read_messages(core, session_id, validation.page(
+        {k: v for k, v in query.items() if k in ("limit", "cursor")}))
+    return {"messages": [message_view(m) for m in messages], "nextCursor": next_cursor}
+
+
+def _read_messages(core: Core, session_id: str, page: validation.Page) -> tuple[list[Message], str | None]:
+    """A page of the session's messages, oldest first, and the cursor of the next page (None: the last)."""
     if page.cursor:
         _require_own_message(core, session_id, page.cursor)
-    messages, next_cursor = core.gateway.message_page(session_id, page.limit, page.cursor)
-    return {"messages": [message_view(m) for m in messages], "nextCursor": next_cursor}
+    return core.gateway.message_page(session_id, page.limit, page.cursor)
 
 
 def _require_own_message(core: Core, session_id: str, cursor: str) -> None:
@@ -337,6 +342,26 @@ def session_messages(core: Core, session_id: str, query: dict[str, list[str]]) -
     authz.require_agent(core.caller)
     session = load(core, validation.identifier(session_id))
     return {"session": agent_view(session, core.now), **_message_page(core, session.id, query)}
+
+
+def export_session(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
+    authz.require_agent(core.caller)
+    req = validation.export_request(query)
+    session = load(core, validation.identifier(session_id))
+    return _export_page(core, session, agent_view(session, core.now), req)
+
+
+def export_own_session(core: Core, query: dict[str, list[str]], header_token: str | None) -> dict:
+    req = validation.export_request(query, with_session=True)
+    session = load(core, req.session_id)
+    authz.export_own_transcript(core.caller, session, header_token)
+    return _export_page(core, session, owner_view(session), req)
+
+
+def _export_page(core: Core, session: Session, view: dict, req: validation.ExportRequest) -> dict:
+    messages, next_cursor = _read_messages(core, session.id, req.page)
+    return transcripts.answer(req.fmt, view, [message_view(m) for m in messages], first=req.page.cursor is None,
+                              more=next_cursor is not None, exported_at=iso(core.now))
 
 
 def recount(core: Core, body: Any) -> dict:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import jsonio
+from . import jsonio, transcripts
 from .errors import BadRequest
 from .model import ROLES, STATUSES, parse_time
 
@@ -215,10 +215,10 @@ def _single(query: dict[str, list[str]], name: str) -> str | None:
     return values[0]
 
 
-def page(query: dict[str, list[str]]) -> Page:
+def page(query: dict[str, list[str]], default: int = PAGE_DEFAULT) -> Page:
     raw_limit = _single(query, "limit")
     if raw_limit is None:
-        limit = PAGE_DEFAULT
+        limit = default
     elif LIMIT_PATTERN.fullmatch(raw_limit) and 1 <= int(raw_limit) <= PAGE_MAX:
         limit = int(raw_limit)
     else:
@@ -296,3 +296,25 @@ def session_filter(query: dict[str, list[str]]) -> SessionFilter:
         sort_by=sort_by,
         with_summary=_query_bool(_single(query, "summary"), "summary") is not False,
     )
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    fmt: str
+    page: Page
+    session_id: str | None = None  # the visitor's route names the session in the query
+
+
+def export_request(query: dict[str, list[str]], *, with_session: bool = False) -> ExportRequest:
+    """`format` (json or csv, default json), `limit` (messages per page, default 100) and `cursor` (the nextCursor
+    of the page before); the visitor's route also takes `sessionId`."""
+    allowed = ("format", "limit", "cursor", *(("sessionId",) if with_session else ()))
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)[:200]}", code="unknown_field")
+    fmt = _single(query, "format") or "json"
+    if fmt not in transcripts.FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(transcripts.FORMATS)}", code="invalid_query")
+    return ExportRequest(fmt=fmt, page=page({k: v for k, v in query.items() if k in ("limit", "cursor")},
+                                            default=PAGE_MAX),
+                         session_id=identifier(_single(query, "sessionId")) if with_session else None)

@@ -1,4 +1,5 @@
-"""Command line: `sessions list|show|messages|assign|unassign|close` (the `sessions` command `make venv` installs).
+"""Command line: `sessions list|show|messages|export|assign|unassign|close` (the `sessions` command `make venv`
+installs).
 
 `.venv/bin/python -m tools.sessions_cli` runs the same, with or without the word `sessions` before the command.
 Exit codes: 0 done, 1 the backend refused (4xx: unknown session, 401, not allowed), 2 usage, 3 unreachable or a
@@ -14,6 +15,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from . import render
@@ -29,6 +31,7 @@ EPILOG = """examples:
   sessions list --port 9000                 (the local stack of `make run PORT=9000`)
   sessions show s_3f9a1c2b7d40
   sessions messages s_3f9a1c2b7d40 --all
+  sessions export s_3f9a1c2b7d40 --format csv -o chat.csv
   sessions assign s_3f9a1c2b7d40 --agent agent-bob
   sessions unassign s_3f9a1c2b7d40
   sessions close s_3f9a1c2b7d40 --reason spam --as agent-alice
@@ -94,6 +97,15 @@ def _add_commands(commands: argparse._SubParsersAction) -> None:
     _paging(msgs)
     msgs.add_argument("--all", action="store_true", help="follow every page")
     msgs.set_defaults(run=_messages)
+
+    export = commands.add_parser("export", help="a session's transcript as one JSON or CSV file")
+    export.add_argument("session_id", metavar="ID")
+    export.add_argument("--format", choices=("json", "csv"), default="json", help="default json")
+    export.add_argument("-o", "--output", metavar="FILE",
+                        help="write the file here (whole or not at all); default: standard output")
+    export.add_argument("--limit", type=int, metavar="N", help="messages per page (execution), 1 to 100 (default 100)")
+    export.set_defaults(run=_export)
+    _common(export)
 
     assign = commands.add_parser("assign", help="assign a waiting session to an agent (admin)")
     assign.add_argument("session_id", metavar="ID")
@@ -214,6 +226,45 @@ def _messages(api: Api, args: argparse.Namespace, out: Out) -> None:
         out.json(answer)
     else:
         out.lines(render.messages_view(answer, width=out.width, style=out.style))
+
+
+def _export(api: Api, args: argparse.Namespace, out: Out) -> None:
+    """Every page of list-sessions /{id}/export, the chunks appended: to FILE via a temporary file renamed at the
+    end (an export that fails leaves no partial file), or to standard output as the pages arrive."""
+    def page(sid: str, cursor: str | None) -> dict:
+        return api.call("list-sessions", "GET", f"/{sid}/export",
+                        query={"format": args.format, "limit": args.limit, "cursor": cursor})
+
+    target = Path(args.output) if args.output else None
+    partial = target.with_name(f".{target.name}.part") if target else None
+    try:
+        with (partial.open("w", encoding="utf-8", newline="") if partial else contextlib.nullcontext(out.stream)) \
+                as stream:
+            answer = _by_id(api, args.session_id, lambda sid: page(sid, None))
+            sid, pages, count, seen = answer["sessionId"], 1, 0, set()
+            while True:
+                stream.write(answer["chunk"])
+                count += answer["messages"]
+                cursor = answer["nextCursor"]
+                if cursor is None:
+                    break
+                if cursor in seen:  # a server that does not move on would loop forever
+                    raise CliError(f"the export of {sid} repeated the cursor {cursor}", EXIT_UNREACHABLE)
+                seen.add(cursor)
+                answer = page(sid, cursor)
+                pages += 1
+        if partial and target:
+            partial.replace(target)
+    except OSError as exc:
+        if partial is None or isinstance(exc, BrokenPipeError):  # standard output: `main` handles `| head`
+            raise
+        raise CliError(f"cannot write {exc.filename or args.output}: {exc.strerror}", EXIT_USAGE) from None
+    finally:
+        if partial:
+            partial.unlink(missing_ok=True)
+    if target:
+        out.lines([f"{sid}: {count} message{'' if count == 1 else 's'} in {pages} page{'' if pages == 1 else 's'}"
+                   f" written to {target}"])
 
 
 def _assign(api: Api, args: argparse.Namespace, out: Out) -> None:

@@ -3,6 +3,7 @@
 GET  /                 sessions with filters, cursor pages and the summary
 GET  /{id}             one session
 GET  /{id}/messages    its messages, oldest first, paged
+GET  /{id}/export      ?format=json|csv&cursor=...: the transcript as a file, one page per call
 POST /recount          (admin) repair: the counters rebuilt from the sessions, messageCount from the stored messages
 Schedule (every minute): fold the sessions the counters do not hold yet into them
 """
@@ -36,6 +37,9 @@ def messages(req):
 @app.on_schedule
 def fold(req):
     return service.fold_counters(req.core)
+@app.route("GET", "/{session_id}/export")
+def export(req):
+    return service.export_session(req.core, req.params["session_id"], req.query)
 
 
 def main(context):

@@ -2,6 +2,7 @@
 
 POST /          {sessionId, message?: {text, role?, id?, handoff?}}  (token in X-Session-Token)
 GET  /messages  ?sessionId=...&cursor=...&limit=...
+GET  /export    ?sessionId=...&format=json|csv&cursor=...&limit=...  (the owner's transcript, one page per call)
 """
 
 from chat_core import service
@@ -18,6 +19,11 @@ def touch(req):
 @app.route("GET", "/messages")
 def messages(req):
     return service.owner_messages(req.core, req.query, req.token)
+
+
+@app.route("GET", "/export")
+def export(req):
+    return service.export_own_session(req.core, req.query, req.token)
 
 
 def main(context):

@@ -9,7 +9,8 @@
  * It uses the functions as docs/api.md documents them, through Appwrite executions:
  * create-session on the first message (the token is kept in localStorage, so a reload or another page of the site
  * resumes the chat), touch-session for messages (each with an idempotency key, retried on network errors without
- * duplicates) and for the transcript, escalate ("Talk to a person") and close-session ("End chat").
+ * duplicates) and for the transcript, escalate ("Talk to a person") and close-session ("End chat"). "Download
+ * transcript" pages through touch-session /export (one execution per 100 messages) and saves one CSV file.
  * Every call goes through `createApi`, the one place that talks to Appwrite.
  *
  * Polling (POLICY): after the visitor does something (sends, asks for a person, comes back to the tab) it checks
@@ -31,6 +32,7 @@
     heartbeat: 300,           // keeps the visitor's lastSeen fresh while the tab is in front (idle close)
     retry: [1, 2, 4, 8, 15, 30], // seconds between attempts of a message that could not be sent
     pageSize: 50,
+    transcriptPage: 100,      // messages per execution of a transcript download (the most the function gives)
     keep: 200,                // messages kept in the page's storage
   });
   const FUNCTIONS = Object.freeze({ create: "create-session", touch: "touch-session", escalate: "escalate",
@@ -164,6 +166,10 @@
         body: { sessionId: session.id, reason: "the visitor asked for a person (widget)" } }),
       close: (session) => execute(FUNCTIONS.close, { token: session.token,
         body: { sessionId: session.id, reason: "ended by the visitor" } }),
+      transcript: (session, cursor) => execute(FUNCTIONS.touch, {
+        method: "GET", token: session.token,
+        path: "/export?" + new URLSearchParams({ sessionId: session.id, format: "csv",
+                                                 limit: String(POLICY.transcriptPage), ...(cursor ? { cursor } : {}) }).toString() }),
     };
   }
 
@@ -317,6 +323,8 @@
   ui.human = el("button", { type: "button", class: "human", text: "Talk to a person", onclick: () => askForPerson() });
   ui.end = el("button", { type: "button", class: "end", text: "End chat", onclick: () => endChat() });
   ui.restart = el("button", { type: "button", class: "restart", text: "Start a new chat", onclick: () => newChat() });
+  ui.download = el("button", { type: "button", class: "download", text: "Download transcript",
+                               onclick: () => downloadTranscript() });
   ui.input = el("textarea", { id: "cw-input", rows: "1", maxlength: "4000", placeholder: "Type your message…",
                               autocomplete: "off", "aria-describedby": "cw-hint" });
   ui.send = el("button", { type: "submit", class: "send", text: "Send" });
@@ -329,7 +337,7 @@
                 el("header", {}, ui.title,
                    el("button", { type: "button", class: "minimize", "aria-label": "Minimize the chat", text: "\u2013",
                                   onclick: () => closePanel() })),
-                ui.status, ui.log, el("div", { class: "actions" }, ui.human, ui.end, ui.restart), ui.form);
+                ui.status, ui.log, el("div", { class: "actions" }, ui.human, ui.end, ui.restart, ui.download), ui.form);
   ui.box = el("div", { class: "cw" }, ui.panel, ui.launcher);
   root.append(ui.box);
 
@@ -412,6 +420,7 @@
     ui.human.hidden = closed || agent || state.needsHuman;
     ui.end.hidden = closed || !state.session;
     ui.restart.hidden = !closed;
+    ui.download.hidden = !state.session;
     ui.input.disabled = closed;
     ui.send.disabled = closed;
     ui.box.classList.toggle("open", state.open);
@@ -615,6 +624,49 @@
     } finally {
       endingChat = false;
       ui.end.disabled = false;
+    }
+  }
+
+  // The transcript as one file: every page of touch-session /export, the chunks appended in order (the server makes
+  // them one CSV: the header once, RFC 4180 quoting, formula starts defused), saved through a Blob. A byte-order mark
+  // first, so spreadsheet programs read it as UTF-8.
+  let downloading = false;
+  async function downloadTranscript() {
+    const session = state.session;
+    if (!session || downloading) return;
+    downloading = true;
+    ui.download.disabled = true;
+    ui.download.setAttribute("aria-busy", "true");
+    ui.download.textContent = "Preparing transcript…";
+    try {
+      const chunks = ["\ufeff"];
+      const seen = new Set();
+      let cursor = null;
+      let name = "transcript.csv";
+      let type = "text/csv;charset=utf-8";
+      do {
+        const answer = await api.transcript(session, cursor);
+        if (typeof answer.chunk !== "string") throw new ApiError(0, "bad_answer", "the transcript could not be read");
+        chunks.push(answer.chunk);
+        if (typeof answer.filename === "string" && /^[\w.-]{1,80}$/.test(answer.filename)) name = answer.filename;
+        if (typeof answer.contentType === "string") type = answer.contentType;
+        cursor = typeof answer.nextCursor === "string" && !seen.has(answer.nextCursor) ? answer.nextCursor : null;
+        if (cursor) seen.add(cursor);
+      } while (cursor);
+      const url = URL.createObjectURL(new Blob(chunks, { type }));
+      const link = el("a", { href: url, download: name, hidden: true });
+      root.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000); // after the browser has taken the file
+      note("Transcript downloaded.");
+    } catch (error) {
+      note(`Could not download the transcript (${error.message}). Please try again.`);
+    } finally {
+      downloading = false;
+      ui.download.disabled = false;
+      ui.download.removeAttribute("aria-busy");
+      ui.download.textContent = "Download transcript";
     }
   }
 
