@@ -176,10 +176,29 @@ def test_a_visitor_chats_with_the_bot_asks_for_a_person_and_an_agent_answers(sta
         ("agent", "Hi, I'm Alice from Trailhead. What can I do for you?"),
         ("user", "My tent pole snapped on the first night."),
     ]
-    assert stack.engine.get_row("chat", "sessions", session_id)["status"] == "closed"
+    row = stack.engine.get_row("chat", "sessions", session_id)
+    assert row["status"] == "closed"
+    # The visitor was signed in anonymously: the session's owner is an account with no email, with its own budgets.
+    assert row["ownerId"] and stack.engine.get_user(row["ownerId"])["email"] == ""
     assert not problems, problems  # no script error, and nothing the page's strict CSP refused
     visitor_page.context.close()
     agent_page.context.close()
+
+
+def test_a_visitor_who_cannot_sign_in_chats_as_a_guest(stack, browser):
+    """Anonymous sessions switched off in the project, or Appwrite's 50 an hour per IP used up: the chat still starts,
+    as a guest (the guests' shared budgets)."""
+    page = browser.new_context().new_page()
+    page.route("**/v1/account/**", lambda route: route.fulfill(
+        status=501, content_type="application/json",
+        body='{"message":"Anonymous sessions are disabled","code":501,"type":"user_anonymous_console_prohibited"}'))
+    page.goto(f"{site(stack)}/demo/")
+    widget = Widget(page).open()
+    widget.say("What are your opening hours?")
+    widget.reply("bot", "Monday to Friday")
+    row = stack.engine.get_row("chat", "sessions", stored(page)["session"]["id"])
+    assert row["ownerId"] is None and row["messageCount"] >= 1
+    page.context.close()
 
 
 # --- sending: retries without duplicates ---------------------------------------------------------------

@@ -118,12 +118,45 @@
       }
     }
 
+    // The visitor's Appwrite identity, so that they get budgets of their own instead of sharing the guests'
+    // (docs/security.md): an anonymous account session, one per browser, whose secret is kept in localStorage as
+    // the Web SDK keeps its cookie fallback (a third-party cookie may be blocked), then a JWT from it, which
+    // create-session verifies. Two Account requests for a new visitor, one for a returning one; not executions.
+    // If it fails (anonymous sessions off in the project, Appwrite's 50 an hour per IP), the visitor is a guest.
+    const accountKey = `chat-widget-account:${project}:${endpoint}`;
+
+    async function account(path, fallback) {
+      const headers = { "content-type": "application/json", "x-appwrite-project": project };
+      if (fallback) headers["x-fallback-cookies"] = fallback;
+      const response = await fetch(`${endpoint}/account/${path}`, {
+        method: "POST", credentials: "include", cache: "no-store", headers, body: "{}" });
+      if (!response.ok) throw new ApiError(response.status, "account", `Appwrite answered ${response.status}`);
+      return response;
+    }
+
+    async function visitorJwt() {
+      try {
+        let fallback = null;
+        try { fallback = localStorage.getItem(accountKey); } catch (error) { /* private mode */ }
+        if (fallback) {
+          try { return (await (await account("jwts", fallback)).json()).jwt || null; }
+          catch (error) { if (error.status !== 401) return null; } // 401: that session is gone, sign in anew
+        }
+        const signedIn = await account("sessions/anonymous", null);
+        fallback = signedIn.headers.get("x-fallback-cookies") || "";
+        try { localStorage.setItem(accountKey, fallback); } catch (error) { /* private mode: a guest next time */ }
+        return (await (await account("jwts", fallback)).json()).jwt || null;
+      } catch (error) {
+        return null;
+      }
+    }
+
     // One synchronous execution (POST /v1/functions/{id}/executions, as the Web SDK's createExecution sends it).
-    // A later version may also send an Appwrite account JWT here (X-Chat-JWT): this is the one place to add it.
-    async function execute(functionId, { method = "POST", path = "/", body, token, background = false }) {
+    async function execute(functionId, { method = "POST", path = "/", body, token, jwt, background = false }) {
       if (!(await slot(background))) throw new ApiError(0, "budget", "skipped: the minute's budget is used", { skipped: true });
       const headers = { "content-type": "application/json" };
       if (token) headers["X-Session-Token"] = token;
+      if (jwt) headers["X-Chat-JWT"] = jwt;
       let response;
       try {
         response = await fetch(`${endpoint}/functions/${encodeURIComponent(functionId)}/executions`, {
@@ -153,7 +186,16 @@
     }
 
     return {
-      createSession: (theme, userMeta) => execute(FUNCTIONS.create, { body: { theme, userMeta } }),
+      // Only create-session needs the JWT: the session remembers its owner, whose budget its messages then use.
+      createSession: async (theme, userMeta) => {
+        const jwt = await visitorJwt();
+        try {
+          return await execute(FUNCTIONS.create, { body: { theme, userMeta }, jwt });
+        } catch (error) { // a JWT refused (its session revoked meanwhile): start as a guest rather than not at all
+          if (!jwt || error.status !== 401) throw error;
+          return execute(FUNCTIONS.create, { body: { theme, userMeta } });
+        }
+      },
       send: (session, text, id) => execute(FUNCTIONS.touch, { body: { sessionId: session.id, message: { text, id } },
                                                               token: session.token }),
       messages: (session, cursor) => execute(FUNCTIONS.touch, {
