@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 
 from chat_core import consistency, gateway, rules
@@ -124,3 +126,11 @@ def violations(fake: FakeAppwrite, *, counters: bool = True) -> list[str]:
 
 def dumps(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def write_report(name: str, figures: dict) -> None:
+    """The README-size runs write their figures to $HARDENING_REPORT_DIR/<name> (e.g. .local), if it is set."""
+    folder = os.environ.get("HARDENING_REPORT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / name).write_text(json.dumps(figures, indent=2, sort_keys=True))

@@ -23,10 +23,9 @@ import json
 import os
 from collections import Counter, defaultdict
 from functools import partial
-from pathlib import Path
 
 import pytest
-from hardening_support import counted_summary, truth_summary, violations
+from hardening_support import counted_summary, truth_summary, violations, write_report
 from stack_support import Party, at_once, disable_functions, function_variables
 
 from bench import ROOMY_BUDGETS
@@ -34,7 +33,6 @@ from devstack.server import Stack
 
 ESCALATIONS = int(os.environ.get("CONTENTION_ESCALATIONS", "6"))
 ROUNDS = int(os.environ.get("CONTENTION_ROUNDS", "6"))
-REPORT_DIR = os.environ.get("HARDENING_REPORT_DIR")
 ADMIN_SECRET, BOT_SECRET = "contention-admin-secret", "contention-bot-secret"
 ENV = {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, "MAX_MESSAGES_PER_MINUTE": "100000",
        **ROOMY_BUDGETS}  # the budgets have their own tests; here they would refuse the races
@@ -87,9 +85,7 @@ def stack(tmp_path_factory):
         assert running.wait_idle(60)
         assert violations(running) == []
     print(f"\ncontention: {json.dumps(FIGURES, sort_keys=True)}")
-    if REPORT_DIR:
-        Path(REPORT_DIR).mkdir(parents=True, exist_ok=True)
-        (Path(REPORT_DIR) / "contention.json").write_text(json.dumps(FIGURES, indent=2, sort_keys=True))
+    write_report("contention.json", FIGURES)
 
 
 def admin(stack: Stack) -> Party:

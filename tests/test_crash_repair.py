@@ -29,7 +29,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import ROOT
-from hardening_support import violations
+from hardening_support import violations, write_report
 from stack_support import Party
 
 from bench import ROOMY_BUDGETS
@@ -37,7 +37,6 @@ from devstack.engine import Engine
 from devstack.server import DB_FILE
 
 CYCLES = int(os.environ.get("CRASH_CYCLES", "1"))
-REPORT_DIR = os.environ.get("HARDENING_REPORT_DIR")
 ADMIN_SECRET, BOT_SECRET = "crash-admin-secret", "crash-bot-secret"
 KILL_AFTER = 40  # answered calls before the kill
 WIDGETS, WRITERS_PER_WIDGET = 4, 3
@@ -180,9 +179,7 @@ def test_one_repair_restores_every_invariant_after_a_kill(tmp_path):
         assert offline_violations(tmp_path) == []
     figures["calls"] = dict(figures["calls"])
     print(f"\ncrash and repair: {json.dumps(figures)}")
-    if REPORT_DIR:
-        Path(REPORT_DIR).mkdir(parents=True, exist_ok=True)
-        (Path(REPORT_DIR) / "crash-repair.json").write_text(json.dumps(figures, indent=2))
+    write_report("crash-repair.json", figures)
 
 
 @pytest.mark.parametrize("settle", [-1, 3601, "0", True])

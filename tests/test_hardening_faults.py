@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from chat_core import gateway
 from chat_core.gateway import counter_row_id
 from conftest import ADMIN_SECRET, Widget, execute, rows
-from hardening_support import violations
+from hardening_support import violations, write_report
 
 from devstack.fake import FAULT_KINDS
 
 KINDS = sorted(FAULT_KINDS)
 _ids = itertools.count()
-REPORT_DIR = os.environ.get("HARDENING_REPORT_DIR")  # e.g. .local: writes hardening-faults.json there
 figures = {"operations": 0, "steps": 0, "cases": 0, "answered_503": 0, "answered_success": 0, "retries_ok": 0}
 
 
@@ -44,9 +41,7 @@ def _report():
     print(f"\nhardening faults: {figures['cases']} fault cases over {figures['steps']} steps of "
           f"{figures['operations']} operations x {len(KINDS)} kinds: {figures['answered_503']} answered 503, "
           f"{figures['answered_success']} recovered in place, {figures['retries_ok']} retried successfully")
-    if REPORT_DIR:
-        Path(REPORT_DIR).mkdir(parents=True, exist_ok=True)
-        (Path(REPORT_DIR) / "hardening-faults.json").write_text(json.dumps(figures, indent=2))
+    write_report("hardening-faults.json", figures)
 
 
 def claim(session_id: str, agent: str = "agent-alice"):

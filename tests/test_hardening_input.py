@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -44,7 +43,7 @@ from conftest import (
     load_main,
     strict_json,
 )
-from hardening_support import violations
+from hardening_support import violations, write_report
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -52,7 +51,6 @@ from devstack.context import RuntimeContext, RuntimeRequest
 from devstack.fake import FakeAppwrite
 
 EXAMPLES = int(os.environ.get("HARDENING_EXAMPLES", "150"))
-REPORT_DIR = os.environ.get("HARDENING_REPORT_DIR")
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -122,9 +120,7 @@ def _report() -> None:
             f"errors, {FIGURES['stray_writes']} stray writes; by status {dict(sorted(FIGURES['by_status'].items()))}; "
             f"boundary cases {dict(sorted(FIGURES['boundary_cases'].items()))}")
     print("\n" + line)
-    if REPORT_DIR:
-        Path(REPORT_DIR).mkdir(parents=True, exist_ok=True)
-        (Path(REPORT_DIR) / "hardening-input.json").write_text(json.dumps(FIGURES, indent=2, sort_keys=True))
+    write_report("hardening-input.json", FIGURES)
 
 
 # --- strategies ------------------------------------------------------------------------------------

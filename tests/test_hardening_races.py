@@ -18,18 +18,16 @@ import json
 import os
 from collections import Counter
 from functools import partial
-from pathlib import Path
 
 import pytest
 from appwrite.query import Query
-from hardening_support import truth_summary, violations
+from hardening_support import truth_summary, violations, write_report
 from stack_support import Party, at_once, function_variables
 
 from bench import ROOMY_BUDGETS
 from devstack.server import Stack
 
 ROUNDS = int(os.environ.get("RACE_ROUNDS", "10"))
-REPORT_DIR = os.environ.get("HARDENING_REPORT_DIR")
 K = 8
 AGENTS = tuple(f"agent-race-{i}" for i in range(K))
 ADMIN_SECRET, BOT_SECRET = "races-admin-secret", "races-bot-secret"
@@ -67,9 +65,7 @@ def _count_stale_writes(stack: Stack) -> None:
 
 def _report() -> None:
     print(f"\nhardening races: {json.dumps(FIGURES, sort_keys=True)}")
-    if REPORT_DIR:
-        Path(REPORT_DIR).mkdir(parents=True, exist_ok=True)
-        (Path(REPORT_DIR) / "hardening-races.json").write_text(json.dumps(FIGURES, indent=2, sort_keys=True))
+    write_report("hardening-races.json", FIGURES)
 
 
 def admin(stack: Stack) -> Party:
