@@ -100,7 +100,8 @@ def list_latency(stack: Stack, runs: int = 30, path: str = "/?limit=25&needsHuma
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
 
-def grow(stack: Stack, target: int) -> None:
+def grow(stack: Stack, target: int) -> float:
+    """Fill the sessions table up to `target` rows, then repair the counters; the repair's seconds."""
     existing = stack.engine.list_rows("chat", "sessions", [], total=True)["total"]
     now = datetime.now(timezone.utc).isoformat()
     stack.engine.bulk_insert("chat", "sessions", (
@@ -109,8 +110,15 @@ def grow(stack: Stack, target: int) -> None:
          "escalatedAt": now if i % 7 == 0 and i % 3 == 0 else None,
          "assignedAgent": "agent-alice" if i % 3 else None}
         for i in range(max(0, target - max(existing, 5000 if existing >= 5000 else existing)))))
-    run(functions_for(stack), "list-sessions", method="POST", path="/recount",
-        headers={"x-chat-secret": ADMIN_SECRET})
+    # A repair over this many sessions outlasts a synchronous execution (30 s): run it as Appwrite would for a large
+    # project, asynchronously, within list-sessions' own timeout.
+    start = time.perf_counter()
+    queued = functions_for(stack).create_execution(
+        "list-sessions", body="{}", xasync=True, path="/recount", method="POST",
+        headers={"content-type": "application/json", "x-chat-secret": ADMIN_SECRET})
+    record = stack.runtime.wait_for(queued.id, 1800)
+    assert record and record["responseStatusCode"] == 200, record and record["responseBody"][:200]
+    return time.perf_counter() - start
 
 
 def requests_per_operation(stack: Stack, counted: Counted) -> list[tuple[str, int]]:
@@ -168,7 +176,8 @@ def main() -> None:
         rows.append(("fold (the minute schedule), run once at the end", f"{folded:,} sessions"))
         median, p95 = list_latency(stack)
         rows.append((f"list-sessions page + summary at {args.sessions:,}", f"median {median:.1f} ms, p95 {p95:.1f} ms"))
-        grow(stack, args.big)
+        repair_seconds = grow(stack, args.big)
+        rows.append((f"POST /recount (the repair, asynchronous) at {args.big:,}", f"{repair_seconds:.1f} s"))
         median, p95 = list_latency(stack)
         rows.append((f"list-sessions page + summary at {args.big:,}", f"median {median:.1f} ms, p95 {p95:.1f} ms"))
         median, p95 = list_latency(stack, path="/?needsHuman=true&sort=escalatedAt&order=asc&limit=100", page=100)
