@@ -314,3 +314,29 @@ def test_a_stored_timeline_is_what_the_checker_reads(appwrite):
 def _sdk(stored: dict):
     from hardening_support import _sdk_row
     return _sdk_row(stored)
+
+
+def test_an_empty_session_is_deleted_only_once_its_trail_is_moved(appwrite, monkeypatch):
+    w = Widget()
+    start, now = utcnow(), http.utcnow
+
+    def at(hours: float) -> None:
+        monkeypatch.setattr(http, "utcnow", lambda: start + timedelta(hours=hours))
+
+    at(1)
+    execute("close-session", trigger="schedule")  # closed as empty: its trail says so
+    appwrite.fault = lambda index, method, path: "503" if method == "POST" and "/tables/audit/" in path else None
+    fold()  # counted (no longer dirty), but its entry could not be stored
+    appwrite.clear_faults()
+    stored = row(appwrite, "sessions", w.session_id)
+    assert (stored["dirty"], stored["auditPending"]) == (False, True)
+    at(2)
+    execute("close-session", trigger="schedule")
+    assert w.session_id in {r["$id"] for r in rows(appwrite, "sessions")}  # kept: deleting it would lose its entry
+    fold()  # the sweep moves it
+    at(3)
+    execute("close-session", trigger="schedule")
+    assert w.session_id not in {r["$id"] for r in rows(appwrite, "sessions")}  # deleted
+    [moved] = rows(appwrite, "audit")
+    assert (moved["sessionId"], moved["action"], moved["actor"]) == (w.session_id, "empty_close", "system")
+    monkeypatch.setattr(http, "utcnow", now)

@@ -304,7 +304,8 @@ def _delete_empty(core: Core, capacity: int) -> int:
 def _drop_discarded(core: Core, capacity: int) -> int:
     folded_up_to = consistency.folded_batch(core)
     return sum(core.gateway.delete_session_if_unchanged(session)
-               for session in core.gateway.discarded_sessions(capacity) if session.fold_batch <= folded_up_to)
+               for session in core.gateway.discarded_sessions(capacity)
+               if session.fold_batch <= folded_up_to and not session.audit_pending)  # its trail is moved too
 
 
 def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
