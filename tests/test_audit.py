@@ -340,3 +340,18 @@ def test_an_empty_session_is_deleted_only_once_its_trail_is_moved(appwrite, monk
     [moved] = rows(appwrite, "audit")
     assert (moved["sessionId"], moved["action"], moved["actor"]) == (w.session_id, "empty_close", "system")
     monkeypatch.setattr(http, "utcnow", now)
+
+
+def test_a_sweep_that_cannot_write_stops_and_the_next_run_finishes(appwrite):
+    w = Widget()
+    execute("escalate", {"sessionId": w.session_id}, token=w.token)
+    assign("/claim", w.session_id, user="agent-alice")
+    fold()
+    assign("/transfer", w.session_id, "agent-bob", secret=ADMIN_SECRET)
+    assign("/transfer", w.session_id, "agent-alice", secret=ADMIN_SECRET)  # not dirty: the sweep's work
+    appwrite.fault = lambda index, method, path: "503" if method == "PATCH" and "/tables/sessions/" in path else None
+    assert fold()["auditMoved"] == 0  # it stored the rows, could not drop them, and stopped
+    appwrite.clear_faults()
+    assert row(appwrite, "sessions", w.session_id)["auditPending"] is True
+    assert fold()["auditMoved"] == 1
+    assert len(rows(appwrite, "audit")) == 4 and audit_violations(appwrite) == []

@@ -206,6 +206,7 @@ def sweep(core: Core, *, max_sessions: int = SWEEP_MAX_PER_RUN) -> int:
     while moved < max_sessions:
         sessions = core.gateway.pending_audit_sessions(min(SWEEP_BATCH, max_sessions - moved))
         stored = store(core, sessions)
+        emptied = 0
         for session in sessions:
             upto = stored.get(session.id, 0)
             if not upto:
@@ -215,8 +216,9 @@ def sweep(core: Core, *, max_sessions: int = SWEEP_MAX_PER_RUN) -> int:
             except ChatError as exc:  # the rows are stored: the next run drops them from the column
                 core.log(f"audit: session {session.id} keeps its moved entries for now ({exc.code})")
                 continue
-            moved += 1
-        if not stored or len(sessions) < SWEEP_BATCH:
+            emptied += 1
+        moved += emptied
+        if not emptied or len(sessions) < SWEEP_BATCH:  # done, or stuck on the same sessions: the next run
             break
     return moved
 
