@@ -11,6 +11,7 @@ more per try.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from datetime import datetime, timedelta, timezone
@@ -75,6 +76,17 @@ def measure() -> list[tuple[str, int]]:
         count("assign-agent /unassign", lambda: execute("assign-agent", {"sessionId": w.session_id},
                                                         path="/unassign", user="agent-bob"))
         count("close-session", lambda: execute("close-session", {"sessionId": w.session_id}, user="agent-alice"))
+        count("close-session /rate (the visitor rates the closed session)", lambda: execute(
+            "close-session", {"sessionId": w.session_id, "rating": {"score": 4}}, path="/rate", token=w.token))
+        rated = Widget()
+        execute("escalate", {"sessionId": rated.session_id}, token=rated.token)
+        execute("assign-agent", {"sessionId": rated.session_id}, path="/claim", user="agent-alice")
+        count("close-session with a rating (the visitor closes and rates at once)", lambda: execute(
+            "close-session", {"sessionId": rated.session_id, "rating": {"score": 5, "comment": "thanks"}},
+            token=rated.token))
+        made = fake.engine.get_row("chat", "sessions", w.session_id)["auditSeq"]
+        count(f"list-sessions /{{id}}/history ({made} transitions, none moved yet)", lambda: execute(
+            "list-sessions", method="GET", path=f"/{w.session_id}/history", user="agent-alice"))
         def pending() -> str:
             sessions = fake.engine.list_rows("chat", "sessions", ['{"method":"limit","values":[5000]}'])["rows"]
             return f"{len(sessions)} sessions, {sum(1 for r in sessions if r['dirty'])} not folded yet"
@@ -89,8 +101,17 @@ def measure() -> list[tuple[str, int]]:
             "list-sessions", method="GET", path="/?needsHuman=true&sort=escalatedAt&order=asc&limit=100",
             secret=ADMIN_SECRET))
 
-        count(f"fold (schedule: {pending()})", lambda: execute("list-sessions", trigger="schedule"))
+        def with_trail() -> str:
+            sessions = fake.engine.list_rows("chat", "sessions", ['{"method":"limit","values":[5000]}'])["rows"]
+            moving = [json.loads(r["transitions"] or "[]") for r in sessions if r["auditPending"]]
+            return f"{pending()}, {sum(map(len, moving))} transitions of {len(moving)} to move"
+
+        count(f"fold (schedule: {with_trail()})", lambda: execute("list-sessions", trigger="schedule"))
         count("fold (schedule: nothing to fold)", lambda: execute("list-sessions", trigger="schedule"))
+        count(f"list-sessions /{{id}}/history ({made} transitions, all moved)", lambda: execute(
+            "list-sessions", method="GET", path=f"/{w.session_id}/history", user="agent-alice"))
+        count("list-sessions /audit?agent=agent-alice (admin; one page)", lambda: execute(
+            "list-sessions", method="GET", path="/audit?agent=agent-alice&limit=100", secret=ADMIN_SECRET))
         messages = len(fake.engine.list_rows("chat", "messages", ['{"method":"limit","values":[5000]}'])["rows"])
         count(f"POST /recount ({pending().split(',')[0]}, {messages} messages)", lambda: execute(
             "list-sessions", {}, path="/recount", secret=ADMIN_SECRET))
@@ -134,13 +155,19 @@ def measure() -> list[tuple[str, int]]:
             Widget().say("hello")
         clock[0] += timedelta(hours=1)
         count("idle sweep: 100 idle sessions closed", lambda: execute("close-session", trigger="schedule"))
+        # The 100 sessions closed as empty wait for their trail (one `empty_close` each) to reach the audit table.
+        clock[0] += timedelta(minutes=1)
+        count(f"fold (schedule: {with_trail()})", lambda: execute("list-sessions", trigger="schedule"))
+        clock[0] += timedelta(minutes=1)
+        count("idle sweep: the 100 sessions closed as empty deleted", lambda: execute("close-session",
+                                                                                      trigger="schedule"))
     return figures
 
 
 def main() -> None:
-    print(f"{'operation':<66}{'requests':>9}")
+    print(f"{'operation':<80}{'requests':>9}")
     for name, requests in measure():
-        print(f"{name:<66}{requests:>9}")
+        print(f"{name:<80}{requests:>9}")
 
 
 if __name__ == "__main__":

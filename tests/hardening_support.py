@@ -9,18 +9,18 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
-from chat_core import consistency, gateway, rules
+from chat_core import audit, consistency, gateway, rules
 
 from devstack.fake import FakeAppwrite
 
-TABLES = ("sessions", "messages", "counters")
+TABLES = ("sessions", "messages", "counters", "audit")
 
 
 def snapshot(fake: FakeAppwrite) -> str:
     """A digest of every row of every table (and the users): equal digests mean nothing was written."""
     digest = hashlib.sha256()
     conn = fake.engine._conn  # the engine's own SQLite connection: one query per table, no REST round trip
-    for name in ("chat__sessions", "chat__messages", "chat__counters", "_users"):
+    for name in ("chat__sessions", "chat__messages", "chat__counters", "chat__audit", "_users"):
         for record in conn.execute(f'SELECT * FROM "{name}" ORDER BY _seq'):
             digest.update(repr(tuple(record)).encode())
         digest.update(b"|")
@@ -33,12 +33,23 @@ def truth_summary(sessions: list[dict]) -> dict:
     sessions = [s for s in sessions if not (s["status"] == "closed" and s["closeReason"] == "empty")]
     by_status = Counter(s["status"] for s in sessions)
     agents = Counter(s["assignedAgent"] for s in sessions if s["status"] == "agent_assigned")
+    rated = [s for s in sessions if s.get("ratingScore")]
+    by_agent: dict = {}
+    for s in rated:
+        if s["assignedAgent"]:
+            by_agent.setdefault(s["assignedAgent"], []).append(s["ratingScore"])
     return {
         "total": len(sessions),
         "byStatus": {status: by_status.get(status, 0) for status in ("active", "agent_assigned", "closed")},
         "needsHuman": sum(1 for s in sessions if s["status"] == "active" and s["needsHuman"]),
         "agents": dict(sorted(agents.items())),
+        "ratings": {**_rated([s["ratingScore"] for s in rated]),
+                    "byAgent": {agent: _rated(scores) for agent, scores in sorted(by_agent.items())}},
     }
+
+
+def _rated(scores: list[int]) -> dict:
+    return {"count": len(scores), "average": round(sum(scores) / len(scores), 2) if scores else None}
 
 
 def rows(fake: FakeAppwrite, table: str) -> list[dict]:
@@ -69,7 +80,7 @@ def counted_summary(fake: FakeAppwrite) -> dict:
     counter_rows, sessions, batch = ledger(fake)
     pending = [s for s in sessions if s.dirty or s.fold_batch > batch]
     summary = rules.summarize(consistency.sums(counter_rows, pending, batch))
-    return {key: summary[key] for key in ("total", "byStatus", "needsHuman", "agents")}
+    return {key: summary[key] for key in ("total", "byStatus", "needsHuman", "agents", "ratings")}
 
 
 def ledger_violations(fake: FakeAppwrite) -> list[str]:
@@ -98,6 +109,49 @@ def ledger_violations(fake: FakeAppwrite) -> list[str]:
     return found
 
 
+def timeline(fake: FakeAppwrite, session_row: dict) -> list:
+    """A session's transitions as stored: its audit rows and its column's entries, by seq (a row and an entry with
+    the same seq, left by a move cut short, must be the same transition)."""
+    session = gateway._session(_sdk_row(session_row))
+    stored = {e.seq: e for e in (gateway._transition(_sdk_row(r)) for r in rows(fake, "audit"))
+              if e.session_id == session.id}
+    for entry in audit.pending(session):
+        moved = stored.setdefault(entry.seq, entry)
+        assert (moved.action, moved.from_state, moved.to_state) == (entry.action, entry.from_state, entry.to_state)
+    return [stored[seq] for seq in sorted(stored)]
+
+
+def audit_violations(fake: FakeAppwrite) -> list[str]:
+    """Every transition a session made is in its timeline once: seqs 1..auditSeq with none missing, each entry
+    starting where the one before ended, the last ending in the session's state; the column flag says the truth.
+    (A session a test inserted straight into the table, in some state, has no trail to check until it moves.)"""
+    found = []
+    for s in rows(fake, "sessions"):
+        session = gateway._session(_sdk_row(s))
+        entries = timeline(fake, s)
+        if [e.seq for e in entries] != list(range(1, session.audit_seq + 1)):
+            found.append(f"{session.id}: timeline seqs {[e.seq for e in entries]} for auditSeq {session.audit_seq}")
+            continue
+        if not entries:
+            if session.audit_pending or session.transitions:
+                found.append(f"{session.id}: no trail, but auditPending {session.audit_pending}")
+            continue
+        state = entries[0].from_state
+        for e in entries:
+            if e.from_state != state:
+                found.append(f"{session.id}: #{e.seq} {e.action} from {e.from_state} but it was {state}")
+            state = e.from_state if e.action == "rate" else e.to_state
+        if state != audit.state_of(session):
+            found.append(f"{session.id}: the timeline ends in {state}, the session is {audit.state_of(session)}")
+        rated = [e for e in entries if e.action == "rate"]
+        if len(rated) != (session.rating_score is not None) or (rated and rated[0].to_state !=
+                                                                 f"rated:{session.rating_score}"):
+            found.append(f"{session.id}: rating {session.rating_score} but rate entries {rated}")
+        if session.audit_pending != bool(session.transitions):
+            found.append(f"{session.id}: auditPending {session.audit_pending} with column {session.transitions!r}")
+    return found
+
+
 def violations(fake: FakeAppwrite, *, counters: bool = True) -> list[str]:
     """Every broken invariant: uncounted or orphan messages, half-assigned sessions, counters out of step."""
     sessions, messages = rows(fake, "sessions"), rows(fake, "messages")
@@ -119,6 +173,7 @@ def violations(fake: FakeAppwrite, *, counters: bool = True) -> list[str]:
         if truth != counted:
             found.append(f"counters out of step: summary {counted} but rows say {truth}")
         found += ledger_violations(fake)
+    found += audit_violations(fake)
     client_ids = Counter((m["sessionId"], m["clientMessageId"]) for m in messages if m["clientMessageId"])
     found += [f"message {key} stored {n} times" for key, n in client_ids.items() if n > 1]
     return found

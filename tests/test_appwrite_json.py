@@ -32,7 +32,7 @@ def test_every_function_declares_what_appwrite_needs():
             assert key in function, (fid, key)
     assert FUNCTIONS["escalate"]["events"] and FUNCTIONS["close-session"]["schedule"]
     assert FUNCTIONS["list-sessions"]["schedule"] == "* * * * *"  # the fold (chat_core.consistency)
-    assert {t["$id"] for t in CONFIG["tables"]} == {"sessions", "messages", "counters", "jobs", "limits"}
+    assert {t["$id"] for t in CONFIG["tables"]} == {"sessions", "messages", "counters", "jobs", "limits", "audit"}
     assert all(t["$permissions"] == [] and not t["rowSecurity"] for t in CONFIG["tables"])
     assert "databases" not in CONFIG and "collections" not in CONFIG  # never mix with tablesDB
 
@@ -62,3 +62,29 @@ def test_functions_install_the_sdk_built_for_the_server_line():
     shared = re.search(r"appwrite==([\d.]+)", (ROOT / "shared" / "pyproject.toml").read_text()).group(1)
     assert pins == {shared} == {"16.0.0"}
     assert all("--no-cache-dir" not in f["commands"] for f in FUNCTIONS.values())  # keep the build cache useful
+
+
+def row_width(table: dict) -> int:
+    """The bytes MariaDB reserves for one row, as Appwrite estimates them before it creates a column (utopia-php/
+    database src/Database/Adapter/SQL.php getAttributeWidth: 1,067 for the system columns; a string of more than
+    16,381 characters is TEXT, stored off the row, 20 bytes; a shorter one VARCHAR, 4 bytes per character plus its
+    length; an integer 8 (Appwrite makes it BIGINT past the 32-bit range), a datetime 7, a boolean 1). An enum is a
+    string of 255."""
+    total = 1067
+    for column in table["columns"]:
+        if column["type"] == "string":
+            size = 255 if column.get("format") == "enum" else column["size"]
+            total += 20 if size > 16381 else size * 4 + (2 if size > 255 else 1)
+        else:
+            total += {"integer": 8, "double": 8, "datetime": 7, "boolean": 1}[column["type"]]
+    return total
+
+
+def test_every_table_fits_mariadbs_row_width():
+    # Past 65,535 bytes Appwrite refuses the next column (column_limit_exceeded): the sessions table holds the
+    # largest strings (userMeta 4,096, theme 2,048, ratingComment 1,000); `transitions` is TEXT on purpose.
+    widths = {table["$id"]: row_width(table) for table in CONFIG["tables"]}
+    assert all(width < 65535 for width in widths.values()), widths
+    transitions = next(c for t in CONFIG["tables"] if t["$id"] == "sessions" for c in t["columns"]
+                       if c["key"] == "transitions")
+    assert transitions["size"] > 16381

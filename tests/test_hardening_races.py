@@ -121,7 +121,7 @@ def summary_of(stack: Stack) -> dict:
 
 
 def exact(summary: dict) -> dict:
-    return {key: summary[key] for key in ("total", "byStatus", "needsHuman", "agents")}
+    return {key: summary[key] for key in ("total", "byStatus", "needsHuman", "agents", "ratings")}
 
 
 # --- K agents claim one session -------------------------------------------------------------------

@@ -4,9 +4,9 @@
 - A reader's sum (counter rows + the sessions they do not hold yet) equals the truth for any state a fold can leave,
   whichever rows a fold cut short had written.
 - For any sequence of operations through the functions (messages, escalations, claims, transfers, unassigns,
-  closes, folds, folds cut short by a failing write, repairs, summaries), after every step: the summary equals a
-  count of the rows, the counter rows hold what the sessions' ledgers say, every messageCount equals its stored
-  messages.
+  closes, ratings at close and after, folds, folds cut short by a failing write, repairs, summaries), after every
+  step: the summary (ratings included) equals a count of the rows, the counter rows hold what the sessions' ledgers
+  say, every messageCount equals its stored messages, and a session's timeline holds every transition it made.
 
 PROPERTY_EXAMPLES sets the examples per property (default 25).
 """
@@ -34,7 +34,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 tallies = st.builds(Tally, status=st.sampled_from((ACTIVE, AGENT_ASSIGNED, CLOSED)), needs_human=st.booleans(),
                     agent=st.sampled_from((None, *AGENTS)), assignments=st.integers(0, 5),
-                    waited_seconds=st.integers(0, 10_000))
+                    waited_seconds=st.integers(0, 10_000), rating=st.integers(0, 5))
 
 
 def session_of(number: int, tally: Tally) -> Session:
@@ -46,7 +46,8 @@ def session_of(number: int, tally: Tally) -> Session:
         agent = None
     return Session(id=f"s_{number}", status=status, last_seen=NOW, created_at=NOW, updated_at="", token_hash="",
                    needs_human=tally.needs_human and status == ACTIVE, assigned_agent=agent,
-                   assignments=tally.assignments, waited_seconds=tally.waited_seconds)
+                   assignments=tally.assignments, waited_seconds=tally.waited_seconds,
+                   rating_score=(tally.rating or None) if status == CLOSED else None)  # only a closed one is rated
 
 
 def naive_summary(sessions: list[Session]) -> dict:
@@ -57,7 +58,15 @@ def naive_summary(sessions: list[Session]) -> dict:
             "needsHuman": sum(1 for s in sessions if s.status == ACTIVE and s.needs_human),
             "agents": dict(sorted(agents.items())), "assignments": assignments,
             "averageSecondsToAssignment": round(sum(s.waited_seconds for s in sessions) / assignments, 1)
-            if assignments else None}
+            if assignments else None,
+            "ratings": {**naive_ratings(sessions), "byAgent": {
+                agent: naive_ratings([s for s in sessions if s.assigned_agent == agent])
+                for agent in sorted({s.assigned_agent for s in sessions if s.rating_score and s.assigned_agent})}}}
+
+
+def naive_ratings(sessions: list[Session]) -> dict:
+    scores = [s.rating_score for s in sessions if s.rating_score]
+    return {"count": len(scores), "average": round(sum(scores) / len(scores), 2) if scores else None}
 
 
 @SETTINGS
@@ -104,7 +113,7 @@ def test_a_difference_moves_one_contribution_onto_the_other(old, new):
 # --- any sequence of operations, through the functions --------------------------------------------------------
 
 OPERATIONS = ("create", "message", "ask", "bot_handoff", "escalate", "claim", "transfer", "unassign", "close",
-              "fold", "fold_cut_short", "repair", "summary", "heartbeat")
+              "close_and_rate", "rate", "fold", "fold_cut_short", "repair", "summary", "heartbeat")
 steps = st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 4), st.integers(0, 1)), min_size=1,
                  max_size=25)
 
@@ -137,6 +146,11 @@ def _run(appwrite, widgets: list, operation: str, which: int, agent_index: int):
         return execute("assign-agent", say, path="/unassign", secret=ADMIN_SECRET)
     if operation == "close":
         return execute("close-session", say, token=token)
+    if operation == "close_and_rate":
+        return execute("close-session", {**say, "rating": {"score": 1 + which}}, token=token)
+    if operation == "rate":
+        return execute("close-session", {**say, "rating": {"score": 5 - which, "comment": "thanks"}},
+                       path="/rate", token=token)
     if operation == "fold":
         return execute("list-sessions", trigger="schedule")
     if operation == "fold_cut_short":

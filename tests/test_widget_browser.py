@@ -160,12 +160,37 @@ def test_a_visitor_chats_with_the_bot_asks_for_a_person_and_an_agent_answers(sta
     widget.log.locator("li.msg.user", has_text="tent pole").locator(".meta").wait_for(state="hidden")
     shot(visitor_page, "widget-4-visitor-sees-the-agent")
 
-    # 5. The visitor ends the chat.
+    # 5. The visitor ends the chat and rates it: 1 to 5 (radio buttons, keyboard first) and a comment.
     visitor_page.get_by_role("button", name="End chat").click()
     widget.note("You ended the chat.")
     visitor_page.get_by_role("button", name="Start a new chat").wait_for()
     assert widget.box.is_disabled()
+    rating = visitor_page.get_by_role("form", name="How was this chat?")
+    rating.wait_for()
+    assert visitor_page.evaluate("document.activeElement.shadowRoot.activeElement.getAttribute('aria-label')") == \
+        "1 out of 5"  # the end of the chat leads the keyboard to the rating
+    visitor_page.keyboard.press("ArrowRight")  # a radio group: arrows pick the score
+    visitor_page.keyboard.press("ArrowRight")
+    visitor_page.keyboard.press("ArrowRight")
+    assert rating.get_by_role("radio", name="4 out of 5").is_checked()
+    rating.get_by_role("textbox", name="Comment (optional)").fill("Alice sorted out my tent in minutes.")
     shot(visitor_page, "widget-5-chat-ended")
+    rating.get_by_role("button", name="Send rating").click()
+    widget.note("Thank you for rating this chat.")
+    rating.wait_for(state="hidden")
+    rated = stack.engine.get_row("chat", "sessions", session_id)
+    assert (rated["ratingScore"], rated["ratingComment"]) == (4, "Alice sorted out my tent in minutes.")
+    visitor_page.reload()  # rated once: a reload does not ask again
+    widget.note("Thank you for rating this chat.")
+    assert not rating.is_visible()
+
+    # 6. The agent, still on the session in the console, sees the rating and the timeline.
+    agent_page.locator("#detail-body ol.timeline li[data-action=rate]").wait_for(timeout=WAIT_MS)
+    agent_page.locator("#detail-body dl", has_text="4 / 5 — “Alice sorted out my tent in minutes.”").wait_for(
+        timeout=WAIT_MS)  # (the details and the timeline are two reads: each shows the rating by the next refresh)
+    assert agent_page.locator("#detail-body ol.timeline li").evaluate_all("items => items.map(i => i.dataset.action)") \
+        == ["open", "escalate", "claim", "close", "rate"]
+    shot(agent_page, "widget-6-agent-sees-the-rating-and-timeline")
 
     assert stack.wait_idle(20)
     assert transcript(stack, session_id) == [

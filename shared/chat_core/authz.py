@@ -118,6 +118,11 @@ class Caller:
         return self._account
 
     @property
+    def verified_account(self) -> Account | None:
+        """The account if this request already verified its JWT; never verifies (no request)."""
+        return self._account
+
+    @property
     def user_id(self) -> str | None:
         account = self.account()
         return account.user_id if account else None
@@ -156,6 +161,29 @@ def create_session(caller: Caller) -> str | None:
 def heartbeat(caller: Caller, session: Session, token: str | None) -> None:
     if not caller.owns(session, token):
         raise Forbidden("only the session's owner can touch it", code="not_owner")
+
+
+def rate(caller: Caller, session: Session, token: str | None) -> None:
+    """Only the visitor who owns the session rates it (its token, or the signed-in owner's JWT)."""
+    if not caller.owns(session, token):
+        raise Forbidden("only the session's owner may rate it", code="not_owner")
+
+
+def recorded_actor(caller: Caller) -> str:
+    """Who the audit trail says made a change: `bot`, `admin` (the secret), `agent:<id>` (a signed-in agent or
+    admin), `system` (schedules and events), else `visitor`. Never a request: a JWT the action did not need to
+    verify (a visitor proven by its token) is not verified here either, and records as the visitor."""
+    if caller.kind in ("bot", "admin", "system"):
+        return caller.kind
+    account = caller.verified_account
+    if account is not None and account.labels & {caller.settings.agent_label, caller.settings.admin_label}:
+        return f"agent:{account.user_id}"
+    return "visitor"
+
+
+def sees_every_agents_ratings(caller: Caller) -> bool:
+    """The summary's ratings per agent: admins see everyone's, an agent only their own."""
+    return caller.is_admin
 
 
 def post_message(caller: Caller, session: Session, token: str | None, role: str) -> str | None:

@@ -3,7 +3,8 @@ message counts follow the rows exactly, under concurrency, lost answers and cras
 
 1. `commit`: read a session, let a rule decide, write only if nobody wrote in between (X-Appwrite-Timestamp = the
    `$updatedAt` read; Appwrite honours it on updateRow, PLATFORM.md). A lost race reads again and decides again.
-   Every session write goes through it: transitions, heartbeats, message admissions, folds, repairs.
+   Every session write goes through it: transitions, heartbeats, message admissions, folds, repairs. A write that
+   changes a session's state also records the transition on the row, in the same request (`audit.stamp`).
 2. The write log: each write appends a nonce to the row's `writeLog` (the last WRITE_LOG of them). When Appwrite
    applies a write but its answer is lost, reading the row back tells which write directly followed the state we
    decided on: ours (applied), another one (not applied: decide again), or, past WRITE_LOG writes, nobody knows.
@@ -32,7 +33,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from . import authz, rules
+from . import audit, authz, rules
 from .errors import ChatError, Conflict, NotFound, UpstreamUnavailable
 from .gateway import Lease, RowExists, RowMissing, StaleWrite
 from .model import Change, CounterRow, Message, Session, parse_time
@@ -96,8 +97,8 @@ def commit(core: Core, session_id: str, decide: Callable[[Session], Change], *,
 
 def _write(core: Core, before: Session, change: Change, tried: dict[str, Change]) -> tuple[Session, Change]:
     nonce = secrets.token_hex(5)
-    after = change.after
-    assert after is not None
+    assert change.after is not None
+    after = audit.stamp(core, before, change.after)  # a transition is recorded by the write that makes it
     change = replace(change, nonce=nonce)
     tried[nonce] = change
     stamped = replace(after, write_log=(*before.write_log, nonce)[-WRITE_LOG:],
@@ -276,8 +277,9 @@ def _fold(core: Core, max_sessions: int) -> int:
         dirty = core.gateway.dirty_sessions(min(FOLD_BATCH, max_sessions - moved))
         if not dirty:
             break
+        stored = audit.store(core, dirty)  # their transitions, as audit rows: each mark drops them from its column
         for session in dirty:
-            _mark(core, session, batch)
+            _mark(core, session, batch, stored.get(session.id, 0))
         marked = core.gateway.sessions_in_fold(batch)  # from storage: a mark whose answer was lost counts too
         if not marked:  # every one changed under us: the next fold
             break
@@ -288,12 +290,13 @@ def _fold(core: Core, max_sessions: int) -> int:
     return moved
 
 
-def _mark(core: Core, session: Session, batch: int) -> None:
+def _mark(core: Core, session: Session, batch: int, moved: int = 0) -> None:
     def decide(current: Session) -> Change:
+        kept = audit.without(current, moved)
         if not current.dirty:
-            return Change(noop="counted")
+            return Change(noop="counted") if kept is current else Change(kept)
         origin = current.fold_from if current.fold_batch == batch else current.counted
-        return Change(replace(current, counted=rules.tally(current), fold_from=origin, fold_batch=batch))
+        return Change(replace(kept, counted=rules.tally(current), fold_from=origin, fold_batch=batch))
     try:
         commit(core, session.id, decide, first=session)
     except ChatError as exc:  # it stays dirty: the next fold takes it

@@ -38,7 +38,8 @@ CATALOG: dict[str, Kind] = {
                                "string is too long or not UTF-8."),
     "invalid_cursor": Kind(400, "The cursor is not a row of this list: unknown, deleted, or another session's "
                                 "message (all answered alike)."),
-    "invalid_value": Kind(400, "A number field is out of its range (`settleSeconds` 0 to 3600)."),
+    "invalid_value": Kind(400, "A number field is out of its range (`settleSeconds` 0 to 3600, `rating.score` 1 to "
+                               "5)."),
     "too_large": Kind(400, "`userMeta` or `theme` is longer than its column once encoded."),
     "invalid_agent": Kind(400, "`agentId` names no user with the agent or admin label."),
     "claim_for_other": Kind(400, "`/claim` with an `agentId` other than the caller's own: `/assign` assigns "
@@ -53,8 +54,8 @@ CATALOG: dict[str, Kind] = {
                                        "replaced Appwrite's own (or the function lacks a scope; it logs which)."),
     "forbidden": Kind(403, "This caller may not do this to this session (not its owner, the bot, its agent or an "
                            "admin)."),
-    "not_owner": Kind(403, "Only the session's owner may send a heartbeat or download its transcript from "
-                           "`touch-session`."),
+    "not_owner": Kind(403, "Only the session's owner may send a heartbeat, download its transcript from "
+                           "`touch-session` or rate the session."),
     "not_assignee": Kind(403, "The caller is not the session's agent; only they or an admin may close it or hand "
                               "it on."),
     "not_an_agent": Kind(403, "The caller is signed in without the `agent` or `admin` label."),
@@ -69,6 +70,9 @@ CATALOG: dict[str, Kind] = {
     "session_closed": Kind(409, "The session is closed."),
     "already_assigned": Kind(409, "Another agent has the session; `assignedAgent` names them."),
     "not_assigned": Kind(409, "The session has no agent to transfer or unassign."),
+    "not_closed": Kind(409, "The session is still open: rate it in the request that closes it (close-session with "
+                            "`rating`) or once it is closed."),
+    "already_rated": Kind(409, "The session was rated already (once per session); `rating` holds the stored one."),
     "concurrent_update": Kind(409, "The session (or, for a summary, the counters) kept changing while the operation "
                                    "ran; try again."),
     "busy": Kind(409, "A fold or a repair of the counters is running (one at a time); try again in a minute."),

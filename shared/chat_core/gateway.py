@@ -34,14 +34,15 @@ from . import rules, validation
 from .authz import Account
 from .config import Settings
 from .errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
-from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, CounterRow, Message, Session, Tally, iso, parse_time
+from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, CounterRow, Message, Session, Tally, Transition, iso, parse_time
 from .rules import EMPTY
 
-SESSIONS, MESSAGES, COUNTERS, JOBS, LIMITS = "sessions", "messages", "counters", "jobs", "limits"
+SESSIONS, MESSAGES, COUNTERS, JOBS, LIMITS, AUDIT = "sessions", "messages", "counters", "jobs", "limits", "audit"
 GLOBAL_COUNTER_ROW = "global"
 # What a list shows of a session (its ledger columns are the fold's business).
 LISTED_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
-                  "escalatedAt", "escalationReason", "escalatedBy", "assignedAt", "closedAt", "closeReason", "ownerId")
+                  "escalatedAt", "escalationReason", "escalatedBy", "assignedAt", "closedAt", "closeReason", "ownerId",
+                  "ratingScore", "ratingComment", "ratedAt")
 _SORT_COLUMNS = {"lastSeen": "lastSeen", "escalatedAt": "escalatedAt"}  # list-sessions' `sort`, as columns
 PAGE_LIMIT = 1000  # rows per request when a job walks a whole table
 COUNTER_PAGE = 100
@@ -104,6 +105,11 @@ sdk_client.requests = _timed_requests
 _label_cache: dict[str, tuple[float, frozenset[str]]] = {}
 _jwt_cache: dict[str, tuple[float, Account]] = {}
 _jwt_lock = threading.Lock()
+
+
+def audit_row_id(session_id: str, seq: int) -> str:
+    """One audit row per (session, seq), whoever writes it and however often: a re-run writes nothing twice."""
+    return "a_" + hashlib.sha256(f"{session_id}|{seq}".encode()).hexdigest()[:32]
 
 
 def counter_row_id(agent_id: str | None) -> str:
@@ -264,6 +270,46 @@ class Gateway:
             return validation.identifier(payload.get("$id"), "$id")
         except BadRequest:
             return None
+
+    # --- the audit trail (see `audit`) -----------------------------------------------------------
+
+    def pending_audit_sessions(self, limit: int) -> list[Session]:
+        """Sessions holding transitions not moved to the `audit` table yet, at most `limit`."""
+        return self.list_sessions([Query.equal("auditPending", [True]), Query.limit(limit)])
+
+    def create_audit_row(self, entry: Transition) -> bool:
+        """Store one transition under its deterministic ID: True if this call stored it, False if it was already
+        there. A create whose answer was lost is tried again: it lands, or meets the row that did."""
+        data = {"sessionId": entry.session_id, "seq": entry.seq, "at": iso(entry.at), "actor": entry.actor,
+                "action": entry.action, "fromState": entry.from_state, "toState": entry.to_state, "why": entry.why,
+                "agentId": entry.agent}
+        row_id = audit_row_id(entry.session_id, entry.seq)
+        try:
+            try:
+                _call(self._tables.create_row, self.db, AUDIT, row_id, data)
+            except UpstreamUnavailable:
+                _call(self._tables.create_row, self.db, AUDIT, row_id, data)
+        except RowExists:
+            return False
+        return True
+
+    def audit_of_session(self, session_id: str, after_seq: int, limit: int) -> list[Transition]:
+        """One session's moved transitions with seq > after_seq, in order, at most `limit` (index sessionId, seq)."""
+        rows = self._read(self._tables.list_rows, self.db, AUDIT, [
+            Query.equal("sessionId", [session_id]), Query.greater_than("seq", after_seq), Query.order_asc("seq"),
+            Query.limit(limit)], total=False)
+        return [_transition(row) for row in rows.rows]
+
+    def audit_page(self, wanted: validation.AuditFilter, limit: int,
+                   cursor: str | None) -> tuple[list[Transition], str | None]:
+        """The moved trail by agent and time, oldest first (or newest): index (agentId, at), or (at)."""
+        queries = [Query.equal("agentId", [wanted.agent])] if wanted.agent else []
+        if wanted.start:
+            queries.append(Query.greater_than_equal("at", iso(wanted.start)))
+        if wanted.end:
+            queries.append(Query.less_than("at", iso(wanted.end)))
+        queries.append((Query.order_asc if wanted.oldest_first else Query.order_desc)("at"))
+        return self.page(AUDIT, queries, limit, cursor, _transition)
 
     # --- counters -------------------------------------------------------------------------------
 
@@ -540,23 +586,25 @@ _SESSION_COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Session fie
     "close_reason": ("closeReason", _same), "rate_window_start": ("rateWindowStart", iso),
     "rate_window_count": ("rateWindowCount", _same), "assignments": ("assignments", _same),
     "waited_seconds": ("waitedSeconds", _same), "fold_from": ("foldFrom", lambda t: _encode_tally(t)),
-    "fold_batch": ("foldBatch", _same),
+    "fold_batch": ("foldBatch", _same), "rating_score": ("ratingScore", _same),
+    "rating_comment": ("ratingComment", _same), "rated_at": ("ratedAt", iso), "transitions": ("transitions", _same),
+    "audit_seq": ("auditSeq", _same), "audit_pending": ("auditPending", _same),
 }
 
 
 def _encode_tally(counted: Tally | None) -> str:
-    """`status|waiting|agent|assignments|waitedSeconds`; "" for nothing counted (agent IDs hold no `|`)."""
+    """`status|waiting|agent|assignments|waitedSeconds|rating`; "" for nothing counted (agent IDs hold no `|`)."""
     if counted is None:
         return ""
     return "|".join((counted.status, str(int(counted.needs_human)), counted.agent or "", str(counted.assignments),
-                     str(counted.waited_seconds)))
+                     str(counted.waited_seconds), str(counted.rating)))
 
 
 def _decode_tally(raw: str) -> Tally | None:
     if not raw:
         return None
-    status, waiting, agent, assignments, waited = raw.split("|")
-    return Tally(status, waiting == "1", agent or None, int(assignments), int(waited))
+    status, waiting, agent, assignments, waited, *rating = raw.split("|")  # 5 parts: from before the ratings
+    return Tally(status, waiting == "1", agent or None, int(assignments), int(waited), int(rating[0]) if rating else 0)
 
 
 def _unreadable_as_upstream(convert: Callable[[Any], T]) -> Callable[[Any], T]:
@@ -584,7 +632,9 @@ def _session(row: Any) -> Session:
         assignments=int(d.get("assignments") or 0), waited_seconds=int(d.get("waitedSeconds") or 0),
         write_log=tuple((d.get("writeLog") or "").split()), counted=_decode_tally(d.get("counted") or ""),
         fold_from=_decode_tally(d.get("foldFrom") or ""), fold_batch=int(d.get("foldBatch") or 0),
-        dirty=bool(d.get("dirty")),
+        dirty=bool(d.get("dirty")), rating_score=d.get("ratingScore"), rating_comment=d.get("ratingComment"),
+        rated_at=parse_time(d.get("ratedAt")), transitions=d.get("transitions") or "",
+        audit_seq=int(d.get("auditSeq") or 0), audit_pending=bool(d.get("auditPending")),
     )
     if d.get("counted") is None:  # a row from before the ledger: the counters were rebuilt from it as it stands
         session = replace(session, counted=rules.tally(session))
@@ -599,6 +649,14 @@ def _message(row: Any) -> Message:
         handoff=bool(d.get("handoff")), author_id=d.get("authorId"), client_message_id=d.get("clientMessageId"),
         admission=d.get("admission"),
     )
+
+
+@_unreadable_as_upstream
+def _transition(row: Any) -> Transition:
+    d = row.data
+    return Transition(session_id=d["sessionId"], seq=int(d["seq"]), at=parse_time(d["at"]), actor=d["actor"],
+                      action=d["action"], from_state=d.get("fromState") or "", to_state=d.get("toState") or "",
+                      why=d.get("why"), agent=d.get("agentId"))
 
 
 @_unreadable_as_upstream

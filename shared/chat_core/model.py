@@ -42,6 +42,15 @@ class Session:
     fold_from: Tally | None = None
     fold_batch: int = 0
     dirty: bool = False  # what it would add to the counters differs from what they hold
+    # The visitor's rating, once the session closed (chat_core.ratings).
+    rating_score: int | None = None
+    rating_comment: str | None = None
+    rated_at: datetime | None = None
+    # The audit trail (chat_core.audit): the transitions not moved to the `audit` table yet (its compact JSON form),
+    # how many were ever recorded, and whether any wait to be moved.
+    transitions: str = ""
+    audit_seq: int = 0
+    audit_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,22 @@ class Tally:
     agent: str | None
     assignments: int
     waited_seconds: int
+    rating: int = 0  # the visitor's score, 0 while unrated
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One entry of a session's audit trail: who moved it from one state to another, when and why."""
+
+    session_id: str
+    seq: int  # 1, 2, 3... per session: with the session ID, the entry's identity
+    at: datetime
+    actor: str  # visitor | bot | agent:<id> | admin | system
+    action: str  # escalate, claim, assign, auto_assign, transfer, unassign, close, idle_close, empty_close, rate...
+    from_state: str  # active | waiting | assigned:<agent> | closed
+    to_state: str
+    why: str | None = None
+    agent: str | None = None  # the agent it concerns (see audit.concerned_agent): what GET /audit?agent= filters on
 
 
 @dataclass(frozen=True)

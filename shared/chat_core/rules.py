@@ -22,7 +22,8 @@ from .errors import Conflict, TooManyRequests
 from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, Session, Tally
 
 RATE_WINDOW = timedelta(minutes=1)
-COUNTER_COLUMNS = ("total", "waiting", "closed", "assigned", "assignments", "waitedSeconds")
+COUNTER_COLUMNS = ("total", "waiting", "closed", "assigned", "assignments", "waitedSeconds", "ratings",
+                   "ratingSum")
 REQUEUED = "returned to the queue"
 EMPTY = "empty"  # the close reason of a session the sweep found empty: it counts nowhere, and is deleted
 REASON_MAX = 500
@@ -188,12 +189,13 @@ def tally(session: Session) -> Tally | None:
     if session.status == CLOSED and session.close_reason == EMPTY:
         return None
     return Tally(session.status, session.needs_human and session.status == ACTIVE, session.assigned_agent,
-                 session.assignments, session.waited_seconds)
+                 session.assignments, session.waited_seconds, session.rating_score or 0)
 
 
 def contribution(counted: Tally | None) -> Totals:
     """What one session adds to each counter row. The global row: every session, the waiting and the closed ones,
-    the assignment history; an agent's row: the sessions it holds now."""
+    the assignment history, the ratings; an agent's row: the sessions it holds now, and the ratings of those it held
+    when they closed."""
     if counted is None:
         return {}
     waiting = int(counted.status == ACTIVE and counted.needs_human)
@@ -201,6 +203,10 @@ def contribution(counted: Tally | None) -> Totals:
                            "assignments": counted.assignments, "waitedSeconds": counted.waited_seconds}}
     if counted.status == AGENT_ASSIGNED and counted.agent:
         rows[counted.agent] = {"assigned": 1}
+    if counted.rating:  # only a closed session is rated; it keeps the agent who held it at close
+        rows[None].update(ratings=1, ratingSum=counted.rating)
+        if counted.agent:
+            rows[counted.agent] = {"ratings": 1, "ratingSum": counted.rating}
     return rows
 
 
@@ -232,7 +238,15 @@ def summarize(totals: Totals) -> dict:
         "averageSecondsToAssignment": (round(glob.get("waitedSeconds", 0) / assignments, 1)
                                        if assignments else None),
         "assignments": assignments,
+        "ratings": {**_rated(glob), "byAgent": {agent: _rated(totals[agent]) for agent in sorted(
+            key for key, values in totals.items() if key is not None and values.get("ratings", 0))}},
     }
+
+
+def _rated(values: dict[str, int]) -> dict:
+    """`count` ratings and their `average` score (2 decimals; None without ratings), from exact integer sums."""
+    count = values.get("ratings", 0)
+    return {"count": count, "average": round(values.get("ratingSum", 0) / count, 2) if count else None}
 
 
 def truth(sessions: list[Session]) -> Totals:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import authz, budgets, consistency, errors, rules, transcripts, validation
+from . import audit, authz, budgets, consistency, errors, ratings, rules, transcripts, validation
 from .authz import Caller
 from .config import Settings
 from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
@@ -247,9 +247,13 @@ def close(core: Core, body: Any, header_token: str | None) -> dict:
 
     def decide(session: Session) -> Change:
         default = f"closed by {authz.close(core.caller, session, token)}"
-        return rules.close(session, req.reason or default, core.now)
+        if req.rating is not None:
+            authz.rate(core.caller, session, token)
+        change = rules.close(session, req.reason or default, core.now)
+        return replace(ratings.closing(session, change, req.rating, core.now), note=change.noop)
     updated, change = transition(core, req.session_id, decide)
-    return {"session": owner_view(updated), "closed": not change.noop, "detail": change.noop}
+    return {"session": owner_view(updated), "closed": not change.note, "detail": change.note,
+            **({"rated": True} if req.rating is not None else {})}
 
 
 def sweep_capacity(settings: Settings) -> int:
@@ -303,7 +307,8 @@ def _delete_empty(core: Core, capacity: int) -> tuple[int, int]:
 def _drop_discarded(core: Core, capacity: int) -> int:
     folded_up_to = consistency.folded_batch(core)
     return sum(core.gateway.delete_session_if_unchanged(session)
-               for session in core.gateway.discarded_sessions(capacity) if session.fold_batch <= folded_up_to)
+               for session in core.gateway.discarded_sessions(capacity)
+               if session.fold_batch <= folded_up_to and not session.audit_pending)  # its trail is moved too
 
 
 def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
@@ -329,8 +334,16 @@ def list_sessions(core: Core, query: dict[str, list[str]]) -> dict:
     answer = {"sessions": [agent_view(s, core.now) for s in sessions],
               "nextCursor": next_cursor, "generatedAt": iso(core.now)}
     if wanted.with_summary:
-        answer["summary"] = consistency.summary(core)
+        answer["summary"] = _ratings_for(core, consistency.summary(core))
     return answer
+
+
+def _ratings_for(core: Core, summary: dict) -> dict:
+    """Admins see every agent's ratings; an agent, their own."""
+    if not authz.sees_every_agents_ratings(core.caller):
+        by_agent = summary["ratings"]["byAgent"]
+        summary["ratings"]["byAgent"] = {k: v for k, v in by_agent.items() if k == core.caller.user_id}
+    return summary
 
 
 def get_session(core: Core, session_id: str) -> dict:
@@ -364,6 +377,22 @@ def _export_page(core: Core, session: Session, view: dict, req: validation.Expor
                               more=next_cursor is not None, exported_at=iso(core.now))
 
 
+def session_history(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
+    """A session's timeline: every transition, in order (audit.history)."""
+    authz.require_agent(core.caller)
+    page = validation.history_page(query)
+    session = load(core, validation.identifier(session_id))
+    return {"session": agent_view(session, core.now), **audit.history(core, session, page)}
+
+
+def audit_trail(core: Core, query: dict[str, list[str]]) -> dict:
+    """Admins: the trail by agent and time range (audit.trail)."""
+    authz.require_admin(core.caller)
+    wanted = validation.audit_filter({k: v for k, v in query.items() if k not in ("limit", "cursor")})
+    page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
+    return {**audit.trail(core, wanted, page), "generatedAt": iso(core.now)}
+
+
 def recount(core: Core, body: Any) -> dict:
     """Admin repair (consistency.repair): the counters rebuilt from the sessions, messageCount from the stored
     messages. Safe while traffic runs."""
@@ -375,4 +404,11 @@ def recount(core: Core, body: Any) -> dict:
 def fold_counters(core: Core) -> dict:
     """Schedule: move the sessions the counters do not hold yet into them (bounded; one fold at a time)."""
     moved = consistency.fold(core)
-    return {"folded": moved or 0, "skipped": "running" if moved is None else None}
+    if moved is None:
+        return {"folded": 0, "skipped": "running", "auditMoved": 0}
+    try:  # what the fold did not move of the audit trail (audit.sweep); the next minute retries a failure
+        swept = audit.sweep(core)
+    except ChatError as exc:
+        core.log(f"audit: the sweep stopped ({exc.code}); the next run goes on")
+        swept = 0
+    return {"folded": moved, "skipped": None, "auditMoved": swept}

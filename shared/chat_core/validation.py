@@ -19,6 +19,7 @@ DURATION_PATTERN = re.compile(r"([0-9]{1,9})([smhd]?)\Z")
 LIMIT_PATTERN = re.compile(r"[0-9]{1,9}\Z")
 USER_META_MAX, THEME_MAX = 4096, 2048
 TEXT_MAX, REASON_MAX, CLOSE_REASON_MAX = 4000, 500, 64
+SCORE_MIN, SCORE_MAX, COMMENT_MAX = 1, 5, 1000  # a rating: 1 to 5, and at most 1,000 characters of comment
 PAGE_MAX, PAGE_DEFAULT = 100, 25
 IDLE_FOR_MAX = timedelta(days=3650)
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=timezone.utc)
@@ -137,6 +138,7 @@ class SessionRequest:
     reason: str | None = None
     message: NewMessage | None = None
     agent_id: str | None = None
+    rating: Rating | None = None
 
 
 def _token(body: dict) -> str | None:
@@ -158,9 +160,34 @@ def escalate_request(body: Any) -> SessionRequest:
 
 
 def close_request(body: Any) -> SessionRequest:
-    body = fields(body, required=("sessionId",), optional=("token", "reason"))
+    """{sessionId, token?, reason?, rating?}: the visitor may rate in the request that closes."""
+    body = fields(body, required=("sessionId",), optional=("token", "reason", "rating"))
     return SessionRequest(identifier(body["sessionId"]), _token(body),
-                          reason=optional_text(body.get("reason"), "reason", max_len=CLOSE_REASON_MAX))
+                          reason=optional_text(body.get("reason"), "reason", max_len=CLOSE_REASON_MAX),
+                          rating=rating(body["rating"]) if body.get("rating") is not None else None)
+
+
+@dataclass(frozen=True)
+class Rating:
+    score: int
+    comment: str | None
+
+
+def rating(value: Any) -> Rating:
+    """{score: 1..5, comment?: 1 to 1,000 characters}; nothing else."""
+    body = fields(value, required=("score",), optional=("comment",))
+    score = body["score"]
+    if isinstance(score, bool) or not isinstance(score, int):
+        raise BadRequest("rating.score must be a whole number", code="invalid_type")
+    if not SCORE_MIN <= score <= SCORE_MAX:
+        raise BadRequest(f"rating.score must be {SCORE_MIN} to {SCORE_MAX}", code="invalid_value")
+    return Rating(score, optional_text(body.get("comment"), "rating.comment", max_len=COMMENT_MAX))
+
+
+def rate_request(body: Any) -> SessionRequest:
+    """POST close-session /rate {sessionId, token?, rating}: a closed session's rating."""
+    body = fields(body, required=("sessionId", "rating"), optional=("token",))
+    return SessionRequest(identifier(body["sessionId"]), _token(body), rating=rating(body["rating"]))
 
 
 def assign_request(body: Any, *, agent_required: bool) -> SessionRequest:
@@ -169,6 +196,59 @@ def assign_request(body: Any, *, agent_required: bool) -> SessionRequest:
     agent = body.get("agentId")
     return SessionRequest(identifier(body["sessionId"]), None,
                           agent_id=identifier(agent, "agentId") if agent is not None else None)
+
+
+HISTORY_MAX, HISTORY_DEFAULT = 100, 100
+SEQ_PATTERN = re.compile(r"[0-9]{1,9}\Z")
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    limit: int
+    after: int  # the seq of the last entry already shown (0: from the start)
+
+
+def history_page(query: dict[str, list[str]]) -> HistoryPage:
+    """GET /{id}/history ?limit=1..100&cursor=<seq>: the cursor is the `nextCursor` of the page before."""
+    unknown = sorted(set(query) - {"limit", "cursor"})
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)[:200]}", code="unknown_field")
+    raw_limit, cursor = _single(query, "limit"), _single(query, "cursor")
+    limit = HISTORY_DEFAULT
+    if raw_limit is not None:
+        if not (LIMIT_PATTERN.fullmatch(raw_limit) and 1 <= int(raw_limit) <= HISTORY_MAX):
+            raise BadRequest(f"limit must be 1 to {HISTORY_MAX}", code="invalid_query")
+        limit = int(raw_limit)
+    if cursor is not None and not SEQ_PATTERN.fullmatch(cursor):
+        raise BadRequest("cursor must be the nextCursor of the page before", code="invalid_cursor")
+    return HistoryPage(limit, int(cursor) if cursor else 0)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    agent: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    oldest_first: bool = True
+
+
+AUDIT_PARAMS = ("agent", "from", "to", "order", "limit", "cursor")
+
+
+def audit_filter(query: dict[str, list[str]]) -> AuditFilter:
+    """GET /audit ?agent=&from=&to=&order=asc|desc (and limit, cursor: `page`)."""
+    unknown = sorted(set(query) - set(AUDIT_PARAMS))
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)[:200]}", code="unknown_field")
+    agent = _single(query, "agent")
+    order = _single(query, "order") or "asc"
+    if order not in ("asc", "desc"):
+        raise BadRequest("order must be asc or desc", code="invalid_query")
+    start, end = _query_time(_single(query, "from"), "from"), _query_time(_single(query, "to"), "to")
+    if start and end and end <= start:
+        raise BadRequest("to must be after from", code="invalid_query")
+    return AuditFilter(agent=identifier(agent, "agent") if agent else None, start=start, end=end,
+                       oldest_first=order == "asc")
 
 
 SETTLE_DEFAULT, SETTLE_MAX = timedelta(seconds=60), timedelta(hours=1)

@@ -20,7 +20,15 @@ def owner_view(session: Session) -> dict:
         "messageCount": session.message_count,
         "createdAt": iso(session.created_at),
         "closedAt": iso(session.closed_at),
+        "rating": rating_view(session),
     }
+
+
+def rating_view(session: Session) -> dict | None:
+    """The visitor's rating, once given (chat_core.ratings)."""
+    if session.rating_score is None:
+        return None
+    return {"score": session.rating_score, "comment": session.rating_comment, "ratedAt": iso(session.rated_at)}
 
 
 def agent_view(session: Session, now: datetime) -> dict:

@@ -1,5 +1,5 @@
-"""Command line: `sessions list|show|messages|export|assign|unassign|close` (the `sessions` command `make venv`
-installs).
+"""Command line: `sessions list|show|messages|export|history|audit|assign|unassign|close|repair` (the `sessions`
+command `make venv` installs).
 
 `.venv/bin/python -m tools.sessions_cli` runs the same, with or without the word `sessions` before the command.
 Exit codes: 0 done, 1 the backend refused (4xx: unknown session, 401, not allowed), 2 usage, 3 unreachable or a
@@ -32,6 +32,8 @@ EPILOG = """examples:
   sessions show s_3f9a1c2b7d40
   sessions messages s_3f9a1c2b7d40 --all
   sessions export s_3f9a1c2b7d40 --format csv -o chat.csv
+  sessions history s_3f9a1c2b7d40
+  sessions audit --agent agent-alice --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z --all
   sessions assign s_3f9a1c2b7d40 --agent agent-bob
   sessions unassign s_3f9a1c2b7d40
   sessions close s_3f9a1c2b7d40 --reason spam --as agent-alice
@@ -107,6 +109,22 @@ def _add_commands(commands: argparse._SubParsersAction) -> None:
     export.set_defaults(run=_export)
     _common(export)
 
+    hist = commands.add_parser("history", help="a session's timeline: every transition, who, when and why")
+    hist.add_argument("session_id", metavar="ID")
+    hist.add_argument("--limit", type=int, metavar="N", help="page size, 1 to 100 (default 100)")
+    hist.add_argument("--cursor", metavar="SEQ", help="continue after this entry (printed under a full page)")
+    hist.add_argument("--all", action="store_true", help="follow every page")
+    hist.set_defaults(run=_history)
+
+    trail = commands.add_parser("audit", help="the audit trail by agent and time range, oldest first (admin)")
+    trail.add_argument("--agent", help="entries by this agent, or about their sessions")
+    trail.add_argument("--from", dest="start", metavar="ISO", help="from this moment on, e.g. 2026-11-01T00:00:00Z")
+    trail.add_argument("--to", dest="end", metavar="ISO", help="before this moment")
+    trail.add_argument("--newest-first", action="store_true")
+    _paging(trail)
+    trail.add_argument("--all", action="store_true", help="follow every page")
+    trail.set_defaults(run=_audit)
+
     assign = commands.add_parser("assign", help="assign a waiting session to an agent (admin)")
     assign.add_argument("session_id", metavar="ID")
     assign.add_argument("--agent", required=True, help="the agent's user ID")
@@ -127,7 +145,7 @@ def _add_commands(commands: argparse._SubParsersAction) -> None:
                              "0 after a crash, when nothing runs)")
     repair.set_defaults(run=_repair)
 
-    for sub in (ls, show, msgs, assign, unassign, close, repair):
+    for sub in (ls, show, msgs, hist, trail, assign, unassign, close, repair):
         sub.add_argument("--json", action="store_true", help="print the function's raw JSON answer")
         _common(sub)
 
@@ -265,6 +283,43 @@ def _export(api: Api, args: argparse.Namespace, out: Out) -> None:
     if target:
         out.lines([f"{sid}: {count} message{'' if count == 1 else 's'} in {pages} page{'' if pages == 1 else 's'}"
                    f" written to {target}"])
+
+
+def _history(api: Api, args: argparse.Namespace, out: Out) -> None:
+    def page(sid: str, cursor: str | None) -> dict:
+        return api.call("list-sessions", "GET", f"/{sid}/history", query={"limit": args.limit, "cursor": cursor})
+
+    answer = _by_id(api, args.session_id, lambda sid: page(sid, args.cursor))
+    if args.all:
+        answer = _all_pages(answer, "history", lambda cursor: page(answer["session"]["sessionId"], cursor))
+    if args.json:
+        out.json(answer)
+    else:
+        out.lines(render.history_view(answer, width=out.width, style=out.style))
+
+
+def _audit(api: Api, args: argparse.Namespace, out: Out) -> None:
+    def page(cursor: str | None) -> dict:
+        return api.call("list-sessions", "GET", "/audit", query={
+            "agent": args.agent, "from": args.start, "to": args.end, "order": "desc" if args.newest_first else None,
+            "limit": args.limit, "cursor": cursor})
+
+    answer = page(args.cursor)
+    if args.all:
+        answer = _all_pages(answer, "audit", page)
+    if args.json:
+        out.json(answer)
+    else:
+        out.lines(render.audit_view(answer, width=out.width, style=out.style))
+
+
+def _all_pages(answer: dict, key: str, following: Callable[[str], dict]) -> dict:
+    pages = 1
+    while answer.get("nextCursor") and pages < 1000:
+        more = following(answer["nextCursor"])
+        answer = {**more, key: answer[key] + more[key]}
+        pages += 1
+    return answer
 
 
 def _assign(api: Api, args: argparse.Namespace, out: Out) -> None:

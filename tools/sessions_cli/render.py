@@ -98,7 +98,17 @@ def summary_lines(summary: dict, *, width: int, style: Style) -> list[str]:
     count = summary.get("assignments", 0)
     lines.append(f"Average time to assignment: {span(average)}"
                  + (f" ({count} assignment{'' if count == 1 else 's'})" if count else ""))
+    ratings = summary.get("ratings") or {}
+    if ratings.get("count"):
+        per_agent = ", ".join(f"{agent} {_rating(r)}" for agent, r in (ratings.get("byAgent") or {}).items())
+        lines += textwrap.wrap(f"Ratings: {_rating(ratings)}" + (f"; by agent: {per_agent}" if per_agent else ""),
+                               width=width, subsequent_indent="  ", break_on_hyphens=False)
     return lines
+
+
+def _rating(figures: dict) -> str:
+    count = figures.get("count", 0)
+    return f"{figures.get('average')}/5 ({count} rating{'' if count == 1 else 's'})"
 
 
 def list_view(answer: dict, *, width: int, wide: bool, style: Style) -> list[str]:
@@ -144,6 +154,10 @@ def session_view(session: dict, *, width: int, style: Style) -> list[str]:
         fields.append(("Escalated", f"{session['escalatedAt']}  {session.get('escalationReason') or ''}".rstrip()))
     if session.get("closedAt"):
         fields.append(("Closed", f"{session['closedAt']}  {session.get('closeReason') or ''}".rstrip()))
+    rating = session.get("rating")
+    if rating:
+        fields.append(("Rating", f"{rating.get('score')}/5" + (f"  \"{rating['comment']}\"" if rating.get("comment")
+                                                             else "")))
     for key, label in (("userMeta", "User meta"), ("ownerId", "Owner")):
         value = session.get(key)
         if value:
@@ -169,6 +183,46 @@ def messages_view(answer: dict, *, width: int, style: Style) -> list[str]:
         wrapped = textwrap.wrap(text, width=max(20, width - len(head) - 1)) or [""]
         lines.append(f"{style.dim(stamp)}  {style.bold(f'{role:<6}')} {wrapped[0]}")
         lines += [" " * (len(head) + 1) + more for more in wrapped[1:]]
+    if answer.get("nextCursor"):
+        lines.append(style.dim(f"More: add --cursor {answer['nextCursor']}"))
+    return lines
+
+
+def _entry_line(entry: dict, *, width: int, style: Style, with_session: bool) -> list[str]:
+    """`2026-11-25 12:00:01  agent:alice  claim  waiting -> assigned:alice  (why)`, wrapped under its text."""
+    stamp = (entry.get("at") or "")[:19].replace("T", " ")
+    move = f"{entry.get('from') or '-'} -> {entry.get('to') or '-'}"
+    text = f"{entry.get('actor', '?')}  {entry.get('action', '?')}  {move}"
+    if with_session:
+        text = f"{short_id(entry.get('sessionId') or '', False)}  {text}"
+    if entry.get("why"):
+        text += f"  ({' '.join(str(entry['why']).split())})"
+    head = f"{stamp}  "
+    wrapped = textwrap.wrap(text, width=max(20, width - len(head)), break_on_hyphens=False) or [""]
+    return [style.dim(stamp) + "  " + wrapped[0]] + [" " * len(head) + more for more in wrapped[1:]]
+
+
+def history_view(answer: dict, *, width: int, style: Style) -> list[str]:
+    """A session's timeline, oldest first: who moved it from which state to which, when and why."""
+    entries = answer.get("history") or []
+    lines = [style.bold(f"Timeline of {(answer.get('session') or {}).get('sessionId', '?')}")]
+    for entry in entries:
+        lines += _entry_line(entry, width=width, style=style, with_session=False)
+    if not entries:
+        lines.append("No transitions.")
+    if answer.get("nextCursor"):
+        lines.append(style.dim(f"More: add --cursor {answer['nextCursor']}"))
+    return lines
+
+
+def audit_view(answer: dict, *, width: int, style: Style) -> list[str]:
+    entries = answer.get("audit") or []
+    if not entries:
+        lines = ["No audit entries match (the trail reaches the table within a minute of each transition)."]
+    else:
+        lines = []
+        for entry in entries:
+            lines += _entry_line(entry, width=width, style=style, with_session=True)
     if answer.get("nextCursor"):
         lines.append(style.dim(f"More: add --cursor {answer['nextCursor']}"))
     return lines

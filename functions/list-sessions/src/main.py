@@ -4,8 +4,11 @@ GET  /                 sessions with filters, cursor pages and the summary
 GET  /{id}             one session
 GET  /{id}/messages    its messages, oldest first, paged
 GET  /{id}/export      ?format=json|csv&cursor=...: the transcript as a file, one page per call
+GET  /{id}/history     its timeline: every lifecycle transition, in order, paged
+GET  /audit            (admin) the audit trail by agent and time range, paged
 POST /recount          (admin) repair: the counters rebuilt from the sessions, messageCount from the stored messages
-Schedule (every minute): fold the sessions the counters do not hold yet into them
+Schedule (every minute): fold the sessions the counters do not hold yet into them, and move the sessions'
+recorded transitions to the `audit` table
 """
 
 from chat_core import service
@@ -24,6 +27,11 @@ def recount(req):
     return service.recount(req.core, req.json())
 
 
+@app.route("GET", "/audit")  # before /{session_id}: the first route that matches answers
+def audit_trail(req):
+    return service.audit_trail(req.core, req.query)
+
+
 @app.route("GET", "/{session_id}")
 def get_session(req):
     return service.get_session(req.core, req.params["session_id"])
@@ -32,6 +40,11 @@ def get_session(req):
 @app.route("GET", "/{session_id}/messages")
 def messages(req):
     return service.session_messages(req.core, req.params["session_id"], req.query)
+
+
+@app.route("GET", "/{session_id}/history")
+def history(req):
+    return service.session_history(req.core, req.params["session_id"], req.query)
 
 
 @app.on_schedule

@@ -10,7 +10,8 @@
  * create-session on the first message (the token is kept in localStorage, so a reload or another page of the site
  * resumes the chat), touch-session for messages (each with an idempotency key, retried on network errors without
  * duplicates) and for the transcript, escalate ("Talk to a person") and close-session ("End chat"). "Download
- * transcript" pages through touch-session /export (one execution per 100 messages) and saves one CSV file.
+ * transcript" pages through touch-session /export (one execution per 100 messages) and saves one CSV file. After
+ * "End chat", the visitor may rate the chat: 1 to 5 and a comment, through close-session /rate, once.
  * Every call goes through `createApi`, the one place that talks to Appwrite.
  *
  * Polling (POLICY): after the visitor does something (sends, asks for a person, comes back to the tab) it checks
@@ -212,6 +213,8 @@
         method: "GET", token: session.token,
         path: "/export?" + new URLSearchParams({ sessionId: session.id, format: "csv",
                                                  limit: String(POLICY.transcriptPage), ...(cursor ? { cursor } : {}) }).toString() }),
+      rate: (session, rating) => execute(FUNCTIONS.close, { path: "/rate", token: session.token,
+        body: { sessionId: session.id, rating } }),
     };
   }
 
@@ -230,7 +233,7 @@
 
   function freshState() {
     return { session: null, theme: cleanTheme(pageTheme()), items: [], cursor: null, seen: 0, status: null,
-             needsHuman: false, outbox: [], open: false, unread: 0, rereading: false };
+             needsHuman: false, outbox: [], open: false, unread: 0, rereading: false, rated: false };
   }
 
   const state = freshState();
@@ -244,6 +247,7 @@
         cursor: typeof saved.cursor === "string" ? saved.cursor : null, seen: Number(saved.seen) || 0,
         rereading: Boolean(saved.rereading),
         status: typeof saved.status === "string" ? saved.status : null, needsHuman: Boolean(saved.needsHuman),
+        rated: Boolean(saved.rated),
         outbox: Array.isArray(saved.outbox) ? saved.outbox.filter((o) => o && typeof o.cid === "string" && typeof o.text === "string") : [],
       });
     }
@@ -261,6 +265,7 @@
   function save() {
     store.save({ session: state.session, theme: state.theme, items: state.items.slice(-POLICY.keep), cursor: state.cursor,
                  seen: state.seen, rereading: state.rereading, status: state.status, needsHuman: state.needsHuman, outbox: state.outbox,
+                 rated: state.rated,
                  open: state.open, unread: state.unread });
   }
 
@@ -310,6 +315,19 @@
     .send { min-width: 64px; min-height: 44px; border: 0; border-radius: 12px; background: var(--cw-accent);
             color: var(--cw-on-accent); font-weight: 600; }
     .send:disabled, textarea:disabled { opacity: .5; cursor: default; }
+    .rating { display: flex; flex-direction: column; gap: 8px; padding: 10px 16px 12px; border-top: 1px solid var(--cw-line); }
+    .rating fieldset { border: 0; margin: 0; padding: 0; min-width: 0; }
+    .rating legend { padding: 0; font-weight: 600; margin-bottom: 6px; }
+    .scores { display: flex; gap: 6px; }
+    .score { position: relative; }
+    .score input { position: absolute; opacity: 0; width: 1px; height: 1px; margin: 0; }
+    .score span { display: flex; align-items: center; justify-content: center; min-width: 44px; min-height: 40px;
+                  border-radius: 10px; border: 1px solid var(--cw-line); cursor: pointer; font-size: 15px; }
+    .score input:checked + span { background: var(--cw-accent); color: var(--cw-on-accent); border-color: var(--cw-accent); }
+    .score input:focus-visible + span { outline: 3px solid var(--cw-focus); outline-offset: 2px; }
+    .rating .hint { font-size: 12px; opacity: .8; }
+    .rating textarea { min-height: 40px; }
+    .rating .send { align-self: flex-end; padding: 0 14px; }
     .sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; overflow: hidden; clip: rect(0 0 0 0);
                white-space: nowrap; border: 0; }
     @media (max-width: 520px) {
@@ -380,6 +398,20 @@
                    el("button", { type: "button", class: "minimize", "aria-label": "Minimize the chat", text: "\u2013",
                                   onclick: () => closePanel() })),
                 ui.status, ui.log, el("div", { class: "actions" }, ui.human, ui.end, ui.restart, ui.download), ui.form);
+  // After the chat ended: how was it? 1 to 5 (radio buttons: arrows move, a screen reader reads "4 out of 5"),
+  // an optional comment, sent once.
+  ui.scores = [1, 2, 3, 4, 5].map((n) => el("label", { class: "score" },
+    el("input", { type: "radio", name: "cw-score", value: String(n), "aria-label": `${n} out of 5` }),
+    el("span", { "aria-hidden": "true", text: `${n}\u2605` })));
+  ui.comment = el("textarea", { id: "cw-comment", rows: "2", maxlength: "1000", placeholder: "Anything to add? (optional)" });
+  ui.rate = el("button", { type: "submit", class: "send", text: "Send rating" });
+  ui.rating = el("form", { class: "rating", hidden: true, "aria-labelledby": "cw-rate-title",
+                           onsubmit: (event) => { event.preventDefault(); sendRating(); } },
+                 el("fieldset", {}, el("legend", { id: "cw-rate-title", text: "How was this chat?" }),
+                    el("div", { class: "scores" }, ...ui.scores),
+                    el("span", { class: "hint", text: "1 = poor, 5 = excellent" })),
+                 el("label", { for: "cw-comment", class: "sr-only", text: "Comment (optional)" }), ui.comment, ui.rate);
+  ui.panel.insertBefore(ui.rating, ui.panel.querySelector(".actions"));
   ui.box = el("div", { class: "cw" }, ui.panel, ui.launcher);
   root.append(ui.box);
 
@@ -463,6 +495,7 @@
     ui.end.hidden = closed || !state.session;
     ui.restart.hidden = !closed;
     ui.download.hidden = !state.session;
+    ui.rating.hidden = !(closed && state.session && !state.rated);
     ui.input.disabled = closed;
     ui.send.disabled = closed;
     ui.box.classList.toggle("open", state.open);
@@ -660,6 +693,7 @@
       const answer = await api.close(state.session);
       note("You ended the chat.");
       applySession(answer.session, answer);
+      if (!ui.rating.hidden) ui.scores[0].querySelector("input").focus(); // keyboard users land on the rating
     } catch (error) {
       if (error.code === "session_closed") applySession({ status: "closed", needsHuman: false });
       else note(`Could not end the chat (${error.message}). Please try again.`);
@@ -709,6 +743,27 @@
       ui.download.disabled = false;
       ui.download.removeAttribute("aria-busy");
       ui.download.textContent = "Download transcript";
+    }
+  }
+
+  async function sendRating() {
+    const picked = ui.scores.map((label) => label.querySelector("input")).find((input) => input.checked);
+    if (!picked) { note("Pick a score from 1 to 5 first."); ui.scores[0].querySelector("input").focus(); return; }
+    const comment = ui.comment.value.trim().slice(0, 1000);
+    ui.rate.disabled = true;
+    try {
+      await api.rate(state.session, { score: Number(picked.value), ...(comment ? { comment } : {}) });
+      state.rated = true;
+      note("Thank you for rating this chat.");
+    } catch (error) {
+      if (error.code === "already_rated") { state.rated = true; note("This chat was rated already."); }
+      else if (LOST.includes(error.code)) { state.rated = true; note("This chat can no longer be rated."); }
+      else note(`Could not send your rating (${error.message}). Please try again.`);
+    } finally {
+      ui.rate.disabled = false;
+      renderControls();
+      save();
+      if (state.rated) ui.restart.focus();
     }
   }
 
