@@ -1,13 +1,14 @@
 """list-sessions: what agents and admins see.
 
 GET  /                 sessions with filters, cursor pages and the summary
+GET  /agents           the agents: availability, capacity, load
 GET  /{id}             one session
 GET  /{id}/messages    its messages, oldest first, paged
 POST /recount          (admin) repair: the counters rebuilt from the sessions, messageCount from the stored messages
-Schedule (every minute): fold the sessions the counters do not hold yet into them
+Schedule (every minute): fold the sessions the counters do not hold yet into them; auto-assign what events missed
 """
 
-from chat_core import service
+from chat_core import availability, service
 from chat_core.http import App
 
 app = App("list-sessions")
@@ -21,6 +22,11 @@ def list_sessions(req):
 @app.route("POST", "/recount")
 def recount(req):
     return service.recount(req.core, req.json())
+
+
+@app.route("GET", "/agents")  # before /{session_id}: the first route that matches answers
+def agents(req):
+    return availability.agents_list(req.core)
 
 
 @app.route("GET", "/{session_id}")
