@@ -336,3 +336,21 @@ def test_the_repair_sets_a_load_left_one_high_back_to_the_sessions_held(team, ap
     assert repaired.json["agentLoads"] == {"checked": 1, "repaired": 1, "unsettled": 0}
     assert agent_row(appwrite, "agent-alice")["load"] == 1
     assert row(appwrite, "sessions", w.session_id)["assignedAgent"] == "agent-alice"
+
+
+def test_auto_assignment_costs_what_docs_reliability_says(team, appwrite):
+    capacity("agent-alice", 1)
+    availability("agent-alice", "available")
+    warm = waiting_visitor(team)[0]  # her slots and presence rows exist now, as in steady state
+    execute("close-session", {"sessionId": warm.session_id}, user="agent-alice")
+    first, second = Widget(), Widget()
+    appwrite.reset_counts()
+    assert execute("escalate", {"sessionId": first.session_id}, token=first.token).json["session"]["assignedAgent"]
+    # read, write (escalated), the agent rows, the waiting list, her slot, the assigning write, lastAssignedAt
+    assert len(appwrite.requests) == 7, appwrite.requests
+    execute("escalate", {"sessionId": second.session_id}, token=second.token)
+    appwrite.reset_counts()
+    execute("close-session", {"sessionId": first.session_id}, user="agent-alice")
+    # read, release stamp, write (closed), her slot back; then the same four as above for the next waiter
+    assert len(appwrite.requests) == 9, appwrite.requests
+    assert row(appwrite, "sessions", second.session_id)["assignedAgent"] == "agent-alice"

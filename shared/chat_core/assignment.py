@@ -133,11 +133,11 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
     before_holder, note = change.note
     after_holder = holder(session)
     if slot is not None:
-        if after_holder == slot.agent_id and before_holder != slot.agent_id:
+        if after_holder != slot.agent_id or before_holder == slot.agent_id:
+            give_back(core, slot)
+        elif by != TRANSFER:  # fairness counts sessions taken from the queue: "longest idle since the last one"
             safe(core, f"agent {slot.agent_id}: lastAssignedAt not written",
                  lambda: core.gateway.touch_presence(slot.agent_id, {"lastAssignedAt": iso(core.now)}))
-        else:
-            give_back(core, slot)
     if before_holder is not None and before_holder != after_holder:
         safe(core, f"agent {before_holder}: a freed slot could not be given back (load one high until a repair)",
              lambda: core.gateway.free_slot(before_holder))
@@ -243,9 +243,11 @@ def periodic(core: Core) -> dict:
     """The minute's pass (list-sessions' schedule): a load left one high by a crash or a lost answer is set back
     once its agent's slots have been quiet a minute (availability.repair_loads), then whatever an event missed is
     assigned."""
-    loads = safe(core, "agent loads not checked", lambda: availability.repair_loads(
-        core, validation.SETTLE_DEFAULT, consistency.summary(core)["agents"]))
-    assigned = pump_quietly(core, limit=PERIODIC_MAX)
+    rows = safe(core, "agent rows not read", core.gateway.agents)
+    loads = rows is not None and safe(core, "agent loads not checked", lambda: availability.repair_loads(
+        core, validation.SETTLE_DEFAULT, consistency.summary(core)["agents"], agents=rows))
+    assigned = pump_quietly(core, limit=PERIODIC_MAX, agents=None if not rows or (loads and loads["repaired"])
+                            else rows)
     return {"autoAssigned": len(assigned), "agentLoadsRepaired": loads["repaired"] if loads else 0}
 
 

@@ -176,17 +176,17 @@ def find(rows: list[Agent], agent_id: str) -> Agent:
 
 # --- the repair ----------------------------------------------------------------------------------
 
-def repair_loads(core: Core, settle: timedelta, held: dict[str, int]) -> dict:
+def repair_loads(core: Core, settle: timedelta, held: dict[str, int], agents: list[Agent] | None = None) -> dict:
     """Set each agent's load to the sessions they hold: `held`, the summary's exact per-agent count, read after this
     request began (`core.now`). Safe while traffic runs, agent by agent: only where the agent's slots row was not
     written for `settle` (every slot taken or freed bumps it, and a write that may take a session from them stamps
     it first: nothing is on its way once it has been quiet longer than any execution), and written only if the row
     is still as read (a slot taken or freed meanwhile bumps its $updatedAt, and Appwrite refuses the write).
     `settle` must outlast the longest execution that moves slots (the default 60 s does; 0 after a crash, with
-    nothing running). Agents not settled are left alone and counted."""
+    nothing running). Agents not settled are left alone and counted. `agents`: the rows, if just read."""
     cutoff = core.now - settle
     repaired = unsettled = checked = 0
-    for agent in core.gateway.agents():
+    for agent in core.gateway.agents() if agents is None else agents:
         if agent.updated_at is None:  # presence only: no slot ever
             continue
         checked += 1
