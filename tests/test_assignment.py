@@ -159,6 +159,21 @@ def test_an_unassigned_session_goes_to_someone_else(team, appwrite):
     assert (agent_row(appwrite, "agent-alice")["load"], agent_row(appwrite, "agent-bob")["load"]) == (0, 1)
 
 
+def test_a_session_handed_back_returns_to_the_same_agent_only_after_a_cool_off(team, appwrite):
+    availability("agent-alice", "available")
+    w, _ = waiting_visitor(team)
+    team.tick()
+    assert execute("assign-agent", {"sessionId": w.session_id}, path="/unassign", user="agent-alice").status == 200
+    assert row(appwrite, "sessions", w.session_id)["status"] == "active"  # she has room, but she just gave it back
+    team.tick(4 * 60)
+    availability("agent-alice")
+    assert execute("list-sessions", trigger="schedule").json["autoAssigned"] == 0
+    team.tick(61)
+    availability("agent-alice")
+    assert execute("list-sessions", trigger="schedule").json["autoAssigned"] == 1  # five minutes on: hers again
+    assert row(appwrite, "sessions", w.session_id)["assignedAgent"] == "agent-alice"
+
+
 def test_becoming_available_takes_the_longest_waiting(team, appwrite):
     ids = [waiting_visitor(team)[0].session_id for _ in range(3)]
     answer = availability("agent-bob", "available")

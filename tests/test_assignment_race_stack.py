@@ -8,8 +8,8 @@ session by hand and one hands a session back to the queue. Visitors who wait too
 Every committed write to a session or agent row is recorded in commit order (inside the engine's write lock) and
 replayed: at no point does an agent hold more sessions than their capacity, or more than their slots row counts;
 no session is ever given to an agent while another holds it. At the end: each agent's load equals the sessions they
-hold (no slot leaked), nobody waits while an available agent has a free slot, and the counters and message counts
-are exact.
+hold (no slot leaked), nobody waits while an available agent has a free slot (but the one who just handed that
+session back), and the counters and message counts are exact.
 
 ASSIGN_RACE_ROUNDS sets the rounds (default 12: a few seconds). For the figures in docs/reliability.md:
     ASSIGN_RACE_ROUNDS=1000 HARDENING_REPORT_DIR=.local \\
@@ -118,8 +118,17 @@ def party(stack: Stack, agent: str) -> Party:
     return Party(stack, user=agent)
 
 
-def rows(stack: Stack, table: str) -> list[dict]:
-    return stack.engine.list_rows("chat", table, [json.dumps({"method": "limit", "values": [5000]})])["rows"]
+def rows(stack: Stack, table: str, **equal) -> list[dict]:
+    """Rows straight from the engine (the test's own view, not a request of the functions), every page."""
+    found, cursor = [], []
+    filters = [json.dumps({"method": "equal", "attribute": k, "values": [v]}) for k, v in equal.items()]
+    while True:
+        page = stack.engine.list_rows("chat", table, [*filters, json.dumps({"method": "limit", "values": [1000]}),
+                                                      *cursor])["rows"]
+        found += page
+        if len(page) < 1000:
+            return found
+        cursor = [json.dumps({"method": "cursorAfter", "values": [page[-1]["$id"]]})]
 
 
 def test_no_agent_above_capacity_and_no_session_assigned_twice(stack):
@@ -138,12 +147,10 @@ def test_no_agent_above_capacity_and_no_session_assigned_twice(stack):
             assert status == 201, created
             tokens[created["sessionId"]] = created["token"]
             visitors.append(created["sessionId"])
-        sessions = rows(stack, "sessions")
         by_agent: dict[str, list[str]] = {}
-        for s in sessions:
-            if s["status"] == "agent_assigned":
-                by_agent.setdefault(s["assignedAgent"], []).append(s["$id"])
-        waiting = sorted((s for s in sessions if s["needsHuman"]), key=lambda s: s["escalatedAt"])
+        for s in rows(stack, "sessions", status="agent_assigned"):
+            by_agent.setdefault(s["assignedAgent"], []).append(s["$id"])
+        waiting = sorted(rows(stack, "sessions", needsHuman=True), key=lambda s: s["escalatedAt"])
 
         def escalate(sid: str, by_message: bool) -> None:
             me = {"x-session-token": tokens[sid]}
@@ -187,7 +194,7 @@ def test_no_agent_above_capacity_and_no_session_assigned_twice(stack):
                 agent = rng.choice(spare)
                 actions.append(partial(unassign, agent, by_agent[agent][0]))
         at_once(*actions)
-        still = sorted((s for s in rows(stack, "sessions") if s["needsHuman"]), key=lambda s: s["escalatedAt"])
+        still = sorted(rows(stack, "sessions", needsHuman=True), key=lambda s: s["escalatedAt"])
         for s in still[:max(0, len(still) - MAX_WAITING)]:  # the longest waiting give up
             status, _ = Party(stack, key=False).run("close-session", {"sessionId": s["$id"]},
                                                     headers={"x-session-token": tokens[s["$id"]]})
@@ -204,8 +211,11 @@ def test_no_agent_above_capacity_and_no_session_assigned_twice(stack):
     sessions = rows(stack, "sessions")
     held = Counter(s["assignedAgent"] for s in sessions if s["status"] == "agent_assigned")
     loads = {r["agentId"]: r["load"] for r in rows(stack, "agents") if r["$id"].startswith("a_")}
+    free = {a for a in AGENTS if CAPACITY[a] > held[a]}
+    # Nobody waits beside a free slot, except of the agent who just put that session back (a cool-off).
+    beside_a_free_slot = [s["$id"] for s in sessions if s["needsHuman"]
+                          and free - {(s["escalatedBy"] or "").removeprefix("agent:")}]
     left_waiting = sum(1 for s in sessions if s["needsHuman"])
-    free = {a: CAPACITY[a] - held[a] for a in AGENTS}
     figures = {"rounds": ROUNDS, "agents": CAPACITY, "calls": dict(sorted(tally.items())), "replay": found,
                "final": {"held": dict(held), "loads": loads, "waiting": left_waiting}}
     print(f"\nassignment race: {json.dumps(figures, sort_keys=True)}")
@@ -218,5 +228,5 @@ def test_no_agent_above_capacity_and_no_session_assigned_twice(stack):
     assert found.get("held_more_than_its_load", 0) == 0
     assert found["assignments"] > ROUNDS  # the rounds did assign
     assert {a: loads.get(a, 0) for a in AGENTS} == {a: held[a] for a in AGENTS}  # no slot leaked
-    assert left_waiting == 0 or not any(free.values()), (left_waiting, free)  # nobody waits beside a free slot
+    assert beside_a_free_slot == [], (beside_a_free_slot, free)
     assert violations(stack) == []

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import availability, consistency, rules, validation
@@ -40,6 +40,7 @@ AUTO, CLAIM, ADMIN, TRANSFER = "auto", "claim", "admin", "transfer"  # a session
 PUMP_MAX = 50  # sessions one event's pump assigns at most
 PERIODIC_MAX = 500  # the minute's pass: well within list-sessions' timeout
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+RETURNED_COOL_OFF = timedelta(minutes=5)  # a session an agent put back goes to others first; to them after this
 
 
 def holder(session: Session) -> str | None:
@@ -166,10 +167,10 @@ def pump(core: Core, *, limit: int = PUMP_MAX, agents: list[Agent] | None = None
     """Give the longest-waiting sessions to available agents with free slots, until either runs out or `limit`.
     Costs one request (the agent rows) when nobody can take a session, two more (the waiting list, then a slot and a
     conditional write per session) when someone can."""
+    if not core.settings.auto_assign:
+        return Pumped(agents=agents)
     rows = core.gateway.agents() if agents is None else agents
     result = Pumped(agents=rows)
-    if not core.settings.auto_assign:
-        return result
     open_ = {a.agent_id: a for a in rows if availability.takes_work(a, core.settings, core.now)}
     free = sum(availability.capacity(a, core.settings) - a.load for a in open_.values())
     if not open_ or free <= 0:
@@ -197,7 +198,10 @@ def _place(core: Core, session: Session, open_: dict[str, Agent], latest: dict[s
     """One waiting session to the best open agent. A full or absent agent leaves `open_`; `latest` keeps each
     agent's row as last seen. None when the session went to nobody (someone else took it, it closed, or no agent
     could)."""
-    returned_by = (session.escalated_by or "").removeprefix("agent:")  # who put it back: not them again
+    returned_by = None  # who just put it back in the queue: not them again, for a while
+    if (session.escalated_by or "").startswith("agent:") and session.escalated_at \
+            and core.now - session.escalated_at < RETURNED_COOL_OFF:
+        returned_by = session.escalated_by.removeprefix("agent:")
     candidates = sorted((a for a in open_.values() if a.agent_id != returned_by),
                         key=lambda a: (a.load, a.last_assigned_at or EPOCH, a.agent_id))
     for agent in candidates:
