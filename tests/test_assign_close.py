@@ -75,8 +75,9 @@ def test_claim_costs_four_requests_and_close_five(appwrite):
     w = escalated()
     appwrite.reset_counts()
     claim(w.session_id, "agent-alice")
-    # a slot on alice's row (one bounded increment), read, conditional write (no counter write), lastAssignedAt
-    assert [path.rsplit("/", 3)[-3:] for _, path in appwrite.requests][0][-1] == "increment"
+    # read (decided before any write), a slot on alice's row (one increment), conditional write (no counter
+    # write), lastAssignedAt
+    assert appwrite.requests[1][1].endswith("/load/increment")
     assert len(appwrite.requests) == 4, appwrite.requests
     appwrite.reset_counts()
     execute("close-session", {"sessionId": w.session_id}, user="agent-alice")

@@ -275,12 +275,15 @@ def test_claims_and_transfers_respect_capacity_and_an_admin_override_is_marked(t
     assert violations(appwrite) == []
 
 
-def test_a_lost_claim_gives_its_slot_back(team, appwrite):
+def test_a_refused_claim_writes_nothing(team, appwrite):
     w, _ = waiting_visitor(team)
     assert claim(w.session_id, "agent-alice").status == 200
+    appwrite.reset_counts()
     assert claim(w.session_id, "agent-bob").error == "already_assigned"
     assert claim(w.session_id, "agent-alice").json["detail"] == "already_yours"
-    assert {a: agent_row(appwrite, a)["load"] for a in AGENTS} == {"agent-alice": 1, "agent-bob": 0}
+    assert [m for m, _ in appwrite.requests if m != "GET"] == []  # decided on the session before taking a slot
+    assert agent_row(appwrite, "agent-alice")["load"] == 1
+    assert not [r for r in rows(appwrite, "agents") if r["agentId"] == "agent-bob"]
 
 
 # --- the queue the visitor sees ------------------------------------------------------------------------------

@@ -101,7 +101,12 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
     decision may give the session to (a slot is taken first, unless `slot` was); `by`: how, as `assignedBy`.
     `pump`: auto-assign after a slot freed. Returns what commit returns."""
     if to_agent is not None and slot is None:
-        slot = take_slot(core, to_agent, override=override)
+        # Decide once on the session as it is before taking a slot: a request the rules refuse (already assigned,
+        # closed, not the caller's to hand on) or that changes nothing takes no slot, so it writes nothing.
+        first = first or consistency.load(core, session_id)
+        dry = decide(first)
+        if dry.after is not None and holder(dry.after) == to_agent != holder(first):
+            slot = take_slot(core, to_agent, override=override)
 
     stamped: set[str] = set()
 
