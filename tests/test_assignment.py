@@ -372,3 +372,14 @@ def test_auto_assignment_costs_what_docs_reliability_says(team, appwrite):
     # read, release stamp, write (closed), her slot back; then the same four as above for the next waiter
     assert len(appwrite.requests) == 9, appwrite.requests
     assert row(appwrite, "sessions", second.session_id)["assignedAgent"] == "agent-alice"
+
+
+def test_sessions_held_from_before_get_their_slots_at_the_next_pass(team, appwrite, monkeypatch):
+    """An upgrade: sessions assigned before the agents table existed. The minute's pass gives the agent the load
+    they hold, so auto-assignment counts them against the capacity."""
+    w, _ = waiting_visitor(team)
+    assert claim(w.session_id, "agent-alice").status == 200
+    appwrite.engine.delete_row("chat", "agents", agent_row(appwrite, "agent-alice")["$id"])  # as before the upgrade
+    assert load_violations(appwrite)
+    assert execute("list-sessions", trigger="schedule").json["agentLoadsRepaired"] == 1
+    assert agent_row(appwrite, "agent-alice")["load"] == 1 and load_violations(appwrite) == []

@@ -186,7 +186,14 @@ def repair_loads(core: Core, settle: timedelta, held: dict[str, int], agents: li
     nothing running). Agents not settled are left alone and counted. `agents`: the rows, if just read."""
     cutoff = core.now - settle
     repaired = unsettled = checked = 0
-    for agent in core.gateway.agents() if agents is None else agents:
+    rows = core.gateway.agents() if agents is None else agents
+    with_slots = {a.agent_id for a in rows if a.updated_at is not None}
+    for agent_id in sorted(set(held) - with_slots):  # sessions held from before this feature, or a lost create
+        checked += 1
+        if held[agent_id] and core.gateway.create_slots(agent_id, held[agent_id]):
+            core.log(f"repair: agent {agent_id} holds {held[agent_id]} sessions: their slots row now says so")
+            repaired += 1
+    for agent in rows:
         if agent.updated_at is None:  # presence only: no slot ever
             continue
         checked += 1

@@ -514,6 +514,15 @@ class Gateway:
                 continue
         raise UpstreamUnavailable("the agent's row keeps changing; try again")
 
+    def create_slots(self, agent_id: str, load: int) -> bool:
+        """A slots row for an agent who has none yet, holding `load`; False if one exists (someone made it)."""
+        try:
+            _call(self._tables.create_row, self.db, AGENTS, agent_row_id(agent_id),
+                  {"agentId": agent_id, "availability": OFFLINE, "load": load})
+        except RowExists:
+            return False
+        return True
+
     def mark_release(self, agent_id: str, now: datetime) -> None:
         """Stamp the slots row before a session write that may take a session from the agent: until its slot is
         freed, the row's $updatedAt says a release may be on its way (the repair waits for it)."""
