@@ -318,8 +318,8 @@ def test_the_expected_wait_follows_the_recent_rate_and_is_null_when_nobody_is_av
         execute("close-session", {"sessionId": w.session_id}, user="agent-alice")
     busy, _ = waiting_visitor(team)  # alice takes it: she is full again
     queue = [waiting_visitor(team)[1]["session"]["queue"] for _ in range(2)]
-    # 4 taken in 15 minutes: one every 225 s; position 0 needs 1, position 1 needs 2
-    assert [q["expectedWaitSeconds"] for q in queue] == [225, 450]
+    # 4 taken in the last 30 minutes: one every 450 s; position 0 needs 1, position 1 needs 2
+    assert [q["expectedWaitSeconds"] for q in queue] == [450, 900]
     availability("agent-alice", "offline")
     assert waiting_visitor(team)[1]["session"]["queue"]["expectedWaitSeconds"] is None
 

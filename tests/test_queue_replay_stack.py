@@ -162,7 +162,7 @@ def test_the_expected_wait_on_a_simulated_day(stack, monkeypatch):
     arrivals = len(tokens)
     figures = {
         "hours": HOURS, "from_hour": OPENING, "arrivals": arrivals, "agents": len(AGENTS), "slots_each": SLOTS,
-        "window_minutes": int(os.environ.get("QUEUE_RATE_MINUTES", "15")), "executions": executions,
+        "window_minutes": int(os.environ.get("QUEUE_RATE_MINUTES", "30")), "executions": executions,
         "visitors_who_waited": len({sid for sid, *_ in told}), "estimates_shown": len(told),
         "estimates_null_while_an_agent_was_available": nulls_while_available,
         "wait_seconds": {"median": _q(sorted(waits), 0.5), "p90": _q(sorted(waits), 0.9),

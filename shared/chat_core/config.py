@@ -36,7 +36,7 @@ class Settings:
     auto_assign: bool = True
     agent_capacity: int = 5
     agent_away_seconds: int = 90
-    queue_rate_minutes: int = 15
+    queue_rate_minutes: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -64,7 +64,7 @@ class Settings:
             auto_assign=env.get("AUTO_ASSIGN", "on").strip().lower() not in ("off", "false", "0", "no"),
             agent_capacity=_positive_int(env, "AGENT_CAPACITY", 5, allow_zero=True),
             agent_away_seconds=_positive_int(env, "AGENT_AWAY_SECONDS", 90),
-            queue_rate_minutes=_positive_int(env, "QUEUE_RATE_MINUTES", 15),
+            queue_rate_minutes=_positive_int(env, "QUEUE_RATE_MINUTES", 30),
         )
 
 
