@@ -373,8 +373,8 @@ def test_close_session(world):
 
 def test_list_sessions(world):
     ids = sorted(world.sessions)
-    routes = ["/", "/recount", "/agents", *(f"/{i}" for i in ids[:3]), *(f"/{i}/messages" for i in ids[:3]), "/s_missing",
-              "/s_missing/messages", "/%00/messages", "/" + "x" * 40]
+    routes = ["/", "/recount", "/agents", *(f"/{i}" for i in ids[:3]), *(f"/{i}/messages" for i in ids[:3]),
+              "/s_missing", "/s_missing/messages", "/%00/messages", "/" + "x" * 40]
 
     @SETTINGS
     @given(requests_for(world, "list-sessions", "GET", routes, {"anything": json_values}))

@@ -123,7 +123,8 @@ def agents_view(answer: dict, *, width: int, style: Style) -> list[str]:
         if availability != a.get("chosen"):
             availability += f" (chose {a.get('chosen')})"
         capacity = f"{a.get('capacity')}{'*' if a.get('capacityIsDefault') else ''}"
-        heard = "-" if a.get("silentSeconds") is None else f"{span(a['silentSeconds'])} ago"
+        silent = a.get("silentSeconds")
+        heard = "-" if silent is None else "just now" if silent < 10 else f"{span(silent)} ago"
         row = [a.get("agentId", "?"), availability, str(a.get("load", 0)), capacity, heard,
                (a.get("lastAssignedAt") or "-")[:19].replace("T", " ")]
         rows.append(row)
