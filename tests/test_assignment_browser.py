@@ -1,7 +1,8 @@
 """Auto-assignment seen from both sides, in headless Chromium against the local stack: an available agent receives
 waiting visitors in the console without clicking anything, a waiting visitor in the widget sees their place in the
 queue drop to 0 and then an agent join, and the agent's load never exceeds their capacity (every write of their
-slots row is watched, and the console's own load display too). Screenshots go to .local/assignment/."""
+slots row is watched, and the console's own load display too); an admin's console shows the team. Screenshots go to
+.local/assignment/."""
 
 from __future__ import annotations
 
@@ -112,6 +113,15 @@ def test_an_available_agent_receives_waiting_visitors_and_the_visitor_sees_the_q
     console.locator("#load", has_text="load 1 / 1").wait_for(timeout=WAIT_MS)
     shot(console, "4-console-the-widget-visitor-arrives")
     shot(visitor, "4-widget-an-agent-joined")
+
+    # An admin's console shows the team: who is available, and their load against capacity.
+    admin_page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    open_console(admin_page, stack, "admin-ada", 1)
+    alice = admin_page.locator("#team li[data-agent='agent-alice']")
+    alice.wait_for(timeout=WAIT_MS)
+    assert "available" in alice.inner_text() and "load 1 / 1" in alice.locator("[data-role=load]").inner_text()
+    shot(admin_page, "5-console-the-team")
+    admin_page.context.close()
 
     session = stack.engine.get_row("chat", "sessions", mine)
     assert (session["assignedAgent"], session["assignedBy"]) == ("agent-alice", "auto")
