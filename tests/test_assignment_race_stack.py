@@ -99,6 +99,8 @@ def replay(entries: list[dict]) -> dict:
         if row["assignedBy"] == "auto" and not available.get(now):
             found["auto_to_an_agent_away_at_that_write"] += 1  # allowed: it took its slot while available
     found["max_held"] = max(held.values(), default=0)
+    for broken in ("above_capacity", "double_assignment", "held_more_than_its_load"):
+        found.setdefault(broken, 0)  # reported even when zero
     return dict(found)
 
 
