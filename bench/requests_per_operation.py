@@ -101,6 +101,35 @@ def measure() -> list[tuple[str, int]]:
             "list-sessions", method="GET", path="/?needsHuman=true&sort=escalatedAt&order=asc&limit=100",
             secret=ADMIN_SECRET))
 
+        # Availability, auto-assignment and the queue (chat_core.availability, assignment, queueing). Alice is
+        # available with one slot; each figure below starts from a steady state (rows exist, her slots row too).
+        execute("close-session", {"sessionId": other.session_id}, secret=ADMIN_SECRET)  # nobody else waits
+        count("assign-agent /availability: going available (nobody waits)",
+              lambda: execute("assign-agent", {"availability": "available"}, path="/availability", user="agent-alice"))
+        count("assign-agent /availability: the console's heartbeat",
+              lambda: execute("assign-agent", {}, path="/availability", user="agent-alice"))
+        execute("assign-agent", {"agentId": "agent-alice", "capacity": 1}, path="/capacity", secret=ADMIN_SECRET)
+        first, second = Widget(), Widget()
+        count("escalate (HTTP), auto-assigned at once", lambda: holder.update(auto=execute(
+            "escalate", {"sessionId": first.session_id}, token=first.token)))
+        assert holder["auto"].json["session"]["assignedAgent"] == "agent-alice", holder["auto"]
+        count("escalate (HTTP), nobody free: waits, with its queue", lambda: holder.update(waits=execute(
+            "escalate", {"sessionId": second.session_id}, token=second.token)))
+        assert holder["waits"].json["session"]["queue"]["position"] == 0, holder["waits"]
+        count("touch-session heartbeat, waiting (with its queue)",
+              lambda: execute("touch-session", {"sessionId": second.session_id}, token=second.token))
+        count("touch-session GET /messages, waiting (the widget's poll, with its queue)", lambda: execute(
+            "touch-session", method="GET", path=f"/messages?sessionId={second.session_id}", token=second.token))
+        count("close-session: the freed slot assigns the next waiter", lambda: execute(
+            "close-session", {"sessionId": first.session_id}, user="agent-alice"))
+        assert fake.engine.get_row("chat", "sessions", second.session_id)["assignedAgent"] == "agent-alice"
+        third = Widget()
+        count("touch-session, a message asking for a person (nobody free)",
+              lambda: third.say("can I talk to a human please"))
+        count("close-session: the freed slot assigns the next waiter", lambda: execute(
+            "close-session", {"sessionId": second.session_id}, user="agent-alice"))
+        execute("assign-agent", {"availability": "offline"}, path="/availability", user="agent-alice")
+
         def with_trail() -> str:
             sessions = fake.engine.list_rows("chat", "sessions", ['{"method":"limit","values":[5000]}'])["rows"]
             moving = [json.loads(r["transitions"] or "[]") for r in sessions if r["auditPending"]]

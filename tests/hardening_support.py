@@ -174,9 +174,20 @@ def violations(fake: FakeAppwrite, *, counters: bool = True) -> list[str]:
             found.append(f"counters out of step: summary {counted} but rows say {truth}")
         found += ledger_violations(fake)
     found += audit_violations(fake)
+    found += load_violations(fake, sessions)
     client_ids = Counter((m["sessionId"], m["clientMessageId"]) for m in messages if m["clientMessageId"])
     found += [f"message {key} stored {n} times" for key, n in client_ids.items() if n > 1]
     return found
+
+
+def load_violations(fake: FakeAppwrite, sessions: list[dict] | None = None) -> list[str]:
+    """No agent holds more sessions than their slots row counts (chat_core.assignment: a slot is taken before a
+    session is given and freed after it left). A load higher than that is a slot nobody uses (a lost answer), safe."""
+    sessions = rows(fake, "sessions") if sessions is None else sessions
+    held = Counter(s["assignedAgent"] for s in sessions if s["status"] == "agent_assigned")
+    loads = {r["agentId"]: r["load"] for r in rows(fake, "agents") if r["$id"].startswith("a_")}
+    return [f"agent {agent} holds {n} sessions but its load is {loads.get(agent, 0)}"
+            for agent, n in held.items() if loads.get(agent, 0) < n]
 
 
 def dumps(value) -> str:

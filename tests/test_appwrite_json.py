@@ -32,7 +32,8 @@ def test_every_function_declares_what_appwrite_needs():
             assert key in function, (fid, key)
     assert FUNCTIONS["escalate"]["events"] and FUNCTIONS["close-session"]["schedule"]
     assert FUNCTIONS["list-sessions"]["schedule"] == "* * * * *"  # the fold (chat_core.consistency)
-    assert {t["$id"] for t in CONFIG["tables"]} == {"sessions", "messages", "counters", "jobs", "limits", "audit"}
+    assert {t["$id"] for t in CONFIG["tables"]} == {"sessions", "messages", "counters", "agents", "jobs",
+                                                        "limits", "audit"}
     assert all(t["$permissions"] == [] and not t["rowSecurity"] for t in CONFIG["tables"])
     assert "databases" not in CONFIG and "collections" not in CONFIG  # never mix with tablesDB
 

@@ -68,15 +68,22 @@ def test_interleaved_claims_have_exactly_one_winner(appwrite):
     assert summary["agents"] == {"agent-alice": 1} and summary["byStatus"]["agent_assigned"] == 1
 
 
-def test_claim_and_close_cost_two_requests(appwrite):
+def test_claim_costs_four_requests_and_close_five(appwrite):
+    escalated_once = escalated()
+    claim(escalated_once.session_id, "agent-alice")  # alice's JWT verified and her agent row made, as when warm
+    execute("close-session", {"sessionId": escalated_once.session_id}, user="agent-alice")
     w = escalated()
-    execute("list-sessions", method="GET", user="agent-alice")  # verifies alice's JWT once, as a warm instance
     appwrite.reset_counts()
     claim(w.session_id, "agent-alice")
-    assert len(appwrite.requests) == 2, appwrite.requests  # read, conditional write: no counter write
+    # read (decided before any write), a slot on alice's row (one increment), conditional write (no counter
+    # write), lastAssignedAt
+    assert appwrite.requests[1][1].endswith("/load/increment")
+    assert len(appwrite.requests) == 4, appwrite.requests
     appwrite.reset_counts()
     execute("close-session", {"sessionId": w.session_id}, user="agent-alice")
-    assert len(appwrite.requests) == 2, appwrite.requests
+    # read, a release stamp on her slots row, conditional write, her slot back (a bounded decrement), the agent rows
+    # (nobody is available: no auto-assignment)
+    assert len(appwrite.requests) == 5, appwrite.requests
 
 
 def test_who_may_assign(appwrite):

@@ -155,6 +155,33 @@ def test_assign_unassign_close(stack, env):
     assert cli(env, "sessions", "close", sid)[:2] == (0, f"{sid} unchanged: already_closed\n")
 
 
+def test_agents_capacity_availability_and_an_override(stack, env):
+    def bob() -> dict:
+        listed = json.loads(cli(env, "sessions", "agents", "--json")[1])["agents"]
+        return next((a for a in listed if a["agentId"] == "agent-bob"), {"load": 0})
+    held = bob()["load"]  # what earlier tests left him
+    assert cli(env, "sessions", "capacity", "agent-bob", str(held + 1))[0] == 0
+    code, out, _ = cli(env, "sessions", "availability", "agent-bob", "away")
+    assert code == 0 and "agent-bob" in out and "away" in out
+    first, second = new_session(stack, escalate="help"), new_session(stack, escalate="help")
+    assert cli(env, "sessions", "assign", first, "--agent", "agent-bob")[0] == 0
+    code, _, err = cli(env, "sessions", "assign", second, "--agent", "agent-bob")
+    assert code == 1 and err.startswith(f"error: at_capacity: agent-bob holds {held + 1} of {held + 1}"), err
+    assert cli(env, "sessions", "assign", second, "--agent", "agent-bob", "--over-capacity")[0] == 0
+    code, out, _ = cli(env, "sessions", "show", second)
+    assert "by an admin  (over capacity)" in out
+    code, out, _ = cli(env, "sessions", "agents")
+    assert code == 0 and all(len(line) <= 80 for line in out.splitlines())
+    line = next(line for line in out.splitlines() if line.startswith("agent-bob"))
+    assert line.split()[1:4] == ["away", str(held + 2), str(held + 1)], line  # availability, load, capacity
+    assert "auto-assignment on" in out
+    assert cli(env, "sessions", "capacity", "agent-bob", "default")[0] == 0
+    assert cli(env, "sessions", "capacity", "agent-bob", "many")[0] == 2
+    for sid in (first, second):
+        assert cli(env, "sessions", "close", sid)[0] == 0
+    assert bob()["load"] == held
+
+
 def load_session(env: dict, sid: str) -> dict:
     code, out, _ = cli(env, "sessions", "show", sid, "--json")
     assert code == 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from appwrite.client import Client
 from appwrite.services.functions import Functions
+from stack_support import function_variables
 
 from devstack.server import Stack
 
@@ -37,7 +38,9 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with Stack(ROOT, data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
+    # A working day holds many sessions at once: capacity is tested on its own (tests/test_assignment*.py).
+    with function_variables({"AGENT_CAPACITY": "1000"}), \
+            Stack(ROOT, data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
         yield running
 
 

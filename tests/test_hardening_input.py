@@ -345,10 +345,13 @@ def test_escalate_events(world):
 
 def test_assign_agent(world):
     fields = {"sessionId": session_ids(world),
-              "agentId": st.sampled_from([*USERS, "ghost-user"]) | st.text(max_size=40) | json_values}
+              "agentId": st.sampled_from([*USERS, "ghost-user"]) | st.text(max_size=40) | json_values,
+              "availability": st.sampled_from(["available", "away", "offline", "Available"]) | json_values,
+              "capacity": st.integers(-2, 1002) | json_values, "overCapacity": st.booleans() | json_values}
 
     @SETTINGS
-    @given(requests_for(world, "assign-agent", "POST", ["/claim", "/assign", "/transfer", "/unassign"], fields))
+    @given(requests_for(world, "assign-agent", "POST", ["/claim", "/assign", "/transfer", "/unassign",
+                                                         "/availability", "/capacity"], fields))
     def run(request):
         check(world, request)
     run()
@@ -367,8 +370,8 @@ def test_close_session(world):
 
 def test_list_sessions(world):
     ids = sorted(world.sessions)
-    routes = ["/", "/recount", *(f"/{i}" for i in ids[:3]), *(f"/{i}/messages" for i in ids[:3]), "/s_missing",
-              "/s_missing/messages", "/%00/messages", "/" + "x" * 40, *(f"/{i}/export" for i in ids[:2]),
+    routes = ["/", "/recount", "/agents", *(f"/{i}" for i in ids[:3]), *(f"/{i}/messages" for i in ids[:3]),
+              "/s_missing", "/s_missing/messages", "/%00/messages", "/" + "x" * 40, *(f"/{i}/export" for i in ids[:2]),
               "/s_missing/export"]
 
     @SETTINGS

@@ -161,13 +161,16 @@ def test_forged_schedule_calls_cannot_amplify_the_idle_sweep(stack):
 
 
 def test_a_forged_schedule_call_on_list_sessions_only_folds_the_counters(stack):
-    """Its schedule moves pending sessions into the counters: work any summary reader would do, done once. A forged
-    call (only agents may execute list-sessions at all) shows nothing and changes no session's state."""
+    """Its schedule moves pending sessions into the counters (work any summary reader would do, done once) and
+    auto-assigns what events missed (work any escalation would do; nobody is available here). A forged call (only
+    agents may execute list-sessions at all) shows nothing and changes no session's state."""
     agent = Party(stack, signed_in="agent-alice")
     Party(stack, key=False).run("create-session", {})
     rows_before = {r["$id"]: r for r in snapshot(stack)["sessions"]}
     status, answer = agent.run("list-sessions", {}, headers={"X-Appwrite-Trigger": "schedule"})
-    assert status == 200 and set(answer) == {"folded", "skipped", "auditMoved"}, answer
+    assert status == 200 and set(answer) == {"folded", "skipped", "auditMoved", "autoAssigned",
+                                             "agentLoadsRepaired"}, answer
+    assert answer["autoAssigned"] == 0
     for row_id, row in {r["$id"]: r for r in snapshot(stack)["sessions"]}.items():
         lifecycle = ("status", "needsHuman", "assignedAgent", "messageCount", "lastSeen", "closedAt")
         assert {k: row[k] for k in lifecycle} == {k: rows_before[row_id][k] for k in lifecycle}

@@ -32,6 +32,11 @@ class Settings:
     empty_session_minutes: int = 10
     upstream_timeout_seconds: float = 10.0
     label_cache_seconds: int = 60
+    # Availability, auto-assignment and the queue (chat_core.availability, assignment, queueing).
+    auto_assign: bool = True
+    agent_capacity: int = 5
+    agent_away_seconds: int = 90
+    queue_rate_minutes: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -56,6 +61,10 @@ class Settings:
             empty_session_minutes=_positive_int(env, "EMPTY_SESSION_MINUTES", 10),
             upstream_timeout_seconds=float(_positive_int(env, "UPSTREAM_TIMEOUT_SECONDS", 10)),
             label_cache_seconds=_positive_int(env, "LABEL_CACHE_SECONDS", 60, allow_zero=True),
+            auto_assign=env.get("AUTO_ASSIGN", "on").strip().lower() not in ("off", "false", "0", "no"),
+            agent_capacity=_positive_int(env, "AGENT_CAPACITY", 5, allow_zero=True),
+            agent_away_seconds=_positive_int(env, "AGENT_AWAY_SECONDS", 90),
+            queue_rate_minutes=_positive_int(env, "QUEUE_RATE_MINUTES", 30),
         )
 
 

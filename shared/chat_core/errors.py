@@ -39,12 +39,14 @@ CATALOG: dict[str, Kind] = {
     "invalid_cursor": Kind(400, "The cursor is not a row of this list: unknown, deleted, or another session's "
                                 "message (all answered alike)."),
     "invalid_value": Kind(400, "A number field is out of its range (`settleSeconds` 0 to 3600, `rating.score` 1 to "
-                               "5)."),
+                               "5, `capacity` 0 to 1000)."),
+    "invalid_availability": Kind(400, "`availability` is not one of `available`, `away`, `offline`."),
     "too_large": Kind(400, "`userMeta` or `theme` is longer than its column once encoded."),
     "invalid_agent": Kind(400, "`agentId` names no user with the agent or admin label."),
     "claim_for_other": Kind(400, "`/claim` with an `agentId` other than the caller's own: `/assign` assigns "
                                  "someone else."),
-    "no_agent": Kind(400, "`/claim` with the admin secret, which names no agent: use `/assign` with `agentId`."),
+    "no_agent": Kind(400, "`/claim` or `/availability` with the admin secret, which names no agent: use `/assign`, "
+                          "or `agentId`."),
     # 401, 403: who calls
     "unauthorized": Kind(401, "The route needs a signed-in agent or the admin secret; the caller is anonymous."),
     "invalid_credentials": Kind(401, "The `X-Chat-Secret` is wrong, or Appwrite refused the JWT "
@@ -73,6 +75,9 @@ CATALOG: dict[str, Kind] = {
     "not_closed": Kind(409, "The session is still open: rate it in the request that closes it (close-session with "
                             "`rating`) or once it is closed."),
     "already_rated": Kind(409, "The session was rated already (once per session); `rating` holds the stored one."),
+    "at_capacity": Kind(409, "The agent already holds as many sessions as their capacity allows (`load`, "
+                             "`capacity` say how many); an admin may assign or transfer over it with "
+                             "`overCapacity: true`."),
     "concurrent_update": Kind(409, "The session (or, for a summary, the counters) kept changing while the operation "
                                    "ran; try again."),
     "busy": Kind(409, "A fold or a repair of the counters is running (one at a time); try again in a minute."),

@@ -34,10 +34,13 @@ from . import rules, validation
 from .authz import Account
 from .config import Settings
 from .errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
-from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, CounterRow, Message, Session, Tally, Transition, iso, parse_time
+from .model import (ACTIVE, AGENT_ASSIGNED, CLOSED, OFFLINE, Agent, CounterRow, Message, Session, Tally, Transition,
+                    iso, parse_time)
 from .rules import EMPTY
 
 SESSIONS, MESSAGES, COUNTERS, JOBS, LIMITS, AUDIT = "sessions", "messages", "counters", "jobs", "limits", "audit"
+AGENTS = "agents"
+QUEUE_TAKEN_BY = ("auto", "claim", "admin")  # assignedBy of an assignment that took a session from the queue
 GLOBAL_COUNTER_ROW = "global"
 # What a list shows of a session (its ledger columns are the fold's business).
 LISTED_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
@@ -110,6 +113,17 @@ _jwt_lock = threading.Lock()
 def audit_row_id(session_id: str, seq: int) -> str:
     """One audit row per (session, seq), whoever writes it and however often: a re-run writes nothing twice."""
     return "a_" + hashlib.sha256(f"{session_id}|{seq}".encode()).hexdigest()[:32]
+
+
+PRESENCE_PREFIX = "p_"
+
+
+def agent_row_id(agent_id: str) -> str:
+    return "a_" + hashlib.sha256(agent_id.encode()).hexdigest()[:32]
+
+
+def presence_row_id(agent_id: str) -> str:
+    return PRESENCE_PREFIX + hashlib.sha256(agent_id.encode()).hexdigest()[:32]
 
 
 def counter_row_id(agent_id: str | None) -> str:
@@ -479,6 +493,130 @@ class Gateway:
             _jwt_cache[digest] = (expires, account)
         return account
 
+    # --- agents and the queue (chat_core.availability, assignment, queueing) ---------------------
+    # Each agent has two rows: slots (`a_...`: availability, capacity, load, releasedAt), written only when those
+    # change, so its $updatedAt says when a slot last moved; and presence (`p_...`: heartbeatAt, lastAssignedAt),
+    # written by the console's heartbeat and after assignments. One list reads both.
+
+    def agents(self) -> list[Agent]:
+        """Every agent: one request for up to PAGE_LIMIT rows (two per agent)."""
+        slots: dict[str, Agent] = {}
+        presence: dict[str, Any] = {}
+        for row in self._walk(AGENTS, []):
+            if row.id.startswith(PRESENCE_PREFIX):
+                presence[row.data.get("agentId")] = row
+            else:
+                agent = _agent(row)
+                slots[agent.agent_id] = agent
+        for agent_id, row in presence.items():
+            base = slots.get(agent_id) or Agent(agent_id=agent_id)
+            slots[agent_id] = replace(base, heartbeat_at=parse_time(row.data.get("heartbeatAt")),
+                                      last_assigned_at=parse_time(row.data.get("lastAssignedAt")))
+        return list(slots.values())
+
+    def save_agent(self, agent_id: str, data: dict) -> Agent:
+        """A partial update of the agent's slots row (availability, capacity; created when missing). Appwrite merges
+        the given columns into the row under its lock, so it never undoes a concurrent slot increment
+        (utopia-php/database Database::updateDocument reads the old document FOR UPDATE and merges)."""
+        return _agent(self._upsert_agent_row(agent_row_id(agent_id), agent_id, data,
+                                             {"availability": OFFLINE, "load": 0}))
+
+    def touch_presence(self, agent_id: str, data: dict) -> None:
+        """heartbeatAt / lastAssignedAt on the agent's presence row (created when missing)."""
+        self._upsert_agent_row(presence_row_id(agent_id), agent_id, data, {})
+
+    def _upsert_agent_row(self, row_id: str, agent_id: str, data: dict, defaults: dict) -> Any:
+        for _ in range(2):
+            try:
+                return _call(self._tables.update_row, self.db, AGENTS, row_id, data)
+            except RowMissing:
+                pass
+            try:
+                return _call(self._tables.create_row, self.db, AGENTS, row_id,
+                             {"agentId": agent_id, **defaults, **data})
+            except RowExists:  # created meanwhile: update theirs
+                continue
+        raise UpstreamUnavailable("the agent's row keeps changing; try again")
+
+    def take_slot(self, agent_id: str, bound: int | None) -> Agent | None:
+        """One more slot on the agent's row, atomically: Appwrite's bounded increment refuses to pass `bound` (None:
+        no bound) and then changes nothing. Returns the row as the increment saw it, under its lock
+        (utopia-php/database Database::increaseDocumentAttribute: getDocument FOR UPDATE, check, update, return that
+        document), so its availability and capacity are those of the moment the slot was taken. None when refused.
+        Never retried: an answer lost leaves the load one high (a slot nobody uses), never low."""
+        row_id = agent_row_id(agent_id)
+        for _ in range(2):
+            try:
+                return _agent(_call(self._tables.increment_row_column, self.db, AGENTS, row_id, "load", 1, bound))
+            except Spent:
+                return None
+            except RowMissing:  # the agent's first slot (Appwrite: 404 column_not_found for a missing row)
+                pass
+            if bound is not None and bound < 1:
+                return None
+            try:
+                return _agent(_call(self._tables.create_row, self.db, AGENTS, row_id,
+                                    {"agentId": agent_id, "availability": OFFLINE, "load": 1}))
+            except RowExists:
+                continue
+        raise UpstreamUnavailable("the agent's row keeps changing; try again")
+
+    def create_slots(self, agent_id: str, load: int) -> bool:
+        """A slots row for an agent who has none yet, holding `load`; False if one exists (someone made it)."""
+        try:
+            _call(self._tables.create_row, self.db, AGENTS, agent_row_id(agent_id),
+                  {"agentId": agent_id, "availability": OFFLINE, "load": load})
+        except RowExists:
+            return False
+        return True
+
+    def mark_release(self, agent_id: str, now: datetime) -> None:
+        """Stamp the slots row before a session write that may take a session from the agent: until its slot is
+        freed, the row's $updatedAt says a release may be on its way (the repair waits for it)."""
+        _call(self._tables.update_row, self.db, AGENTS, agent_row_id(agent_id), {"releasedAt": iso(now)})
+
+    def free_slot(self, agent_id: str) -> bool:
+        """One slot less (a bounded decrement: never below 0). Never retried: a decrement whose answer is lost may
+        have landed, and a second one would leave the load one low. False when there was nothing to free."""
+        try:
+            _call(self._tables.decrement_row_column, self.db, AGENTS, agent_row_id(agent_id), "load", 1, 0)
+        except (Spent, RowMissing):
+            return False
+        return True
+
+    def write_load(self, agent: Agent, load: int) -> bool:
+        """load := `load`, only if nobody wrote the slots row since `agent` was read (slot increments and
+        decrements bump its $updatedAt). False when it changed."""
+        tables = TablesDB(self._client(**{"x-appwrite-timestamp": agent.updated_at}))
+        try:
+            _call(tables.update_row, self.db, AGENTS, agent_row_id(agent.agent_id), {"load": load})
+        except (StaleWrite, RowMissing):
+            return False
+        return True
+
+    def waiting_sessions(self, limit: int) -> list[Session]:
+        """The sessions waiting for a human, longest waiting first (index waiting_since), at most `limit`."""
+        return self.list_sessions([Query.equal("needsHuman", [True]), Query.order_asc("escalatedAt"),
+                                   Query.limit(max(1, min(limit, PAGE_LIMIT)))])
+
+    def count_waiting(self, before: datetime | None = None) -> int:
+        """Sessions waiting for a human (that started waiting before `before`): one request, exact up to Appwrite's
+        count limit (5,000, APP_LIMIT_COUNT), which it reads as beyond that."""
+        queries = [Query.equal("needsHuman", [True])]
+        if before is not None:
+            queries.append(Query.less_than("escalatedAt", iso(before)))
+        return self._count(SESSIONS, queries)
+
+    def count_taken_since(self, since: datetime) -> int:
+        """Sessions taken from the queue (auto, claim, admin) since `since` and still marked so: one request."""
+        return self._count(SESSIONS, [Query.greater_than_equal("assignedAt", iso(since)),
+                                      Query.equal("assignedBy", list(QUEUE_TAKEN_BY))])
+
+    def _count(self, table: str, queries: list[str]) -> int:
+        rows = self._read(self._tables.list_rows, self.db, table, [*queries, Query.select(["$id"]), Query.limit(1)],
+                          total=True)
+        return int(rows.total)
+
     # --- executions -----------------------------------------------------------------------------
 
     def execute(self, function_id: str, body: Any, *, path: str = "/", method: str = "POST",
@@ -585,7 +723,8 @@ _SESSION_COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Session fie
     "escalated_by": ("escalatedBy", _same), "assigned_at": ("assignedAt", iso), "closed_at": ("closedAt", iso),
     "close_reason": ("closeReason", _same), "rate_window_start": ("rateWindowStart", iso),
     "rate_window_count": ("rateWindowCount", _same), "assignments": ("assignments", _same),
-    "waited_seconds": ("waitedSeconds", _same), "fold_from": ("foldFrom", lambda t: _encode_tally(t)),
+    "waited_seconds": ("waitedSeconds", _same), "assigned_by": ("assignedBy", _same),
+    "over_capacity": ("overCapacity", _same), "fold_from": ("foldFrom", lambda t: _encode_tally(t)),
     "fold_batch": ("foldBatch", _same), "rating_score": ("ratingScore", _same),
     "rating_comment": ("ratingComment", _same), "rated_at": ("ratedAt", iso), "transitions": ("transitions", _same),
     "audit_seq": ("auditSeq", _same), "audit_pending": ("auditPending", _same),
@@ -630,6 +769,7 @@ def _session(row: Any) -> Session:
         close_reason=d.get("closeReason"), owner_id=d.get("ownerId"),
         rate_window_start=parse_time(d.get("rateWindowStart")), rate_window_count=int(d.get("rateWindowCount") or 0),
         assignments=int(d.get("assignments") or 0), waited_seconds=int(d.get("waitedSeconds") or 0),
+        assigned_by=d.get("assignedBy"), over_capacity=bool(d.get("overCapacity")),
         write_log=tuple((d.get("writeLog") or "").split()), counted=_decode_tally(d.get("counted") or ""),
         fold_from=_decode_tally(d.get("foldFrom") or ""), fold_batch=int(d.get("foldBatch") or 0),
         dirty=bool(d.get("dirty")), rating_score=d.get("ratingScore"), rating_comment=d.get("ratingComment"),
@@ -664,3 +804,12 @@ def _counter_row(row: Any) -> CounterRow:
     d = row.data
     return CounterRow(agent_id=d.get("agentId"), values={name: int(d.get(name) or 0) for name in rules.COUNTER_COLUMNS},
                       batch=int(d.get("batch") or 0), updated_at=row.updatedat)
+
+
+@_unreadable_as_upstream
+def _agent(row: Any) -> Agent:
+    d = row.data
+    capacity = d.get("capacity")
+    return Agent(agent_id=d["agentId"], availability=d.get("availability") or OFFLINE,
+                 capacity=None if capacity is None else int(capacity), load=int(d.get("load") or 0),
+                 updated_at=row.updatedat)

@@ -35,6 +35,10 @@ class Session:
     rate_window_count: int = 0
     assignments: int = 0  # how often it was assigned, and the seconds it waited before those: the summary's average
     waited_seconds: int = 0
+    # How its agent got it (chat_core.assignment): "auto", "claim", "admin" or "transfer"; over capacity by an
+    # admin's override.
+    assigned_by: str | None = None
+    over_capacity: bool = False
     # The ledger (chat_core.consistency): the nonces of the last writes, what the counters hold for this session,
     # and the fold that moved it there last.
     write_log: tuple[str, ...] = ()
@@ -111,6 +115,24 @@ class CounterRow:
     values: dict[str, int]
     batch: int = 0  # the last fold whose sums it holds
     updated_at: str | None = None  # None: the row does not exist yet
+
+
+AVAILABLE, AWAY, OFFLINE = "available", "away", "offline"
+AVAILABILITIES = (AVAILABLE, AWAY, OFFLINE)
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One row of the `agents` table (chat_core.availability): what the agent chose, their capacity (None: the
+    project's default), the slots they hold (`load`, moved only by bounded atomic increments and decrements)."""
+
+    agent_id: str
+    availability: str = OFFLINE
+    capacity: int | None = None
+    load: int = 0
+    heartbeat_at: datetime | None = None  # from the agent's presence row
+    last_assigned_at: datetime | None = None
+    updated_at: str | None = None  # the slots row's $updatedAt (None: no row yet): when a slot last moved
 
 
 def utcnow() -> datetime:

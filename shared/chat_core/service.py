@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import audit, authz, budgets, consistency, errors, ratings, rules, transcripts, validation
+from . import (assignment, audit, authz, availability, budgets, consistency, errors, queueing, ratings, rules,
+               transcripts, validation)
 from .authz import Caller
 from .config import Settings
 from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
@@ -36,9 +37,11 @@ def load(core: Core, session_id: str) -> Session:
     return consistency.load(core, session_id)
 
 
-def transition(core: Core, session_id: str, decide: Callable[[Session], Change]) -> tuple[Session, Change]:
-    """Read, decide, write only over the state decided on; a lost race decides again (consistency.commit)."""
-    return consistency.commit(core, session_id, decide)
+def transition(core: Core, session_id: str, decide: Callable[[Session], Change],
+               **slots: Any) -> tuple[Session, Change]:
+    """Read, decide, write only over the state decided on; a lost race decides again (consistency.commit). The
+    agents' slots follow the session (assignment.move: `to_agent`, `by`, `override`, `pump`)."""
+    return assignment.move(core, session_id, decide, **slots)
 
 
 # --- create-session -----------------------------------------------------------------------------
@@ -71,10 +74,11 @@ def touch_session(core: Core, body: Any, header_token: str | None) -> dict:
             authz.heartbeat(core.caller, current, token)
             return rules.heartbeat(current, core.now)
         updated, _ = consistency.commit(core, session.id, decide, first=session)
-        return {"session": owner_view(updated)}
+        return {"session": queueing.owner_answer(core, updated)}
     row_id = _message_row_id(session.id, req.message.role, req.message.client_id)
     if req.message.role != "user":
-        return consistency.post_message(core, session, token, req.message, row_id)
+        return assignment.after_message(core, session, consistency.post_message(core, session, token, req.message,
+                                                                                row_id))
     # A visitor's message spends its owner's budget, but only once the session itself would take it (the owner
     # asks, it is open, its flood window has room): a refused message must not use up anyone's budget.
     authz.post_message(core.caller, session, token, "user")
@@ -82,10 +86,11 @@ def touch_session(core: Core, body: Any, header_token: str | None) -> dict:
                 escalation=None)
     taken = budgets.take_message(core, session)
     try:
-        return consistency.post_message(core, session, token, req.message, row_id)
+        answer = consistency.post_message(core, session, token, req.message, row_id)
     except ChatError:
         budgets.give_back(core, taken)
         raise
+    return assignment.after_message(core, session, answer)
 
 
 def _forget(core: Core, delete: Callable[[str], None], row_id: str) -> None:
@@ -110,7 +115,7 @@ def owner_messages(core: Core, query: dict[str, list[str]], header_token: str | 
     session_id = validation.identifier((query.get("sessionId") or [None])[0])
     session = load(core, session_id)
     authz.read_transcript(core.caller, session, header_token)
-    return {"session": owner_view(session), **_message_page(core, session_id, query)}
+    return {"session": queueing.owner_answer(core, session), **_message_page(core, session_id, query)}
 
 
 def _message_page(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
@@ -148,7 +153,11 @@ def escalate(core: Core, body: Any, header_token: str | None) -> dict:
     def decide(session: Session) -> Change:
         return rules.escalate(session, req.reason, authz.escalate(core.caller, session, token), core.now)
     updated, change = transition(core, req.session_id, decide)
-    return {"session": owner_view(updated), "escalated": not change.noop, "detail": change.noop}
+    agents = None
+    if not change.noop:  # it started waiting: its turn may be now
+        updated, agents = assignment.after_escalation(core, updated)
+    return {"session": queueing.owner_answer(core, updated, agents), "escalated": not change.noop,
+            "detail": change.noop}
 
 
 def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
@@ -176,7 +185,8 @@ def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
     if change.noop:
         return {"ignored": change.noop, "sessionId": updated.id}
     core.log(f"session {updated.id} escalated: {reason}")
-    return {"escalated": True, "sessionId": updated.id, "reason": reason}
+    assigned = assignment.pump_quietly(core)
+    return {"escalated": True, "sessionId": updated.id, "reason": reason, "autoAssigned": len(assigned)}
 
 
 def event_message(core: Core, event: str, payload: Any) -> Message | None:
@@ -197,25 +207,31 @@ def event_message(core: Core, event: str, payload: Any) -> Message | None:
 def claim(core: Core, body: Any) -> dict:
     req = validation.assign_request(body, agent_required=False)
     agent_id = authz.claim(core.caller, req.agent_id)
-    return _assigned(core, req.session_id, lambda s: rules.assign(s, agent_id, core.now))
+    return _assigned(core, req.session_id, lambda s: rules.assign(s, agent_id, core.now), to_agent=agent_id,
+                     by=assignment.CLAIM)
 
 
 def assign_to(core: Core, body: Any) -> dict:
     authz.require_admin(core.caller)
+    body, override = assignment.override_flag(body)
     req = validation.assign_request(body, agent_required=True)
     _require_agent_user(core, req.agent_id)
-    return _assigned(core, req.session_id, lambda s: rules.assign(s, req.agent_id, core.now))
+    return _assigned(core, req.session_id, lambda s: rules.assign(s, req.agent_id, core.now), to_agent=req.agent_id,
+                     by=assignment.ADMIN, override=override)
 
 
 def transfer(core: Core, body: Any) -> dict:
     authz.require_agent(core.caller)
+    body, override = assignment.override_flag(body)
+    if override:
+        authz.require_admin(core.caller)
     req = validation.assign_request(body, agent_required=True)
     _require_agent_user(core, req.agent_id)
 
     def decide(session: Session) -> Change:
         authz.reassign(core.caller, session)
         return rules.transfer(session, req.agent_id, core.now)
-    return _assigned(core, req.session_id, decide)
+    return _assigned(core, req.session_id, decide, to_agent=req.agent_id, by=assignment.TRANSFER, override=override)
 
 
 def unassign(core: Core, body: Any) -> dict:
@@ -228,8 +244,8 @@ def unassign(core: Core, body: Any) -> dict:
     return _assigned(core, req.session_id, decide)
 
 
-def _assigned(core: Core, session_id: str, decide: Callable[[Session], Change]) -> dict:
-    updated, change = transition(core, session_id, decide)
+def _assigned(core: Core, session_id: str, decide: Callable[[Session], Change], **slots: Any) -> dict:
+    updated, change = transition(core, session_id, decide, **slots)
     return {"session": agent_view(updated, core.now), "changed": not change.noop, "detail": change.noop}
 
 
@@ -279,6 +295,8 @@ def close_idle(core: Core) -> dict:
     cutoff = rules.idle_cutoff(core.now, core.settings.idle_close_minutes)
     idle = core.gateway.idle_sessions(cutoff, capacity)
     checked, closed = len(idle), sum(_close_if_idle(core, session.id, cutoff) for session in idle)
+    if closed:  # slots freed: one pass for all of them
+        assignment.pump_quietly(core)
     core.log(f"idle close: {closed} closed of {checked} checked (idle since {iso(cutoff)}); {emptied} empty "
              f"sessions closed as empty, {deleted} deleted; {windows} budget rows dropped")
     return {"closed": closed, "checked": checked, "deleted": deleted, "closedAsEmpty": emptied,
@@ -317,7 +335,7 @@ def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
             return Change(noop="not_idle")
         return rules.close(session, "idle", core.now)
     try:
-        _, change = transition(core, session_id, decide)
+        _, change = transition(core, session_id, decide, pump=False)
     except (NotFound, Conflict, UpstreamUnavailable) as exc:  # one failure must not stop the sweep
         core.log(f"idle close skipped {session_id}: {exc.code}")
         return 0
@@ -335,6 +353,8 @@ def list_sessions(core: Core, query: dict[str, list[str]]) -> dict:
               "nextCursor": next_cursor, "generatedAt": iso(core.now)}
     if wanted.with_summary:
         answer["summary"] = _ratings_for(core, consistency.summary(core))
+        if core.caller.is_admin:  # who is available, and their load: one more request
+            answer["summary"]["team"] = availability.team(core)
     return answer
 
 
@@ -398,17 +418,19 @@ def recount(core: Core, body: Any) -> dict:
     messages. Safe while traffic runs."""
     authz.require_admin(core.caller)
     settle = validation.recount_request(body)
-    return {**consistency.repair(core, settle), "recountedAt": iso(core.now)}
+    repaired = consistency.repair(core, settle)
+    loads = availability.repair_loads(core, settle, repaired["summary"]["agents"])  # after the summary: see there
+    return {**repaired, "agentLoads": loads, "recountedAt": iso(core.now)}
 
 
 def fold_counters(core: Core) -> dict:
     """Schedule: move the sessions the counters do not hold yet into them (bounded; one fold at a time)."""
     moved = consistency.fold(core)
     if moved is None:
-        return {"folded": 0, "skipped": "running", "auditMoved": 0}
+        return {"folded": 0, "skipped": "running", "auditMoved": 0, **assignment.periodic(core)}
     try:  # what the fold did not move of the audit trail (audit.sweep); the next minute retries a failure
         swept = audit.sweep(core)
     except ChatError as exc:
         core.log(f"audit: the sweep stopped ({exc.code}); the next run goes on")
         swept = 0
-    return {"folded": moved, "skipped": None, "auditMoved": swept}
+    return {"folded": moved, "skipped": None, "auditMoved": swept, **assignment.periodic(core)}

@@ -21,6 +21,8 @@ def owner_view(session: Session) -> dict:
         "createdAt": iso(session.created_at),
         "closedAt": iso(session.closed_at),
         "rating": rating_view(session),
+        "escalatedAt": iso(session.escalated_at),
+        "queue": None,  # chat_core.queueing fills it in for a waiting visitor
     }
 
 
@@ -34,7 +36,7 @@ def rating_view(session: Session) -> dict | None:
 def agent_view(session: Session, now: datetime) -> dict:
     duration = max(0, int((session.last_seen - session.created_at).total_seconds()))
     return {
-        **owner_view(session),
+        **{k: v for k, v in owner_view(session).items() if k != "queue"},
         "lastSeenAgo": ago(session.last_seen, now),
         "idleSeconds": max(0, int((now - session.last_seen).total_seconds())),
         "durationSeconds": duration,
@@ -42,6 +44,8 @@ def agent_view(session: Session, now: datetime) -> dict:
         "escalatedAt": iso(session.escalated_at),
         "escalationReason": session.escalation_reason,
         "assignedAt": iso(session.assigned_at),
+        "assignedBy": session.assigned_by,
+        "overCapacity": session.over_capacity,
         "closeReason": session.close_reason,
         "ownerId": session.owner_id,
         "userMeta": stored_object(session.user_meta),

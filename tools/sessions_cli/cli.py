@@ -1,5 +1,5 @@
-"""Command line: `sessions list|show|messages|export|history|audit|assign|unassign|close|repair` (the `sessions`
-command `make venv` installs).
+"""Command line: `sessions list|show|messages|export|history|audit|assign|unassign|close|repair|agents|capacity|
+availability` (the `sessions` command `make venv` installs).
 
 `.venv/bin/python -m tools.sessions_cli` runs the same, with or without the word `sessions` before the command.
 Exit codes: 0 done, 1 the backend refused (4xx: unknown session, 401, not allowed), 2 usage, 3 unreachable or a
@@ -37,6 +37,10 @@ EPILOG = """examples:
   sessions assign s_3f9a1c2b7d40 --agent agent-bob
   sessions unassign s_3f9a1c2b7d40
   sessions close s_3f9a1c2b7d40 --reason spam --as agent-alice
+  sessions agents
+  sessions capacity agent-bob 4             (or `default`: the project's AGENT_CAPACITY)
+  sessions availability agent-bob away
+  sessions assign s_3f9a1c2b7d40 --agent agent-bob --over-capacity
 
 A session ID may be shortened to any unique prefix (the table shows 14 characters; --wide shows all).
 --as, --port, --endpoint and --no-color go before or after the command.
@@ -128,6 +132,8 @@ def _add_commands(commands: argparse._SubParsersAction) -> None:
     assign = commands.add_parser("assign", help="assign a waiting session to an agent (admin)")
     assign.add_argument("session_id", metavar="ID")
     assign.add_argument("--agent", required=True, help="the agent's user ID")
+    assign.add_argument("--over-capacity", dest="over_capacity", action="store_true",
+                        help="even if the agent is at capacity (marked on the session)")
     assign.set_defaults(run=_assign)
 
     unassign = commands.add_parser("unassign", help="put an assigned session back in the queue")
@@ -145,7 +151,20 @@ def _add_commands(commands: argparse._SubParsersAction) -> None:
                              "0 after a crash, when nothing runs)")
     repair.set_defaults(run=_repair)
 
-    for sub in (ls, show, msgs, hist, trail, assign, unassign, close, repair):
+    agents = commands.add_parser("agents", help="agents: availability, load and capacity")
+    agents.set_defaults(run=_agents)
+
+    capacity = commands.add_parser("capacity", help="how many sessions an agent may hold at once (admin)")
+    capacity.add_argument("agent", metavar="AGENT")
+    capacity.add_argument("capacity", metavar="N", help="0 to 1000, or `default` (the project's AGENT_CAPACITY)")
+    capacity.set_defaults(run=_capacity)
+
+    availability = commands.add_parser("availability", help="set an agent's availability (admin)")
+    availability.add_argument("agent", metavar="AGENT")
+    availability.add_argument("availability", choices=("available", "away", "offline"))
+    availability.set_defaults(run=_availability)
+
+    for sub in (ls, show, msgs, hist, trail, assign, unassign, close, repair, agents, capacity, availability):
         sub.add_argument("--json", action="store_true", help="print the function's raw JSON answer")
         _common(sub)
 
@@ -323,8 +342,9 @@ def _all_pages(answer: dict, key: str, following: Callable[[str], dict]) -> dict
 
 
 def _assign(api: Api, args: argparse.Namespace, out: Out) -> None:
+    body = {"overCapacity": True} if args.over_capacity else {}
     answer = _by_id(api, args.session_id, lambda sid: api.call("assign-agent", "POST", "/assign",
-                                                               {"sessionId": sid, "agentId": args.agent}))
+                                                               {"sessionId": sid, "agentId": args.agent, **body}))
     _changed(out, args, answer, f"assigned to {args.agent}")
 
 
@@ -348,6 +368,40 @@ def _repair(api: Api, args: argparse.Namespace, out: Out) -> None:
         out.json(answer)
     else:
         out.lines(render.repair_view(answer, width=out.width, style=out.style))
+
+
+def _agents(api: Api, args: argparse.Namespace, out: Out) -> None:
+    answer = api.call("list-sessions", "GET", "/agents")
+    if args.json:
+        out.json(answer)
+    else:
+        out.lines(render.agents_view(answer, width=out.width, style=out.style))
+
+
+def _capacity(api: Api, args: argparse.Namespace, out: Out) -> None:
+    if args.capacity == "default":
+        value = None
+    elif args.capacity.isascii() and args.capacity.isdigit():
+        value = int(args.capacity)
+    else:
+        raise CliError("capacity must be a number of sessions or `default`", EXIT_USAGE)
+    answer = api.call("assign-agent", "POST", "/capacity", {"agentId": args.agent, "capacity": value})
+    _agent_changed(out, args, answer)
+
+
+def _availability(api: Api, args: argparse.Namespace, out: Out) -> None:
+    answer = api.call("assign-agent", "POST", "/availability",
+                      {"agentId": args.agent, "availability": args.availability})
+    _agent_changed(out, args, answer)
+
+
+def _agent_changed(out: Out, args: argparse.Namespace, answer: dict) -> None:
+    if args.json:
+        out.json(answer)
+        return
+    out.lines(render.agents_view({"agents": [answer["agent"]]}, width=out.width, style=out.style)[:2])
+    if answer.get("assigned"):
+        out.lines([f"auto-assigned to {args.agent}: {', '.join(answer['assigned'])}"])
 
 
 def _changed(out: Out, args: argparse.Namespace, answer: dict, what: str) -> None:

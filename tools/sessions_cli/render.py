@@ -121,6 +121,34 @@ def list_view(answer: dict, *, width: int, wide: bool, style: Style) -> list[str
     return lines
 
 
+def agents_view(answer: dict, *, width: int, style: Style) -> list[str]:
+    """`sessions agents`: who is available, their load against their capacity, when their console was last heard."""
+    agents = answer.get("agents") or []
+    if not agents:
+        return ["No agent has opened the console or held a session yet."]
+    headers = ["AGENT", "AVAILABILITY", "LOAD", "CAPACITY", "HEARD FROM", "LAST ASSIGNED"]
+    rows, painted = [], []
+    for a in agents:
+        availability = a.get("availability", "?")
+        if availability != a.get("chosen"):
+            availability += f" (chose {a.get('chosen')})"
+        capacity = f"{a.get('capacity')}{'*' if a.get('capacityIsDefault') else ''}"
+        silent = a.get("silentSeconds")
+        heard = "-" if silent is None else "just now" if silent < 10 else f"{span(silent)} ago"
+        row = [a.get("agentId", "?"), availability, str(a.get("load", 0)), capacity, heard,
+               (a.get("lastAssignedAt") or "-")[:19].replace("T", " ")]
+        rows.append(row)
+        color = {"available": "32", "away": "33"}.get(a.get("availability"), "2")
+        full = a.get("load", 0) >= a.get("capacity", 0)
+        painted.append([row[0], style.paint(row[1], color), style.alert(row[2]) if full else row[2], *row[3:]])
+    lines = table(headers, rows, width=width, right={2, 3}, shrink=1, styles=painted, style=style)
+    auto = "on" if answer.get("autoAssign") else "off (sessions wait for a claim)"
+    note = (f"* the default capacity ({answer.get('defaultCapacity')}); auto-assignment {auto}; a console silent "
+            f"{answer.get('awayAfterSeconds')} s counts as away")
+    lines += [style.dim(line) for line in textwrap.wrap(note, width=width, subsequent_indent="  ")]
+    return lines
+
+
 def repair_view(answer: dict, *, width: int, style: Style) -> list[str]:
     counters = answer.get("counters") or {}
     counts = answer.get("messageCounts") or {}
@@ -130,6 +158,13 @@ def repair_view(answer: dict, *, width: int, style: Style) -> list[str]:
         counted += (f", {counts['unsettled']} left for later (written too recently: run again, or with "
                     "--settle-seconds 0 if nothing is running)")
     lines += textwrap.wrap(counted, width=width, subsequent_indent="  ", break_on_hyphens=False)
+    loads = answer.get("agentLoads")
+    if loads:
+        line = f"Agent loads: {loads.get('repaired', 0)} of {loads.get('checked', 0)} set back to the sessions held"
+        if loads.get("unsettled"):
+            line += (f", {loads['unsettled']} left for later (a slot moved too recently: run again, or with "
+                     "--settle-seconds 0 if nothing is running)")
+        lines += textwrap.wrap(line, width=width, subsequent_indent="  ", break_on_hyphens=False)
     if "summary" in answer:
         lines += [""] + summary_lines(answer["summary"], width=width, style=style)
     return lines
@@ -150,6 +185,10 @@ def session_view(session: dict, *, width: int, style: Style) -> list[str]:
         ("Duration", session.get("duration") or "-"),
         ("Messages", str(session.get("messageCount", 0))),
     ]
+    if session.get("assignedBy") and session.get("assignedAgent"):
+        fields.append(("Assigned", {"auto": "automatically", "claim": "claimed", "admin": "by an admin",
+                                    "transfer": "by a transfer"}.get(session["assignedBy"], session["assignedBy"])
+                       + ("  (over capacity)" if session.get("overCapacity") else "")))
     if session.get("escalatedAt"):
         fields.append(("Escalated", f"{session['escalatedAt']}  {session.get('escalationReason') or ''}".rstrip()))
     if session.get("closedAt"):

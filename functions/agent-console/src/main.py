@@ -1,9 +1,10 @@
 """agent-console: the agents' web page (HTML from an execution, as Appwrite's templates serve pages).
 
 GET /   the console: the queue of sessions waiting for a human, my sessions, the other active sessions, the selected
-        session's messages; claim, transfer, unassign, close, reply. It refreshes on its own, alerts when a visitor
-        starts waiting (title badge, desktop notification, WebAudio chime), has keyboard shortcuts and fits a phone
-        (docs/admin-tools.md).
+        session's messages; claim, transfer, unassign, close, reply; my availability (available / away / offline,
+        kept alive by a heartbeat) and load against my capacity; for admins, the team's availability and load. It
+        refreshes on its own, alerts when a visitor starts waiting or is assigned to me (title badge, desktop
+        notification, WebAudio chime), has keyboard shortcuts and fits a phone (docs/admin-tools.md).
 
 The page only talks to the other functions, through Appwrite executions (POST {endpoint}/functions/{id}/executions)
 as the signed-in agent: an email/password sign-in on the endpoint, then an account JWT sent as `X-Appwrite-JWT` (for

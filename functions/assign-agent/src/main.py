@@ -4,9 +4,12 @@ POST /claim     {sessionId}            an agent takes it (409 already_assigned n
 POST /assign    {sessionId, agentId}   an admin assigns a waiting session
 POST /transfer  {sessionId, agentId}   the assignee or an admin hands it to another agent
 POST /unassign  {sessionId}            the assignee or an admin puts it back in the queue
+POST /availability {availability?, agentId?}   an agent's console: available / away / offline, and its heartbeat
+POST /capacity  {agentId, capacity}    an admin sets how many sessions an agent may hold (null: AGENT_CAPACITY)
+/assign and /transfer take `overCapacity: true` from an admin. Sessions are auto-assigned too (AUTO_ASSIGN).
 """
 
-from chat_core import service
+from chat_core import availability, service
 from chat_core.http import App
 
 app = App("assign-agent")
@@ -30,6 +33,16 @@ def transfer(req):
 @app.route("POST", "/unassign")
 def unassign(req):
     return service.unassign(req.core, req.json())
+
+
+@app.route("POST", "/availability")
+def set_availability(req):
+    return availability.set_availability(req.core, req.json())
+
+
+@app.route("POST", "/capacity")
+def set_capacity(req):
+    return availability.set_capacity(req.core, req.json())
 
 
 def main(context):

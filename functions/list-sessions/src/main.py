@@ -1,17 +1,18 @@
 """list-sessions: what agents and admins see.
 
 GET  /                 sessions with filters, cursor pages and the summary
+GET  /agents           the agents: availability, capacity, load
 GET  /{id}             one session
 GET  /{id}/messages    its messages, oldest first, paged
 GET  /{id}/export      ?format=json|csv&cursor=...: the transcript as a file, one page per call
 GET  /{id}/history     its timeline: every lifecycle transition, in order, paged
 GET  /audit            (admin) the audit trail by agent and time range, paged
 POST /recount          (admin) repair: the counters rebuilt from the sessions, messageCount from the stored messages
-Schedule (every minute): fold the sessions the counters do not hold yet into them, and move the sessions'
-recorded transitions to the `audit` table
+Schedule (every minute): fold the sessions the counters do not hold yet into them, move the sessions' recorded
+transitions to the `audit` table, and auto-assign what events missed
 """
 
-from chat_core import service
+from chat_core import availability, service
 from chat_core.http import App
 
 app = App("list-sessions")
@@ -30,6 +31,9 @@ def recount(req):
 @app.route("GET", "/audit")  # before /{session_id}: the first route that matches answers
 def audit_trail(req):
     return service.audit_trail(req.core, req.query)
+@app.route("GET", "/agents")  # before /{session_id}: the first route that matches answers
+def agents(req):
+    return availability.agents_list(req.core)
 
 
 @app.route("GET", "/{session_id}")

@@ -674,7 +674,8 @@
       const session = await ensureSession();
       const answer = await api.escalate(session);
       applySession(answer.session, answer);
-      if (answer.escalated) note("You asked for a person: an agent will join as soon as one is free.");
+      // (auto-assigned at once: "an agent has joined" says it all)
+      if (answer.escalated && state.status !== "agent_assigned") note("You asked for a person: an agent will join as soon as one is free.");
       activity();
     } catch (error) {
       if (error.code === "session_closed") applySession({ status: "closed", needsHuman: false });
