@@ -34,8 +34,20 @@ from . import rules, validation
 from .authz import Account
 from .config import Settings
 from .errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
-from .model import (ACTIVE, AGENT_ASSIGNED, CLOSED, OFFLINE, Agent, CounterRow, Message, Session, Tally, Transition,
-                    iso, parse_time)
+from .model import (
+    ACTIVE,
+    AGENT_ASSIGNED,
+    CLOSED,
+    OFFLINE,
+    Agent,
+    CounterRow,
+    Message,
+    Session,
+    Tally,
+    Transition,
+    iso,
+    parse_time,
+)
 from .rules import EMPTY
 
 SESSIONS, MESSAGES, COUNTERS, JOBS, LIMITS, AUDIT = "sessions", "messages", "counters", "jobs", "limits", "audit"

@@ -9,8 +9,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import (assignment, audit, authz, availability, budgets, consistency, errors, queueing, ratings, rules,
-               transcripts, validation)
+from . import (
+    assignment,
+    audit,
+    authz,
+    availability,
+    budgets,
+    consistency,
+    errors,
+    queueing,
+    ratings,
+    rules,
+    transcripts,
+    validation,
+)
 from .authz import Caller
 from .config import Settings
 from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
