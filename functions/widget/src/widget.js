@@ -126,13 +126,15 @@
     // If it fails (anonymous sessions off in the project, Appwrite's 50 an hour per IP), the visitor is a guest.
     const accountKey = `chat-widget-account:${project}:${endpoint}`;
 
+    // One Account request; its answer read whole (the body, and the fallback cookie a new session comes with).
     async function account(path, fallback) {
       const headers = { "content-type": "application/json", "x-appwrite-project": project };
       if (fallback) headers["x-fallback-cookies"] = fallback;
       const response = await fetch(`${endpoint}/account/${path}`, {
         method: "POST", credentials: "include", cache: "no-store", headers, body: "{}" });
+      const body = await response.json().catch(() => null);
       if (!response.ok) throw new ApiError(response.status, "account", `Appwrite answered ${response.status}`);
-      return response;
+      return { body: body || {}, fallback: response.headers.get("x-fallback-cookies") || "" };
     }
 
     async function visitorJwt() {
@@ -140,13 +142,12 @@
         let fallback = null;
         try { fallback = localStorage.getItem(accountKey); } catch (error) { /* private mode */ }
         if (fallback) {
-          try { return (await (await account("jwts", fallback)).json()).jwt || null; }
+          try { return (await account("jwts", fallback)).body.jwt || null; }
           catch (error) { if (error.status !== 401) return null; } // 401: that session is gone, sign in anew
         }
-        const signedIn = await account("sessions/anonymous", null);
-        fallback = signedIn.headers.get("x-fallback-cookies") || "";
+        fallback = (await account("sessions/anonymous", null)).fallback;
         try { localStorage.setItem(accountKey, fallback); } catch (error) { /* private mode: a guest next time */ }
-        return (await (await account("jwts", fallback)).json()).jwt || null;
+        return (await account("jwts", fallback)).body.jwt || null;
       } catch (error) {
         return null;
       }
