@@ -439,8 +439,10 @@ class FakeChat:
 INSTRUMENT = """
 window.__inflight = 0;
 const realFetch = window.fetch;
-window.__starts = [];  // Date.now() as the page sees it, when each execution starts
-window.fetch = (...args) => { window.__starts.push(Date.now()); window.__inflight++;
+window.__starts = [];  // Date.now() as the page sees it, when each execution starts (not the Account requests)
+window.fetch = (...args) => {
+  if (String((args[0] && args[0].url) || args[0]).includes("/executions")) window.__starts.push(Date.now());
+  window.__inflight++;
   return realFetch(...args).then((response) => {
     const json = response.json.bind(response);
     response.json = () => json().finally(() => window.__inflight--);
