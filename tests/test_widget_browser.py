@@ -12,13 +12,15 @@ The polling policy is tested apart, with Playwright's fake clock and the four fu
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from stack_support import function_variables
+from stack_support import Party, function_variables
 from test_console_browser import CHROMIUM_FLAGS, chromium_path, open_console
 
 from devstack.server import Stack
@@ -201,6 +203,20 @@ def test_a_visitor_chats_with_the_bot_asks_for_a_person_and_an_agent_answers(sta
         ("agent", "Hi, I'm Alice from Trailhead. What can I do for you?"),
         ("user", "My tent pole snapped on the first night."),
     ]
+    # The export of that session, as JSON and as CSV (what an agent downloads), holds what both sides saw, in order.
+    alice = Party(stack, signed_in="agent-alice")
+    exported = {fmt: alice.run("list-sessions", method="GET", path=f"/{session_id}/export?format={fmt}")[1]
+                for fmt in ("json", "csv")}
+    assert all(page["nextCursor"] is None for page in exported.values())  # one page holds this chat
+    from_json = [(m["role"], m["text"]) for m in json.loads(exported["json"]["chunk"])["messages"]]
+    header, *lines = csv.reader(io.StringIO(exported["csv"]["chunk"]))
+    from_csv = [(line[header.index("role")], line[header.index("text")]) for line in lines]
+    assert from_json == from_csv == transcript(stack, session_id)
+    visitor_saw = widget.log.locator("li.msg:not(.greeting)").all_inner_texts()  # the greeting is the page's own
+    agent_saw = agent_page.locator("#messages .msg").all_inner_texts()
+    for seen in (visitor_saw, agent_saw):
+        assert len(seen) == len(from_json), seen
+        assert all(text in shown for (_, text), shown in zip(from_json, seen, strict=True)), seen
     row = stack.engine.get_row("chat", "sessions", session_id)
     assert row["status"] == "closed"
     # The visitor was signed in anonymously: the session's owner is an account with no email, with its own budgets.
