@@ -225,22 +225,27 @@ class Gateway:
 
     def idle_sessions(self, idle_since: datetime, limit: int) -> list[Session]:
         """Open sessions whose visitor left before `idle_since`, longest idle first."""
-        return list(map(_session, itertools.islice(self._walk(SESSIONS, [
+        return self._first_sessions([
             Query.equal("status", [ACTIVE, AGENT_ASSIGNED]), Query.less_than("lastSeen", iso(idle_since)),
-            Query.order_asc("lastSeen")], page=min(limit, PAGE_LIMIT)), limit)))
+            Query.order_asc("lastSeen")], limit)
 
     def empty_sessions(self, idle_since: datetime, limit: int) -> list[Session]:
         """Open sessions that hold nothing and whose visitor left before `idle_since`, longest idle first."""
-        return list(map(_session, itertools.islice(self._walk(SESSIONS, [
+        return self._first_sessions([
             Query.equal("status", [ACTIVE]), Query.equal("needsHuman", [False]), Query.equal("messageCount", [0]),
             Query.is_null("escalatedAt"), Query.less_than("lastSeen", iso(idle_since)), Query.order_asc("lastSeen")],
-            page=min(limit, PAGE_LIMIT)), limit)))
+            limit)
 
     def discarded_sessions(self, limit: int) -> list[Session]:
         """Sessions closed as empty whose change the counters already hold (not dirty)."""
-        return list(map(_session, itertools.islice(self._walk(SESSIONS, [
+        return self._first_sessions([
             Query.equal("status", [CLOSED]), Query.equal("closeReason", [EMPTY]), Query.equal("dirty", [False])],
-            page=min(limit, PAGE_LIMIT)), limit)))
+            limit)
+
+    def _first_sessions(self, queries: list[str], limit: int) -> list[Session]:
+        """The first `limit` sessions the queries select, read page by page (never a page more than needed)."""
+        return list(map(_session, itertools.islice(self._walk(SESSIONS, queries, page=min(limit, PAGE_LIMIT)),
+                                                   limit)))
 
     def sessions_in_fold(self, batch: int) -> list[Session]:
         return list(map(_session, self._walk(SESSIONS, [Query.equal("foldBatch", [batch])])))
