@@ -39,10 +39,11 @@ from .project import (
     stamp,
     table_column_view,
 )
+from .versions import SERVER_VERSION
 
 log = logging.getLogger("devstack.manage")
 
-VERSION = "1.8.1"
+VERSION = SERVER_VERSION  # the one version the stack plays (devstack/versions.py)
 Response = tuple[int, dict[str, str], bytes]
 _QUERY_KEY = re.compile(r"^queries\[(\d*)\]$")
 COLUMN_TYPES = ("string", "integer", "float", "boolean", "datetime", "email", "url", "ip", "enum")

@@ -15,8 +15,9 @@ from urllib.parse import parse_qsl, unquote
 
 from devstack.accounts import Accounts, RateLimited
 from devstack.engine import Engine, EngineError
+from devstack.versions import SERVER_VERSION
 
-VERSION = "1.8.1"
+VERSION = SERVER_VERSION  # the one version the stack plays (devstack/versions.py)
 MAX_BODY = 10 * 1024 * 1024
 JSON_HEADERS = {"content-type": "application/json"}
 log = logging.getLogger(__name__)

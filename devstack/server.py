@@ -60,11 +60,11 @@ from .project import ProjectState
 from .rest import KeyRing, RestApi
 from .schema import load_schema
 from .startup import DataLock, bind_error, corrupt_database_error
-from .versions import response_format_warning
+from .versions import SERVER_VERSION, response_format_warning
 
 log = logging.getLogger("devstack.server")
 
-VERSION = "1.8.1"
+VERSION = SERVER_VERSION  # the one version the stack plays (devstack/versions.py)
 MAX_BODY = 10 * 1024 * 1024  # Appwrite's own request limit is in this range; stops runaway uploads
 SOCKET_TIMEOUT = 15.0  # seconds per socket read/write: a stalled client loses its connection
 DB_FILE = "devstack.sqlite3"

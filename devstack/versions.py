@@ -1,11 +1,12 @@
 """The server version the stack plays, and what Appwrite says to an SDK built for a newer one.
 
-Appwrite 1.8.1 (``app/controllers/general.php``, the ``init`` hook of every API request): when the request's
-``X-Appwrite-Response-Format`` is newer than the server (PHP ``version_compare($format, APP_VERSION_STABLE, '>')``),
-the answer carries ``X-Appwrite-Warning: The current SDK is built for Appwrite <format>. However, the current
-Appwrite server version is 1.8.1. Please downgrade your SDK ...``. The Python SDK prints each warning to stderr on
-every call (``appwrite/client.py``), which lands in a function's logs. SDK 27.0.0 sends format 2.5.0; SDK 16.0.0
-(the one this project pins) sends 1.8.0 and gets no warning.
+The stack plays the supported line (docs/platform.md): Appwrite 2.7.1, the self-hosted release current in November
+2026. appwrite/appwrite `app/controllers/general.php` (1.9.6 line; the `init` hook of every API request): when the
+request's `X-Appwrite-Response-Format` is newer than the server (PHP `version_compare($format, APP_VERSION_STABLE,
+'>')`), the answer carries `X-Appwrite-Warning: The current SDK is built for Appwrite <format>. However, the current
+Appwrite server version is <version>. Please downgrade your SDK ...`. The Python SDK prints each warning to stderr on
+every call (`appwrite/client.py`), which lands in a function's logs. SDK 27.0.0, the one every function pins, sends
+format 2.5.0 and gets no warning from a 2.7.1 server; an SDK built for a newer line than the server is warned.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-SERVER_VERSION = "1.8.1"
+SERVER_VERSION = "2.7.1"  # the self-hosted release current in November 2026 (the supported line: docs/platform.md)
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -61,7 +61,7 @@ def test_functions_install_the_sdk_built_for_the_server_line():
     pins = {re.search(r"appwrite==([\d.]+)", (ROOT / "functions" / fid / "requirements.txt").read_text()).group(1)
             for fid in FUNCTIONS}
     shared = re.search(r"appwrite==([\d.]+)", (ROOT / "shared" / "pyproject.toml").read_text()).group(1)
-    assert pins == {shared} == {"16.0.0"}
+    assert pins == {shared} == {"27.0.0"}
     assert all("--no-cache-dir" not in f["commands"] for f in FUNCTIONS.values())  # keep the build cache useful
 
 

@@ -79,7 +79,7 @@ def test_the_whole_story_runs_on_the_deployed_build(deployed):
 def test_the_functions_run_the_pinned_sdk_without_warnings(deployed):
     stack, _, active = deployed
     for function_id, deployment in active.items():
-        assert "appwrite-16.0.0" in deployment["buildLogs"], function_id  # pip's "Successfully installed" line
+        assert "appwrite-27.0.0" in deployment["buildLogs"], function_id  # pip's "Successfully installed" line
     Party(stack, key=False).run("create-session", {})
     for function_id in FUNCTIONS:
         for execution in json.loads(_get(stack, f"/functions/{function_id}/executions"))["executions"]:

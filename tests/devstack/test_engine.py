@@ -18,6 +18,7 @@ from appwrite.services.users import Users
 from devstack.engine import LIMIT_COUNT, Engine, EngineError
 from devstack.fake import FakeAppwrite
 from devstack.rest import KeyRing, RestApi
+from devstack.versions import SERVER_VERSION
 
 APPWRITE_JSON = Path(__file__).resolve().parents[2] / "appwrite.json"
 DB = "chat"
@@ -51,7 +52,7 @@ def error_of(call, *args, **kwargs) -> AppwriteException:
 
 def test_create_get_row_shape_and_defaults(tables):
     row = tables.create_row(DB, "sessions", "s1", session(lastSeen="2024-05-01T12:00:00+02:00"))
-    assert (row.id, row.sequence, row.tableid, row.databaseid) == ("s1", 1, "sessions", DB)
+    assert (row.id, row.sequence, row.tableid, row.databaseid) == ("s1", "1", "sessions", DB)
     assert row.data["lastSeen"] == "2024-05-01T10:00:00.000+00:00"  # normalized to UTC, ms
     assert row.data["needsHuman"] is False and row.data["messageCount"] == 0
     assert row.data["userMeta"] == "{}" and row.data["assignedAgent"] is None
@@ -224,7 +225,7 @@ def test_order_limit_offset_select(seeded):
     assert ids([Query.order_desc("$sequence"), Query.limit(2), Query.offset(1)]) == "cb"
     assert ids([Query.order_desc("$createdAt"), Query.order_desc("$sequence"), Query.limit(1)]) == "d"  # same ms: tie
     row = seeded.list_rows(DB, "sessions", [Query.select(["status"]), Query.limit(1)]).rows[0]
-    assert row.data == {"status": "active"} and row.id == "a" and row.sequence == 1
+    assert row.data == {"status": "active"} and row.id == "a" and row.sequence == "1"
 
 
 def test_cursor_paging_with_ties(fake, tables):
@@ -441,7 +442,7 @@ def test_rest_routes_and_errors():
     assert call(api, "GET", "/v1/nope")[2]["type"] == "general_route_not_found"
     assert call(api, "POST", rows + "/m1")[0] == 404  # wrong method on a known path
     status, _, body = call(api, "POST", rows, body=b"{oops")
-    assert (status, body["type"], body["version"]) == (400, "general_argument_invalid", "1.8.1")
+    assert (status, body["type"], body["version"]) == (400, "general_argument_invalid", SERVER_VERSION)
     assert call(api, "POST", rows, body=b"x" * (10 * 1024 * 1024 + 1))[0] == 400
     assert call(api, "POST", rows, body=b'{"data": {}}')[2]["message"] == 'Param "rowId" is not optional.'
     for row_id in ("m1", "m2"):

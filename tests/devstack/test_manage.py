@@ -152,8 +152,8 @@ def test_secret_variables_are_never_read_back(stack):
         "variable_already_exists"
 
 
-@pytest.mark.parametrize(("sdk_format", "warned"), [("2.5.0", True), ("1.9.0", True), ("1.8.1", False),
-                                                    ("1.8.0", False), (None, False)])
+@pytest.mark.parametrize(("sdk_format", "warned"), [("2.8.0", True), ("3.0.0", True), ("2.5.0", False),
+                                                    ("2.7.1", False), ("1.8.0", False), (None, False)])
 def test_a_newer_sdk_is_warned_on_every_answer(stack, sdk_format, warned):
     headers = {"x-appwrite-response-format": sdk_format} if sdk_format else {}
     for method, path in (("GET", "/tablesdb"), ("GET", "/functions/none"), ("GET", "/health/version")):
