@@ -29,6 +29,8 @@ CATALOG: dict[str, Kind] = {
                               "boolean...)."),
     "invalid_length": Kind(400, "A text field is empty or longer than its limit."),
     "invalid_text": Kind(400, "A text field holds a NUL character or a lone surrogate."),
+    "operator_text": Kind(400, "A reason or rating comment is a JSON object with a `\"method\"` that Appwrite would "
+                               "apply as an operation on the session instead of storing it (docs/platform.md)."),
     "invalid_id": Kind(400, "An ID is not 1 to 36 (session, agent, cursor) or 1 to 64 (message `id`) ASCII letters, "
                             "digits, `.`, `-`, `_`; a trailing newline counts."),
     "invalid_role": Kind(400, "A message role other than `user`, `bot`, `agent`, `system`."),

@@ -30,7 +30,7 @@ from appwrite.services.account import Account as AccountService
 from appwrite.services.tables_db import TablesDB
 from appwrite.services.users import Users
 
-from . import rules, validation
+from . import operators, rules, validation
 from .authz import Account
 from .config import Settings
 from .errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
@@ -176,6 +176,8 @@ class Gateway:
                 if getattr(after, name) != getattr(before, name)}
         data.update({"writeLog": " ".join(after.write_log), "counted": _encode_tally(after.counted),
                      "dirty": after.dirty})
+        if refused := operators.operator_columns(data):  # validation refuses such text first; never send it
+            raise BadRequest(f"{', '.join(refused)} would be applied as an Appwrite operation", code="operator_text")
         tables = TablesDB(self._client(**{"x-appwrite-timestamp": before.updated_at}))
         return _session(_call(tables.update_row, self.db, SESSIONS, before.id, data))
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import jsonio, transcripts
+from . import jsonio, operators, transcripts
 from .errors import BadRequest
 from .model import ROLES, STATUSES, parse_time
 
@@ -54,6 +54,17 @@ def text(value: Any, name: str, *, max_len: int, min_len: int = 1) -> str:
 
 def optional_text(value: Any, name: str, *, max_len: int, default: str | None = None) -> str | None:
     return default if value is None else text(value, name, max_len=max_len)
+
+
+def stored_text(value: Any, name: str, *, max_len: int, default: str | None = None) -> str | None:
+    """Optional free text that a session update stores (a reason, a rating comment). Appwrite reads a string shaped
+    like `{"method": ...}` on an update as an operation (operators.py), so such text is refused, never sent.
+    Message text is stored by a create, which Appwrite never parses: it needs no such check."""
+    value = optional_text(value, name, max_len=max_len, default=default)
+    if operators.reads_as_operator(value):
+        raise BadRequest(f"{name} reads as an Appwrite operation (a JSON object with a \"method\")",
+                         code="operator_text")
+    return value
 
 
 def identifier(value: Any, name: str = "sessionId") -> str:
@@ -155,15 +166,15 @@ def touch_request(body: Any) -> SessionRequest:
 def escalate_request(body: Any) -> SessionRequest:
     body = fields(body, required=("sessionId",), optional=("token", "reason"))
     return SessionRequest(identifier(body["sessionId"]), _token(body),
-                          reason=optional_text(body.get("reason"), "reason", max_len=REASON_MAX,
-                                               default="escalation requested"))
+                          reason=stored_text(body.get("reason"), "reason", max_len=REASON_MAX,
+                                             default="escalation requested"))
 
 
 def close_request(body: Any) -> SessionRequest:
     """{sessionId, token?, reason?, rating?}: the visitor may rate in the request that closes."""
     body = fields(body, required=("sessionId",), optional=("token", "reason", "rating"))
     return SessionRequest(identifier(body["sessionId"]), _token(body),
-                          reason=optional_text(body.get("reason"), "reason", max_len=CLOSE_REASON_MAX),
+                          reason=stored_text(body.get("reason"), "reason", max_len=CLOSE_REASON_MAX),
                           rating=rating(body["rating"]) if body.get("rating") is not None else None)
 
 
@@ -181,7 +192,7 @@ def rating(value: Any) -> Rating:
         raise BadRequest("rating.score must be a whole number", code="invalid_type")
     if not SCORE_MIN <= score <= SCORE_MAX:
         raise BadRequest(f"rating.score must be {SCORE_MIN} to {SCORE_MAX}", code="invalid_value")
-    return Rating(score, optional_text(body.get("comment"), "rating.comment", max_len=COMMENT_MAX))
+    return Rating(score, stored_text(body.get("comment"), "rating.comment", max_len=COMMENT_MAX))
 
 
 def rate_request(body: Any) -> SessionRequest:
