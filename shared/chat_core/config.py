@@ -11,6 +11,27 @@ DEFAULT_HANDOFF_PHRASES = (
 )
 
 
+# The oldest Appwrite whose conditional writes and bounded increments really lock the row: utopia-php/database
+# 5.9.1 (commit ef47859a, "bypass cache for locking document reads") ships from Appwrite 1.9.5 on (docs/platform.md).
+SUPPORTED_APPWRITE = (1, 9, 5)
+
+
+def platform_warning(env: dict[str, str] | None = None) -> str | None:
+    """A warning for the function's log when the runtime's `APPWRITE_VERSION` (Appwrite sets it in every function's
+    environment) is older than the supported line; None when it is supported, or unknown."""
+    env = os.environ if env is None else env
+    raw = env.get("APPWRITE_VERSION", "").strip()
+    parts = raw.split("-")[0].split(".")
+    if not raw or not all(part.isascii() and part.isdigit() for part in parts):
+        return None
+    if tuple(int(part) for part in parts) >= SUPPORTED_APPWRITE:
+        return None
+    minimum = ".".join(map(str, SUPPORTED_APPWRITE))
+    return (f"WARNING: this Appwrite is {raw}; the chat functions need {minimum} or later. Before {minimum}, "
+            "Appwrite served a write's locking read from its cache, so two agents can both claim one session, an "
+            "agent can pass their capacity and a budget can be overspent. Upgrade Appwrite (docs/platform.md).")
+
+
 @dataclass(frozen=True)
 class Settings:
     endpoint: str

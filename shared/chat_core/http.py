@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 from . import jsonio
 from .authz import Caller, Credentials
-from .config import Settings
+from .config import Settings, platform_warning
 from .errors import BadRequest, ChatError, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
 from .gateway import Gateway
 from .model import utcnow
@@ -80,6 +80,7 @@ class App:
         self.routes: list[Route] = []
         self.event_handler: Handler | None = None
         self.schedule_handler: Handler | None = None
+        self.platform_checked = False  # once per warm instance: its first execution is its cold start
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
         pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path.rstrip("/")) + r"/?\Z")
@@ -98,6 +99,10 @@ class App:
         return handler
 
     def run(self, context: Any) -> Any:
+        if not self.platform_checked:
+            self.platform_checked = True
+            if warning := platform_warning():
+                context.error(f"{self.name}: {warning}")
         try:
             status, body = self._dispatch(context)
         except ChatError as exc:
