@@ -1,7 +1,7 @@
 """The function runtime's `context` object, following the open-runtimes v5 contract.
 
 Used by the local stack to run functions and by the unit tests to call `main(context)`
-directly. Mirrors what PLATFORM.md documents: `req.body` is a dict for a JSON content
+directly. Mirrors what docs/platform.md documents: `req.body` is a dict for a JSON content
 type (text otherwise), `req.query` is a naive split (not URL-decoded), header names are
 lower-case, `res.json` mutates the headers dict it is given, log lines are cut at 8000.
 """

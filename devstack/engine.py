@@ -765,7 +765,7 @@ class Engine:
                    permissions: list[str] | None = None, *, timestamp: str | None = None) -> dict:
         table = self.table(database_id, table_id)
         self._request_time(timestamp)  # checked for its form, then not honoured: Appwrite's upsert takes the
-        since = None  # request timestamp but never wraps its write in withRequestTimestamp (PLATFORM.md; appwrite
+        since = None  # request timestamp but never wraps its write in withRequestTimestamp (docs/platform.md; appwrite
         # src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Upsert.php)
 
         def work() -> tuple[dict, list[Event]]:
@@ -842,7 +842,7 @@ class Engine:
             if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))):
                 raise EngineError(400, "general_argument_invalid",
                                   f"Invalid `{name}` param: must be a number")
-        # X-Appwrite-Timestamp is not honoured here: Appwrite's increment/decrement never read it (PLATFORM.md; appwrite
+        # X-Appwrite-Timestamp is not honoured here: Appwrite's increment/decrement never read it (docs/platform.md; appwrite
         # src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Attribute/Increment.php).
 
         def work() -> tuple[dict, list[Event]]:

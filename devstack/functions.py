@@ -232,7 +232,7 @@ class ExecRequest:
     caller: Caller = GUEST
     event: str = ""
     client_ip: str = ""
-    user_jwt: str = ""  # x-appwrite-user-jwt: only for callers with a session (PLATFORM.md)
+    user_jwt: str = ""  # x-appwrite-user-jwt: only for callers with a session (docs/platform.md)
 
 
 @dataclass
@@ -514,7 +514,7 @@ def appwrite_headers(request: ExecRequest, execution_id: str, key: str) -> Heade
     }
     for name, value in own.items():
         headers = _assign(headers, name, value)
-    # curl drops a header line with an empty value: an anonymous caller's user ID never arrives (PLATFORM.md).
+    # curl drops a header line with an empty value: an anonymous caller's user ID never arrives (docs/platform.md).
     return [(name, value) for name, value in headers if value != ""]
 
 
@@ -531,7 +531,7 @@ def executor_headers(headers: Headers, secret: str, timeout: float) -> Headers:
 
 def runtime_headers(headers: Headers) -> dict[str, str]:
     """`context.req.headers` as the Python runtime builds it: lower-case names, `x-open-runtimes-*` removed, and
-    the FIRST value of a repeated name (`dict()` over aiohttp's case-insensitive multidict; PLATFORM.md)."""
+    the FIRST value of a repeated name (`dict()` over aiohttp's case-insensitive multidict; docs/platform.md)."""
     seen: dict[str, str] = {}
     for name, value in headers:
         lower = name.lower()

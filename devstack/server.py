@@ -324,7 +324,7 @@ def parse_execution_params(body: bytes) -> dict[str, Any]:
 def check_execution_headers(headers: dict[str, str]) -> None:
     """Appwrite 1.8.1 `Functions/Validator/Headers.php`: at most 100 names of letters, digits and inner hyphens,
     under 16 KB in all, none starting with `x-appwrite-`. That last check is case-sensitive: `X-Appwrite-User-Id`
-    passes, and the function then sees the caller's value (PLATFORM.md)."""
+    passes, and the function then sees the caller's value (docs/platform.md)."""
     size = 0
     for name, value in headers.items():
         size += len(name.encode()) + len(value.encode())

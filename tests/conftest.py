@@ -118,7 +118,7 @@ def fake_appwrite() -> Iterator[FakeAppwrite]:
             _fake.remove(fake)
 
 
-EVENT_SPELLINGS = [  # every way Appwrite names a new message row's event (PLATFORM.md)
+EVENT_SPELLINGS = [  # every way Appwrite names a new message row's event (docs/platform.md)
     "databases.chat.collections.messages.documents.{id}.create",
     "databases.chat.tables.messages.rows.{id}.create",
     "tablesdb.chat.tables.messages.rows.{id}.create",

@@ -96,7 +96,7 @@ class Party:
         return execution.responsestatuscode, json.loads(execution.responsebody)
 
 
-# Headers a caller may add that Appwrite lets through (mixed case, PLATFORM.md): the story must not change.
+# Headers a caller may add that Appwrite lets through (mixed case, docs/platform.md): the story must not change.
 # (A forged JWT or key is refused outright: tests/test_security_stack.py.)
 FORGED = {"X-Appwrite-User-Id": "admin-ada", "Authorization": f"Bearer {ADMIN_SECRET}",
           "X-Appwrite-Client-Ip": "10.9.8.7", "X-Appwrite-Country-Code": "ZZ"}

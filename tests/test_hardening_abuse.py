@@ -264,7 +264,7 @@ def test_a_non_assignee_agent_cannot_close_transfer_or_unassign_but_an_admin_can
 # --- x-appwrite-* headers -----------------------------------------------------------------------------
 
 def test_what_the_function_checks_of_the_x_appwrite_headers(appwrite, widget):
-    """Callers can forge x-appwrite-* headers in mixed case, and their value arrives first (PLATFORM.md). So the
+    """Callers can forge x-appwrite-* headers in mixed case, and their value arrives first (docs/platform.md). So the
     trigger only picks a handler, a user ID header proves nothing, and an event acts only on a stored row."""
     before = snapshot(appwrite)
     # an HTTP call carrying an event name is routed as HTTP, never to the event handler

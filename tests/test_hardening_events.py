@@ -131,7 +131,7 @@ def _subscriptions(function_id: str) -> list[str]:
 
 
 def _canonical(name: str) -> list[str]:
-    """The spellings are one event (PLATFORM.md: either subscription form matches): compare them as one."""
+    """The spellings are one event (docs/platform.md: either subscription form matches): compare them as one."""
     parts = name.split(".")
     for index, (old, new) in {0: ("tablesdb", "databases"), 2: ("collections", "tables"),
                               4: ("documents", "rows")}.items():
@@ -147,7 +147,7 @@ def _matches(pattern: str, event: str) -> bool:
 
 
 def _names(event: dict) -> list[str]:
-    """Every spelling Appwrite may give the event of a row write (see PLATFORM.md), with wildcard-free parts."""
+    """Every spelling Appwrite may give the event of a row write (see docs/platform.md), with wildcard-free parts."""
     db, table, row_id, action = event["databaseId"], event["tableId"], event["rowId"], event["action"]
     names = [f"databases.{db}.collections.{table}.documents.{row_id}.{action}",
              f"databases.{db}.tables.{table}.rows.{row_id}.{action}",

@@ -1,6 +1,6 @@
 """Attacks on every function, over real HTTP on the local stack, which delivers executions as Appwrite does.
 
-Callers can send `X-Appwrite-*` headers in mixed case and their value wins (PLATFORM.md); the executor adds
+Callers can send `X-Appwrite-*` headers in mixed case and their value wins (docs/platform.md); the executor adds
 `Authorization: Basic` to every execution. None of that may buy anything: each forgery gets a clear 4xx, or the
 answer an honest caller would get, and writes nothing.
 """

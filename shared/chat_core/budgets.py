@@ -1,6 +1,6 @@
 """Per-minute budgets: how many sessions and visitor messages a caller may create, keyed on what it cannot forge.
 
-What a function can trust about an anonymous caller (PLATFORM.md): not `x-appwrite-client-ip` nor any other
+What a function can trust about an anonymous caller (docs/platform.md): not `x-appwrite-client-ip` nor any other
 `x-appwrite-*` header (forgeable), and Appwrite does not rate-limit executions. What it can trust:
 - a verified Appwrite JWT: the user it names exists, and Appwrite itself limits how fast one real IP can make
   users (anonymous sessions: 50 an hour per IP). So a signed-in visitor (the widget signs visitors in

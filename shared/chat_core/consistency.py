@@ -2,7 +2,7 @@
 message counts follow the rows exactly, under concurrency, lost answers and crashes.
 
 1. `commit`: read a session, let a rule decide, write only if nobody wrote in between (X-Appwrite-Timestamp = the
-   `$updatedAt` read; Appwrite honours it on updateRow, PLATFORM.md). A lost race reads again and decides again.
+   `$updatedAt` read; Appwrite honours it on updateRow, docs/platform.md). A lost race reads again and decides again.
    Every session write goes through it: transitions, heartbeats, message admissions, folds, repairs. A write that
    changes a session's state also records the transition on the row, in the same request (`audit.stamp`).
 2. The write log: each write appends a nonce to the row's `writeLog` (the last WRITE_LOG of them). When Appwrite

@@ -291,7 +291,7 @@ class Gateway:
     def created_message_id(self, event: str, payload: Any) -> str | None:
         """The row ID a `messages` row-create event of this database names, or None for any other event.
         Appwrite spells it databases.D.collections.T.documents.R.create, databases.D.tables.T.rows.R.create or
-        tablesdb.D.tables.T.rows.R.create (PLATFORM.md)."""
+        tablesdb.D.tables.T.rows.R.create (docs/platform.md)."""
         parts = event.split(".")
         if len(parts) != 7 or parts[0] not in ("databases", "tablesdb"):
             return None

@@ -52,7 +52,7 @@ class Request:
 
     @property
     def trigger(self) -> str:
-        """What `x-appwrite-trigger` claims. Callers can forge it (PLATFORM.md), so it only picks a handler, and
+        """What `x-appwrite-trigger` claims. Callers can forge it (docs/platform.md), so it only picks a handler, and
         the event and schedule handlers do nothing a caller could not ask for anyway (see `App`)."""
         return self.headers.get("x-appwrite-trigger", "http")
 

@@ -177,7 +177,7 @@ def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
 
     A message stored through touch-session has already escalated its session in the write that admitted it
     (consistency.post_message), so this is a check that normally finds nothing to do; it escalates a message row
-    stored any other way. Anyone can make a call look like an event (PLATFORM.md), so the payload only names a row:
+    stored any other way. Anyone can make a call look like an event (docs/platform.md), so the payload only names a row:
     the rules run on the message as stored, re-read by its ID. A lost race decides again; a session that keeps
     changing is a 409, an error Appwrite's execution log shows, never a silent 200."""
     message = event_message(core, event, payload)

@@ -1,7 +1,7 @@
 """Transcript exports as JSON or CSV, written in pages: the `chunk` of each page, appended in order, is the file.
 
 An export is one execution per page, so a long session never runs into an execution's time limit (a synchronous
-execution is cut at 30 s, PLATFORM.md). This module only formats; `service` reads the pages and `authz` decides who
+execution is cut at 30 s, docs/platform.md). This module only formats; `service` reads the pages and `authz` decides who
 may export. Plain Python: no Appwrite, no clock.
 
 - JSON: `{"exportedAt", "session": {...}, "messages": [...]}`, one message per line. The first page opens the

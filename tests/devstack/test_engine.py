@@ -358,7 +358,7 @@ def test_timestamp_conflict(fake, tables):
         assert (err.code, err.type) == (409, "row_update_conflict")
     current = tables.get_row(DB, "sessions", "s1")
     assert current.data["status"] == "closed" and current.data["messageCount"] == 0
-    # PLATFORM.md: only updateRow and deleteRow honour it; upsert and increment write over a stale timestamp.
+    # docs/platform.md: only updateRow and deleteRow honour it; upsert and increment write over a stale timestamp.
     assert stale_tables.increment_row_column(DB, "sessions", "s1", "messageCount", 1).data["messageCount"] == 1
     assert stale_tables.upsert_row(DB, "sessions", "s1", {"status": "active"}).data["status"] == "active"
     current = tables.get_row(DB, "sessions", "s1")

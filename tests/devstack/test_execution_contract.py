@@ -1,4 +1,4 @@
-"""The local stack delivers executions as Appwrite 1.8.1, its executor and the Python runtime do (PLATFORM.md).
+"""The local stack delivers executions as Appwrite 1.8.1, its executor and the Python runtime do (docs/platform.md).
 
 Each test names the upstream behaviour it reproduces:
 - Appwrite `Functions/Validator/Headers.php`: the caller's header names are checked, `x-appwrite-` case-sensitively.
