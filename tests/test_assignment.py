@@ -383,3 +383,65 @@ def test_sessions_held_from_before_get_their_slots_at_the_next_pass(team, appwri
     assert load_violations(appwrite)
     assert execute("list-sessions", trigger="schedule").json["agentLoadsRepaired"] == 1
     assert agent_row(appwrite, "agent-alice")["load"] == 1 and load_violations(appwrite) == []
+
+
+# --- side effects follow the write that decided them (issue 18) ----------------------------------------------------
+
+def _lose_the_answer_then(appwrite, action) -> list:
+    """The next session write lands but its answer is lost; before the writer reads the row back to find out,
+    `action()` runs to its end. Returns the action's result."""
+    state = {"lost": False, "busy": False}
+    results: list = []
+
+    def hook(index: int, method: str, path: str) -> str | None:
+        if state["busy"] or results:
+            return None
+        if not state["lost"]:
+            if method == "PATCH" and "/tables/sessions/rows/" in path:
+                state["lost"] = True
+                return "applied_timeout"
+            return None
+        if method == "GET" and "/tables/sessions/rows/" in path:  # the read-back
+            state["busy"] = True
+            try:
+                results.append(action())
+            finally:
+                state["busy"] = False
+        return None
+    appwrite.fault = hook
+    return results
+
+
+def test_a_claim_whose_answer_was_lost_does_not_free_a_slot_the_visitors_close_freed(team, appwrite):
+    """Alice holds one chat and claims a second; the claim lands, its answer is lost, and the visitor closes that
+    chat before the claim reads the row back. The close freed her slot; the claim must not free it again."""
+    held, _ = waiting_visitor(team)
+    assert claim(held.session_id, "agent-alice").status == 200
+    second, _ = waiting_visitor(team)
+    closed = _lose_the_answer_then(appwrite, lambda: execute("close-session", {"sessionId": second.session_id},
+                                                             token=second.token))
+    answer = claim(second.session_id, "agent-alice")
+    appwrite.fault = None
+    assert closed and closed[0].status == 200, closed
+    assert answer.status == 200 and answer.json["changed"] is True, answer
+    assert row(appwrite, "sessions", second.session_id)["status"] == "closed"
+    assert agent_row(appwrite, "agent-alice")["load"] == 1  # the one she still holds
+    assert load_violations(appwrite) == [] and violations(appwrite) == []
+
+
+def test_a_transfer_whose_answer_was_lost_does_not_free_the_receivers_slot_twice(team, appwrite):
+    """Alice transfers a chat to Bob, who already holds one; the transfer lands, its answer is lost, and Bob closes
+    the chat before the transfer reads the row back: Bob's load counts the one chat he still holds."""
+    bobs, _ = waiting_visitor(team)
+    assert claim(bobs.session_id, "agent-bob").status == 200
+    moving, _ = waiting_visitor(team)
+    assert claim(moving.session_id, "agent-alice").status == 200
+    closed = _lose_the_answer_then(appwrite, lambda: execute("close-session", {"sessionId": moving.session_id},
+                                                             user="agent-bob"))
+    answer = execute("assign-agent", {"sessionId": moving.session_id, "agentId": "agent-bob"}, path="/transfer",
+                     user="agent-alice")
+    appwrite.fault = None
+    assert closed and closed[0].status == 200, closed
+    assert answer.status == 200 and answer.json["changed"] is True, answer
+    assert agent_row(appwrite, "agent-bob")["load"] == 1 and agent_row(appwrite, "agent-alice")["load"] == 0
+    assert load_violations(appwrite) == [] and violations(appwrite) == []

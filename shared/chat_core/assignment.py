@@ -7,7 +7,9 @@ Every session write that gives a session to an agent, or takes it from one, goes
    closed or changed meanwhile is decided again, so it is never assigned twice);
 3. if the write did not give the session to that agent (a lost race, a refusal, a no-op) the slot is given back;
    the agent the write took the session from gets their slot back (a bounded decrement). Their slots row is stamped
-   (`releasedAt`) before that write, so a release on its way always shows in the row's $updatedAt.
+   (`releasedAt`) before that write, so a release on its way always shows in the row's $updatedAt. Both follow the
+   write that landed: from the state it was decided on to the state it decided, even when it is known only from
+   the write log after a lost answer, and later writes have moved the row on (they free their own slots).
 So an agent holds at most as many sessions as their load counts, and the load never passes the capacity: no agent
 is ever above capacity. A crash between two steps leaves a load one high (a slot nobody uses), never low; the
 repair (POST list-sessions /recount, `availability.repair_loads`) sets it back.
@@ -46,6 +48,12 @@ RETURNED_COOL_OFF = timedelta(minutes=5)  # a session an agent put back goes to 
 def holder(session: Session) -> str | None:
     """The agent holding the session now (a closed session holds nobody)."""
     return session.assigned_agent if session.status == AGENT_ASSIGNED else None
+
+
+def decided(session: Session, change: Change) -> str | None:
+    """The holder the write that landed decided on; for a decision that wrote nothing, the holder of the session it
+    was decided on (`consistency.commit` returns that session with a no-op)."""
+    return holder(change.after) if change.after is not None and not change.noop else holder(session)
 
 
 def waiting(session: Session) -> bool:
@@ -136,8 +144,11 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
         if slot is not None:
             give_back(core, slot)
         raise
+    # The side effects follow the write that landed, from the state it was decided on to the state it decided
+    # (`decided`), never the row as read back: a write resolved through the write log after its answer was lost
+    # finds the row as later writes left it (a close that freed this very slot meanwhile).
     before_holder, note = change.note
-    after_holder = holder(session)
+    after_holder = decided(session, change)
     if slot is not None:
         if after_holder != slot.agent_id or before_holder == slot.agent_id:
             give_back(core, slot)
@@ -229,14 +240,14 @@ def _place(core: Core, session: Session, open_: dict[str, Agent], latest: dict[s
                 return Change(noop="not_waiting")
             return rules.assign(current, agent_id, core.now)
         try:
-            landed, _ = move(core, session.id, decide, to_agent=agent_id, by=AUTO, slot=Slot(agent_id, row),
-                             first=session, pump=False)
+            landed, change = move(core, session.id, decide, to_agent=agent_id, by=AUTO, slot=Slot(agent_id, row),
+                                  first=session, pump=False)
         except ChatError as exc:
             if isinstance(exc, UpstreamUnavailable):
                 raise
             core.log(f"auto-assignment of {session.id} to {agent_id} lost: {exc.code}")
             return None
-        if holder(landed) != agent_id:
+        if decided(landed, change) != agent_id:
             open_[agent_id] = latest[agent_id]
             return None  # taken or closed by someone else: its slot went back; the next session
         row = latest[agent_id] = replace(row, last_assigned_at=core.now)
