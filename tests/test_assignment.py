@@ -445,3 +445,37 @@ def test_a_transfer_whose_answer_was_lost_does_not_free_the_receivers_slot_twice
     assert answer.status == 200 and answer.json["changed"] is True, answer
     assert agent_row(appwrite, "agent-bob")["load"] == 1 and agent_row(appwrite, "agent-alice")["load"] == 0
     assert load_violations(appwrite) == [] and violations(appwrite) == []
+
+
+
+def _full_then_one_handed_back(team, appwrite) -> Widget:
+    availability("agent-alice", "available")
+    handed_back, _ = waiting_visitor(team)
+    waiting_visitor(team)
+    assert agent_row(appwrite, "agent-alice")["load"] == 2
+    team.tick()
+    assert execute("assign-agent", {"sessionId": handed_back.session_id}, path="/unassign",
+                   user="agent-alice").status == 200
+    assert agent_row(appwrite, "agent-alice")["load"] == 1
+    return handed_back
+
+
+def test_a_session_handed_back_does_not_hold_up_the_next_waiter(team, appwrite):
+    """Alice, full, hands one chat back: it waits out her cool-off, but the visitor behind it is hers at once, not
+    five minutes later."""
+    handed_back = _full_then_one_handed_back(team, appwrite)
+    _, answer = waiting_visitor(team)
+    assert answer["session"]["assignedAgent"] == "agent-alice", answer
+    assert row(appwrite, "sessions", handed_back.session_id)["needsHuman"] is True  # still in her cool-off
+    assert agent_row(appwrite, "agent-alice")["load"] == 2 and load_violations(appwrite) == []
+
+
+def test_the_minute_pass_looks_behind_a_session_handed_back(team, appwrite, monkeypatch):
+    handed_back = _full_then_one_handed_back(team, appwrite)
+    monkeypatch.setenv("AUTO_ASSIGN", "off")
+    behind, _ = waiting_visitor(team)
+    monkeypatch.setenv("AUTO_ASSIGN", "on")  # as if the escalation's pump had failed
+    assert execute("list-sessions", trigger="schedule").json["autoAssigned"] == 1
+    assert row(appwrite, "sessions", behind.session_id)["assignedAgent"] == "agent-alice"
+    assert row(appwrite, "sessions", handed_back.session_id)["needsHuman"] is True
+    assert load_violations(appwrite) == []

@@ -43,6 +43,7 @@ PUMP_MAX = 50  # sessions one event's pump assigns at most
 PERIODIC_MAX = 500  # the minute's pass: well within list-sessions' timeout
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 RETURNED_COOL_OFF = timedelta(minutes=5)  # a session an agent put back goes to others first; to them after this
+LOOK_AHEAD = 1000  # waiting sessions a pass reads past the free slots' worth, looking for ones an open agent may take
 
 
 def holder(session: Session) -> str | None:
@@ -192,12 +193,15 @@ def pump(core: Core, *, limit: int = PUMP_MAX, agents: list[Agent] | None = None
     if not open_ or free <= 0:
         return result
     latest = {a.agent_id: a for a in rows}
-    for session in core.gateway.waiting_sessions(min(limit, free)):
-        if not open_:
-            break
+    wanted = min(limit, free)
+    # As many waiting sessions as there are free slots, then on down the queue past those nobody open may take now
+    # (handed back by the only agents with room, in their cool-off): one of them must not hold up the rest.
+    for seen, session in enumerate(core.gateway.waiting_sessions(wanted), start=1):
         placed = _place(core, session, open_, latest)
         if placed is not None:
             result.assigned.append(placed)
+        if not open_ or len(result.assigned) >= wanted or seen >= wanted + LOOK_AHEAD:
+            break  # before the next page is read
     if result.assigned:
         core.log(f"auto-assigned {', '.join(f'{s.id} to {s.assigned_agent}' for s in result.assigned)}")
     result.agents = list(latest.values())
