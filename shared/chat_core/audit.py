@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from . import authz, jsonio
 from .errors import ChatError, UpstreamUnavailable
 from .model import AGENT_ASSIGNED, CLOSED, Change, Session, Transition, iso, parse_time
-from .rules import EMPTY
+from .rules import EMPTY, IDLE
 from .validation import AuditFilter, HistoryPage, Page
 
 if TYPE_CHECKING:
@@ -78,8 +78,9 @@ def record(before: Session, after: Session, actor: str, now: datetime) -> list[T
 
 
 def _action(was: str, now_state: str, actor: str, after: Session) -> str:
-    if now_state == "closed":
-        return {"idle": "idle_close", EMPTY: "empty_close"}.get(after.close_reason or "", "close")
+    if now_state == "closed":  # the sweep's markers name its closes; a caller's close is a close, whatever it says
+        return {IDLE: "idle_close", EMPTY: "empty_close"}.get(after.close_reason or "", "close") \
+            if actor == "system" else "close"
     if now_state == "waiting":
         return "unassign" if was.startswith(ASSIGNED) else "escalate"
     if now_state.startswith(ASSIGNED):

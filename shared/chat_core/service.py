@@ -345,7 +345,7 @@ def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
     def decide(session: Session) -> Change:
         if session.status == CLOSED or session.last_seen >= cutoff:
             return Change(noop="not_idle")
-        return rules.close(session, "idle", core.now)
+        return rules.close_idle(session, core.now)
     try:
         _, change = transition(core, session_id, decide, pump=False)
     except (NotFound, Conflict, UpstreamUnavailable) as exc:  # one failure must not stop the sweep
