@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import http
+from chat_core import gateway, http
+from chat_core.errors import UpstreamUnavailable
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, deliver, execute, row, rows
 from hardening_support import load_violations, violations
 from test_consistency import meanwhile
@@ -479,3 +480,38 @@ def test_the_minute_pass_looks_behind_a_session_handed_back(team, appwrite, monk
     assert row(appwrite, "sessions", behind.session_id)["assignedAgent"] == "agent-alice"
     assert row(appwrite, "sessions", handed_back.session_id)["needsHuman"] is True
     assert load_violations(appwrite) == []
+
+
+def test_a_claim_that_lands_late_does_not_free_a_slot_the_visitors_close_freed(team, appwrite, monkeypatch):
+    """The late-nonce path of consistency.commit: the claim's write times out and is not there when the claim reads
+    the row back (so it decides again), then lands; the visitor closes the chat; the claim's next read finds its
+    own write in the log, with the row closed since. The slot the close freed is not freed again."""
+    held, _ = waiting_visitor(team)
+    assert claim(held.session_id, "agent-alice").status == 200
+    second, _ = waiting_visitor(team)
+    real_update, real_get = gateway.Gateway.update_session, gateway.Gateway.get_session
+    state: dict = {"late": None, "closed": None}
+
+    def update_session(self, before, after):
+        if state["late"] is None and after.assigned_agent == "agent-alice" and before.id == second.session_id:
+            state["late"] = (self, before, after)  # on its way, not landed yet
+            raise UpstreamUnavailable("timed out")
+        return real_update(self, before, after)
+
+    def get_session(self, session_id):
+        row_now = real_get(self, session_id)
+        if state["late"] is not None and state["closed"] is None and session_id == second.session_id:
+            state["closed"] = "pending"
+            writer, before, after = state["late"]
+            real_update(writer, before, after)  # it lands now, after the read-back saw the row unchanged
+            state["closed"] = execute("close-session", {"sessionId": second.session_id}, token=second.token)
+        return row_now
+    monkeypatch.setattr(gateway.Gateway, "update_session", update_session)
+    monkeypatch.setattr(gateway.Gateway, "get_session", get_session)
+    answer = claim(second.session_id, "agent-alice")
+    monkeypatch.undo()
+    assert state["closed"].status == 200 and state["closed"].json["closed"] is True, state["closed"]
+    assert answer.status == 200 and answer.json["changed"] is True, answer
+    assert row(appwrite, "sessions", second.session_id)["status"] == "closed"
+    assert agent_row(appwrite, "agent-alice")["load"] == 1  # the one she still holds
+    assert load_violations(appwrite) == [] and violations(appwrite) == []
