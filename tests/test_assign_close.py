@@ -3,6 +3,8 @@
 import threading
 from datetime import datetime, timedelta, timezone
 
+import pytest
+from chat_core import http
 from conftest import ADMIN_SECRET, Widget, execute, row
 
 
@@ -157,3 +159,48 @@ def test_the_schedule_closes_only_idle_sessions(appwrite, monkeypatch):
     assert execute("close-session", trigger="schedule").json["closed"] == 0
     summary = execute("list-sessions", method="GET", secret=ADMIN_SECRET).json["summary"]
     assert summary["byStatus"] == {"active": 1, "agent_assigned": 0, "closed": 2} and summary["agents"] == {}
+
+
+# --- the sweep's markers are the sweep's (issue 18) ---------------------------------------------------------------
+
+CALLERS = {"visitor": lambda w: {"token": w.token}, "agent": lambda w: {"user": "agent-alice"},
+           "admin": lambda w: {"secret": ADMIN_SECRET}}
+
+
+@pytest.mark.parametrize("reason", ["empty", "idle", " Idle "])
+@pytest.mark.parametrize("who", sorted(CALLERS))
+def test_a_callers_close_reason_never_passes_for_the_sweeps_marker(appwrite, who, reason):
+    """`empty` and `idle` are what the sweep writes: from a caller they are refused, and nothing is written."""
+    w = escalated()
+    assert w.say("my parcel never came").status == 200
+    claim(w.session_id, "agent-alice")
+    before = row(appwrite, "sessions", w.session_id)
+    answer = execute("close-session", {"sessionId": w.session_id, "reason": reason}, **CALLERS[who](w))
+    assert (answer.status, answer.error) == (400, "reserved_reason"), answer
+    assert row(appwrite, "sessions", w.session_id) == before
+
+
+def test_a_chat_closed_by_its_visitor_stays_whole_through_the_sweeps(appwrite, monkeypatch):
+    """The attack: a visitor's close as `empty` made the summary drop the chat, refused its rating, and had the sweep
+    delete it (and `idle` recorded a visitor's close as the system's idle close). Now the visitor's own words are
+    kept apart: the chat stays counted, rated, readable and exported, and the timeline says who closed it."""
+    w = escalated()
+    assert w.say("my parcel never came").status == 200
+    claim(w.session_id, "agent-alice")
+    assert execute("close-session", {"sessionId": w.session_id, "reason": "empty"}, token=w.token).status == 400
+    closed = execute("close-session", {"sessionId": w.session_id, "reason": "ended by the visitor",
+                                       "rating": {"score": 2}}, token=w.token)
+    assert closed.status == 200 and closed.json["closed"] is True, closed
+    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    for minutes in (0, 2, 4):  # three sweeps and folds, the minutes apart a deletion needs
+        monkeypatch.setattr(http, "utcnow", lambda at=later + timedelta(minutes=minutes): at)
+        assert execute("close-session", trigger="schedule").status == 200
+        assert execute("list-sessions", trigger="schedule").status == 200
+    admin = {"secret": ADMIN_SECRET}
+    assert execute("list-sessions", method="GET", path=f"/{w.session_id}", **admin).status == 200
+    assert execute("touch-session", method="GET", path=f"/export?sessionId={w.session_id}", token=w.token).status \
+        == 200
+    summary = execute("list-sessions", method="GET", **admin).json["summary"]
+    assert summary["total"] == 1 and summary["ratings"]["count"] == 1
+    timeline = execute("list-sessions", method="GET", path=f"/{w.session_id}/history", **admin).json["history"]
+    assert [(e["actor"], e["action"]) for e in timeline][-2:] == [("visitor", "close"), ("visitor", "rate")]

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import http
+from chat_core import gateway, http
+from chat_core.errors import UpstreamUnavailable
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, deliver, execute, row, rows
 from hardening_support import load_violations, violations
 from test_consistency import meanwhile
@@ -383,3 +384,134 @@ def test_sessions_held_from_before_get_their_slots_at_the_next_pass(team, appwri
     assert load_violations(appwrite)
     assert execute("list-sessions", trigger="schedule").json["agentLoadsRepaired"] == 1
     assert agent_row(appwrite, "agent-alice")["load"] == 1 and load_violations(appwrite) == []
+
+
+# --- side effects follow the write that decided them (issue 18) ----------------------------------------------------
+
+def _lose_the_answer_then(appwrite, action) -> list:
+    """The next session write lands but its answer is lost; before the writer reads the row back to find out,
+    `action()` runs to its end. Returns the action's result."""
+    state = {"lost": False, "busy": False}
+    results: list = []
+
+    def hook(index: int, method: str, path: str) -> str | None:
+        if state["busy"] or results:
+            return None
+        if not state["lost"]:
+            if method == "PATCH" and "/tables/sessions/rows/" in path:
+                state["lost"] = True
+                return "applied_timeout"
+            return None
+        if method == "GET" and "/tables/sessions/rows/" in path:  # the read-back
+            state["busy"] = True
+            try:
+                results.append(action())
+            finally:
+                state["busy"] = False
+        return None
+    appwrite.fault = hook
+    return results
+
+
+def test_a_claim_whose_answer_was_lost_does_not_free_a_slot_the_visitors_close_freed(team, appwrite):
+    """Alice holds one chat and claims a second; the claim lands, its answer is lost, and the visitor closes that
+    chat before the claim reads the row back. The close freed her slot; the claim must not free it again."""
+    held, _ = waiting_visitor(team)
+    assert claim(held.session_id, "agent-alice").status == 200
+    second, _ = waiting_visitor(team)
+    closed = _lose_the_answer_then(appwrite, lambda: execute("close-session", {"sessionId": second.session_id},
+                                                             token=second.token))
+    answer = claim(second.session_id, "agent-alice")
+    appwrite.fault = None
+    assert closed and closed[0].status == 200, closed
+    assert answer.status == 200 and answer.json["changed"] is True, answer
+    assert row(appwrite, "sessions", second.session_id)["status"] == "closed"
+    assert agent_row(appwrite, "agent-alice")["load"] == 1  # the one she still holds
+    assert load_violations(appwrite) == [] and violations(appwrite) == []
+
+
+def test_a_transfer_whose_answer_was_lost_does_not_free_the_receivers_slot_twice(team, appwrite):
+    """Alice transfers a chat to Bob, who already holds one; the transfer lands, its answer is lost, and Bob closes
+    the chat before the transfer reads the row back: Bob's load counts the one chat he still holds."""
+    bobs, _ = waiting_visitor(team)
+    assert claim(bobs.session_id, "agent-bob").status == 200
+    moving, _ = waiting_visitor(team)
+    assert claim(moving.session_id, "agent-alice").status == 200
+    closed = _lose_the_answer_then(appwrite, lambda: execute("close-session", {"sessionId": moving.session_id},
+                                                             user="agent-bob"))
+    answer = execute("assign-agent", {"sessionId": moving.session_id, "agentId": "agent-bob"}, path="/transfer",
+                     user="agent-alice")
+    appwrite.fault = None
+    assert closed and closed[0].status == 200, closed
+    assert answer.status == 200 and answer.json["changed"] is True, answer
+    assert agent_row(appwrite, "agent-bob")["load"] == 1 and agent_row(appwrite, "agent-alice")["load"] == 0
+    assert load_violations(appwrite) == [] and violations(appwrite) == []
+
+
+
+def _full_then_one_handed_back(team, appwrite) -> Widget:
+    availability("agent-alice", "available")
+    handed_back, _ = waiting_visitor(team)
+    waiting_visitor(team)
+    assert agent_row(appwrite, "agent-alice")["load"] == 2
+    team.tick()
+    assert execute("assign-agent", {"sessionId": handed_back.session_id}, path="/unassign",
+                   user="agent-alice").status == 200
+    assert agent_row(appwrite, "agent-alice")["load"] == 1
+    return handed_back
+
+
+def test_a_session_handed_back_does_not_hold_up_the_next_waiter(team, appwrite):
+    """Alice, full, hands one chat back: it waits out her cool-off, but the visitor behind it is hers at once, not
+    five minutes later."""
+    handed_back = _full_then_one_handed_back(team, appwrite)
+    _, answer = waiting_visitor(team)
+    assert answer["session"]["assignedAgent"] == "agent-alice", answer
+    assert row(appwrite, "sessions", handed_back.session_id)["needsHuman"] is True  # still in her cool-off
+    assert agent_row(appwrite, "agent-alice")["load"] == 2 and load_violations(appwrite) == []
+
+
+def test_the_minute_pass_looks_behind_a_session_handed_back(team, appwrite, monkeypatch):
+    handed_back = _full_then_one_handed_back(team, appwrite)
+    monkeypatch.setenv("AUTO_ASSIGN", "off")
+    behind, _ = waiting_visitor(team)
+    monkeypatch.setenv("AUTO_ASSIGN", "on")  # as if the escalation's pump had failed
+    assert execute("list-sessions", trigger="schedule").json["autoAssigned"] == 1
+    assert row(appwrite, "sessions", behind.session_id)["assignedAgent"] == "agent-alice"
+    assert row(appwrite, "sessions", handed_back.session_id)["needsHuman"] is True
+    assert load_violations(appwrite) == []
+
+
+def test_a_claim_that_lands_late_does_not_free_a_slot_the_visitors_close_freed(team, appwrite, monkeypatch):
+    """The late-nonce path of consistency.commit: the claim's write times out and is not there when the claim reads
+    the row back (so it decides again), then lands; the visitor closes the chat; the claim's next read finds its
+    own write in the log, with the row closed since. The slot the close freed is not freed again."""
+    held, _ = waiting_visitor(team)
+    assert claim(held.session_id, "agent-alice").status == 200
+    second, _ = waiting_visitor(team)
+    real_update, real_get = gateway.Gateway.update_session, gateway.Gateway.get_session
+    state: dict = {"late": None, "closed": None}
+
+    def update_session(self, before, after):
+        if state["late"] is None and after.assigned_agent == "agent-alice" and before.id == second.session_id:
+            state["late"] = (self, before, after)  # on its way, not landed yet
+            raise UpstreamUnavailable("timed out")
+        return real_update(self, before, after)
+
+    def get_session(self, session_id):
+        row_now = real_get(self, session_id)
+        if state["late"] is not None and state["closed"] is None and session_id == second.session_id:
+            state["closed"] = "pending"
+            writer, before, after = state["late"]
+            real_update(writer, before, after)  # it lands now, after the read-back saw the row unchanged
+            state["closed"] = execute("close-session", {"sessionId": second.session_id}, token=second.token)
+        return row_now
+    monkeypatch.setattr(gateway.Gateway, "update_session", update_session)
+    monkeypatch.setattr(gateway.Gateway, "get_session", get_session)
+    answer = claim(second.session_id, "agent-alice")
+    monkeypatch.undo()
+    assert state["closed"].status == 200 and state["closed"].json["closed"] is True, state["closed"]
+    assert answer.status == 200 and answer.json["changed"] is True, answer
+    assert row(appwrite, "sessions", second.session_id)["status"] == "closed"
+    assert agent_row(appwrite, "agent-alice")["load"] == 1  # the one she still holds
+    assert load_violations(appwrite) == [] and violations(appwrite) == []

@@ -91,7 +91,7 @@ def test_an_answer_with_no_strict_json_form_is_a_logged_500(monkeypatch):
     def nan(req):
         return {"value": float("nan")}
 
-    monkeypatch.setattr(http, "_core", lambda req, context: None)  # this route needs no Appwrite
+    monkeypatch.setattr(http, "_core", lambda req, context, **_: None)  # this route needs no Appwrite
     context = RuntimeContext(RuntimeRequest("GET", "/nan", {"x-appwrite-trigger": "http"}))
     output = app.run(context)
     assert output["statusCode"] == 500 and output["headers"]["content-type"] == "application/json"

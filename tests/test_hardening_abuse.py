@@ -289,3 +289,37 @@ def test_what_the_function_checks_of_the_x_appwrite_headers(appwrite, widget):
                      event="databases.chat.tables.messages.rows.m_forged.create")
     assert (result.status, result.error) == (404, "message_not_found")
     assert snapshot(appwrite) == before
+
+
+def timeline(session_id: str) -> list[tuple[str, str]]:
+    answer = execute("list-sessions", method="GET", path=f"/{session_id}/history", secret=ADMIN_SECRET)
+    return [(e["actor"], e["action"]) for e in answer.json["history"]][1:]  # after the session's opening
+
+
+@pytest.mark.parametrize("function_id,trigger", [("escalate", "schedule"), ("close-session", "event"),
+                                                 ("assign-agent", "schedule"), ("touch-session", "event")])
+@pytest.mark.parametrize("spelling", ["X-Appwrite-Trigger", "x-APPWRITE-trigger"])
+def test_a_forged_trigger_where_no_such_handler_runs_is_the_caller_itself(appwrite, function_id, trigger, spelling):
+    """Issue 18: a forged trigger on a function (or route) without that handler used to make the caller `system`:
+    the visitor's escalation or close, with the token in the body, went into the timeline as the system's (an
+    idle close that never happened). There, the caller is whoever its credentials prove, as in any HTTP call."""
+    w = Widget()
+    forged = {spelling: trigger}
+    token = {"sessionId": w.session_id, "token": w.token}
+    if function_id == "escalate":
+        answer = execute("escalate", token, headers=forged)
+        assert answer.status == 200 and answer.json["escalated"] is True, answer
+        assert timeline(w.session_id) == [("visitor", "escalate")]
+    elif function_id == "close-session":
+        answer = execute("close-session", {**token, "reason": "bye"}, headers=forged)
+        assert answer.status == 200 and answer.json["closed"] is True, answer
+        assert timeline(w.session_id) == [("visitor", "close")]
+    elif function_id == "assign-agent":  # the agent's JWT still proves the agent (it was ignored)
+        execute("escalate", token)
+        answer = execute("assign-agent", {"sessionId": w.session_id}, path="/claim", headers=forged,
+                         user="agent-alice")
+        assert answer.status == 200 and answer.json["session"]["assignedAgent"] == "agent-alice", answer
+        assert timeline(w.session_id) == [("visitor", "escalate"), ("agent:agent-alice", "claim")]
+    else:
+        answer = execute("touch-session", {"sessionId": w.session_id}, headers=forged)  # no token
+        assert (answer.status, answer.error) == (403, "not_owner")

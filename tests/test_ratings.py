@@ -3,6 +3,7 @@ closing; counted in the summary like every other figure (globally and for the ag
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -205,3 +206,48 @@ def test_a_rating_after_the_fold_is_folded_too(appwrite):
     assert row(appwrite, "sessions", w.session_id)["dirty"] is False
     assert summary()["ratings"]["byAgent"] == {"agent-bob": {"count": 1, "average": 3.0}}
     assert violations(appwrite) == []
+
+
+def test_an_agent_sees_the_ratings_that_count_for_them_and_no_other_agents(appwrite):
+    """Issue 18: the summary hid Bob's ratings from Alice, but listing Bob's closed sessions showed them, comments
+    and all. Every staff view follows the summary's rule: admins see every rating, an agent those that count for
+    them (the agent who held the session when it closed) and those that count for no agent."""
+    bobs = claimed("agent-bob")
+    close(bobs, {"score": 2, "comment": "Bob was rude."})
+    alices = claimed("agent-alice")
+    close(alices, {"score": 5, "comment": "Alice was great."})
+    nobodys = Widget()  # the bot's alone: counts for no agent
+    close(nobodys, {"score": 4, "comment": "The bot helped."})
+
+    def seen(**caller) -> dict:
+        """What a caller sees of each session's rating, in every staff view that shows one."""
+        found = {}
+        listed = execute("list-sessions", method="GET", path="/?status=closed&limit=100", **caller).json["sessions"]
+        by_agent = execute("list-sessions", method="GET", path="/?status=closed&assignedAgent=agent-bob",
+                           **caller).json["sessions"]
+        for w in (bobs, alices, nobodys):
+            sid = w.session_id
+            views = [next(s for s in listed if s["sessionId"] == sid),
+                     execute("list-sessions", method="GET", path=f"/{sid}", **caller).json["session"],
+                     execute("list-sessions", method="GET", path=f"/{sid}/messages", **caller).json["session"],
+                     execute("list-sessions", method="GET", path=f"/{sid}/history", **caller).json["session"]]
+            if w is bobs:
+                views.append(by_agent[0])
+            ratings = {json.dumps(v["rating"], sort_keys=True) for v in views}
+            assert len(ratings) == 1, (sid, ratings)  # one answer everywhere
+            rating = json.loads(ratings.pop())
+            history = execute("list-sessions", method="GET", path=f"/{sid}/history", **caller).json["history"]
+            rate = next(e for e in history if e["action"] == "rate")
+            export = execute("list-sessions", method="GET", path=f"/{sid}/export", **caller).json["chunk"]
+            shown = rating is not None
+            assert (rate["to"] != "rated", rate["why"] is not None) == (shown, shown), rate
+            comment = {bobs: "Bob was rude.", alices: "Alice was great.", nobodys: "The bot helped."}[w]
+            assert (comment in export) == shown
+            found[w.session_id] = rating and rating["score"]
+        return found
+
+    everything = {bobs.session_id: 2, alices.session_id: 5, nobodys.session_id: 4}
+    assert seen(secret=ADMIN_SECRET) == everything
+    assert seen(user="admin-ada") == everything
+    assert seen(user="agent-alice") == {**everything, bobs.session_id: None}
+    assert seen(user="agent-bob") == {**everything, alices.session_id: None}

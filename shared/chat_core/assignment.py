@@ -7,7 +7,9 @@ Every session write that gives a session to an agent, or takes it from one, goes
    closed or changed meanwhile is decided again, so it is never assigned twice);
 3. if the write did not give the session to that agent (a lost race, a refusal, a no-op) the slot is given back;
    the agent the write took the session from gets their slot back (a bounded decrement). Their slots row is stamped
-   (`releasedAt`) before that write, so a release on its way always shows in the row's $updatedAt.
+   (`releasedAt`) before that write, so a release on its way always shows in the row's $updatedAt. Both follow the
+   write that landed: from the state it was decided on to the state it decided, even when it is known only from
+   the write log after a lost answer, and later writes have moved the row on (they free their own slots).
 So an agent holds at most as many sessions as their load counts, and the load never passes the capacity: no agent
 is ever above capacity. A crash between two steps leaves a load one high (a slot nobody uses), never low; the
 repair (POST list-sessions /recount, `availability.repair_loads`) sets it back.
@@ -41,11 +43,18 @@ PUMP_MAX = 50  # sessions one event's pump assigns at most
 PERIODIC_MAX = 500  # the minute's pass: well within list-sessions' timeout
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 RETURNED_COOL_OFF = timedelta(minutes=5)  # a session an agent put back goes to others first; to them after this
+LOOK_AHEAD = 1000  # waiting sessions a pass reads past the free slots' worth, looking for ones an open agent may take
 
 
 def holder(session: Session) -> str | None:
     """The agent holding the session now (a closed session holds nobody)."""
     return session.assigned_agent if session.status == AGENT_ASSIGNED else None
+
+
+def decided(session: Session, change: Change) -> str | None:
+    """The holder the write that landed decided on; for a decision that wrote nothing, the holder of the session it
+    was decided on (`consistency.commit` returns that session with a no-op)."""
+    return holder(change.after) if change.after is not None and not change.noop else holder(session)
 
 
 def waiting(session: Session) -> bool:
@@ -136,8 +145,11 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
         if slot is not None:
             give_back(core, slot)
         raise
+    # The side effects follow the write that landed, from the state it was decided on to the state it decided
+    # (`decided`), never the row as read back: a write resolved through the write log after its answer was lost
+    # finds the row as later writes left it (a close that freed this very slot meanwhile).
     before_holder, note = change.note
-    after_holder = holder(session)
+    after_holder = decided(session, change)
     if slot is not None:
         if after_holder != slot.agent_id or before_holder == slot.agent_id:
             give_back(core, slot)
@@ -181,12 +193,15 @@ def pump(core: Core, *, limit: int = PUMP_MAX, agents: list[Agent] | None = None
     if not open_ or free <= 0:
         return result
     latest = {a.agent_id: a for a in rows}
-    for session in core.gateway.waiting_sessions(min(limit, free)):
-        if not open_:
-            break
+    wanted = min(limit, free)
+    # As many waiting sessions as there are free slots, then on down the queue past those nobody open may take now
+    # (handed back by the only agents with room, in their cool-off): one of them must not hold up the rest.
+    for seen, session in enumerate(core.gateway.waiting_sessions(wanted), start=1):
         placed = _place(core, session, open_, latest)
         if placed is not None:
             result.assigned.append(placed)
+        if not open_ or len(result.assigned) >= wanted or seen >= wanted + LOOK_AHEAD:
+            break  # before the next page is read
     if result.assigned:
         core.log(f"auto-assigned {', '.join(f'{s.id} to {s.assigned_agent}' for s in result.assigned)}")
     result.agents = list(latest.values())
@@ -229,14 +244,14 @@ def _place(core: Core, session: Session, open_: dict[str, Agent], latest: dict[s
                 return Change(noop="not_waiting")
             return rules.assign(current, agent_id, core.now)
         try:
-            landed, _ = move(core, session.id, decide, to_agent=agent_id, by=AUTO, slot=Slot(agent_id, row),
-                             first=session, pump=False)
+            landed, change = move(core, session.id, decide, to_agent=agent_id, by=AUTO, slot=Slot(agent_id, row),
+                                  first=session, pump=False)
         except ChatError as exc:
             if isinstance(exc, UpstreamUnavailable):
                 raise
             core.log(f"auto-assignment of {session.id} to {agent_id} lost: {exc.code}")
             return None
-        if holder(landed) != agent_id:
+        if decided(landed, change) != agent_id:
             open_[agent_id] = latest[agent_id]
             return None  # taken or closed by someone else: its slot went back; the next session
         row = latest[agent_id] = replace(row, last_assigned_at=core.now)

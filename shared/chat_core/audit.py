@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from . import authz, jsonio
 from .errors import ChatError, UpstreamUnavailable
 from .model import AGENT_ASSIGNED, CLOSED, Change, Session, Transition, iso, parse_time
-from .rules import EMPTY
+from .rules import EMPTY, IDLE
 from .validation import AuditFilter, HistoryPage, Page
 
 if TYPE_CHECKING:
@@ -78,8 +78,9 @@ def record(before: Session, after: Session, actor: str, now: datetime) -> list[T
 
 
 def _action(was: str, now_state: str, actor: str, after: Session) -> str:
-    if now_state == "closed":
-        return {"idle": "idle_close", EMPTY: "empty_close"}.get(after.close_reason or "", "close")
+    if now_state == "closed":  # the sweep's markers name its closes; a caller's close is a close, whatever it says
+        return {IDLE: "idle_close", EMPTY: "empty_close"}.get(after.close_reason or "", "close") \
+            if actor == "system" else "close"
     if now_state == "waiting":
         return "unassign" if was.startswith(ASSIGNED) else "escalate"
     if now_state.startswith(ASSIGNED):
@@ -230,9 +231,11 @@ def _drop(session: Session, upto: int) -> Change:
 
 # --- reading -----------------------------------------------------------------------------------------
 
-def history(core: Core, session: Session, page: HistoryPage) -> dict:
+def history(core: Core, session: Session, page: HistoryPage, *, shows_rating: bool) -> dict:
     """A session's timeline from seq `page.after` on: its moved rows, then its column's entries (the column always
-    holds the newest ones), at most `page.limit`. It opens with the session's creation (seq 0, from the row)."""
+    holds the newest ones), at most `page.limit`. It opens with the session's creation (seq 0, from the row).
+    `shows_rating` False (a rating this caller may not see, `authz.sees_rating`): the rating's entry says only
+    `rated`, without its score."""
     held = [entry for entry in pending(session) if entry.seq > page.after]
     first_held = held[0].seq if held else session.audit_seq + 1
     rows: list[Transition] = []
@@ -240,12 +243,17 @@ def history(core: Core, session: Session, page: HistoryPage) -> dict:
         rows = [row for row in core.gateway.audit_of_session(session.id, page.after, page.limit + 1)
                 if row.seq < first_held]
     entries = [*rows, *held][:page.limit + 1]
-    items = [transition_view(entry) for entry in entries[:page.limit]]
+    items = [transition_view(entry if shows_rating else _unrated(entry)) for entry in entries[:page.limit]]
     if page.after == 0:
         items.insert(0, {"seq": 0, "at": iso(session.created_at), "actor": "visitor", "action": "open", "from": None,
                          "to": "active", "why": None, "agent": None, "sessionId": session.id})
     more = len(entries) > page.limit
     return {"history": items, "nextCursor": str(entries[page.limit - 1].seq) if more else None}
+
+
+def _unrated(entry: Transition) -> Transition:
+    """A rating's entry without its score (`rated:<score>`, `<score>/5 ...`)."""
+    return replace(entry, to_state="rated", why=None) if entry.action == "rate" else entry
 
 
 def trail(core: Core, wanted: AuditFilter, page: Page) -> dict:

@@ -186,6 +186,13 @@ def sees_every_agents_ratings(caller: Caller) -> bool:
     return caller.is_admin
 
 
+def sees_rating(caller: Caller, session: Session) -> bool:
+    """One session's rating (score and comment) in a staff view, by the summary's rule: admins see every one; an
+    agent, those that count for them (the agent who held the session when it closed, `rules.contribution`) and those
+    that count for no agent (a session closed from the queue or the bot's alone)."""
+    return sees_every_agents_ratings(caller) or session.assigned_agent in (None, caller.user_id)
+
+
 def post_message(caller: Caller, session: Session, token: str | None, role: str) -> str | None:
     """Who may post which role. Returns the author to record for agent messages."""
     if role == "user" and caller.owns(session, token):

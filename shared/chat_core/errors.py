@@ -42,6 +42,8 @@ CATALOG: dict[str, Kind] = {
                                 "message (all answered alike)."),
     "invalid_value": Kind(400, "A number field is out of its range (`settleSeconds` 0 to 3600, `rating.score` 1 to "
                                "5, `capacity` 0 to 1000)."),
+    "reserved_reason": Kind(400, "A close `reason` that reads as `empty` or `idle` (any case, surrounding spaces): "
+                                 "those mark the idle sweep's own closes."),
     "invalid_availability": Kind(400, "`availability` is not one of `available`, `away`, `offline`."),
     "too_large": Kind(400, "`userMeta` or `theme` is longer than its column once encoded."),
     "invalid_agent": Kind(400, "`agentId` names no user with the agent or admin label."),

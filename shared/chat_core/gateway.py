@@ -613,10 +613,11 @@ class Gateway:
             return False
         return True
 
-    def waiting_sessions(self, limit: int) -> list[Session]:
-        """The sessions waiting for a human, longest waiting first (index waiting_since), at most `limit`."""
-        return self.list_sessions([Query.equal("needsHuman", [True]), Query.order_asc("escalatedAt"),
-                                   Query.limit(max(1, min(limit, PAGE_LIMIT)))])
+    def waiting_sessions(self, first: int) -> Iterator[Session]:
+        """The sessions waiting for a human, longest waiting first (index waiting_since), read as the caller goes:
+        `first` rows in the first request, whole pages after that (none is read before the caller asks for it)."""
+        return map(_session, self._walk(SESSIONS, [Query.equal("needsHuman", [True]), Query.order_asc("escalatedAt")],
+                                        first=max(1, min(first, PAGE_LIMIT))))
 
     def count_waiting(self, before: datetime | None = None) -> int:
         """Sessions waiting for a human (that started waiting before `before`): one request, exact up to Appwrite's
@@ -663,15 +664,18 @@ class Gateway:
         except UpstreamUnavailable:
             return _call(fn, *args, **kwargs)
 
-    def _walk(self, table: str, queries: list[str], page: int = PAGE_LIMIT) -> Iterator[Any]:
+    def _walk(self, table: str, queries: list[str], page: int = PAGE_LIMIT, first: int | None = None) -> Iterator[Any]:
+        """Every row the queries select, a page per request (`first`: the first page's size, if smaller)."""
         cursor: list[str] = []
+        size = first or page
         while True:
             rows = self._read(self._tables.list_rows, self.db, table,
-                              [*queries, Query.limit(page), *cursor], total=False).rows
+                              [*queries, Query.limit(size), *cursor], total=False).rows
             yield from rows
-            if len(rows) < page:
+            if len(rows) < size:
                 return
             cursor = [Query.cursor_after(rows[-1].id)]
+            size = page
 
     def page(self, table: str, queries: list[str], limit: int, cursor: str | None,
              convert: Callable[[Any], T]) -> tuple[list[T], str | None]:

@@ -52,8 +52,9 @@ class Request:
 
     @property
     def trigger(self) -> str:
-        """What `x-appwrite-trigger` claims. Callers can forge it (docs/platform.md), so it only picks a handler, and
-        the event and schedule handlers do nothing a caller could not ask for anyway (see `App`)."""
+        """What `x-appwrite-trigger` claims. Callers can forge it (Appwrite refuses only the lower-case spelling of
+        a caller's `x-appwrite-*` header), so it only picks a handler, and the event and schedule handlers do
+        nothing a caller could not ask for anyway (see `App`)."""
         return self.headers.get("x-appwrite-trigger", "http")
 
 
@@ -72,7 +73,9 @@ class App:
 
     Event and schedule executions go to `on_event` / `on_schedule` handlers, whatever their path. A caller can
     forge the trigger header, so those handlers must be safe for anyone: the event handler acts only on the
-    stored row an event names, and the schedule handler only does the schedule's own bounded work.
+    stored row an event names, and the schedule handler only does the schedule's own bounded work. Only they run
+    as the `system` caller; a trigger this function has no handler for is plain HTTP, and the caller is whoever
+    their credentials prove, so a forged trigger never makes a caller's own action the system's.
     """
 
     def __init__(self, name: str) -> None:
@@ -126,23 +129,24 @@ class App:
 
     def _dispatch(self, context: Any) -> tuple[int, Any]:
         req = _request(context)
-        handler = self._handler(req)
-        req.core = _core(req, context)
+        handler, system = self._handler(req)
+        req.core = _core(req, context, system=system)
         result = handler(req)
         return result if isinstance(result, tuple) else (200, result)
 
-    def _handler(self, req: Request) -> Handler:
+    def _handler(self, req: Request) -> tuple[Handler, bool]:
+        """The handler, and whether it is this function's event or schedule handler (run as the system)."""
         if req.trigger == "event" and self.event_handler:
-            return self.event_handler
+            return self.event_handler, True
         if req.trigger == "schedule" and self.schedule_handler:
-            return self.schedule_handler
+            return self.schedule_handler, True
         allowed = []
         for route in self.routes:
             match = route.pattern.match(req.path)
             if match:
                 if route.method == req.method:
                     req.params = match.groupdict()
-                    return route.handler
+                    return route.handler, False
                 allowed.append(route.method)
         if allowed:
             raise MethodNotAllowed(f"{req.method} is not allowed here; use {', '.join(sorted(set(allowed)))}")
@@ -172,7 +176,7 @@ def _body_bytes(raw: Any) -> bytes:
     return text.encode("utf-8", "surrogatepass") if isinstance(text, str) else b""
 
 
-def _core(req: Request, context: Any) -> Core:
+def _core(req: Request, context: Any, *, system: bool) -> Core:
     settings = Settings.from_env()
     # The execution's key: a forged `X-Appwrite-Key` arrives instead of Appwrite's, and then Appwrite refuses it;
     # one no header can carry (a control character) is refused here, before any request is made with it.
@@ -180,12 +184,15 @@ def _core(req: Request, context: Any) -> Core:
     if not KEY_SHAPE.fullmatch(key):
         raise Unauthorized("Appwrite refused this execution's key", code="execution_key_refused")
     gateway = Gateway(settings, key)
-    return Core(gateway=gateway, settings=settings, caller=resolve_caller(req, settings, gateway),
+    return Core(gateway=gateway, settings=settings, caller=resolve_caller(req, settings, gateway, system=system),
                 now=utcnow(), log=context.log)
 
 
-def resolve_caller(req: Request, settings: Settings, gateway: Gateway) -> Caller:
-    """Who is calling (see `authz`). The executor's `authorization` header and `x-appwrite-user-id` are ignored."""
-    if req.trigger in ("event", "schedule"):
+def resolve_caller(req: Request, settings: Settings, gateway: Gateway, *, system: bool) -> Caller:
+    """Who is calling (see `authz`). `system`: an event or schedule handler runs, which acts only on what it can
+    prove itself (the stored row an event names; the schedule's own bounded work), never on a caller's credentials,
+    so its caller is the system. Anything else is resolved from the credentials, whatever the trigger header says.
+    The executor's `authorization` header and `x-appwrite-user-id` are ignored."""
+    if system:
         return Caller.system(settings)
     return Caller.resolve(Credentials.from_headers(req.headers), settings, gateway.account_for_jwt)

@@ -15,10 +15,11 @@ concurrency and crashes, is `consistency`'s job (the fold).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from .errors import Conflict, TooManyRequests
+from .errors import BadRequest, Conflict, TooManyRequests
 from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, Session, Tally
 
 RATE_WINDOW = timedelta(minutes=1)
@@ -26,6 +27,8 @@ COUNTER_COLUMNS = ("total", "waiting", "closed", "assigned", "assignments", "wai
                    "ratingSum")
 REQUEUED = "returned to the queue"
 EMPTY = "empty"  # the close reason of a session the sweep found empty: it counts nowhere, and is deleted
+IDLE = "idle"  # the close reason of a session the sweep closed because its visitor went quiet
+SYSTEM_CLOSE_REASONS = (EMPTY, IDLE)  # written by the sweep only: a caller's reason never takes one of these
 REASON_MAX = 500
 
 Totals = dict[str | None, dict[str, int]]  # counter sums by row: None is the global row, else an agent's
@@ -93,9 +96,29 @@ def requeue_reason(reason: str | None, by: str) -> str:
 
 
 def close(session: Session, reason: str, now: datetime) -> Change:
+    """A caller's close (the visitor, its agent, an admin), with their reason; the sweep's own are `close_idle`
+    and `discard_empty`. A reason that reads as one of the sweep's markers is refused (`callers_close_reason`)."""
+    return _close(session, callers_close_reason(reason), now)
+
+
+def close_idle(session: Session, now: datetime) -> Change:
+    """The sweep's idle close (the caller checked that the visitor is idle)."""
+    return _close(session, IDLE, now)
+
+
+def _close(session: Session, reason: str, now: datetime) -> Change:
     if session.status == CLOSED:
         return Change(noop="already_closed")
     return Change(replace(session, status=CLOSED, closed_at=now, close_reason=reason, needs_human=False))
+
+
+def callers_close_reason(reason: str) -> str:
+    """A caller's close reason, refused (400 reserved_reason) if it reads as one of the sweep's markers in any
+    spelling a reader would take for them (case, width, surrounding spaces)."""
+    if unicodedata.normalize("NFKC", reason).strip().casefold() in SYSTEM_CLOSE_REASONS:
+        raise BadRequest(f"'{reason.strip()}' is a close reason only the sweep gives; say it another way",
+                         code="reserved_reason")
+    return reason
 
 
 def heartbeat(session: Session, now: datetime) -> Change:

@@ -45,6 +45,12 @@ class Core:
 
 # --- shared mechanics ---------------------------------------------------------------------------
 
+def staff_view(core: Core, session: Session) -> dict:
+    """A session as agents and admins see it; its rating only where the summary's rule lets this caller see it
+    (`authz.sees_rating`)."""
+    return agent_view(session, core.now, shows_rating=authz.sees_rating(core.caller, session))
+
+
 def load(core: Core, session_id: str) -> Session:
     return consistency.load(core, session_id)
 
@@ -258,7 +264,7 @@ def unassign(core: Core, body: Any) -> dict:
 
 def _assigned(core: Core, session_id: str, decide: Callable[[Session], Change], **slots: Any) -> dict:
     updated, change = transition(core, session_id, decide, **slots)
-    return {"session": agent_view(updated, core.now), "changed": not change.noop, "detail": change.noop}
+    return {"session": staff_view(core, updated), "changed": not change.noop, "detail": change.noop}
 
 
 def _require_agent_user(core: Core, user_id: str) -> None:
@@ -345,7 +351,7 @@ def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
     def decide(session: Session) -> Change:
         if session.status == CLOSED or session.last_seen >= cutoff:
             return Change(noop="not_idle")
-        return rules.close(session, "idle", core.now)
+        return rules.close_idle(session, core.now)
     try:
         _, change = transition(core, session_id, decide, pump=False)
     except (NotFound, Conflict, UpstreamUnavailable) as exc:  # one failure must not stop the sweep
@@ -361,7 +367,7 @@ def list_sessions(core: Core, query: dict[str, list[str]]) -> dict:
     wanted = validation.session_filter({k: v for k, v in query.items() if k not in ("limit", "cursor")})
     page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
     sessions, next_cursor = core.gateway.session_page(wanted, core.now, page.limit, page.cursor)
-    answer = {"sessions": [agent_view(s, core.now) for s in sessions],
+    answer = {"sessions": [staff_view(core, s) for s in sessions],
               "nextCursor": next_cursor, "generatedAt": iso(core.now)}
     if wanted.with_summary:
         answer["summary"] = _ratings_for(core, consistency.summary(core))
@@ -380,20 +386,20 @@ def _ratings_for(core: Core, summary: dict) -> dict:
 
 def get_session(core: Core, session_id: str) -> dict:
     authz.require_agent(core.caller)
-    return {"session": agent_view(load(core, validation.identifier(session_id)), core.now)}
+    return {"session": staff_view(core, load(core, validation.identifier(session_id)))}
 
 
 def session_messages(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
     authz.require_agent(core.caller)
     session = load(core, validation.identifier(session_id))
-    return {"session": agent_view(session, core.now), **_message_page(core, session.id, query)}
+    return {"session": staff_view(core, session), **_message_page(core, session.id, query)}
 
 
 def export_session(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
     authz.require_agent(core.caller)
     req = validation.export_request(query)
     session = load(core, validation.identifier(session_id))
-    return _export_page(core, session, agent_view(session, core.now), req)
+    return _export_page(core, session, staff_view(core, session), req)
 
 
 def export_own_session(core: Core, query: dict[str, list[str]], header_token: str | None) -> dict:
@@ -414,7 +420,9 @@ def session_history(core: Core, session_id: str, query: dict[str, list[str]]) ->
     authz.require_agent(core.caller)
     page = validation.history_page(query)
     session = load(core, validation.identifier(session_id))
-    return {"session": agent_view(session, core.now), **audit.history(core, session, page)}
+    shows_rating = authz.sees_rating(core.caller, session)
+    return {"session": staff_view(core, session),
+            **audit.history(core, session, page, shows_rating=shows_rating)}
 
 
 def audit_trail(core: Core, query: dict[str, list[str]]) -> dict:

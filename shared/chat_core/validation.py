@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import jsonio, operators, transcripts
+from . import jsonio, operators, rules, transcripts
 from .errors import BadRequest
 from .model import ROLES, STATUSES, parse_time
 
@@ -173,8 +173,10 @@ def escalate_request(body: Any) -> SessionRequest:
 def close_request(body: Any) -> SessionRequest:
     """{sessionId, token?, reason?, rating?}: the visitor may rate in the request that closes."""
     body = fields(body, required=("sessionId",), optional=("token", "reason", "rating"))
-    return SessionRequest(identifier(body["sessionId"]), _token(body),
-                          reason=stored_text(body.get("reason"), "reason", max_len=CLOSE_REASON_MAX),
+    reason = stored_text(body.get("reason"), "reason", max_len=CLOSE_REASON_MAX)
+    if reason is not None:  # before anything is read: the sweep's markers are the sweep's (`rules.close` too)
+        rules.callers_close_reason(reason)
+    return SessionRequest(identifier(body["sessionId"]), _token(body), reason=reason,
                           rating=rating(body["rating"]) if body.get("rating") is not None else None)
 
 

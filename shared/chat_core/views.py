@@ -33,10 +33,13 @@ def rating_view(session: Session) -> dict | None:
     return {"score": session.rating_score, "comment": session.rating_comment, "ratedAt": iso(session.rated_at)}
 
 
-def agent_view(session: Session, now: datetime) -> dict:
+def agent_view(session: Session, now: datetime, *, shows_rating: bool) -> dict:
+    """For agents and admins. `shows_rating`: whether this caller sees the session's rating (`authz.sees_rating`);
+    if not, `rating` is null, as for a session not rated."""
     duration = max(0, int((session.last_seen - session.created_at).total_seconds()))
     return {
         **{k: v for k, v in owner_view(session).items() if k != "queue"},
+        "rating": rating_view(session) if shows_rating else None,
         "lastSeenAgo": ago(session.last_seen, now),
         "idleSeconds": max(0, int((now - session.last_seen).total_seconds())),
         "durationSeconds": duration,
