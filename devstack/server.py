@@ -133,7 +133,13 @@ class DevApp:
             return self._dev_route(method, match.group(1), match.group(2), headers, body)
         if path in ("/demo", "/demo/"):  # DEV ONLY: a site with the widget embedded (devstack/demo.py)
             return demo.page(self.stack.endpoint, self.stack.project_id, method)
-        if match := _FUNCTION_DOMAIN.match(path):
+        if path == demo.CONSOLE_DEV_PATH and self.stack.dev_mode:  # DEV ONLY: added to the console (demo.py)
+            return demo.console_dev_script(method)
+        if (match := _FUNCTION_DOMAIN.match(path)) and match.group(2) is None and method in ("GET", "HEAD"):
+            # A function's domain answers at its root, /: here /functions/{id}/, so a page's relative URLs (the
+            # console's modules) resolve under it.
+            return 301, {"location": f"{path}/" + (f"?{query}" if query else "")}, b""
+        if match:
             return self._function_domain(method, match.group(1), match.group(2) or "/", query, headers, body,
                                          client_ip)
         if path == "/v1" or path.startswith("/v1/"):
@@ -242,7 +248,11 @@ class DevApp:
                               body=body, caller=caller, client_ip=client_ip, user_jwt=user_jwt)
         record = self.stack.runtime.execute(function_id, request)
         answer = {h["name"]: h["value"] for h in record["responseHeaders"]}
-        return record["responseStatusCode"] or 500, answer, record["responseBody"].encode()
+        content = record["responseBody"].encode()
+        if function_id == "agent-console" and self.stack.dev_mode and \
+                answer.get("content-type", "").startswith("text/html"):
+            content = demo.with_console_dev(content)  # DEV ONLY: the dev users and the tests' refresh counter
+        return record["responseStatusCode"] or 500, answer, content
 
     # ---- dev-only helpers for the CLI
 
