@@ -50,7 +50,7 @@ def test_columns_use_only_types_the_cli_can_create():
 
 # The functions that serve the front end import neither the SDK nor chat_core: each ships its own folder and the
 # web/ folders it serves (web/shared/: the helpers both use), nothing else.
-WEB_FUNCTIONS = {"agent-console": "console"}
+WEB_FUNCTIONS = {"widget": "widget", "agent-console": "console"}
 
 
 def test_each_function_ships_only_itself_and_what_it_imports():

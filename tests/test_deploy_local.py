@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = json.loads((ROOT / "appwrite.json").read_text())
 FUNCTIONS = [f["$id"] for f in CONFIG["functions"]]
 ENTRYPOINTS = {f["$id"]: f["entrypoint"] for f in CONFIG["functions"]}
-ASSETS = {"bot": ["functions/bot/src/faq.json"], "widget": ["functions/widget/src/widget.js"]}  # read at run time
+ASSETS = {"bot": ["functions/bot/src/faq.json"]}  # read at run time
 # The functions that serve the front end: their own folder and the web/ folders they serve, no shared/, no SDK.
-WEB = {"agent-console": ("web/console/", "web/shared/")}
+WEB = {"widget": ("web/widget/", "web/shared/"), "agent-console": ("web/console/", "web/shared/")}
 
 pytestmark = pytest.mark.build
 
