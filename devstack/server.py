@@ -23,6 +23,7 @@ signed in with a session. Real servers offer neither to API keys; ``dev_mode=Fal
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -42,6 +43,7 @@ from typing import Any
 from tools.envfile import EnvFile, read_env_file
 
 from . import demo
+from . import params as params_module
 from .accounts import DEV_PASSWORD, Accounts
 from .builds import Deployments
 from .engine import Engine, EngineError
@@ -60,7 +62,7 @@ from .project import ProjectState
 from .rest import KeyRing, RestApi
 from .schema import load_schema
 from .startup import DataLock, bind_error, corrupt_database_error
-from .versions import SERVER_VERSION, response_format_warning
+from .versions import SERVER_VERSION, response_format_warning, version_tuple
 
 log = logging.getLogger("devstack.server")
 
@@ -107,6 +109,7 @@ class DevApp:
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
                client_ip: str = "") -> Response:
+        client_ip = trusted_client_ip(headers, client_ip)
         try:
             status, answer, content = self._route(method.upper(), target, headers, body, client_ip)
         except (ApiError, EngineError) as exc:
@@ -160,8 +163,8 @@ class DevApp:
             impersonated = headers.get("x-appwrite-impersonate-user-id", "")
             return (self._session_caller(impersonated, api_key=True) if impersonated
                     else (Caller(api_key=True), ""))
-        if jwt := headers.get("x-appwrite-jwt", ""):
-            return self._user_caller(accounts.jwt_user(jwt)), ""
+        if headers.get("x-appwrite-jwt", ""):  # next to a live session: 403 user_jwt_and_cookie_set (accounts.py)
+            return self._user_caller(accounts.authenticate(headers)[0]), ""
         secret = accounts.session_secret(headers)
         if secret and accounts.known_session(secret):  # a stale session cookie is a guest, as in Appwrite
             _, user_id = accounts.session_user(secret)
@@ -194,20 +197,20 @@ class DevApp:
         if spec is None or (not spec.enabled and not caller.api_key):
             raise ApiError(404, "function_not_found", "Function with the requested ID could not be found.")
         if method == "POST" and execution_id is None:
-            return self._create_execution(function_id, caller, user_jwt, body, client_ip)
+            return self._create_execution(function_id, caller, user_jwt, body, client_ip, headers)
         if method == "GET" and execution_id is None:
-            found = [_visible(r, caller) for r in self.stack.runtime.list_executions(function_id)
+            found = [_visible(r, caller, headers) for r in self.stack.runtime.list_executions(function_id)
                      if _may_read(r, caller)]
             return json_response(200, {"total": len(found), "executions": found})
         if method == "GET":
             record = self.stack.runtime.get_execution(execution_id or "")
             if not record or record["functionId"] != function_id or not _may_read(record, caller):
                 raise ApiError(404, "execution_not_found", "Execution with the requested ID was not found.")
-            return json_response(200, _visible(record, caller))
+            return json_response(200, _visible(record, caller, headers))
         raise ApiError(405, "general_route_not_found", f"{method} is not allowed here.")
 
     def _create_execution(self, function_id: str, caller: Caller, user_jwt: str, body: bytes,
-                          client_ip: str) -> Response:
+                          client_ip: str, headers: dict[str, str]) -> Response:
         spec = self.stack.runtime.functions[function_id]
         params = parse_execution_params(body)  # Appwrite validates the params before it checks execute rights
         if not may_execute(spec, caller):
@@ -219,8 +222,8 @@ class DevApp:
         runtime = self.stack.runtime
         if params["async"]:
             record = runtime.submit(function_id, request, params["scheduledAt"])
-            return json_response(202, _visible(record, caller))
-        return json_response(201, _visible(runtime.execute(function_id, request), caller))
+            return json_response(202, _visible(record, caller, headers))
+        return json_response(201, _visible(runtime.execute(function_id, request), caller, headers))
 
     # ---- function domains
 
@@ -264,6 +267,24 @@ class DevApp:
         return json_response(200, {"$id": item_id, "labels": labels})
 
 
+def trusted_client_ip(headers: dict[str, str], peer: str) -> str:
+    """The client IP Appwrite keys its rate limits on and hands a function as `x-appwrite-client-ip`: appwrite 1.9.6
+    `src/Appwrite/Utopia/Request.php` trusts the headers named in `_APP_TRUSTED_HEADERS` (comma-separated,
+    case-insensitive, default `x-forwarded-for`), and utopia-php/http 2.0.0-rc9
+    `src/Http/Adapter/Swoole/Request.php` `getIP()` takes, header by header in that order, the leftmost entry of the
+    first one whose leftmost entry is a valid IP (PHP `FILTER_VALIDATE_IP`: no zone index); else the TCP peer."""
+    names = [n.strip().lower() for n in os.environ.get("_APP_TRUSTED_HEADERS", "x-forwarded-for").split(",")]
+    for name in filter(None, names):
+        candidate = headers.get(name, "").split(",")[0].strip()
+        if candidate and "%" not in candidate:
+            try:
+                ipaddress.ip_address(candidate)
+            except ValueError:
+                continue
+            return candidate
+    return peer
+
+
 def _host_name(host: str) -> str:
     return host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
 
@@ -274,11 +295,19 @@ def _may_read(record: dict, caller: Caller) -> bool:
     return bool(caller.user_id) and f'read("user:{caller.user_id}")' in record["$permissions"]
 
 
-def _visible(record: dict, caller: Caller) -> dict:
-    """Appwrite returns logs and errors only to API-key callers."""
+def _visible(record: dict, caller: Caller, headers: dict[str, str]) -> dict:
+    """The Execution model as the caller gets it: logs and errors only for API-key callers; `resourceId` and
+    `resourceType` on the 2.x line, which an SDK asking for a response format below 2.0.0 (SDK 16 asks 1.8.0) gets
+    back as `functionId` (appwrite `src/Appwrite/Utopia/Response/Model/Execution.php` and the response filter
+    `src/Appwrite/Utopia/Response/Filters/V27.php` "Convert 2.0.0 Data format to 1.9.5 format", applied in
+    `app/controllers/general.php` when `version_compare($responseFormat, '2.0.0', '<')`, on main after 1.9.6)."""
+    model = {k: v for k, v in record.items() if k != "functionId"}
+    requested = headers.get("x-appwrite-response-format", "")
+    if requested and version_tuple(requested) < (2, 0, 0):
+        model = {k: v for k, v in record.items() if k not in ("resourceId", "resourceType")}
     if caller.api_key:
-        return record
-    return {**record, "logs": "", "errors": ""}
+        return model
+    return {**model, "logs": "", "errors": ""}
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -301,8 +330,7 @@ def parse_execution_params(body: bytes) -> dict[str, Any]:
     headers, scheduled = params.get("headers") or {}, params.get("scheduledAt")
     if not isinstance(text, str):
         raise _invalid("body", "must be a string")
-    if not isinstance(is_async, bool):
-        raise _invalid("async", "must be a boolean")
+    is_async = params_module.boolean(is_async, "async", loose=True)  # Executions/Create.php: Boolean(true)
     if not isinstance(path, str):
         raise _invalid("path", "must be a string")
     if method not in METHODS:
