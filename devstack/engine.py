@@ -789,8 +789,8 @@ class Engine:
             if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))):
                 raise EngineError(400, "general_argument_invalid",
                                   f"Invalid `{name}` param: must be a number")
-        # X-Appwrite-Timestamp is not honoured here: Appwrite's increment/decrement never read it (docs/platform.md; appwrite
-        # src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Attribute/Increment.php).
+        # X-Appwrite-Timestamp is not honoured here: Appwrite's increment/decrement never read it (docs/platform.md;
+        # appwrite src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Attribute/Increment.php)
 
         def work() -> tuple[dict, list[Event]]:
             old = self._require(table, row_id)

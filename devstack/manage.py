@@ -550,14 +550,18 @@ class ManagementApi:
         return _json(200, {"total": len(found), "variables": found})
 
     def _create_variable(self, r: Request) -> Response:
+        """`variableId` is required from 1.9.x on (appwrite 1.9.6
+        src/Appwrite/Platform/Modules/Functions/Http/Variables/Create.php); CLI 12's `--with-variables` does not send
+        it, so that push fails on the supported line (docs/deploy.md)."""
         function = self._function(r)
+        variable_id = check_id(_required(r, "variableId"), "variableId")
         key = _text(_required(r, "key"), "key", 255)
         value = _text(_required(r, "value"), "value", 8192)
         if any(v["key"] == key and v["resourceId"] == function["$id"] for v in self.state.values("variables")):
             raise EngineError(409, "variable_already_exists", "Variable with the same ID already exists in this "
                               "project. Try again with a different ID.")
         created = stamp()
-        variable = {"$id": check_id(r.param("variableId", "unique()"), "variableId"), "$createdAt": created,
+        variable = {"$id": variable_id, "$createdAt": created,
                     "$updatedAt": created, "key": key, "value": value,
                     "secret": _bool(r.param("secret", False), "secret"), "resourceType": "function",
                     "resourceId": function["$id"]}
