@@ -81,8 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     for line in stack.env_file.warnings:
         print(f"warning: {line}", file=sys.stderr)
-    print(banner(stack), flush=True)
-    stack.serve_forever()
+    stack.serve_forever(ready=lambda: print(banner(stack), flush=True))  # signals are the stack's by then
     return 0
 
 
