@@ -612,16 +612,25 @@ class Gateway:
         return True
 
     def waiting_sessions(self, limit: int) -> list[Session]:
-        """The sessions waiting for a human, longest waiting first (index waiting_since), at most `limit`."""
-        return self.list_sessions([Query.equal("needsHuman", [True]), Query.order_asc("escalatedAt"),
-                                   Query.limit(max(1, min(limit, PAGE_LIMIT)))])
+        """The sessions waiting for a human in the queue's order, at most `limit`: signed-in visitors' (an owner)
+        longest waiting first, then guests' longest waiting first (index waiting_since, filtered on ownerId). One
+        request, two when the signed-in visitors' are fewer than `limit`."""
+        limit = max(1, min(limit, PAGE_LIMIT))
+        found = self.list_sessions(_waiting_queries(owned=True) + [Query.limit(limit)])
+        if len(found) < limit:
+            found += self.list_sessions(_waiting_queries(owned=False) + [Query.limit(limit - len(found))])
+        return found
 
-    def count_waiting(self, before: datetime | None = None) -> int:
-        """Sessions waiting for a human (that started waiting before `before`): one request, exact up to Appwrite's
-        count limit (5,000, APP_LIMIT_COUNT), which it reads as beyond that."""
-        queries = [Query.equal("needsHuman", [True])]
+    def count_waiting(self, before: datetime | None = None, *, since: datetime | None = None,
+                      owned: bool | None = None) -> int:
+        """Sessions waiting for a human (that started waiting before `before`, or at or after `since`; of signed-in
+        visitors, `owned`, or of guests, not `owned`, or both, None): one request, exact up to Appwrite's count limit
+        (5,000, APP_LIMIT_COUNT), which it reads as beyond that."""
+        queries = _waiting_queries(owned)[:-1]  # a count needs no order
         if before is not None:
             queries.append(Query.less_than("escalatedAt", iso(before)))
+        if since is not None:
+            queries.append(Query.greater_than_equal("escalatedAt", iso(since)))
         return self._count(SESSIONS, queries)
 
     def count_taken_since(self, since: datetime) -> int:
@@ -680,6 +689,14 @@ class Gateway:
                           total=False).rows
         items = [convert(row) for row in rows[:limit]]
         return items, (rows[limit - 1].id if len(rows) > limit else None)
+
+
+def _waiting_queries(owned: bool | None) -> list[str]:
+    """The queue, or its signed-in (`owned`) or guest part, oldest waiter first."""
+    queries = [Query.equal("needsHuman", [True])]
+    if owned is not None:
+        queries.append(Query.is_not_null("ownerId") if owned else Query.is_null("ownerId"))
+    return [*queries, Query.order_asc("escalatedAt")]
 
 
 def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
