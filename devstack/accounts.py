@@ -109,13 +109,12 @@ class Accounts:
 
     def sign_in(self, email: str, password: str) -> tuple[dict, str]:
         """An email/password session: (the session model, its secret)."""
-        users = [u for u in self.engine.list_users(total=False)["users"]
-                 if email and u.get("email", "").lower() == email.lower()]
-        expected = self._passwords.get(users[0]["$id"]) if users else None
-        if expected is None or not hmac.compare_digest(expected, self._hash(password)):
+        user = self.engine.user_by_email(email)  # every user, not a page of them
+        expected = self._passwords.get(user["$id"]) if user else None
+        if user is None or expected is None or not hmac.compare_digest(expected, self._hash(password)):
             raise EngineError(401, "user_invalid_credentials",
                               "Invalid credentials. Please check the email and password.")
-        return self._new_session(users[0]["$id"])
+        return self._new_session(user["$id"])
 
     def _new_session(self, user_id: str, provider: str = "email") -> tuple[dict, str]:
         secret, session_id, now = secrets.token_hex(32), secrets.token_hex(10), time.time()

@@ -1043,6 +1043,16 @@ class Engine:
             raise EngineError(404, "user_not_found", "User with the requested ID could not be found.")
         return _user_model(row)
 
+    def user_by_email(self, email: str) -> dict | None:
+        """The user with this email address (Appwrite stores addresses in lower case), among every user: a lookup,
+        not a list call, so it never stops at a page (the sign-in once looked in the first 25 only)."""
+        if not email:
+            return None
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM _users WHERE lower(email) = lower(?) ORDER BY _seq LIMIT 1",
+                                     (email,)).fetchone()
+        return _user_model(row) if row is not None else None
+
     def list_users(self, queries: Iterable[Any] | None = None, search: str = "", total: bool = True) -> dict:
         with self._lock:
             users = [_user_model(r) for r in self._conn.execute("SELECT * FROM _users ORDER BY _seq")]

@@ -34,6 +34,8 @@ import signal
 import socket
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +70,7 @@ log = logging.getLogger("devstack.server")
 
 VERSION = SERVER_VERSION  # the one version the stack plays (devstack/versions.py)
 MAX_BODY = 10 * 1024 * 1024  # Appwrite's own request limit is in this range; stops runaway uploads
+STOP_POLL_SECONDS = 0.1  # how soon serve_forever sees a stop signal
 SOCKET_TIMEOUT = 15.0  # seconds per socket read/write: a stalled client loses its connection
 DB_FILE = "devstack.sqlite3"
 REPO_ROOT = Path(__file__).resolve().parent.parent  # default root: the repo holding appwrite.json
@@ -537,6 +540,7 @@ class Stack:
         self._lock = DataLock(self.data_dir)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.stop_signal = 0  # the signal that asked serve_forever to stop (0: none yet)
 
     @property
     def endpoint(self) -> str:
@@ -634,17 +638,28 @@ class Stack:
         self._restore_env()
         self._lock.release()
 
-    def serve_forever(self) -> None:
-        """Block until Ctrl-C or SIGTERM (the CLI's ``run``), then stop cleanly."""
-        stopping = threading.Event()
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
+        """Block until SIGINT or SIGTERM (the CLI's ``run``), then stop cleanly. ``ready`` runs once the signals are
+        the stack's (the CLI prints its banner there: whoever reads it may signal at once).
+
+        A signal handler runs in the main thread between two bytecodes, possibly in the middle of code that holds a
+        lock, or of another handler: one that takes a lock can deadlock the process (``threading.Event.set`` did,
+        when a second signal arrived while the first handler held the event's lock, and the orphan kept the data
+        folder). So the handler only sets a flag, which takes no lock, and stays installed until the process exits:
+        any number of signals in any order only ask again for the stop under way."""
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: stopping.set())
+                signal.signal(signum, self._on_stop_signal)
+        if ready is not None:
+            ready()
         try:
-            while not stopping.wait(0.5):  # a timed wait lets the signal handlers run
-                pass
+            while not self.stop_signal:
+                time.sleep(STOP_POLL_SECONDS)  # a signal cuts the sleep short; its handler runs right away
         finally:
             self.stop()
+
+    def _on_stop_signal(self, signum: int, _frame: object) -> None:
+        self.stop_signal = signum  # one attribute store: no lock, safe inside any code or another handler
 
     # ---- conveniences for tests and the CLI
 
