@@ -29,6 +29,7 @@ implements them. Paths below are in appwrite/appwrite (1.9.6 line) unless they n
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -145,6 +146,7 @@ class Transactions:
         self.clock = clock or (lambda: engine_module.now())
         self.max_operations = max_operations
         self._transactions: dict[str, Transaction] = {}
+        self._lock = threading.RLock()  # one request at a time touches the transactions (events go out after it)
 
     # -- routing (devstack/rest.py hooks) ---------------------------------------------------------
 
@@ -156,8 +158,18 @@ class Transactions:
             ("GET", 3): (self._get, "rows.read"), ("PATCH", 3): (self._update, "rows.write"),
             ("DELETE", 3): (self._delete, "rows.write")}
         if len(s) == 4 and s[3] == "operations":
-            return (self._add_operations, "rows.write") if method == "POST" else None
-        return routes.get((method, len(s)))
+            return (self._serialized(self._add_operations), "rows.write") if method == "POST" else None
+        found = routes.get((method, len(s)))
+        if found is None:
+            return None
+        handler, scope = found
+        return (handler if handler == self._update else self._serialized(handler)), scope
+
+    def _serialized(self, handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        def run(r: Request) -> Response:
+            with self._lock:
+                return handler(r)
+        return run
 
     def row_request(self, r: Request) -> Response | None:
         """A row route called with `transactionId` (rest.py has routed and authorized it): stage the write, or read
@@ -165,6 +177,10 @@ class Transactions:
         s, method = r.segments, r.method
         if len(s) < 5 or s[0] != "tablesdb" or s[4] != "rows":
             return None
+        with self._lock:
+            return self._row_request(r, method, s)
+
+    def _row_request(self, r: Request, method: str, s: list[str]) -> Response:
         transaction_id = _check_id(r.param("transactionId"), "transactionId")
         db, table = s[1], s[3]
         self.engine.table(db, table)  # 404 database_not_found / table_not_found first, as the routes do
@@ -229,17 +245,21 @@ class Transactions:
             raise _bad_request("Either commit or rollback must be true")
         if commit and rollback:
             raise _bad_request("Cannot commit and rollback at the same time")
-        transaction = self._find(r.segments[2])
-        if transaction.status != "pending":
-            raise _error(400, *NOT_READY)
-        self._check_expiry(transaction)
-        if rollback:
-            self._set_status(transaction, "failed")
-        elif not transaction.operations:
-            self._set_status(transaction, "committed")
-        else:
-            self._commit(transaction)
-        return _json(200, transaction.model())
+        events: list[Event] = []
+        with self._lock:
+            transaction = self._find(r.segments[2])
+            if transaction.status != "pending":
+                raise _error(400, *NOT_READY)
+            self._check_expiry(transaction)
+            if rollback:
+                self._set_status(transaction, "failed")
+            elif not transaction.operations:
+                self._set_status(transaction, "committed")
+            else:
+                events = self._commit(transaction)
+            answer = _json(200, transaction.model())
+        self.engine.publish(events)  # after the commit, outside the lock (a listener may call the stack back)
+        return answer
 
     def _add_operations(self, r: Request) -> Response:
         """Transactions/Operations/Create.php 72-255 (`createOperations`); each operation's shape is
@@ -465,8 +485,8 @@ class Transactions:
 
     # -- the commit ------------------------------------------------------------------------------
 
-    def _commit(self, transaction: Transaction) -> None:
-        """Transactions/Update.php 195-348 (the replay and its errors), then 357-508 (the events)."""
+    def _commit(self, transaction: Transaction) -> list[Event]:
+        """Transactions/Update.php 195-348 (the replay and its errors); answers the events to send (357-508)."""
         self._set_status(transaction, "committing")
         touched: set[tuple[str, str, str]] = set()
         deleted: dict[int, dict] = {}
@@ -483,7 +503,7 @@ class Transactions:
             self._set_status(transaction, "failed")
             raise
         self._set_status(transaction, "committed")
-        self.engine.publish(self._events(transaction, deleted))
+        return self._events(transaction, deleted)
 
     def _replay(self, op: Operation, touched: set[tuple[str, str, str]]) -> dict | None:
         """One operation inside the commit; a delete answers the row it removed (for its event)."""
