@@ -17,7 +17,8 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -529,6 +530,7 @@ class Engine:
         self.schema = schema if isinstance(schema, Schema) else load_schema(schema)
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
+        self._batch = False  # inside `atomic()` (devstack/transactions.py's commit)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         if str(path) != ":memory:":
@@ -628,6 +630,8 @@ class Engine:
 
     def _write(self, work: Callable[[], tuple[Any, list[Event]]]) -> Any:
         with self._lock:
+            if self._batch:  # one write of a commit: `atomic()` commits, the committer emits the events
+                return work()[0]
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 result, events = work()
@@ -637,6 +641,29 @@ class Engine:
                 raise
         self._emit(events)
         return result
+
+    # -- transactions hook (devstack/transactions.py) ------------------------------------------
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Run many row writes as one SQLite transaction (a TablesDB transaction's commit): all of them or none.
+        The writes inside emit no events; the committer sends what Appwrite sends, after the commit
+        (`publish`)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._batch = True
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._batch = False
+
+    def publish(self, events: list[Event]) -> None:
+        """Send row events to the listeners (outside the lock), as a committed write does."""
+        self._emit(events)
 
     # -- lookups ----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from devstack.accounts import (
     session_not_found,
 )
 from devstack.engine import Engine, EngineError
+from devstack.transactions import Transactions
 from devstack.versions import SERVER_VERSION
 
 VERSION = SERVER_VERSION  # the one version the stack plays (devstack/versions.py)
@@ -113,6 +114,7 @@ class RestApi:
         self.keys = keys
         self.project = project  # None: any non-empty project id is accepted
         self.accounts = accounts or Accounts(engine, project or "local")
+        self.transactions = Transactions(engine)  # TablesDB transactions (devstack/transactions.py)
 
     def handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str],
                body: bytes, client_ip: str = "") -> Response:
@@ -147,9 +149,10 @@ class RestApi:
             self._authorize(lower, scope)
         request = _Request(method, segments, parse_qsl(query_string, keep_blank_values=True), lower,
                            _parse_body(method, body), client_ip)
-        if request.param("transactionId"):
-            raise EngineError(400, "general_argument_invalid",
-                              "Transactions are not supported by the local stack.")
+        if request.param("transactionId") is not None:  # staged or read through a transaction (transactions.py)
+            answer = self.transactions.row_request(request)
+            if answer is not None:
+                return answer
         return handler(request)
 
     def _check_project(self, headers: dict[str, str]) -> None:
@@ -173,6 +176,8 @@ class RestApi:
             return self._user_route(method, n)
         if s[:1] == ["account"]:
             return self._account_route(method, s)
+        if s[:2] == ["tablesdb", "transactions"]:
+            return self.transactions.route(method, s)
         if n >= 5 and s[0] == "tablesdb" and s[2] == "tables" and s[4] == "rows":
             return self._row_route(method, s, n)
         return None
