@@ -332,19 +332,21 @@ def test_conflict_when_a_staged_row_changed_after_staging(fake, tables, clock):
     nothing applied."""
     for name in ("a", "b", "c"):
         tables.create_row(DB, "limits", name, limit_row(name))
-    for stage in (lambda tx: tables.update_row(DB, "limits", "a", {"used": 1}, transaction_id=tx),
-                  lambda tx: tables.upsert_row(DB, "limits", "a", limit_row("a", used=1), transaction_id=tx),
-                  lambda tx: tables.delete_row(DB, "limits", "a", transaction_id=tx),
-                  lambda tx: tables.delete_rows(DB, "limits", [Query.equal("name", ["a"])], transaction_id=tx)):
+    stages = (lambda tx: tables.update_row(DB, "limits", "a", {"used": 1}, transaction_id=tx),
+              lambda tx: tables.upsert_row(DB, "limits", "a", limit_row("a", used=1), transaction_id=tx),
+              lambda tx: tables.delete_row(DB, "limits", "a", transaction_id=tx),
+              lambda tx: tables.delete_rows(DB, "limits", [Query.equal("name", ["a"])], transaction_id=tx))
+    for other, stage in enumerate(stages, start=2):
         clock.advance(1)
         tx = tables.create_transaction().id
         tables.update_row(DB, "limits", "b", {"used": 5}, transaction_id=tx)
         stage(tx)
         clock.advance(1)
-        tables.update_row(DB, "limits", "a", {"used": 2})  # someone else, after the staging
+        # Someone else, after the staging (a new value each time: an update that changes nothing keeps $updatedAt)
+        tables.update_row(DB, "limits", "a", {"used": other})
         error = error_of(tables.update_transaction, tx, commit=True)
         assert (error.code, error.type) == (409, "transaction_conflict")
-        assert used(tables, "b") == 0 and used(tables, "a") == 2
+        assert used(tables, "b") == 0 and used(tables, "a") == other
         assert tables.get_transaction(tx).status == "failed"
     clock.advance(1)
     tx = tables.create_transaction().id  # a row written before the staging is no conflict
