@@ -5,7 +5,9 @@
 # are out of the way. tests/test_budgets.py and tests/test_budgets_stack.py test the budgets themselves.
 ROOMY_BUDGETS = {name: "1000000" for name in ("SESSIONS_PER_MINUTE", "GUEST_SESSIONS_PER_MINUTE",
                                               "USER_SESSIONS_PER_MINUTE", "GUEST_MESSAGES_PER_MINUTE",
-                                              "USER_MESSAGES_PER_MINUTE")}
+                                              "USER_MESSAGES_PER_MINUTE", "GUEST_ESCALATIONS_PER_MINUTE",
+                                              "USER_ESCALATIONS_PER_MINUTE", "GUEST_HEARTBEATS_PER_MINUTE",
+                                              "USER_HEARTBEATS_PER_MINUTE")}
 # Agents' capacity (chat_core.availability) is out of the way for the same runs: one agent claims hundreds of
 # sessions there. tests/test_assignment*.py test the capacity itself.
 ROOMY_BUDGETS["AGENT_CAPACITY"] = "1000000"

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -81,8 +82,11 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     for line in stack.env_file.warnings:
         print(f"warning: {line}", file=sys.stderr)
-    print(banner(stack), flush=True)
-    stack.serve_forever()
+    stack.serve_forever(ready=lambda: print(banner(stack), flush=True))  # signals are the stack's by then
+    # Stopped, folder freed: the process only exits now. Python's finalization puts SIG_DFL back for signals with a
+    # Python handler, so a signal of the same burst landing then would kill it; ignored ones stay ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     return 0
 
 

@@ -40,7 +40,10 @@ from devstack.engine import Engine, EngineError
 JWT_DEFAULT_SECONDS, JWT_MAX_SECONDS = 900, 3600
 SESSION_SECONDS = 365 * 24 * 3600  # Appwrite's default session length: one year
 DEV_PASSWORD = "devstack-password"
-ANONYMOUS_SESSIONS_PER_IP, ABUSE_WINDOW_SECONDS = 50, 3600  # appwrite 1.8.1 app/controllers/api/account.php
+ANONYMOUS_SESSIONS_PER_IP, ABUSE_WINDOW_SECONDS = 50, 3600  # appwrite 1.9.6 app/controllers/api/account.php
+# POST /v1/account/jwts: abuse-limit APP_LIMIT_WRITE_RATE_DEFAULT * 2, abuse-time APP_LIMIT_WRITE_RATE_PERIOD_DEFAULT,
+# abuse-key `url:{url},userId:{userId}` (appwrite 1.9.6 app/controllers/api/account.php, app/init/constants.php)
+JWTS_PER_USER, JWT_WINDOW_SECONDS = 120, 60
 
 
 def _b64(data: bytes) -> str:
@@ -63,6 +66,16 @@ def invalid_jwt() -> EngineError:
     return EngineError(401, "user_jwt_invalid", "The JWT token is invalid. Please check the JWT and try again.")
 
 
+def jwt_and_cookie_set() -> EngineError:
+    return EngineError(403, "user_jwt_and_cookie_set", "JWT and cookie used in the same request. Use either "
+                       "`setJWT` or `setCookie`. Learn about which authentication method to use in the SSR docs: "
+                       "https://appwrite.io/docs/products/auth/server-side-rendering")
+
+
+def session_not_found() -> EngineError:
+    return EngineError(404, "user_session_not_found", "The current user session could not be found.")
+
+
 class RateLimited(EngineError):
     """Appwrite's abuse limit: 429 general_rate_limit_exceeded, with the X-RateLimit-* headers."""
 
@@ -82,7 +95,7 @@ class Accounts:
         self._salt = secrets.token_bytes(16)
         self._sessions: dict[str, tuple[str, str, float]] = {}  # secret -> (session ID, user ID, expires)
         self._dev_sessions: dict[str, str] = {}  # user ID -> secret of the session impersonation uses
-        self._abuse: dict[tuple[str, int], int] = {}  # (ip, window start) -> anonymous sessions created
+        self._abuse: dict[tuple[str, int, int], int] = {}  # (abuse key, window start, window length) -> hits
         self._lock = threading.Lock()
 
     # -- passwords and sessions --------------------------------------------------------------
@@ -96,13 +109,12 @@ class Accounts:
 
     def sign_in(self, email: str, password: str) -> tuple[dict, str]:
         """An email/password session: (the session model, its secret)."""
-        users = [u for u in self.engine.list_users(total=False)["users"]
-                 if email and u.get("email", "").lower() == email.lower()]
-        expected = self._passwords.get(users[0]["$id"]) if users else None
-        if expected is None or not hmac.compare_digest(expected, self._hash(password)):
+        user = self.engine.user_by_email(email)  # every user, not a page of them
+        expected = self._passwords.get(user["$id"]) if user else None
+        if user is None or expected is None or not hmac.compare_digest(expected, self._hash(password)):
             raise EngineError(401, "user_invalid_credentials",
                               "Invalid credentials. Please check the email and password.")
-        return self._new_session(users[0]["$id"])
+        return self._new_session(user["$id"])
 
     def _new_session(self, user_id: str, provider: str = "email") -> tuple[dict, str]:
         secret, session_id, now = secrets.token_hex(32), secrets.token_hex(10), time.time()
@@ -113,28 +125,48 @@ class Accounts:
                  "secret": ""}  # a client sees the secret only in its cookie
         return model, secret
 
+    def take(self, key: str, limit: int, seconds: int) -> dict[str, str]:
+        """One hit on Appwrite's abuse limit `key` (`app/controllers/shared/api.php`, the `api` init hook, with
+        utopia-php/abuse `TimeLimit`: a fixed window of `floor(now / seconds) * seconds`, `remaining` counted before
+        the hit). Answers the `X-RateLimit-*` headers; raises RateLimited once the window holds `limit` hits."""
+        now = time.time()
+        window = int(now // seconds) * seconds
+        with self._lock:
+            for stale in [k for k in self._abuse if k[1] + k[2] <= now]:  # windows over no longer matter
+                del self._abuse[stale]
+            used = self._abuse.get((key, window, seconds), 0)
+            allowed = used < limit
+            if allowed:
+                self._abuse[(key, window, seconds)] = used + 1
+        headers = {"x-ratelimit-limit": str(limit),
+                   # utopia-php/abuse counts the calls before this one: `limit - (count + 1)`, never below 0
+                   "x-ratelimit-remaining": str(max(0, limit - used - 1)),
+                   "x-ratelimit-reset": str(window + seconds)}
+        if not allowed:
+            raise RateLimited(headers)
+        return headers
+
     def anonymous_session(self, client_ip: str) -> tuple[dict, str, dict[str, str]]:
         """A new anonymous user and its session: (the session model, its secret, the rate-limit headers).
         Refused with 429 once this IP made ANONYMOUS_SESSIONS_PER_IP in the current hour window."""
-        now = time.time()
-        window = int(now // ABUSE_WINDOW_SECONDS) * ABUSE_WINDOW_SECONDS
-        with self._lock:
-            for key in [k for k in self._abuse if k[1] < window]:  # past windows no longer matter
-                del self._abuse[key]
-            used = self._abuse.get((client_ip, window), 0)
-            allowed = used < ANONYMOUS_SESSIONS_PER_IP
-            if allowed:
-                self._abuse[(client_ip, window)] = used + 1
-        headers = {"x-ratelimit-limit": str(ANONYMOUS_SESSIONS_PER_IP),
-                   # utopia-php/abuse counts the calls before this one: `limit - (count + 1)`, never below 0
-                   "x-ratelimit-remaining": str(max(0, ANONYMOUS_SESSIONS_PER_IP - used - 1)),
-                   "x-ratelimit-reset": str(window + ABUSE_WINDOW_SECONDS)}
-        if not allowed:
-            raise RateLimited(headers)
+        headers = self.take(f"ip:{client_ip}", ANONYMOUS_SESSIONS_PER_IP, ABUSE_WINDOW_SECONDS)
         user_id = secrets.token_hex(10)
         self.engine.put_user(user_id)
         model, secret = self._new_session(user_id, provider="anonymous")
         return model, secret, headers
+
+    def authenticate(self, headers: Mapping[str, str]) -> tuple[str, str]:
+        """(user ID, session secret) of a request, resolved as appwrite 1.9.6 `app/init/resources/request.php`
+        (the `user` resource) does: a live session first; then `X-Appwrite-JWT`, refused with 403
+        `user_jwt_and_cookie_set` next to a live session and with 401 `user_jwt_invalid` when it does not verify. A
+        JWT caller has no session secret. ("", "") is a guest."""
+        secret = self.session_secret(headers) or ""
+        user_id = self.session_user(secret)[1] if secret and self.known_session(secret) else ""
+        if jwt := headers.get("x-appwrite-jwt", ""):
+            if user_id:
+                raise jwt_and_cookie_set()
+            return self.jwt_user(jwt), ""
+        return user_id, secret if user_id else ""
 
     def sign_out(self, secret: str) -> None:
         with self._lock:
@@ -185,8 +217,8 @@ class Accounts:
 
     def create_jwt(self, secret: str, seconds: int = JWT_DEFAULT_SECONDS) -> str:
         if not 0 <= seconds <= JWT_MAX_SECONDS:
-            raise EngineError(400, "general_argument_invalid",
-                              f"Invalid `duration` param: Value must be a valid range between 0 and {JWT_MAX_SECONDS}")
+            raise EngineError(400, "general_argument_invalid", "Invalid `duration` param: Value must be a valid "
+                              f"range between 0 and {JWT_MAX_SECONDS:,}")
         session_id, user_id = self.session_user(secret)
         expires = int(time.time()) + (seconds or JWT_DEFAULT_SECONDS)
         claims = {"userId": user_id, "sessionId": session_id, "exp": expires}
@@ -216,11 +248,10 @@ class Accounts:
 
     def user_for(self, headers: Mapping[str, str]) -> dict:
         """`GET /v1/account`: the user a JWT or a session proves, as the Users model."""
-        if jwt := headers.get("x-appwrite-jwt", ""):
-            return self.engine.get_user(self.jwt_user(jwt))
-        if secret := self.session_secret(headers):
-            return self.engine.get_user(self.session_user(secret)[1])
-        raise guest_refused()
+        user_id, _ = self.authenticate(headers)
+        if not user_id:
+            raise guest_refused()
+        return self.engine.get_user(user_id)
 
     def session_cookie_headers(self, secret: str) -> dict[str, str]:
         expires = datetime.now(timezone.utc) + timedelta(seconds=SESSION_SECONDS)

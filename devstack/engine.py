@@ -17,7 +17,8 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,7 +39,6 @@ PERMISSION_PATTERN = re.compile(r'^(read|create|update|delete|write)\("[^"]+"\)$
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SYSTEM_SQL = {"$id": "_id", "$sequence": "_seq", "$createdAt": "_createdAt", "$updatedAt": "_updatedAt"}
 UTC = timezone.utc  # not datetime.UTC: the project still targets Python 3.10
-NUMERIC_OPERATORS = {"increment", "decrement", "multiply", "divide", "modulo", "power"}
 ONE_MS = timedelta(milliseconds=1)
 
 log = logging.getLogger(__name__)
@@ -217,72 +217,16 @@ def _from_sql(column: Column, value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Atomic operators inside `data` (server 1.8.1): `{"method": "increment", "values": [1, max]}`
+# Atomic operators inside `data`: devstack/operators.py (parsed on update and upsert only, as Appwrite does).
 
 
-def _parse_operator(column: Column, value: Any) -> dict | None:
-    """Return the operator a value encodes, or None. String and enum columns never take operators,
-    so text that merely looks like an operator (a chat message) is stored literally."""
-    if column.kind in ("string", "enum") or column.array or not isinstance(value, str):
-        return None
-    if not value.startswith("{") or '"method"' not in value:
-        return None
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("method"), str):
-        return None
-    values = parsed.get("values", [])
-    return {"method": parsed["method"], "values": values if isinstance(values, list) else [values]}
-
-
-def _apply_operator(column: Column, current: Any, operator: dict) -> Any:
-    method, values = operator["method"], operator["values"]
-    if column.numeric and method in NUMERIC_OPERATORS:
-        return _apply_numeric(column, current, method, values)
-    if column.kind == "boolean" and method == "toggle":
-        return not bool(current)
-    if column.kind == "datetime" and method in ("dateSetNow", "dateAddDays", "dateSubDays"):
-        return _apply_date(column, current, method, values)
-    raise _invalid(f'Operator "{method}" cannot be applied to attribute "{column.key}"')
-
-
-def _number(column: Column, value: Any, what: str) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _invalid(f'Operator {what} for attribute "{column.key}" must be a number')
-    return value
-
-
-def _apply_numeric(column: Column, current: Any, method: str, values: list) -> int | float:
-    base = current if current is not None else 0
-    operand = _number(column, values[0] if values else 1, "value")
-    bound = _number(column, values[1], "bound") if len(values) > 1 and values[1] is not None else None
-    if method in ("divide", "modulo") and operand == 0:
-        raise _invalid(f'Operator "{method}" on attribute "{column.key}" cannot use zero')
-    result = {
-        "increment": lambda: base + operand, "decrement": lambda: base - operand,
-        "multiply": lambda: base * operand, "divide": lambda: base / operand,
-        "modulo": lambda: base % operand, "power": lambda: base ** operand,
-    }[method]()
-    # utopia-php/database (as shipped with 1.8.x) caps a bounded operator at its bound.
-    if bound is not None:
-        result = max(result, bound) if method in ("decrement", "divide") else min(result, bound)
-    if column.kind == "integer":
-        if isinstance(result, float) and not result.is_integer():
-            raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid integer')
-        result = int(result)
-    _check_range(column, result)
-    return result
-
-
-def _apply_date(column: Column, current: Any, method: str, values: list) -> str:
-    if method == "dateSetNow":
-        return format_datetime(now())
-    days = _number(column, values[0] if values else 0, "days")
-    base = parse_datetime(current) or now()
-    delta = timedelta(days=days if method == "dateAddDays" else -days)
-    return format_datetime(base + delta)
+def _identical(new: Any, old: Any) -> bool:
+    """PHP's `===` between a value sent and the column's value as read (utopia-php/database 6.0.0
+    `Database::updateDocument` compares them so to decide whether anything changed): 1 and 1.0 differ, as do 1
+    and true; arrays match item by item, in order."""
+    if isinstance(new, list) and isinstance(old, list):
+        return len(new) == len(old) and all(_identical(a, b) for a, b in zip(new, old, strict=True))
+    return type(new) is type(old) and new == old
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,6 +530,7 @@ class Engine:
         self.schema = schema if isinstance(schema, Schema) else load_schema(schema)
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
+        self._batch = False  # inside `atomic()` (devstack/transactions.py's commit)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         if str(path) != ":memory:":
@@ -685,6 +630,8 @@ class Engine:
 
     def _write(self, work: Callable[[], tuple[Any, list[Event]]]) -> Any:
         with self._lock:
+            if self._batch:  # one write of a commit: `atomic()` commits, the committer emits the events
+                return work()[0]
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 result, events = work()
@@ -694,6 +641,29 @@ class Engine:
                 raise
         self._emit(events)
         return result
+
+    # -- transactions hook (devstack/transactions.py) ------------------------------------------
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Run many row writes as one SQLite transaction (a TablesDB transaction's commit): all of them or none.
+        The writes inside emit no events; the committer sends what Appwrite sends, after the commit
+        (`publish`)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._batch = True
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._batch = False
+
+    def publish(self, events: list[Event]) -> None:
+        """Send row events to the listeners (outside the lock), as a committed write does."""
+        self._emit(events)
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -752,18 +722,22 @@ class Engine:
 
     def update_row(self, database_id: str, table_id: str, row_id: str, data: dict | None = None,
                    permissions: list[str] | None = None, *, timestamp: str | None = None) -> dict:
+        from devstack import operators
         table = self.table(database_id, table_id)
         since = self._request_time(timestamp)
+        data = operators.parse_operators(data or {})  # Documents/Update.php: before the row is read
 
         def work() -> tuple[dict, list[Event]]:
             old = self._require(table, row_id)
-            row = self._update(table, old, data or {}, permissions, since)
+            row = self._update(table, old, data, permissions, since)
             return row, [self._event(table, "update", row)]
         return self._write(work)
 
     def upsert_row(self, database_id: str, table_id: str, row_id: str, data: dict | None = None,
                    permissions: list[str] | None = None, *, timestamp: str | None = None) -> dict:
+        from devstack import operators
         table = self.table(database_id, table_id)
+        data = operators.parse_operators(data or {})  # Documents/Upsert.php: before the row is read
         self._request_time(timestamp)  # checked for its form, then not honoured: Appwrite's upsert takes the
         since = None  # request timestamp but never wraps its write in withRequestTimestamp (docs/platform.md; appwrite
         # src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Upsert.php)
@@ -796,20 +770,20 @@ class Engine:
         them, in one transaction. Answers `{"total": deleted, "rows": [...]}` with the first 100 rows
         (APP_LIMIT_DATABASE_BATCH), and only those get a delete event (appwrite 1.8.1
         src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Bulk/Delete.php; the loop is
-        utopia-php/database 3.5.0 `Database::deleteDocuments`). No queries: every row. A row updated after
-        `X-Appwrite-Timestamp` fails the whole call with 409 and deletes nothing."""
+        utopia-php/database 3.5.0 `Database::deleteDocuments`). No queries: every row. `X-Appwrite-Timestamp` is
+        checked for its form only: appwrite 1.9.6 `.../Documents/Bulk/Delete.php` never injects `requestTimestamp`
+        nor wraps the delete in `withRequestTimestamp`, so a row updated after it is deleted all the same."""
         table = self.table(database_id, table_id)
         parsed = parse_queries(queries)
         plan = _Compiler(table).compile(parsed)
         if not any(q["method"] == "limit" for q in parsed):
             plan.limit = -1  # SQLite's "no limit": a bulk delete takes every match unless told otherwise
-        since = self._request_time(timestamp)
+        self._request_time(timestamp)
 
         def work() -> tuple[dict, list[Event]]:
             doomed = self._select(table, plan)
             rendered = []
             for old in doomed:
-                self._check_conflict(old, since)
                 if len(rendered) < BULK_ANSWER_ROWS:
                     rendered.append(self._render(table, old))
             for start in range(0, len(doomed), 500):
@@ -842,8 +816,8 @@ class Engine:
             if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))):
                 raise EngineError(400, "general_argument_invalid",
                                   f"Invalid `{name}` param: must be a number")
-        # X-Appwrite-Timestamp is not honoured here: Appwrite's increment/decrement never read it (docs/platform.md; appwrite
-        # src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Attribute/Increment.php).
+        # X-Appwrite-Timestamp is not honoured here: Appwrite's increment/decrement never read it (docs/platform.md;
+        # appwrite src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Attribute/Increment.php)
 
         def work() -> tuple[dict, list[Event]]:
             old = self._require(table, row_id)
@@ -856,7 +830,12 @@ class Engine:
             if column.kind == "integer":
                 result = int(result)
             _check_range(column, result)
-            row = self._write_values(table, old, {key: result}, None, since=None)
+            stored = self._write_values(table, old, {key: result}, None, since=None)
+            # utopia-php/database 6.0.0 `Database::increaseDocumentAttribute` / `decreaseDocumentAttribute` write the
+            # new value and a new `$updatedAt`, then answer the document as read with only the column changed: the
+            # answer (and the event, appwrite 1.9.6 `.../Documents/Attribute/Increment.php`) carries the OLD
+            # `$updatedAt`, which is no longer the row's.
+            row = {**self._render(table, old), key: stored[key]}
             return row, [self._event(table, "update", row)]
         return self._write(work)
 
@@ -958,27 +937,40 @@ class Engine:
             if column.required:
                 raise _invalid(f'Missing required attribute "{column.key}"')
             return None
-        operator = _parse_operator(column, value)
-        if operator is not None:
-            return _apply_operator(column, current, operator)
+        from devstack import operators  # imports this module: loaded on first use
+        if isinstance(value, operators.Op):  # only update and upsert parse operators (operators.py)
+            operators.check(column, value, current)
+            return operators.apply(column, value, current)
         return _check_value(column, value)
 
     def _update(self, table: Table, old: sqlite3.Row, data: Any, permissions: list[str] | None,
                 since: datetime | None) -> dict:
+        from devstack import operators
         values, system = self._split_data(table, data, permissions)
-        changes = {}
-        for key in values:
+        changes, changed = {}, False
+        for key, value in values.items():
             column = table.columns[key]
-            changes[key] = self._resolve(column, values, _from_sql(column, old[key]), creating=False)
-        return self._write_values(table, old, changes, system, since)
+            current = _from_sql(column, old[key])
+            changes[key] = self._resolve(column, values, current, creating=False)
+            changed = changed or isinstance(value, operators.Op) or not _identical(value, current)
+        for key in ("$createdAt", "$updatedAt"):
+            changed = changed or system.get(key) is not None
+        if system.get("$permissions") is not None:
+            changed = changed or system["$permissions"] != json.loads(old["_permissions"])
+        return self._write_values(table, old, changes, system, since, touch=changed)
 
     def _write_values(self, table: Table, old: sqlite3.Row, changes: dict, system: dict | None,
-                      since: datetime | None) -> dict:
+                      since: datetime | None, touch: bool = True) -> dict:
+        """Write `changes`; `touch=False` (nothing differs from the row as read) keeps `$updatedAt`, as utopia-php/
+        database 6.0.0 `Database::updateDocument` does: it sets `$updatedAt` only `if ($shouldUpdate)`, true when an
+        operator is sent or a value differs (`!==`) from the stored one. The X-Appwrite-Timestamp check runs either
+        way."""
         self._check_conflict(old, since)
         system = system or {}
         # Strictly later than the previous `$updatedAt`, so a client holding the old value always
         # sees a conflict even when two writes land in the same millisecond.
-        bumped = max(now(), parse_datetime(old["_updatedAt"]) + ONE_MS)
+        bumped = max(now(), parse_datetime(old["_updatedAt"]) + ONE_MS) if touch else parse_datetime(
+            old["_updatedAt"])
         sets = {"_updatedAt": _system_time(system, "$updatedAt") or format_datetime(bumped)}
         if system.get("$createdAt") is not None:
             sets["_createdAt"] = _system_time(system, "$createdAt")
@@ -1077,6 +1069,16 @@ class Engine:
         if row is None:
             raise EngineError(404, "user_not_found", "User with the requested ID could not be found.")
         return _user_model(row)
+
+    def user_by_email(self, email: str) -> dict | None:
+        """The user with this email address (Appwrite stores addresses in lower case), among every user: a lookup,
+        not a list call, so it never stops at a page (the sign-in once looked in the first 25 only)."""
+        if not email:
+            return None
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM _users WHERE lower(email) = lower(?) ORDER BY _seq LIMIT 1",
+                                     (email,)).fetchone()
+        return _user_model(row) if row is not None else None
 
     def list_users(self, queries: Iterable[Any] | None = None, search: str = "", total: bool = True) -> dict:
         with self._lock:

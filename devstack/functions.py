@@ -12,8 +12,8 @@ Docker and fast to start. What that changes compared with Appwrite (development 
   between files of ``src/`` work as in the runtime; packages such as ``chat_core`` come from
   the stack's own virtualenv. Editing the entrypoint file reloads it on the next execution.
 - ``print()`` is not captured per execution (threads share stdout); use ``context.log``.
-- A timed-out execution is reported as failed, but its thread cannot be killed: it runs on
-  in the background with its API key already revoked.
+- An execution that passes its own timeout is reported as failed, but its thread cannot be killed:
+  it runs on in the background with its API key already revoked.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ from .context import RuntimeContext, RuntimeRequest
 
 log = logging.getLogger("devstack.functions")
 
-HTTP_TIMEOUT = 30  # Appwrite cuts synchronous HTTP executions at 30 s (Executions/Create.php: requestTimeout: 30)
+HTTP_TIMEOUT = 30  # a synchronous HTTP execution waits at most 30 s (Executions/Create.php: requestTimeout: 30)
+SYNC_TIMEOUT_MESSAGE = ("Synchronous function execution timed out. Use asynchronous execution instead, or ensure the "
+                        "execution duration doesn't exceed 30 seconds.")  # appwrite 1.9.6 app/config/errors.php
 LOG_TAIL = 4000  # the execution model keeps the last 4,000 characters of logs/errors
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 MAX_KEPT_EXECUTIONS = 1000
@@ -264,6 +266,7 @@ class FunctionRuntime:
         self._executions: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._state = threading.Condition()  # guards executions and the pending count
         self._pending = 0
+        self._abandoned: set[str] = set()  # synchronous executions answered 408 while their function runs on
         self._executor_secret = secrets.token_hex(16)  # the executor's OPEN_RUNTIMES_SECRET
         self._queue: queue.Queue[tuple[FunctionSpec, ExecRequest, dict] | None] = queue.Queue()
         self._timers: list[threading.Timer] = []
@@ -279,11 +282,41 @@ class FunctionRuntime:
     # ---- public API
 
     def execute(self, function_id: str, request: ExecRequest) -> dict[str, Any]:
-        """Run now on this thread and return the finished execution model."""
+        """Run a synchronous execution and return the finished model. A function whose own timeout is within the
+        30 s an HTTP execution may wait runs on this thread and fails at its timeout. A longer one runs on its own
+        thread, and the caller waits at most HTTP_TIMEOUT: then it gets 408 `function_synchronous_timeout`, the
+        execution is stored as failed, and the function runs on up to its own timeout, its key valid until it ends
+        (appwrite 1.9.6 `src/Appwrite/Platform/Modules/Functions/Http/Executions/Create.php`: the executor is called
+        with the function's `timeout` and `requestTimeout: 30`; an `ExecutorTimeout` becomes the 408 and the
+        `finally` stores the execution as failed with `errors` = message + '\\nError Code: 408', a PHP single-quoted
+        string, so a literal backslash-n)."""
         spec = self._spec(function_id)
         record = self._new_record(spec, request, "processing")
-        self._run(spec, request, record, min(spec.timeout, HTTP_TIMEOUT))
-        return dict(record)
+        if spec.timeout <= HTTP_TIMEOUT:
+            self._run(spec, request, record, spec.timeout)
+            return dict(record)
+        finished = threading.Event()
+
+        def run() -> None:
+            try:
+                self._run(spec, request, record, spec.timeout)
+            except Exception:  # the caller may be gone: log, never raise into a bare thread
+                log.exception("execution %s failed", record["$id"])
+            finally:
+                finished.set()
+        started = time.monotonic()
+        threading.Thread(target=run, name=f"devstack-sync-{spec.id}", daemon=True).start()
+        if finished.wait(HTTP_TIMEOUT):
+            return dict(record)
+        with self._state:
+            if record["status"] in ("completed", "failed"):  # it finished as the wait ended
+                return dict(record)
+            self._abandoned.add(record["$id"])  # what the function answers later is not kept (_finish)
+            record.update({"$updatedAt": _now(), "status": "failed", "responseStatusCode": 500,
+                           "errors": SYNC_TIMEOUT_MESSAGE + "\\nError Code: 408",
+                           "duration": round(time.monotonic() - started, 6)})
+            self._state.notify_all()
+        raise ApiError(408, "function_synchronous_timeout", SYNC_TIMEOUT_MESSAGE)
 
     def submit(self, function_id: str, request: ExecRequest, scheduled_at: datetime | None = None
                ) -> dict[str, Any]:
@@ -462,6 +495,9 @@ class FunctionRuntime:
                 outcome: _Outcome, duration: float) -> None:
         errors = context.errors + ([outcome.error] if outcome.error else [])
         with self._state:
+            if record["$id"] in self._abandoned:  # answered 408 already: the stored execution stays as it was
+                self._abandoned.discard(record["$id"])
+                return
             record.update({
                 "$updatedAt": _now(),
                 "status": "failed" if outcome.status >= 500 else "completed",

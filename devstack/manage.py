@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from . import params
 from .engine import EngineError
 from .project import (
     INDEX_TYPES,
@@ -524,7 +525,7 @@ class ManagementApi:
         filename, content = upload
         if not filename.endswith(".gz"):
             raise EngineError(400, "storage_file_type_unsupported", "The given file extension is not supported.")
-        activate = str(r.param("activate", "false")).lower() in ("true", "1")
+        activate = _bool(r.param("activate", False), "activate")
         deployment = self.deployments.upload(function, entrypoint, str(commands), activate, content,
                                              r.headers.get("content-range", ""), r.headers.get("x-appwrite-id", ""),
                                              "cli" if r.headers.get("x-sdk-language") == "cli" else "manual")
@@ -549,14 +550,18 @@ class ManagementApi:
         return _json(200, {"total": len(found), "variables": found})
 
     def _create_variable(self, r: Request) -> Response:
+        """`variableId` is required from 1.9.x on (appwrite 1.9.6
+        src/Appwrite/Platform/Modules/Functions/Http/Variables/Create.php); CLI 12's `--with-variables` does not send
+        it, so that push fails on the supported line (docs/deploy.md)."""
         function = self._function(r)
+        variable_id = check_id(_required(r, "variableId"), "variableId")
         key = _text(_required(r, "key"), "key", 255)
         value = _text(_required(r, "value"), "value", 8192)
         if any(v["key"] == key and v["resourceId"] == function["$id"] for v in self.state.values("variables")):
             raise EngineError(409, "variable_already_exists", "Variable with the same ID already exists in this "
                               "project. Try again with a different ID.")
         created = stamp()
-        variable = {"$id": check_id(r.param("variableId", "unique()"), "variableId"), "$createdAt": created,
+        variable = {"$id": variable_id, "$createdAt": created,
                     "$updatedAt": created, "key": key, "value": value,
                     "secret": _bool(r.param("secret", False), "secret"), "resourceType": "function",
                     "resourceId": function["$id"]}
@@ -690,23 +695,18 @@ def _text(value: Any, name: str, size: int) -> str:
     return value
 
 
+# Appwrite 1.9.6 declares `rowSecurity` (TablesDB/Tables/Create.php) and `activate` (Functions/Http/Deployments/
+# Create.php) `Boolean(true)`; `enabled`, `required`, `array`, `encrypt`, `logging`, `secret` plain `Boolean()`, which
+# takes only a JSON boolean (devstack/params.py).
+_LOOSE_BOOLEANS = frozenset({"rowSecurity", "activate"})
+
+
 def _bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-        return value.lower() in ("true", "1")
-    raise EngineError(400, "general_argument_invalid", f"Invalid `{name}` param: Value must be a valid boolean")
+    return params.boolean(value, name, loose=name in _LOOSE_BOOLEANS)
 
 
 def _int(value: Any, name: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = low - 1
-    if isinstance(value, bool) or not low <= number <= high:
-        raise EngineError(400, "general_argument_invalid",
-                          f"Invalid `{name}` param: Value must be a valid range between {low} and {high}")
-    return number
+    return params.integer_range(value, name, low, high)
 
 
 def _string_list(value: Any, name: str, most: int) -> list[str]:

@@ -13,8 +13,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from devstack.accounts import Accounts, RateLimited
+from devstack import params
+from devstack.accounts import (
+    JWT_DEFAULT_SECONDS,
+    JWT_MAX_SECONDS,
+    JWT_WINDOW_SECONDS,
+    JWTS_PER_USER,
+    Accounts,
+    RateLimited,
+    guest_refused,
+    session_not_found,
+)
 from devstack.engine import Engine, EngineError
+from devstack.transactions import Transactions
 from devstack.versions import SERVER_VERSION
 
 VERSION = SERVER_VERSION  # the one version the stack plays (devstack/versions.py)
@@ -85,12 +96,10 @@ class _Request:
         return [value for _, _, value in sorted(indexed)]
 
     def flag(self, name: str, default: bool = True) -> bool:
+        """A `Boolean(true)` param (every boolean these routes take is loose in Appwrite: list rows and list users
+        `total`): `true`/`false`/`1`/`0` or a JSON boolean, else 400 (devstack/params.py)."""
         value = self.param(name)
-        if value is None:
-            return default
-        if isinstance(value, bool):
-            return value
-        return str(value).lower() not in ("false", "0", "")
+        return default if value is None else params.boolean(value, name, loose=True)
 
 
 Handler = Callable[[_Request], Response]
@@ -105,6 +114,7 @@ class RestApi:
         self.keys = keys
         self.project = project  # None: any non-empty project id is accepted
         self.accounts = accounts or Accounts(engine, project or "local")
+        self.transactions = Transactions(engine)  # TablesDB transactions (devstack/transactions.py)
 
     def handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str],
                body: bytes, client_ip: str = "") -> Response:
@@ -139,9 +149,10 @@ class RestApi:
             self._authorize(lower, scope)
         request = _Request(method, segments, parse_qsl(query_string, keep_blank_values=True), lower,
                            _parse_body(method, body), client_ip)
-        if request.param("transactionId"):
-            raise EngineError(400, "general_argument_invalid",
-                              "Transactions are not supported by the local stack.")
+        if request.param("transactionId") is not None:  # staged or read through a transaction (transactions.py)
+            answer = self.transactions.row_request(request)
+            if answer is not None:
+                return answer
         return handler(request)
 
     def _check_project(self, headers: dict[str, str]) -> None:
@@ -165,6 +176,8 @@ class RestApi:
             return self._user_route(method, n)
         if s[:1] == ["account"]:
             return self._account_route(method, s)
+        if s[:2] == ["tablesdb", "transactions"]:
+            return self.transactions.route(method, s)
         if n >= 5 and s[0] == "tablesdb" and s[2] == "tables" and s[4] == "rows":
             return self._row_route(method, s, n)
         return None
@@ -237,13 +250,15 @@ class RestApi:
 
     def _bump(self, r: _Request) -> Response:
         db, table, row_id, column, action = (r.segments[i] for i in (1, 3, 5, 6, 7))
-        value = r.param("value", 1)
+        # Attribute/Increment.php, Decrement.php (appwrite 1.9.6): `value` Numeric(), `max`/`min` Nullable(Numeric())
+        value = params.numeric(r.param("value", 1), "value")
+        bound_name = "max" if action == "increment" else "min"
+        bound = r.param(bound_name)
+        bound = None if bound is None else params.numeric(bound, bound_name)
         if action == "increment":
-            row = self.engine.increment_row_column(db, table, row_id, column, value, r.param("max"),
-                                                   timestamp=_timestamp(r))
+            row = self.engine.increment_row_column(db, table, row_id, column, value, bound, timestamp=_timestamp(r))
         else:
-            row = self.engine.decrement_row_column(db, table, row_id, column, value, r.param("min"),
-                                                   timestamp=_timestamp(r))
+            row = self.engine.decrement_row_column(db, table, row_id, column, value, bound, timestamp=_timestamp(r))
         return _json(200, row)
 
     def _get_account(self, r: _Request) -> Response:
@@ -263,12 +278,22 @@ class RestApi:
         return status, {**headers, **limits, **self.accounts.session_cookie_headers(secret)}, body
 
     def _create_jwt(self, r: _Request) -> Response:
-        duration = r.param("duration", 900)
-        if isinstance(duration, bool) or not isinstance(duration, int):
-            raise EngineError(400, "general_argument_invalid", "Invalid `duration` param: Value must be an integer")
-        if jwt := r.headers.get("x-appwrite-jwt", ""):  # a JWT may renew itself while its session lives
-            self.accounts.jwt_user(jwt)
-        return _json(201, {"jwt": self.accounts.create_jwt(self.accounts.session_secret(r.headers) or "", duration)})
+        """`POST /v1/account/jwts` as appwrite 1.9.6 serves it (app/controllers/api/account.php; hooks in
+        app/controllers/shared/api.php, run by utopia-php/http before the route's params are validated): the caller
+        (a JWT next to a live session: 403), the `account` scope (a guest: 401), the abuse limit (120 a minute per
+        user, every call counted), `duration` (`Range(0, 3600)`, default 900), then the session: the action signs
+        only for the session the request presents (`sessionVerify` of the store's secret), so a request that proves
+        itself with a JWT alone answers 404 `user_session_not_found`: a JWT cannot renew itself."""
+        user_id, secret = self.accounts.authenticate(r.headers)
+        if not user_id:
+            raise guest_refused()
+        limits = self.accounts.take(f"url:{r.headers.get('host', '')}/v1/account/jwts,userId:{user_id}",
+                                    JWTS_PER_USER, JWT_WINDOW_SECONDS)
+        duration = params.integer_range(r.param("duration", JWT_DEFAULT_SECONDS), "duration", 0, JWT_MAX_SECONDS)
+        if not secret:
+            raise session_not_found()
+        status, headers, body = _json(201, {"jwt": self.accounts.create_jwt(secret, duration)})
+        return status, {**headers, **limits}, body
 
     def _sign_out(self, r: _Request) -> Response:
         secret = self.accounts.session_secret(r.headers) or ""

@@ -23,6 +23,7 @@ signed in with a session. Real servers offer neither to API keys; ``dev_mode=Fal
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -33,6 +34,8 @@ import signal
 import socket
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +45,7 @@ from typing import Any
 from tools.envfile import EnvFile, read_env_file
 
 from . import demo
+from . import params as params_module
 from .accounts import DEV_PASSWORD, Accounts
 from .builds import Deployments
 from .engine import Engine, EngineError
@@ -60,12 +64,13 @@ from .project import ProjectState
 from .rest import KeyRing, RestApi
 from .schema import load_schema
 from .startup import DataLock, bind_error, corrupt_database_error
-from .versions import SERVER_VERSION, response_format_warning
+from .versions import SERVER_VERSION, response_format_warning, version_tuple
 
 log = logging.getLogger("devstack.server")
 
 VERSION = SERVER_VERSION  # the one version the stack plays (devstack/versions.py)
 MAX_BODY = 10 * 1024 * 1024  # Appwrite's own request limit is in this range; stops runaway uploads
+STOP_POLL_SECONDS = 0.1  # how soon serve_forever sees a stop signal
 SOCKET_TIMEOUT = 15.0  # seconds per socket read/write: a stalled client loses its connection
 DB_FILE = "devstack.sqlite3"
 REPO_ROOT = Path(__file__).resolve().parent.parent  # default root: the repo holding appwrite.json
@@ -107,6 +112,7 @@ class DevApp:
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
                client_ip: str = "") -> Response:
+        client_ip = trusted_client_ip(headers, client_ip)
         try:
             status, answer, content = self._route(method.upper(), target, headers, body, client_ip)
         except (ApiError, EngineError) as exc:
@@ -166,8 +172,8 @@ class DevApp:
             impersonated = headers.get("x-appwrite-impersonate-user-id", "")
             return (self._session_caller(impersonated, api_key=True) if impersonated
                     else (Caller(api_key=True), ""))
-        if jwt := headers.get("x-appwrite-jwt", ""):
-            return self._user_caller(accounts.jwt_user(jwt)), ""
+        if headers.get("x-appwrite-jwt", ""):  # next to a live session: 403 user_jwt_and_cookie_set (accounts.py)
+            return self._user_caller(accounts.authenticate(headers)[0]), ""
         secret = accounts.session_secret(headers)
         if secret and accounts.known_session(secret):  # a stale session cookie is a guest, as in Appwrite
             _, user_id = accounts.session_user(secret)
@@ -200,20 +206,20 @@ class DevApp:
         if spec is None or (not spec.enabled and not caller.api_key):
             raise ApiError(404, "function_not_found", "Function with the requested ID could not be found.")
         if method == "POST" and execution_id is None:
-            return self._create_execution(function_id, caller, user_jwt, body, client_ip)
+            return self._create_execution(function_id, caller, user_jwt, body, client_ip, headers)
         if method == "GET" and execution_id is None:
-            found = [_visible(r, caller) for r in self.stack.runtime.list_executions(function_id)
+            found = [_visible(r, caller, headers) for r in self.stack.runtime.list_executions(function_id)
                      if _may_read(r, caller)]
             return json_response(200, {"total": len(found), "executions": found})
         if method == "GET":
             record = self.stack.runtime.get_execution(execution_id or "")
             if not record or record["functionId"] != function_id or not _may_read(record, caller):
                 raise ApiError(404, "execution_not_found", "Execution with the requested ID was not found.")
-            return json_response(200, _visible(record, caller))
+            return json_response(200, _visible(record, caller, headers))
         raise ApiError(405, "general_route_not_found", f"{method} is not allowed here.")
 
     def _create_execution(self, function_id: str, caller: Caller, user_jwt: str, body: bytes,
-                          client_ip: str) -> Response:
+                          client_ip: str, headers: dict[str, str]) -> Response:
         spec = self.stack.runtime.functions[function_id]
         params = parse_execution_params(body)  # Appwrite validates the params before it checks execute rights
         if not may_execute(spec, caller):
@@ -225,8 +231,8 @@ class DevApp:
         runtime = self.stack.runtime
         if params["async"]:
             record = runtime.submit(function_id, request, params["scheduledAt"])
-            return json_response(202, _visible(record, caller))
-        return json_response(201, _visible(runtime.execute(function_id, request), caller))
+            return json_response(202, _visible(record, caller, headers))
+        return json_response(201, _visible(runtime.execute(function_id, request), caller, headers))
 
     # ---- function domains
 
@@ -274,6 +280,24 @@ class DevApp:
         return json_response(200, {"$id": item_id, "labels": labels})
 
 
+def trusted_client_ip(headers: dict[str, str], peer: str) -> str:
+    """The client IP Appwrite keys its rate limits on and hands a function as `x-appwrite-client-ip`: appwrite 1.9.6
+    `src/Appwrite/Utopia/Request.php` trusts the headers named in `_APP_TRUSTED_HEADERS` (comma-separated,
+    case-insensitive, default `x-forwarded-for`), and utopia-php/http 2.0.0-rc9
+    `src/Http/Adapter/Swoole/Request.php` `getIP()` takes, header by header in that order, the leftmost entry of the
+    first one whose leftmost entry is a valid IP (PHP `FILTER_VALIDATE_IP`: no zone index); else the TCP peer."""
+    names = [n.strip().lower() for n in os.environ.get("_APP_TRUSTED_HEADERS", "x-forwarded-for").split(",")]
+    for name in filter(None, names):
+        candidate = headers.get(name, "").split(",")[0].strip()
+        if candidate and "%" not in candidate:
+            try:
+                ipaddress.ip_address(candidate)
+            except ValueError:
+                continue
+            return candidate
+    return peer
+
+
 def _host_name(host: str) -> str:
     return host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
 
@@ -284,11 +308,19 @@ def _may_read(record: dict, caller: Caller) -> bool:
     return bool(caller.user_id) and f'read("user:{caller.user_id}")' in record["$permissions"]
 
 
-def _visible(record: dict, caller: Caller) -> dict:
-    """Appwrite returns logs and errors only to API-key callers."""
+def _visible(record: dict, caller: Caller, headers: dict[str, str]) -> dict:
+    """The Execution model as the caller gets it: logs and errors only for API-key callers; `resourceId` and
+    `resourceType` on the 2.x line, which an SDK asking for a response format below 2.0.0 (SDK 16 asks 1.8.0) gets
+    back as `functionId` (appwrite `src/Appwrite/Utopia/Response/Model/Execution.php` and the response filter
+    `src/Appwrite/Utopia/Response/Filters/V27.php` "Convert 2.0.0 Data format to 1.9.5 format", applied in
+    `app/controllers/general.php` when `version_compare($responseFormat, '2.0.0', '<')`, on main after 1.9.6)."""
+    model = {k: v for k, v in record.items() if k != "functionId"}
+    requested = headers.get("x-appwrite-response-format", "")
+    if requested and version_tuple(requested) < (2, 0, 0):
+        model = {k: v for k, v in record.items() if k not in ("resourceId", "resourceType")}
     if caller.api_key:
-        return record
-    return {**record, "logs": "", "errors": ""}
+        return model
+    return {**model, "logs": "", "errors": ""}
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -311,8 +343,7 @@ def parse_execution_params(body: bytes) -> dict[str, Any]:
     headers, scheduled = params.get("headers") or {}, params.get("scheduledAt")
     if not isinstance(text, str):
         raise _invalid("body", "must be a string")
-    if not isinstance(is_async, bool):
-        raise _invalid("async", "must be a boolean")
+    is_async = params_module.boolean(is_async, "async", loose=True)  # Executions/Create.php: Boolean(true)
     if not isinstance(path, str):
         raise _invalid("path", "must be a string")
     if method not in METHODS:
@@ -519,6 +550,7 @@ class Stack:
         self._lock = DataLock(self.data_dir)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.stop_signal = 0  # the signal that asked serve_forever to stop (0: none yet)
 
     @property
     def endpoint(self) -> str:
@@ -616,17 +648,28 @@ class Stack:
         self._restore_env()
         self._lock.release()
 
-    def serve_forever(self) -> None:
-        """Block until Ctrl-C or SIGTERM (the CLI's ``run``), then stop cleanly."""
-        stopping = threading.Event()
+    def serve_forever(self, ready: Callable[[], None] | None = None) -> None:
+        """Block until SIGINT or SIGTERM (the CLI's ``run``), then stop cleanly. ``ready`` runs once the signals are
+        the stack's (the CLI prints its banner there: whoever reads it may signal at once).
+
+        A signal handler runs in the main thread between two bytecodes, possibly in the middle of code that holds a
+        lock, or of another handler: one that takes a lock can deadlock the process (``threading.Event.set`` did,
+        when a second signal arrived while the first handler held the event's lock, and the orphan kept the data
+        folder). So the handler only sets a flag, which takes no lock, and stays installed until the process exits:
+        any number of signals in any order only ask again for the stop under way."""
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: stopping.set())
+                signal.signal(signum, self._on_stop_signal)
+        if ready is not None:
+            ready()
         try:
-            while not stopping.wait(0.5):  # a timed wait lets the signal handlers run
-                pass
+            while not self.stop_signal:
+                time.sleep(STOP_POLL_SECONDS)  # a signal cuts the sleep short; its handler runs right away
         finally:
             self.stop()
+
+    def _on_stop_signal(self, signum: int, _frame: object) -> None:
+        self.stop_signal = signum  # one attribute store: no lock, safe inside any code or another handler
 
     # ---- conveniences for tests and the CLI
 

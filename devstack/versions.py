@@ -17,14 +17,15 @@ from collections.abc import Mapping
 SERVER_VERSION = "2.7.1"  # the self-hosted release current in November 2026 (the supported line: docs/platform.md)
 
 
-def _version(text: str) -> tuple[int, ...]:
+def version_tuple(text: str) -> tuple[int, ...]:
+    """`1.8.0` -> (1, 8, 0), for comparing versions as PHP's `version_compare` does on plain releases."""
     return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
 
 def response_format_warning(headers: Mapping[str, str]) -> dict[str, str]:
     """The ``x-appwrite-warning`` header to add to an answer, if any (request header names lower-cased)."""
     requested = headers.get("x-appwrite-response-format", "")
-    if not requested or _version(requested) <= _version(SERVER_VERSION):
+    if not requested or version_tuple(requested) <= version_tuple(SERVER_VERSION):
         return {}
     return {"x-appwrite-warning": f"The current SDK is built for Appwrite {requested}. However, the current "
             f"Appwrite server version is {SERVER_VERSION}. Please downgrade your SDK to match the Appwrite version: "

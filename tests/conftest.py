@@ -51,6 +51,7 @@ class Result:
     def __init__(self, output: dict, context: RuntimeContext) -> None:
         self.status = output["statusCode"]
         self.headers = output["headers"]
+        self.body = output["body"]  # as the function wrote it: what the executor sends on
         self.json = strict_json(output["body"])  # every answer any test sees must be JSON a browser can read
         self.context = context
 

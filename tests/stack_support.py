@@ -64,7 +64,7 @@ def set_function_variables(stack: Stack, values: dict[str, str]) -> None:
     functions = Functions(client)
     for function_id in list(stack.runtime.functions):
         for key, value in values.items():
-            functions.create_variable(function_id, key, value)
+            functions.create_variable(function_id, "unique()", key, value)
 
 
 class Party:

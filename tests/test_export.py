@@ -148,6 +148,39 @@ def test_the_default_is_json_in_pages_of_100(appwrite):
     assert len(json.loads(first.json["chunk"] + rest.json["chunk"])["messages"]) == 101
 
 
+def body_bytes(result) -> int:
+    return len(result.body.encode("utf-8") if isinstance(result.body, str) else result.body)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_page_of_emoji_stays_within_a_megabyte_as_sent(appwrite, fmt):
+    """Issue 18, item 9: the page limit counted characters, but answers are written as ASCII JSON, where an emoji
+    costs 12 bytes: 100 messages of 4,000 emoji made a 4.8 MB page. Every page's body, in bytes as the function
+    writes it, stays within transcripts.MAX_PAGE_BYTES, and the pages still make the whole file."""
+    w = Widget()
+    text = "\U0001F600" * 4000  # the longest message, each character 12 bytes once escaped
+    for i in range(100):
+        assert execute("touch-session", {"sessionId": w.session_id, "message": {"role": "bot", "text": text,
+                                                                                 "id": f"e{i}"}},
+                       secret=BOT_SECRET).status == 200
+    for read in (lambda q: staff_page(w.session_id, q), lambda q: owner_page(w, q)):
+        chunks, cursor, largest = [], None, 0
+        while True:
+            result = read(f"format={fmt}" + (f"&cursor={cursor}" if cursor else ""))
+            assert result.status == 200, result
+            largest = max(largest, body_bytes(result))
+            chunks.append(result.json["chunk"])
+            cursor = result.json["nextCursor"]
+            if cursor is None:
+                break
+        assert largest <= 1_000_000, f"a page of {largest:,} bytes"
+        file = "".join(chunks)
+        if fmt == "json":
+            assert [m["text"] for m in json.loads(file)["messages"]] == [text] * 100
+        else:
+            assert [row[-1] for row in csv.reader(io.StringIO(file, newline=""))][1:] == [text] * 100
+
+
 def test_an_export_writes_nothing(chat, appwrite):
     appwrite.reset_counts()
     follow(lambda q: staff_page(chat.session_id, q), "csv", limit=2)

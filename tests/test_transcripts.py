@@ -7,7 +7,7 @@ import csv
 import io
 import json
 
-from chat_core import transcripts
+from chat_core import jsonio, transcripts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,15 +37,18 @@ def messages(texts: list[str]) -> list[dict]:
             for i, text in enumerate(texts)]
 
 
-def export(fmt: str, all_messages: list[dict], page_size: int, max_chars: int = transcripts.MAX_CHUNK_CHARS) -> str:
+def export(fmt: str, all_messages: list[dict], page_size: int,
+           max_bytes: int = transcripts.MAX_PAGE_BYTES) -> str:
     """What a client does: page after page from the cursor each answer gives, the chunks appended."""
     file, start, pages = "", 0, 0
     while True:
         page = all_messages[start:start + page_size]
         more = start + page_size < len(all_messages)
         answer = transcripts.answer(fmt, SESSION, page, first=start == 0, more=more, exported_at=EXPORTED_AT,
-                                    max_chars=max_chars)
+                                    max_bytes=max_bytes)
         assert answer["messages"] >= min(1, len(page))
+        if answer["messages"] > 1:  # one message always goes; more only within the bytes sent
+            assert len(jsonio.dumps(answer)) <= max_bytes
         file += answer["chunk"]
         pages += 1
         assert pages <= len(all_messages) + 1
@@ -115,12 +118,13 @@ def test_an_empty_session_is_a_valid_file():
 def test_a_page_stops_early_when_its_chunk_is_large_and_the_next_page_goes_on():
     big = messages(["x" * 4000] * 5)
     answer = transcripts.answer("csv", SESSION, big, first=True, more=False, exported_at=EXPORTED_AT,
-                                max_chars=9000)
-    assert answer["messages"] == 3 and answer["nextCursor"] == "m_0002"  # 3 x ~4,070 characters reach 9,000
-    assert len(answer["chunk"]) < 9000 + 4100
+                                max_bytes=9000)
+    assert answer["messages"] == 2 and answer["nextCursor"] == "m_0001"  # a third ~4,070 bytes would pass 9,000
+    assert len(jsonio.dumps(answer)) <= 9000
     for fmt in transcripts.FORMATS:
-        assert export(fmt, big, page_size=5, max_chars=9000) == export(fmt, big, page_size=5)
-    one = transcripts.answer("json", SESSION, big[:1], first=True, more=False, exported_at=EXPORTED_AT, max_chars=1)
+        assert export(fmt, big, page_size=5, max_bytes=9000) == export(fmt, big, page_size=5)
+    one = transcripts.answer("json", SESSION, big[:1], first=True, more=False, exported_at=EXPORTED_AT,
+                             max_bytes=1)
     assert one["messages"] == 1 and one["nextCursor"] is None  # a page always holds at least one message
 
 
@@ -136,11 +140,11 @@ texts = st.lists(st.text(st.characters(blacklist_categories=("Cs",), blacklist_c
 
 
 @settings(max_examples=150, deadline=None)
-@given(texts=texts, page_size=st.integers(1, 13), max_chars=st.integers(1, 400))
-def test_any_text_cut_into_any_pages_reads_back(texts, page_size, max_chars):
+@given(texts=texts, page_size=st.integers(1, 13), max_bytes=st.integers(1, 400))
+def test_any_text_cut_into_any_pages_reads_back(texts, page_size, max_bytes):
     given_messages = messages(texts)
-    document = json.loads(export("json", given_messages, page_size, max_chars))
+    document = json.loads(export("json", given_messages, page_size, max_bytes))
     assert [m["text"] for m in document["messages"]] == texts
-    header, *rows = csv_records(export("csv", given_messages, page_size, max_chars))
+    header, *rows = csv_records(export("csv", given_messages, page_size, max_bytes))
     column = header.index("text")
     assert [row[column] for row in rows] == [("'" + t if t[0] in "=+-@\t\r" else t) for t in texts]

@@ -14,7 +14,8 @@ So an agent holds at most as many sessions as their load counts, and the load ne
 is ever above capacity. A crash between two steps leaves a load one high (a slot nobody uses), never low; the
 repair (POST list-sessions /recount, `availability.repair_loads`) sets it back.
 
-Auto-assignment (`pump`, AUTO_ASSIGN, on by default): the longest-waiting sessions go, one by one, to the available
+Auto-assignment (`pump`, AUTO_ASSIGN, on by default): the waiting sessions, in the queue's order (signed-in visitors'
+longest-waiting first, then guests'; Gateway.waiting_sessions), go one by one to the available
 agent with the lowest load below capacity, ties to the one whose last assignment is oldest. It runs when a session
 starts waiting (HTTP escalation, a message that escalates, the message event), when a slot frees (close, unassign,
 transfer away, the idle sweep), when an agent becomes available or gets more capacity, and every minute
@@ -297,5 +298,6 @@ def after_message(core: Core, before: Session, answer: dict) -> dict:
             mine = next((s for s in result.assigned if s.id == before.id), None)
             if mine is not None:
                 answer["session"] = owner_view(mine)
-    answer["session"]["queue"] = queueing.queue_for(core, answer["session"], agents)
+    answer["session"]["queue"] = queueing.queue_for(core, answer["session"], agents,
+                                                    owned=before.owner_id is not None)
     return answer

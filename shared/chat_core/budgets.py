@@ -1,12 +1,15 @@
-"""Per-minute budgets: how many sessions and visitor messages a caller may create, keyed on what it cannot forge.
+"""Per-minute budgets: how many sessions, visitor messages, escalations and heartbeats a caller may make, keyed on
+what it cannot forge.
 
-What a function can trust about an anonymous caller (docs/platform.md): not `x-appwrite-client-ip` nor any other
+What a function can trust about an anonymous caller (docs/security.md): not `x-appwrite-client-ip` nor any other
 `x-appwrite-*` header (forgeable), and Appwrite does not rate-limit executions. What it can trust:
 - a verified Appwrite JWT: the user it names exists, and Appwrite itself limits how fast one real IP can make
   users (anonymous sessions: 50 an hour per IP). So a signed-in visitor (the widget signs visitors in
-  anonymously) gets budgets of their own: sessions started, and messages posted across all their sessions.
+  anonymously) gets budgets of their own: sessions started, and messages posted, escalations and heartbeats
+  across all their sessions.
 - nothing else: every caller without a JWT draws on one budget shared by all of them ("guests"), which no header
-  can get around. A session remembers its owner, so its messages draw on the owner's budget, or the guests'.
+  can get around. A session remembers its owner, so its messages, escalations and heartbeats draw on the owner's
+  budget, or the guests'.
 - one project-wide ceiling on new sessions, whoever starts them: the rate the idle sweep is sized for.
 The AI bot and admin tools (their secrets) have no budget of their own but count toward the ceiling.
 
@@ -74,6 +77,31 @@ def take_message(core: Core, session: Session) -> str:
         budget = Budget("messages:guests", "guests", settings.guest_messages_per_minute)
     return _take_all(core, [budget], lambda b: TooManyRequests(
         f"too many messages this minute ({b.label} budget: {b.limit})", code="rate_limited",
+        budget=b.label, retryAfterSeconds=_retry_after(core.now)))[0]
+
+
+def take_escalation(core: Core, session: Session) -> str:
+    """Count a session's entry into the human queue on the visitor's behalf (their own request, a message asking
+    for a person, the bot's hand-off) against its owner's budget, or the guests'. Staff putting a session in the
+    queue take none. Returns what `give_back` needs."""
+    return _take_visitors(core, session, "escalations", core.settings.user_escalations_per_minute,
+                          core.settings.guest_escalations_per_minute, "escalations")
+
+
+def take_heartbeat(core: Core, session: Session) -> str:
+    """Count a write of the visitor's presence (a heartbeat, or a waiting visitor's poll that refreshes lastSeen)
+    against the session owner's budget, or the guests'. Returns what `give_back` needs."""
+    return _take_visitors(core, session, "heartbeats", core.settings.user_heartbeats_per_minute,
+                          core.settings.guest_heartbeats_per_minute, "heartbeats")
+
+
+def _take_visitors(core: Core, session: Session, kind: str, user_limit: int, guest_limit: int, what: str) -> str:
+    if session.owner_id:
+        budget = Budget(f"{kind}:user:{session.owner_id}", "user", user_limit)
+    else:
+        budget = Budget(f"{kind}:guests", "guests", guest_limit)
+    return _take_all(core, [budget], lambda b: TooManyRequests(
+        f"too many {what} this minute ({b.label} budget: {b.limit})", code="rate_limited",
         budget=b.label, retryAfterSeconds=_retry_after(core.now)))[0]
 
 

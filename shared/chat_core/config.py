@@ -50,6 +50,10 @@ class Settings:
     user_sessions_per_minute: int = 5
     guest_messages_per_minute: int = 600
     user_messages_per_minute: int = 60
+    guest_escalations_per_minute: int = 20
+    user_escalations_per_minute: int = 5
+    guest_heartbeats_per_minute: int = 120
+    user_heartbeats_per_minute: int = 10
     empty_session_minutes: int = 10
     upstream_timeout_seconds: float = 10.0
     label_cache_seconds: int = 60
@@ -79,6 +83,10 @@ class Settings:
             user_sessions_per_minute=_positive_int(env, "USER_SESSIONS_PER_MINUTE", 5),
             guest_messages_per_minute=_positive_int(env, "GUEST_MESSAGES_PER_MINUTE", 600, allow_zero=True),
             user_messages_per_minute=_positive_int(env, "USER_MESSAGES_PER_MINUTE", 60),
+            guest_escalations_per_minute=_positive_int(env, "GUEST_ESCALATIONS_PER_MINUTE", 20, allow_zero=True),
+            user_escalations_per_minute=_positive_int(env, "USER_ESCALATIONS_PER_MINUTE", 5),
+            guest_heartbeats_per_minute=_positive_int(env, "GUEST_HEARTBEATS_PER_MINUTE", 120, allow_zero=True),
+            user_heartbeats_per_minute=_positive_int(env, "USER_HEARTBEATS_PER_MINUTE", 10),
             empty_session_minutes=_positive_int(env, "EMPTY_SESSION_MINUTES", 10),
             upstream_timeout_seconds=float(_positive_int(env, "UPSTREAM_TIMEOUT_SECONDS", 10)),
             label_cache_seconds=_positive_int(env, "LABEL_CACHE_SECONDS", 60, allow_zero=True),

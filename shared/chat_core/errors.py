@@ -90,9 +90,10 @@ CATALOG: dict[str, Kind] = {
                           "`concurrent_update` if it keeps losing."),
     # 413, 429
     "payload_too_large": Kind(413, "The body is larger than 64 KiB."),
-    "rate_limited": Kind(429, "More visitor messages than a per-minute limit allows: the session's "
-                              "(`MAX_MESSAGES_PER_MINUTE`), the signed-in visitor's across their sessions, or the "
-                              "guests' shared budget (`budget` says which); `retryAfterSeconds` says when to retry."),
+    "rate_limited": Kind(429, "More visitor messages, escalations or heartbeats than a per-minute limit allows: "
+                              "the session's (`MAX_MESSAGES_PER_MINUTE`), the signed-in visitor's across their "
+                              "sessions, or the guests' shared budget (`budget` says which); `retryAfterSeconds` "
+                              "says when to retry."),
     "too_many_sessions": Kind(429, "More new sessions this minute than this caller's budget (`USER_SESSIONS_"
                                    "PER_MINUTE` for a signed-in visitor, the guests' shared `GUEST_SESSIONS_PER_"
                                    "MINUTE`) or the project's `SESSIONS_PER_MINUTE` allows (`budget` says which); "

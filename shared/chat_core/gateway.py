@@ -614,17 +614,24 @@ class Gateway:
         return True
 
     def waiting_sessions(self, first: int) -> Iterator[Session]:
-        """The sessions waiting for a human, longest waiting first (index waiting_since), read as the caller goes:
-        `first` rows in the first request, whole pages after that (none is read before the caller asks for it)."""
-        return map(_session, self._walk(SESSIONS, [Query.equal("needsHuman", [True]), Query.order_asc("escalatedAt")],
-                                        first=max(1, min(first, PAGE_LIMIT))))
+        """The sessions waiting for a human in the queue's order: signed-in visitors' (an owner) longest waiting
+        first, then guests' longest waiting first (index waiting_since, filtered on ownerId). Read as the caller goes:
+        `first` rows in the first request of each, whole pages after that (none is read before the caller asks for
+        it), so a caller that takes `first` reads one request, two when fewer signed-in visitors wait."""
+        first = max(1, min(first, PAGE_LIMIT))
+        for owned in (True, False):
+            yield from map(_session, self._walk(SESSIONS, _waiting_queries(owned), first=first))
 
-    def count_waiting(self, before: datetime | None = None) -> int:
-        """Sessions waiting for a human (that started waiting before `before`): one request, exact up to Appwrite's
-        count limit (5,000, APP_LIMIT_COUNT), which it reads as beyond that."""
-        queries = [Query.equal("needsHuman", [True])]
+    def count_waiting(self, before: datetime | None = None, *, since: datetime | None = None,
+                      owned: bool | None = None) -> int:
+        """Sessions waiting for a human (that started waiting before `before`, or at or after `since`; of signed-in
+        visitors, `owned`, or of guests, not `owned`, or both, None): one request, exact up to Appwrite's count limit
+        (5,000, APP_LIMIT_COUNT), which it reads as beyond that."""
+        queries = _waiting_queries(owned)[:-1]  # a count needs no order
         if before is not None:
             queries.append(Query.less_than("escalatedAt", iso(before)))
+        if since is not None:
+            queries.append(Query.greater_than_equal("escalatedAt", iso(since)))
         return self._count(SESSIONS, queries)
 
     def count_taken_since(self, since: datetime) -> int:
@@ -686,6 +693,14 @@ class Gateway:
                           total=False).rows
         items = [convert(row) for row in rows[:limit]]
         return items, (rows[limit - 1].id if len(rows) > limit else None)
+
+
+def _waiting_queries(owned: bool | None) -> list[str]:
+    """The queue, or its signed-in (`owned`) or guest part, oldest waiter first."""
+    queries = [Query.equal("needsHuman", [True])]
+    if owned is not None:
+        queries.append(Query.is_not_null("ownerId") if owned else Query.is_null("ownerId"))
+    return [*queries, Query.order_asc("escalatedAt")]
 
 
 def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

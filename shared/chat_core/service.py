@@ -91,24 +91,44 @@ def touch_session(core: Core, body: Any, header_token: str | None) -> dict:
         def decide(current: Session) -> Change:
             authz.heartbeat(core.caller, current, token)
             return rules.heartbeat(current, core.now)
-        updated, _ = consistency.commit(core, session.id, decide, first=session)
+        decide(session)  # the owner, an open session: only then does the heartbeat spend the owner's budget
+        taken = [budgets.take_heartbeat(core, session)]
+        try:
+            updated, _ = consistency.commit(core, session.id, decide, first=session)
+        except ChatError:
+            _give_back(core, taken)
+            raise
         return {"session": queueing.owner_answer(core, updated)}
     row_id = _message_row_id(session.id, req.message.role, req.message.client_id)
-    if req.message.role != "user":
-        return assignment.after_message(core, session, consistency.post_message(core, session, token, req.message,
-                                                                                row_id))
-    # A visitor's message spends its owner's budget, but only once the session itself would take it (the owner
-    # asks, it is open, its flood window has room): a refused message must not use up anyone's budget.
-    authz.post_message(core.caller, session, token, "user")
-    rules.admit(session, row_id, core.now, by_owner=True, limit=core.settings.max_messages_per_minute,
-                escalation=None)
-    taken = budgets.take_message(core, session)
+    # A message spends budgets only once the session itself would take it (the caller may post it, it is open, the
+    # visitor's flood window has room): a refused message must not use up anyone's budget. A visitor's message
+    # spends its owner's message budget; one that puts the session in the queue (a visitor asking for a person,
+    # the bot's hand-off) also spends the owner's escalation budget.
+    authz.post_message(core.caller, session, token, req.message.role)
+    rules.admit(session, row_id, core.now, by_owner=req.message.role == "user",
+                limit=core.settings.max_messages_per_minute, escalation=None)
+    taken: list[str] = []
     try:
+        if req.message.role == "user":
+            taken.append(budgets.take_message(core, session))
+        if _would_queue(core, session, req.message):
+            taken.append(budgets.take_escalation(core, session))
         answer = consistency.post_message(core, session, token, req.message, row_id)
     except ChatError:
-        budgets.give_back(core, taken)
+        _give_back(core, taken)
         raise
     return assignment.after_message(core, session, answer)
+
+
+def _would_queue(core: Core, session: Session, new: validation.NewMessage) -> bool:
+    """Whether admitting `new` now would put the session in the human queue (rules.admit decides the same)."""
+    return (session.status == ACTIVE and not session.needs_human and rules.escalation_reason(
+        new.role, new.text, new.handoff, core.settings.handoff_phrases) is not None)
+
+
+def _give_back(core: Core, taken: list[str]) -> None:
+    for name in taken:
+        budgets.give_back(core, name)
 
 
 def _forget(core: Core, delete: Callable[[str], None], row_id: str) -> None:
@@ -133,7 +153,40 @@ def owner_messages(core: Core, query: dict[str, list[str]], header_token: str | 
     session_id = validation.identifier((query.get("sessionId") or [None])[0])
     session = load(core, session_id)
     authz.read_transcript(core.caller, session, header_token)
+    session = _waiting_presence(core, session, header_token)
     return {"session": queueing.owner_answer(core, session), **_message_page(core, session_id, query)}
+
+
+def presence_every(settings: Settings) -> timedelta:
+    """How stale lastSeen may get before a waiting visitor's poll refreshes it: a sixth of the idle close (5 min of
+    30), so a visitor whose widget polls is never idle, and polls stay reads between two refreshes."""
+    return timedelta(minutes=settings.idle_close_minutes) / 6
+
+
+def _waiting_presence(core: Core, session: Session, token: str | None) -> Session:
+    """A visitor waiting for a person whose widget still polls is there, even in a background tab (where the widget
+    sends no heartbeat): the owner's poll of a waiting session counts as a heartbeat once lastSeen is older than
+    `presence_every`, and spends the owner's heartbeat budget like one. Past the budget, or on any failure, the poll
+    answers as usual and lastSeen stays (logged): the poll itself is never refused for it."""
+    if (not assignment.waiting(session) or core.now - session.last_seen < presence_every(core.settings)
+            or not core.caller.owns(session, token)):
+        return session
+
+    def decide(current: Session) -> Change:
+        if not assignment.waiting(current):
+            return Change(noop="not_waiting")
+        return rules.heartbeat(current, core.now)
+    taken: list[str] = []
+    try:
+        taken.append(budgets.take_heartbeat(core, session))
+        updated, change = consistency.commit(core, session.id, decide, first=session, attempts=1)
+    except ChatError as exc:
+        core.log(f"session {session.id}: a waiting visitor's presence not written ({exc.code})")
+        _give_back(core, taken)
+        return session
+    if change.noop:
+        _give_back(core, taken)
+    return updated
 
 
 def _message_page(core: Core, session_id: str, query: dict[str, list[str]]) -> dict:
@@ -170,7 +223,19 @@ def escalate(core: Core, body: Any, header_token: str | None) -> dict:
 
     def decide(session: Session) -> Change:
         return rules.escalate(session, req.reason, authz.escalate(core.caller, session, token), core.now)
-    updated, change = transition(core, req.session_id, decide)
+    session = load(core, req.session_id)
+    taken: list[str] = []
+    # The visitor (or the bot, on their behalf) putting the session in the queue spends the owner's escalation
+    # budget; staff do not. Only a request that would change something spends it: asking again is free.
+    if not decide(session).noop and not authz.escalate(core.caller, session, token).startswith("agent:"):
+        taken.append(budgets.take_escalation(core, session))
+    try:
+        updated, change = transition(core, req.session_id, decide, first=session)
+    except ChatError:
+        _give_back(core, taken)
+        raise
+    if change.noop:  # someone else put it in the queue meanwhile
+        _give_back(core, taken)
     agents = None
     if not change.noop:  # it started waiting: its turn may be now
         updated, agents = assignment.after_escalation(core, updated)

@@ -98,8 +98,20 @@ def test_variables_reach_the_next_execution(tiny):
     stack, _ = tiny
     functions = _functions(stack)
     assert json.loads(functions.create_execution("echo").responsebody)["greeting"] is None
-    functions.create_variable("echo", "GREETING", "hello")
+    functions.create_variable("echo", "unique()", "GREETING", "hello")
     assert json.loads(functions.create_execution("echo").responsebody)["greeting"] == "hello"
+
+
+def test_a_variable_needs_its_id_as_on_1_9(tiny):
+    """appwrite 1.9.6 src/Appwrite/Platform/Modules/Functions/Http/Variables/Create.php: `variableId` is required."""
+    stack, _ = tiny
+    request = urllib.request.Request(
+        f"{stack.endpoint}/functions/echo/variables", data=json.dumps({"key": "OTHER", "value": "x"}).encode(),
+        headers={"x-appwrite-project": stack.project_id, "x-appwrite-key": stack.api_key,
+                 "content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 400 and "variableId" in json.loads(refused.value.read())["message"]
 
 
 def test_a_failing_build_fails_with_its_log_and_the_stack_goes_on(tiny):

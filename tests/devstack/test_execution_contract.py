@@ -5,13 +5,15 @@ Each test names the upstream behaviour it reproduces:
 - Appwrite `Executions/Create.php`: its own lower-case headers are added after the caller's; curl drops empty ones.
 - open-runtimes/executor `Runner/Docker.php`: `Authorization: Basic base64("opr:<secret>")` on every execution.
 - The Python runtime: lower-case names, the first value of a repeated name, yarl-decoded path and query.
-- Appwrite: synchronous executions are cut at 30 s; accounts, sessions and JWTs (`devstack.accounts`).
+- Appwrite: a synchronous execution answers 408 after 30 s while the function runs on; accounts, sessions and JWTs
+  (`devstack.accounts`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -178,16 +180,36 @@ def test_path_is_percent_decoded_and_the_query_decoded_as_yarl_does(stack: Stack
     assert seen["query"] == {"x": ":  %%2B%26%3Dé", "y": "1"}  # a naive split, not decoded again
 
 
-def test_a_synchronous_execution_is_cut_at_the_http_cap_whatever_the_timeout(stack: Stack, monkeypatch) -> None:
+def test_a_synchronous_execution_answers_408_after_30_s_and_the_function_runs_on(stack: Stack, monkeypatch) -> None:
+    """appwrite 1.9.6 `src/Appwrite/Platform/Modules/Functions/Http/Executions/Create.php`: the executor is called with
+    `requestTimeout: 30` and the function's own `timeout`; past 30 s the caller gets 408
+    `function_synchronous_timeout` (`app/config/errors.php`), the execution is stored failed (500, errors = message +
+    a literal `\\nError Code: 408`), and the function runs on up to its own timeout with a key still valid."""
     monkeypatch.setattr(runtime_module, "HTTP_TIMEOUT", 0.2)  # stands for Appwrite's 30 s
-    module = stack.runtime._module(stack.runtime.functions["slow"])
+    module = stack.runtime._module(stack.runtime.functions["slow"])  # timeout 900
+    module.RELEASE.clear()
+    keys_before = set(stack.keys._keys)
+    finish, finished = stack.runtime._finish, threading.Event()
+
+    def finishing(*args) -> None:
+        finish(*args)
+        finished.set()
+    monkeypatch.setattr(stack.runtime, "_finish", finishing)
     try:
-        execution = Functions(_client(stack)).create_execution("slow", path="/wait")
+        with pytest.raises(AppwriteException) as cut:
+            Functions(_client(stack)).create_execution("slow", path="/wait")
+        assert (cut.value.code, cut.value.type) == (408, "function_synchronous_timeout")
+        running_keys = set(stack.keys._keys) - keys_before
+        assert len(running_keys) == 1  # the function still runs, and its key still works
+        assert not finished.is_set()
     finally:
         module.RELEASE.set()
-    assert execution.status.value == "failed" and execution.responsestatuscode == 500
-    assert "timed out after 0.2 seconds" in Functions(_client(stack, key=stack.api_key)).get_execution(
-        "slow", execution.id).errors
+    assert finished.wait(5)
+    assert not set(stack.keys._keys) & running_keys  # revoked when the function ended, not at the 408
+    admin = Functions(_client(stack, key=stack.api_key))
+    stored = [e for e in admin.list_executions("slow").executions if e.requestpath == "/wait"][0]
+    assert (stored.status.value, stored.responsestatuscode) == ("failed", 500)  # what it answered later is dropped
+    assert stored.errors.endswith("seconds.\\nError Code: 408")
 
 
 # --- accounts -------------------------------------------------------------------------------------------
@@ -278,3 +300,106 @@ def test_a_signed_out_session_cookie_is_a_guest_not_an_error(stack: Stack) -> No
     assert "x-appwrite-user-id" not in seen and "x-appwrite-user-jwt" not in seen
     status, _, body = _post(stack, "/account/jwts", {}, {"x-appwrite-session": secret})
     assert (status, body["type"]) == (401, "general_unauthorized_scope")
+
+
+class _Clock:
+    """Stands for `time` in devstack.accounts: the abuse windows without waiting."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_jwt_cannot_renew_itself_and_a_jwt_next_to_a_session_is_refused(stack: Stack) -> None:
+    """appwrite 1.9.6 `app/controllers/api/account.php` `POST /v1/account/jwts`: the action signs for the session the
+    request presents (`$user->sessionVerify($store->getProperty('secret', ''))`), and a request proven by a JWT alone
+    has none: 404 `user_session_not_found`. `app/init/resources/request.php` (the `user` resource): a JWT next to a
+    live session is 403 `user_jwt_and_cookie_set`, on every route."""
+    secret = _sign_in(stack)
+    jwt = _jwt(stack, secret)
+    status, _, body = _post(stack, "/account/jwts", {}, {"x-appwrite-jwt": jwt})
+    assert (status, body["type"]) == (404, "user_session_not_found")
+    status, _, body = _post(stack, "/account/jwts", {}, {"x-appwrite-jwt": jwt, "x-appwrite-session": secret})
+    assert (status, body["type"]) == (403, "user_jwt_and_cookie_set")
+    with pytest.raises(AppwriteException) as both:
+        Account(_client(stack, jwt=jwt, session=secret)).get()
+    assert (both.value.code, both.value.type) == (403, "user_jwt_and_cookie_set")
+    status, _, body = _post(stack, "/account/jwts", {})
+    assert (status, body["type"]) == (401, "general_unauthorized_scope")
+
+
+@pytest.mark.parametrize(("duration", "accepted"), [
+    (0, True), (3600, True), ("900", True), (3601, False), (-1, False), (900.0, False), ("9e2", False),
+    (True, False), ("abc", False)])
+def test_jwt_duration_is_validated_as_utopias_range(stack: Stack, duration: object, accepted: bool) -> None:
+    """appwrite 1.9.6 `app/controllers/api/account.php`: `duration` is `Range(0, 3600)` (utopia-php/validators 0.2.6
+    `src/Validator/Range.php`: PHP `is_numeric`, then an int once `+ 0`; bounds printed with `number_format`)."""
+    status, _, body = _post(stack, "/account/jwts", {"duration": duration},
+                            {"x-appwrite-session": _sign_in(stack)})
+    if accepted:
+        assert status == 201
+    else:
+        assert (status, body["type"]) == (400, "general_argument_invalid")
+        assert body["message"] == "Invalid `duration` param: Value must be a valid range between 0 and 3,600"
+
+
+def test_jwts_are_limited_to_120_a_minute_per_user(stack: Stack, monkeypatch) -> None:
+    """appwrite 1.9.6 `app/controllers/api/account.php` `POST /v1/account/jwts`: abuse-limit
+    APP_LIMIT_WRITE_RATE_DEFAULT * 2 = 120, abuse-time APP_LIMIT_WRITE_RATE_PERIOD_DEFAULT = 60 s
+    (`app/init/constants.php`), abuse-key `url:{url},userId:{userId}`: per user, whatever the IP; checked in the
+    `api` init hook (`app/controllers/shared/api.php`) before the params, so a refused call counts too."""
+    clock = _Clock(1_800_000_000.0 + 10)
+    monkeypatch.setattr("devstack.accounts.time", clock)
+    bob, ada = _sign_in(stack, "agent-bob"), _sign_in(stack, "admin-ada")
+    for i in range(120):
+        status, headers, _ = _post(stack, "/account/jwts", {"duration": 60 if i else 99999},
+                                   {"x-appwrite-session": bob, "x-forwarded-for": f"198.51.100.{i % 200}"})
+        assert status == (201 if i else 400)
+    assert {k.lower(): v for k, v in headers.items()}["x-ratelimit-remaining"] == "0"
+    status, headers, body = _post(stack, "/account/jwts", {}, {"x-appwrite-session": bob})
+    assert (status, body["type"]) == (429, "general_rate_limit_exceeded")
+    assert _post(stack, "/account/jwts", {}, {"x-appwrite-session": ada})[0] == 201  # another user
+    clock.now += 60
+    assert _post(stack, "/account/jwts", {}, {"x-appwrite-session": bob})[0] == 201  # the next minute
+
+
+def test_the_client_ip_comes_from_the_trusted_headers(stack: Stack, monkeypatch) -> None:
+    """appwrite 1.9.6 `src/Appwrite/Utopia/Request.php`: `_APP_TRUSTED_HEADERS` (default `x-forwarded-for`);
+    utopia-php/http 2.0.0-rc9 `src/Http/Adapter/Swoole/Request.php` `getIP()`: per trusted header in order, its
+    leftmost entry if it is a valid IP, else the next header, else the TCP peer. The anonymous sessions' 50 an hour
+    (`ip:{ip}`) and the function's `x-appwrite-client-ip` (Executions/Create.php) both use it."""
+    monkeypatch.setattr("devstack.accounts.time", _Clock(1_900_000_000.0 + 5))
+    for _ in range(50):
+        assert _post(stack, "/account/sessions/anonymous", {},
+                     {"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})[0] == 201
+    status, _, body = _post(stack, "/account/sessions/anonymous", {}, {"x-forwarded-for": "203.0.113.7"})
+    assert (status, body["type"]) == (429, "general_rate_limit_exceeded")
+    assert _post(stack, "/account/sessions/anonymous", {}, {"x-forwarded-for": "10.0.0.1, 203.0.113.7"})[0] == 201
+    assert _post(stack, "/account/sessions/anonymous", {}, {"x-forwarded-for": "unknown, 203.0.113.7"})[0] == 201
+    seen = _run(stack, client=_client(stack).add_header("x-forwarded-for", "2001:db8::1, 10.0.0.9"))["headers"]
+    assert seen["x-appwrite-client-ip"] == "2001:db8::1"
+    assert _run(stack, client=_client(stack).add_header("x-forwarded-for", "fe80::1%eth0"))["headers"][
+        "x-appwrite-client-ip"] == "127.0.0.1"  # a zone index is no valid IP to PHP: the peer
+    monkeypatch.setenv("_APP_TRUSTED_HEADERS", "CF-Connecting-IP, x-forwarded-for")
+    seen = _run(stack, client=_client(stack).add_header("cf-connecting-ip", "192.0.2.44")
+                .add_header("x-forwarded-for", "203.0.113.7"))["headers"]
+    assert seen["x-appwrite-client-ip"] == "192.0.2.44"
+
+
+def test_the_execution_model_has_resource_id_and_type_on_the_2x_line(stack: Stack) -> None:
+    """appwrite `src/Appwrite/Utopia/Response/Model/Execution.php` (main after 1.9.6, the 2.x model): `resourceId`,
+    `resourceType`, no `functionId`; SDK 27.0.0 `appwrite/models/execution.py` reads them. An SDK asking a format
+    below 2.0.0 gets `functionId` instead (`src/Appwrite/Utopia/Response/Filters/V27.php`)."""
+    execution = Functions(_client(stack)).create_execution("probe")
+    assert (execution.resourceid, execution.resourcetype.value) == ("probe", "functions")
+    raw = {}
+    for fmt in ("2.5.0", "1.8.0"):
+        request = urllib.request.Request(f"{stack.endpoint}/functions/probe/executions/{execution.id}", headers={
+            "x-appwrite-project": stack.project_id, "x-appwrite-key": stack.api_key,
+            "x-appwrite-response-format": fmt})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            raw[fmt] = json.loads(answer.read())
+    assert raw["2.5.0"]["resourceId"] == "probe" and "functionId" not in raw["2.5.0"]
+    assert raw["1.8.0"]["functionId"] == "probe" and "resourceId" not in raw["1.8.0"]

@@ -144,12 +144,12 @@ def test_functions_are_created_updated_and_refuse_executions_until_deployed(stac
 def test_secret_variables_are_never_read_back(stack):
     call(stack, "POST", "/functions", {"functionId": "vars", "name": "Vars", "runtime": "python-3.12",
                                         "entrypoint": "main.py"})
-    status, variable, _ = call(stack, "POST", "/functions/vars/variables", {"key": "TOKEN", "value": "s3cret",
-                                                                           "secret": True})
+    status, variable, _ = call(stack, "POST", "/functions/vars/variables",
+                               {"variableId": "token", "key": "TOKEN", "value": "s3cret", "secret": True})
     assert status == 201 and variable["value"] == ""
     assert call(stack, "GET", "/functions/vars")[1]["vars"][0]["value"] == ""
-    assert call(stack, "POST", "/functions/vars/variables", {"key": "TOKEN", "value": "x"})[1]["type"] == \
-        "variable_already_exists"
+    assert call(stack, "POST", "/functions/vars/variables",
+                {"variableId": "other", "key": "TOKEN", "value": "x"})[1]["type"] == "variable_already_exists"
 
 
 @pytest.mark.parametrize(("sdk_format", "warned"), [("2.8.0", True), ("3.0.0", True), ("2.5.0", False),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from appwrite.client import Client
 from appwrite.exception import AppwriteException
+from appwrite.services.account import Account
 from appwrite.services.functions import Functions
 from appwrite.services.tables_db import TablesDB
 
@@ -24,6 +25,7 @@ import os
 
 from appwrite.client import Client
 from appwrite.exception import AppwriteException
+from appwrite.services.account import Account
 from appwrite.services.functions import Functions
 from appwrite.services.tables_db import TablesDB
 
@@ -317,3 +319,25 @@ def test_data_and_key_survive_restarts(stack: Stack, tmp_path: Path) -> None:
         assert again.engine.get_row("app", "notes", "kept")["text"] == "x"
     with Stack(tmp_path, data_dir=tmp_path / "data", port=0, run_scheduler=False, reset=True) as fresh:
         assert fresh.engine.list_rows("app", "notes")["total"] == 0
+
+
+def test_every_user_signs_in_with_email_not_only_the_first_page(stack: Stack) -> None:
+    """Issue 18, item 11: the email sign-in looked the user up in the first page of 25 users, so with 300 agents,
+    278 could not sign in. Every one can, whatever the case of the address."""
+    from stack_support import sign_in
+
+    agents = [f"agent-{n:03d}" for n in range(300)]
+    for agent in agents:
+        stack.add_user(agent, labels=["agent"])
+    for agent in (agents[0], agents[24], agents[25], agents[-1]):
+        jwt = sign_in(stack, agent)
+        assert Account(Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_jwt(jwt)).get().id \
+            == agent
+    status, _, _ = _raw(stack, "POST", "/v1/account/sessions/email", json.dumps(
+        {"email": "AGENT-299@EXAMPLE.TEST", "password": stack.dev_password}).encode(),
+        {"content-type": "application/json", "x-appwrite-project": stack.project_id})
+    assert status == 201
+    status, _, _ = _raw(stack, "POST", "/v1/account/sessions/email", json.dumps(
+        {"email": "agent-300@example.test", "password": stack.dev_password}).encode(),
+        {"content-type": "application/json", "x-appwrite-project": stack.project_id})
+    assert status == 401  # no such user: still refused

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,48 @@ def test_the_folder_is_free_again_once_its_stack_stops(root: Path) -> None:
         first.engine.create_row("app", "notes", "old", {"text": "x"})
     with _stack(root, data, reset=True) as fresh:
         assert fresh.engine.list_rows("app", "notes")["total"] == 0
+
+
+# A machine under load, as when the stack hung: `Event.set` holds its lock a while (CPython's own body, slowed).
+SLOW_EVENT_SET = """
+import threading, time
+def set(self):
+    with self._cond:
+        time.sleep(0.3)
+        self._flag = True
+        self._cond.notify_all()
+threading.Event.set = set
+"""
+STOP_SECONDS = 20  # a safety net against a hung stack, not a timed assertion
+
+
+@pytest.mark.parametrize("loaded", [False, True], ids=["idle", "loaded"])
+def test_a_burst_of_signals_stops_the_stack_and_frees_its_folder(root: Path, loaded: bool) -> None:
+    """Issue 18, item 10: a second signal while the first one's handler held a lock deadlocked `make run`, and the
+    orphan kept the data folder. Any number of SIGINT/SIGTERM in a burst stop it; the folder is free again."""
+    data = root / "data"
+    prelude = SLOW_EVENT_SET if loaded else ""
+    code = prelude + "import sys\nfrom devstack.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
+    process = subprocess.Popen([sys.executable, "-c", code, "run", "--port", "0", "--data", str(data),
+                                "--root", str(root)], cwd=root, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                                                     "PYTHONUNBUFFERED": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in process.stdout:  # the banner says it is up: every signal from now on is the stack's
+            if line.strip().startswith("endpoint"):
+                break
+        for signum in [signal.SIGTERM, signal.SIGINT] * 6:  # a burst: each lands while the last is handled
+            process.send_signal(signum)
+            time.sleep(0.02)
+        output = process.communicate(timeout=STOP_SECONDS)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail("the stack did not stop on a burst of signals")
+    assert process.returncode == 0, output
+    assert "Traceback" not in output, output
+    with _stack(root, data):  # the folder is free: a new stack takes it
+        pass
 
 
 def test_a_busy_port_is_one_line_naming_another_port_and_touches_nothing(root: Path) -> None:
