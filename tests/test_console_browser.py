@@ -279,6 +279,7 @@ def test_a_flood_of_escalations_cannot_hide_the_longest_waiter(browser, tmp_path
     pushed a real visitor off the page. The console now asks the server for the oldest waiters and shows the true
     count. Its own stack, so the flood does not crowd the other tests' queues."""
     monkeypatch.setenv("GUEST_SESSIONS_PER_MINUTE", "1000")  # more than a guest's minute, to show the order holds
+    monkeypatch.setenv("GUEST_ESCALATIONS_PER_MINUTE", "1000")  # (issue 18 put escalations on a budget too)
     with Stack(ROOT, data_dir=tmp_path, port=0, run_scheduler=False) as own:
         visitor, _ = widget_session(own, "Can I talk to a human please?")
         fn = functions(own)

@@ -121,6 +121,7 @@ test("calls carry the agent's JWT twice; a JWT Appwrite refuses is renewed once,
   assert.equal(calls[0].headers["x-fallback-cookies"], "cookie");
   assert.equal(calls[3].headers["x-appwrite-jwt"], "j2");
   assert.equal(calls[3].json.headers["X-Chat-JWT"], "j2");
+  assert.equal(calls[3].credentials, "omit");  // never the session cookie next to the JWT (403 on Appwrite)
   assert.equal(calls[3].json.path, "/?summary=false&limit=100&needsHuman=true");
   await assert.rejects(api.call("assign", "POST", "/claim", { sessionId: "s" }), (e) => e.message === "still");
 });

@@ -73,7 +73,7 @@ test("execute: one POST to the function's executions, the network failing is a r
   const { fetch, calls } = scriptedFetch(executed(200, { ok: true }));
   const answer = await execute({ endpoint: "https://a.example/v1", project: "p", functionId: "touch-session",
                                  method: "GET", path: "/messages", headers: { "X-Chat-JWT": "j" },
-                                 appwriteHeaders: { "x-appwrite-jwt": "j" }, credentials: "omit", fetch });
+                                 appwriteHeaders: { "x-appwrite-jwt": "j" }, fetch });
   assert.deepEqual(answer, { ok: true });
   assert.equal(calls[0].url, "https://a.example/v1/functions/touch-session/executions");
   assert.deepEqual([calls[0].method, calls[0].credentials, calls[0].headers["x-appwrite-project"],

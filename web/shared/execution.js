@@ -57,13 +57,15 @@ export function readExecution(httpStatus, execution) {
 }
 
 // The call itself. `headers`: the function's request headers (X-Session-Token, X-Chat-JWT); `appwriteHeaders`:
-// Appwrite's (X-Appwrite-JWT); `credentials`: the fetch option (the widget sends no cookie).
+// Appwrite's (X-Appwrite-JWT). No cookie goes with it: a caller proves who it is with a JWT or a token, and Appwrite
+// refuses a JWT next to a session cookie (403 user_jwt_and_cookie_set), which a page on the endpoint's own origin
+// would otherwise send.
 export async function execute({ endpoint, project, functionId, method, path, body, headers, appwriteHeaders,
-                                credentials = "same-origin", fetch = globalThis.fetch }) {
+                                fetch = globalThis.fetch }) {
   let response;
   try {
     response = await fetch(`${endpoint}/functions/${encodeURIComponent(functionId)}/executions`, {
-      method: "POST", credentials, cache: "no-store",
+      method: "POST", credentials: "omit", cache: "no-store",
       headers: { "content-type": "application/json", "x-appwrite-project": project, ...(appwriteHeaders || {}) },
       body: executionBody({ method, path, body, headers }),
     });

@@ -60,7 +60,7 @@ export function createApi({ endpoint, project }, { storage = globalThis.localSto
     const headers = {};
     if (token) headers["X-Session-Token"] = token;
     if (jwt) headers["X-Chat-JWT"] = jwt;
-    return run({ endpoint, project, functionId, method, path, body, headers, credentials: "omit", fetch });
+    return run({ endpoint, project, functionId, method, path, body, headers, fetch });
   }
 
   return {
