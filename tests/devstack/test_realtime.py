@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from appwrite.client import Client
 from appwrite.services.functions import Functions
+from appwrite.services.tables_db import TablesDB
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -250,6 +251,21 @@ def test_events_come_from_the_writes_functions_make(stack: Stack) -> None:
         assert data["events"][0] == "tablesdb.app.tables.open.rows.from-function.create"
         assert data["payload"]["text"] == "written by a function"
         assert stack.engine.get_row("app", "open", "from-function")["$id"] == "from-function"
+
+
+def test_a_transaction_sends_its_events_at_commit(stack: Stack) -> None:
+    """src/Appwrite/Platform/Modules/Databases/Http/TablesDB/Transactions/Update.php (the events after the commit):
+    a row staged in a transaction reaches the socket when the transaction commits, not when it is staged."""
+    tables = TablesDB(Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key))
+    with _ws(stack, "channels[]=tablesdb.app.tables.open.rows") as ws:
+        _recv(ws)
+        transaction = tables.create_transaction()
+        tables.create_row("app", "open", "staged", {"text": "in a transaction"}, transaction_id=transaction.id)
+        _fence(stack, ws)
+        tables.update_transaction(transaction.id, commit=True)
+        data = _recv(ws)["data"]
+        assert data["events"][0] == "tablesdb.app.tables.open.rows.staged.create"
+        assert data["payload"]["text"] == "in a transaction"
 
 
 # --------------------------------------------------------------------------- who receives what
