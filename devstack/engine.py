@@ -9,10 +9,8 @@ connection guarded by a lock; writes run in one transaction each, so check-then-
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import math
 import re
 import secrets
 import sqlite3
@@ -23,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from devstack.schema import Column, Schema, Table, load_schema
 
@@ -36,7 +33,6 @@ MAX_QUERY_LENGTH = 4096
 MAX_QUERY_VALUES = 100
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")
 PERMISSION_PATTERN = re.compile(r'^(read|create|update|delete|write)\("[^"]+"\)$')
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SYSTEM_SQL = {"$id": "_id", "$sequence": "_seq", "$createdAt": "_createdAt", "$updatedAt": "_updatedAt"}
 UTC = timezone.utc  # not datetime.UTC: the project still targets Python 3.10
 ONE_MS = timedelta(milliseconds=1)
@@ -114,16 +110,7 @@ def _q(name: str) -> str:
 
 def _check_value(column: Column, value: Any) -> Any:
     """Validate one non-null, non-operator value; return it in its Python form."""
-    if column.array:
-        if not isinstance(value, list):
-            raise _invalid(f'Attribute "{column.key}" must be an array')
-        return [_check_scalar(column, item) for item in value]
-    return _check_scalar(column, value)
-
-
-def _check_scalar(column: Column, value: Any) -> Any:
-    checker = _CHECKERS[column.kind]
-    return checker(column, value)
+    return _CHECKERS[column.kind](column, value)
 
 
 def _check_string(column: Column, value: Any) -> str:
@@ -132,26 +119,7 @@ def _check_string(column: Column, value: Any) -> str:
     if column.size is not None and len(value) > column.size:
         raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid string '
                        f"and no longer than {column.size} chars")
-    if value and column.format and not _FORMAT_CHECKS[column.format](value):
-        raise _invalid(f'Attribute "{column.key}" has invalid format. Value must be a valid {column.format}')
     return value
-
-
-def _valid_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _valid_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return bool(parts.scheme and parts.netloc)
-
-
-_FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
-    "email": lambda v: bool(EMAIL_PATTERN.match(v)), "url": _valid_url, "ip": _valid_ip}
 
 
 def _check_enum(column: Column, value: Any) -> str:
@@ -161,12 +129,9 @@ def _check_enum(column: Column, value: Any) -> str:
     return value
 
 
-def _check_number(column: Column, value: Any) -> int | float:
-    integer = column.kind == "integer"
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if not ok or isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
-        kind = "integer" if integer else "float"
-        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid {kind}')
+def _check_integer(column: Column, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid integer')
     _check_range(column, value)
     return value
 
@@ -192,28 +157,16 @@ def _check_datetime(column: Column, value: Any) -> str:
 
 
 _CHECKERS: dict[str, Callable[[Column, Any], Any]] = {
-    "string": _check_string, "enum": _check_enum, "integer": _check_number, "float": _check_number,
-    "boolean": _check_boolean, "datetime": _check_datetime}
+    "string": _check_string, "enum": _check_enum, "integer": _check_integer, "boolean": _check_boolean,
+    "datetime": _check_datetime}
 
 
 def _to_sql(column: Column, value: Any) -> Any:
-    if value is None:
-        return None
-    if column.array:
-        return json.dumps(value)
-    return int(value) if column.kind == "boolean" else value
+    return int(value) if column.kind == "boolean" and value is not None else value
 
 
 def _from_sql(column: Column, value: Any) -> Any:
-    if value is None:
-        return None
-    if column.array:
-        return json.loads(value)
-    if column.kind == "boolean":
-        return bool(value)
-    if column.kind == "float":
-        return float(value)
-    return value
+    return bool(value) if column.kind == "boolean" and value is not None else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,9 +176,7 @@ def _from_sql(column: Column, value: Any) -> Any:
 def _identical(new: Any, old: Any) -> bool:
     """PHP's `===` between a value sent and the column's value as read (utopia-php/database 6.0.0
     `Database::updateDocument` compares them so to decide whether anything changed): 1 and 1.0 differ, as do 1
-    and true; arrays match item by item, in order."""
-    if isinstance(new, list) and isinstance(old, list):
-        return len(new) == len(old) and all(_identical(a, b) for a, b in zip(new, old, strict=True))
+    and true."""
     return type(new) is type(old) and new == old
 
 
@@ -239,10 +190,8 @@ class _Plan:
     params: list[Any] = field(default_factory=list)
     orders: list[tuple[str, str]] = field(default_factory=list)  # (sql column, ASC|DESC)
     limit: int = DEFAULT_LIMIT
-    offset: int = 0
-    cursor: tuple[str, str] | None = None  # (row id, "after" | "before")
+    cursor: str | None = None  # cursorAfter's row id
     select: list[str] | None = None
-    random: bool = False
 
 
 def parse_queries(queries: Iterable[Any] | None) -> list[dict]:
@@ -288,16 +237,12 @@ class _Compiler:
         if method in ("orderAsc", "orderDesc"):
             direction = "ASC" if method == "orderAsc" else "DESC"
             plan.orders.append((self._sql_column(query.get("attribute"))[0], direction))
-        elif method == "orderRandom":
-            plan.random = True
         elif method == "limit":
             plan.limit = _int_value(values, "limit", 1, MAX_LIMIT)
-        elif method == "offset":
-            plan.offset = _int_value(values, "offset", 0, 2**31)
-        elif method in ("cursorAfter", "cursorBefore"):
+        elif method == "cursorAfter":
             if not values or not isinstance(values[0], str) or not values[0]:
                 raise _bad_query("Cursor must be a row ID")
-            plan.cursor = (values[0], "after" if method == "cursorAfter" else "before")
+            plan.cursor = values[0]
         elif method == "select":
             plan.select = self._select(values)
         else:
@@ -323,8 +268,8 @@ class _Compiler:
     def filter(self, query: dict) -> tuple[str, list]:
         method = query["method"]
         values = _values(query)
-        if method in ("and", "or"):
-            return self._logical(method, values)
+        if method == "or":
+            return self._any(values)
         handler = _FILTERS.get(method)
         if handler is None:
             raise _bad_query(f"Query method not supported: {method}")
@@ -332,25 +277,20 @@ class _Compiler:
         if len(values) > MAX_QUERY_VALUES:
             raise _bad_query(f"Query on attribute has more than {MAX_QUERY_VALUES} values")
         attribute = query.get("attribute")
-        converted = [None if v is None else self._value(attribute, column, v, method) for v in values]
+        converted = [None if v is None else self._value(attribute, column, v) for v in values]
         return handler(sql_column, column, converted)
 
-    def _logical(self, method: str, values: list) -> tuple[str, list]:
+    def _any(self, values: list) -> tuple[str, list]:
         if not values or not all(isinstance(v, dict) and isinstance(v.get("method"), str) for v in values):
-            raise _bad_query(f"{method} queries require nested queries")
+            raise _bad_query("or queries require nested queries")
         parts, params = [], []
         for nested in values:
             sql, nested_params = self.filter(nested)
             parts.append(f"({sql})")
             params.extend(nested_params)
-        return (" AND " if method == "and" else " OR ").join(parts), params
+        return " OR ".join(parts), params
 
-    def _value(self, attribute: str, column: Column | None, value: Any, method: str) -> Any:
-        if method in ("contains", "notContains", "search", "notSearch", "startsWith", "endsWith",
-                      "notStartsWith", "notEndsWith") and (column is None or not column.array):
-            if not isinstance(value, str):
-                raise _bad_query(f'Query value is invalid for attribute "{attribute}"')
-            return value
+    def _value(self, attribute: str, column: Column | None, value: Any) -> Any:
         system_kinds = {"_seq": "integer", "_id": "string"}
         kind = column.kind if column else system_kinds.get(SYSTEM_SQL[attribute], "datetime")
         converted = _QUERY_VALUE[kind](value)
@@ -367,14 +307,13 @@ def _query_int(value: Any) -> Any:
         return _INVALID
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value):  # `$sequence` travels as a string
         return int(value)
-    return value if isinstance(value, (int, float)) else _INVALID
+    return value if isinstance(value, int) else _INVALID
 
 
 _QUERY_VALUE: dict[str, Callable[[Any], Any]] = {
     "string": lambda v: v if isinstance(v, str) else _INVALID,
     "enum": lambda v: v if isinstance(v, str) else _INVALID,
     "integer": _query_int,
-    "float": lambda v: v if isinstance(v, (int, float)) and not isinstance(v, bool) else _INVALID,
     "boolean": lambda v: int(v) if isinstance(v, bool) else _INVALID,
     "datetime": lambda v: normalize_datetime(v) or _INVALID,
 }
@@ -392,20 +331,7 @@ def _int_value(values: list, name: str, low: int, high: int) -> int:
     return value
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _need(values: list, count: int, method: str) -> list:
-    present = [v for v in values if v is not None]
-    if len(present) < count:
-        raise _bad_query(f"{method} queries require {count} value(s)")
-    return present
-
-
 def _f_equal(col: str, column: Column | None, values: list) -> tuple[str, list]:
-    if column is not None and column.array:
-        return _f_contains(col, column, values)
     present = [v for v in values if v is not None]
     if not values:
         raise _bad_query("equal queries require at least one value")
@@ -415,69 +341,23 @@ def _f_equal(col: str, column: Column | None, values: list) -> tuple[str, list]:
     return " OR ".join(parts), present
 
 
-def _f_not_equal(col: str, column: Column | None, values: list) -> tuple[str, list]:
-    present = _need(values, 1, "notEqual")
-    return f"{col} NOT IN ({', '.join('?' * len(present))})", present
-
-
 def _f_compare(op: str) -> Callable[[str, Column | None, list], tuple[str, list]]:
     def build(col: str, column: Column | None, values: list) -> tuple[str, list]:
-        return f"{col} {op} ?", _need(values, 1, "comparison")[:1]
+        present = [v for v in values if v is not None]
+        if not present:
+            raise _bad_query("comparison queries require 1 value(s)")
+        return f"{col} {op} ?", present[:1]
     return build
 
 
-def _f_between(negate: bool) -> Callable[[str, Column | None, list], tuple[str, list]]:
-    def build(col: str, column: Column | None, values: list) -> tuple[str, list]:
-        low, high = _need(values, 2, "between")[:2]
-        return f"{col} {'NOT ' if negate else ''}BETWEEN ? AND ?", [low, high]
-    return build
-
-
-def _f_contains(col: str, column: Column | None, values: list) -> tuple[str, list]:
-    present = _need(values, 1, "contains")
-    if column is not None and column.array:
-        marks = ", ".join("?" * len(present))
-        return f"EXISTS (SELECT 1 FROM json_each({col}) WHERE json_each.value IN ({marks}))", present
-    return " OR ".join(f"instr({col}, ?) > 0" for _ in present), present
-
-
-def _f_not_contains(col: str, column: Column | None, values: list) -> tuple[str, list]:
-    sql, params = _f_contains(col, column, values)
-    return f"{col} IS NOT NULL AND NOT ({sql})", params
-
-
-def _f_search(col: str, column: Column | None, values: list) -> tuple[str, list]:
-    # Appwrite needs a fulltext index for this; a case-insensitive substring match is close enough.
-    terms = [t for t in str(_need(values, 1, "search")[0]).split() if t]
-    if not terms:
-        return "1", []
-    return " OR ".join(f"instr(lower({col}), lower(?)) > 0" for _ in terms), terms
-
-
-def _f_not_search(col: str, column: Column | None, values: list) -> tuple[str, list]:
-    sql, params = _f_search(col, column, values)
-    return f"{col} IS NOT NULL AND NOT ({sql})", params
-
-
-def _f_like(prefix: bool, negate: bool) -> Callable[[str, Column | None, list], tuple[str, list]]:
-    def build(col: str, column: Column | None, values: list) -> tuple[str, list]:
-        text = _like_escape(str(_need(values, 1, "startsWith/endsWith")[0]))
-        pattern = text + "%" if prefix else "%" + text
-        return f"{col} {'NOT ' if negate else ''}LIKE ? ESCAPE '\\'", [pattern]
-    return build
-
-
+# The filters the product's queries use (shared/chat_core); any other method is refused with 400
+# general_query_invalid, never answered differently from Appwrite (docs/local-stack.md).
 _FILTERS: dict[str, Callable[[str, Column | None, list], tuple[str, list]]] = {
-    "equal": _f_equal, "notEqual": _f_not_equal,
+    "equal": _f_equal,
     "lessThan": _f_compare("<"), "lessThanEqual": _f_compare("<="),
     "greaterThan": _f_compare(">"), "greaterThanEqual": _f_compare(">="),
-    "between": _f_between(False), "notBetween": _f_between(True),
     "isNull": lambda col, column, values: (f"{col} IS NULL", []),
     "isNotNull": lambda col, column, values: (f"{col} IS NOT NULL", []),
-    "contains": _f_contains, "notContains": _f_not_contains,
-    "search": _f_search, "notSearch": _f_not_search,
-    "startsWith": _f_like(True, False), "endsWith": _f_like(False, False),
-    "notStartsWith": _f_like(True, True), "notEndsWith": _f_like(False, True),
 }
 
 
@@ -513,10 +393,6 @@ def _keyset(orders: list[tuple[str, str]], cursor_row: sqlite3.Row, not_null: se
     else:
         bound = f"{lead_col} <= ?" if lead_col in not_null else f"({lead_col} <= ? OR {lead_col} IS NULL)"
     return f"{bound} AND {condition}", [lead_value, *params]
-
-
-def _flip(direction: str) -> str:
-    return "DESC" if direction == "ASC" else "ASC"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -583,8 +459,6 @@ class Engine:
         for system in ("_createdAt", "_updatedAt"):
             self._conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(f'_{base}_{system}')} ON {name} ({system})")
         for index in table.indexes:
-            if index.type == "fulltext":
-                continue  # search is a substring scan here
             pairs = zip(index.columns, index.orders, strict=True)
             parts = [f"{SYSTEM_SQL.get(c, _q(c))} {o}" for c, o in pairs]
             unique = "UNIQUE " if index.type == "unique" else ""
@@ -597,9 +471,7 @@ class Engine:
 
     @staticmethod
     def _sql_type(column: Column) -> str:
-        if column.array:
-            return "TEXT"
-        return {"integer": "INTEGER", "float": "REAL", "boolean": "INTEGER"}.get(column.kind, "TEXT")
+        return "INTEGER" if column.kind in ("integer", "boolean") else "TEXT"
 
     def close(self) -> None:
         with self._lock:
@@ -810,7 +682,7 @@ class Engine:
         column = table.columns.get(key)
         if column is None:
             raise EngineError(404, "column_not_found", "Column with the requested key could not be found.")
-        if not column.numeric or column.array:
+        if not column.numeric:
             raise EngineError(400, "column_type_invalid", f'Column "{key}" is not a numeric column.')
         for name, number in (("value", value), ("bound", bound)):
             if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))):
@@ -989,32 +861,25 @@ class Engine:
     # -- list helpers -----------------------------------------------------------------------
 
     def _select(self, table: Table, plan: _Plan) -> list[sqlite3.Row]:
-        sql, params, before = self._select_sql(table, plan)
-        rows = self._conn.execute(sql, params).fetchall()
-        return rows[::-1] if before else rows
+        sql, params = self._select_sql(table, plan)
+        return self._conn.execute(sql, params).fetchall()
 
-    def _select_sql(self, table: Table, plan: _Plan) -> tuple[str, list, bool]:
+    def _select_sql(self, table: Table, plan: _Plan) -> tuple[str, list]:
         orders = list(plan.orders)
         if not any(col == "_seq" for col, _ in orders):
             orders.append(("_seq", "ASC"))  # tie-break, as Appwrite does, so paging is stable
         where, params = list(plan.filters), list(plan.params)
-        before = plan.cursor is not None and plan.cursor[1] == "before"
-        if before:  # walk backwards from the cursor, then flip the page back
-            orders = [(col, _flip(d)) for col, d in orders]
         if plan.cursor is not None:
-            if plan.random:
-                raise _bad_query("Cursor cannot be combined with orderRandom")
-            cursor_row = self._fetch(table, plan.cursor[0])
+            cursor_row = self._fetch(table, plan.cursor)
             if cursor_row is None:
                 raise EngineError(400, "general_cursor_not_found", "Cursor row not found.")
             sql, cursor_params = _keyset(orders, cursor_row, self._not_null(table))
             where.append(sql)
             params.extend(cursor_params)
-        order_sql = "random()" if plan.random else ", ".join(f"{c} {d}" for c, d in orders)
+        order_sql = ", ".join(f"{c} {d}" for c, d in orders)
         where_sql = " AND ".join(f"({w})" for w in where) or "1"
-        sql = (f"SELECT * FROM {self._sql_table(table)} WHERE {where_sql} ORDER BY {order_sql} "
-               "LIMIT ? OFFSET ?")
-        return sql, [*params, plan.limit, plan.offset], before
+        sql = f"SELECT * FROM {self._sql_table(table)} WHERE {where_sql} ORDER BY {order_sql} LIMIT ?"
+        return sql, [*params, plan.limit]
 
     @staticmethod
     def _not_null(table: Table) -> set[str]:
@@ -1031,7 +896,7 @@ class Engine:
         table = self.table(database_id, table_id)
         plan = _Compiler(table).compile(parse_queries(queries))
         with self._lock:
-            sql, params, _ = self._select_sql(table, plan)
+            sql, params = self._select_sql(table, plan)
             return [r[3] for r in self._conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
 
     # -- users (a tiny stand-in for the Users service) ----------------------------------------
@@ -1053,13 +918,6 @@ class Engine:
             return self._user(user_id), []
         return self._write(work)
 
-    def delete_user(self, user_id: str) -> None:
-        def work() -> tuple[None, list[Event]]:
-            if self._conn.execute("DELETE FROM _users WHERE _id = ?", (user_id,)).rowcount == 0:
-                raise EngineError(404, "user_not_found", "User with the requested ID could not be found.")
-            return None, []
-        self._write(work)
-
     def get_user(self, user_id: str) -> dict:
         with self._lock:
             return self._user(user_id)
@@ -1079,11 +937,6 @@ class Engine:
             row = self._conn.execute("SELECT * FROM _users WHERE lower(email) = lower(?) ORDER BY _seq LIMIT 1",
                                      (email,)).fetchone()
         return _user_model(row) if row is not None else None
-
-    def list_users(self, queries: Iterable[Any] | None = None, search: str = "", total: bool = True) -> dict:
-        with self._lock:
-            users = [_user_model(r) for r in self._conn.execute("SELECT * FROM _users ORDER BY _seq")]
-        return _filter_users(users, parse_queries(queries), search, total)
 
 
 def _system_time(system: dict, key: str) -> str | None:
@@ -1115,10 +968,7 @@ def _duplicate(exc: sqlite3.IntegrityError) -> EngineError:
 
 
 # ---------------------------------------------------------------------------------------------
-# Users: small and few, so filtering happens in Python.
-
-_USER_FIELDS = {"$id", "$createdAt", "$updatedAt", "name", "email", "phone", "labels", "status",
-                "registration", "passwordUpdate", "emailVerification", "phoneVerification"}
+# Users: the model `GET /v1/users/{id}` and `GET /v1/account` answer.
 
 
 def _user_model(row: sqlite3.Row) -> dict:
@@ -1129,50 +979,3 @@ def _user_model(row: sqlite3.Row) -> dict:
         "phone": row["phone"], "emailVerification": False, "phoneVerification": False, "mfa": False,
         "prefs": {}, "targets": [], "accessedAt": row["_updatedAt"],
     }
-
-
-def _user_match(user: dict, query: dict) -> bool:
-    method, attribute, values = query["method"], query.get("attribute"), _values(query)
-    if attribute not in _USER_FIELDS:
-        raise _bad_query(f"Attribute not found in schema: {attribute}")
-    actual = user[attribute]
-    items = actual if isinstance(actual, list) else [actual]
-    if method in ("equal", "contains"):
-        if isinstance(actual, str) and method == "contains":
-            return any(isinstance(v, str) and v in actual for v in values)
-        return any(v in items for v in values)
-    if method == "notEqual":
-        return not any(v in items for v in values)
-    if method == "search":
-        return any(str(v).lower() in str(actual).lower() for v in values)
-    if method == "startsWith":
-        return any(str(actual).startswith(str(v)) for v in values)
-    raise _bad_query(f"Query method not supported: {method}")
-
-
-def _filter_users(users: list[dict], queries: list[dict], search: str, total: bool) -> dict:
-    limit, offset, after = DEFAULT_LIMIT, 0, None
-    for query in queries:
-        method, values = query["method"], _values(query)
-        if method == "limit":
-            limit = _int_value(values, "limit", 1, MAX_LIMIT)
-        elif method == "offset":
-            offset = _int_value(values, "offset", 0, 2**31)
-        elif method == "cursorAfter":
-            after = values[0] if values else None
-        elif method in ("orderAsc", "orderDesc"):
-            if query.get("attribute") not in _USER_FIELDS:
-                raise _bad_query(f"Attribute not found in schema: {query.get('attribute')}")
-            users = sorted(users, key=lambda u: str(u[query["attribute"]]), reverse=method == "orderDesc")
-        else:
-            users = [u for u in users if _user_match(u, query)]
-    if search:
-        needle = search.lower()
-        users = [u for u in users if needle in f"{u['$id']} {u['name']} {u['email']}".lower()]
-    count = min(len(users), LIMIT_COUNT) if total else 0
-    if after is not None:
-        ids = [u["$id"] for u in users]
-        if after not in ids:
-            raise EngineError(400, "general_cursor_not_found", "Cursor user not found.")
-        users = users[ids.index(after) + 1:]
-    return {"total": count, "users": users[offset:offset + limit]}

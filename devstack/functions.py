@@ -269,7 +269,6 @@ class FunctionRuntime:
         self._abandoned: set[str] = set()  # synchronous executions answered 408 while their function runs on
         self._executor_secret = secrets.token_hex(16)  # the executor's OPEN_RUNTIMES_SECRET
         self._queue: queue.Queue[tuple[FunctionSpec, ExecRequest, dict] | None] = queue.Queue()
-        self._timers: list[threading.Timer] = []
         # Functions with an activated build run it in its own interpreter (devstack.builds.RunnerPool); functions
         # that have no ready deployment refuse executions, as Appwrite does.
         self.runners: dict[str, Any] = {}
@@ -318,12 +317,9 @@ class FunctionRuntime:
             self._state.notify_all()
         raise ApiError(408, "function_synchronous_timeout", SYNC_TIMEOUT_MESSAGE)
 
-    def submit(self, function_id: str, request: ExecRequest, scheduled_at: datetime | None = None
-               ) -> dict[str, Any]:
+    def submit(self, function_id: str, request: ExecRequest) -> dict[str, Any]:
         """Queue an execution (Appwrite's async path); returns the ``waiting`` model at once."""
         spec = self._spec(function_id)
-        if scheduled_at is not None:
-            return self._schedule_later(spec, request, scheduled_at)
         record = self._new_record(spec, request, "waiting")
         self._enqueue(spec, request, record)
         return dict(record)
@@ -373,8 +369,6 @@ class FunctionRuntime:
                 self._state.wait(left)
 
     def close(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
         for _ in self._workers:
             self._queue.put(None)
 
@@ -393,16 +387,6 @@ class FunctionRuntime:
         with self._state:
             self._pending += 1  # counted before the commit's HTTP answer goes out: wait_idle sees it
         self._queue.put((spec, request, record))
-
-    def _schedule_later(self, spec: FunctionSpec, request: ExecRequest, when: datetime) -> dict:
-        record = self._new_record(spec, request, "scheduled")
-        record["scheduledAt"] = when.isoformat(timespec="milliseconds")
-        delay = max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-        timer = threading.Timer(delay, self._enqueue, (spec, request, record))
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
-        return dict(record)
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:

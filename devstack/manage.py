@@ -5,17 +5,24 @@ The requests and the answers the CLI reads were taken from npm ``appwrite-cli`` 
 Appwrite's own API description for 1.8.1 (``open-api3-1.8.1-server.json``) and its sources
 (``src/Appwrite/Platform/Modules/{Databases,Functions,Proxy}``, error names in ``app/config/errors.php``).
 
-- TablesDB: databases, tables, columns and indexes (create, get, list, update). The CLI creates columns and indexes
-  through the LEGACY ``/databases/{db}/collections/{table}/attributes|indexes`` routes and polls their lists until
-  each ``status`` is ``available``; both spellings are served, each with its own error names
-  (``attribute_*``/``collection_*`` versus ``column_*``/``table_*``).
-- Functions: create, get, list, update; variables; deployments (multipart upload, chunked with
-  ``content-range`` + ``x-appwrite-id`` when over 5 MB), get, list, download, activation
-  (``PATCH /functions/{id}/deployment``). Builds run in ``devstack.builds``.
+Only what a push of this project calls (logged from CLI 12.0.1 pushing appwrite.json to a blank stack), what
+``tools/deploy.py`` reads back, and what the tests use to set a project up:
+
+- TablesDB databases and tables: create, get, list, update (the CLI updates a table whose settings changed).
+- Columns and indexes through the LEGACY ``/databases/{db}/collections/{table}/attributes|indexes`` routes, the only
+  ones CLI 12 calls, with their error names (``attribute_*``, ``collection_*``): columns create, list, update;
+  indexes create, list. The CLI polls the lists until each ``status`` is ``available``. Column types: those
+  appwrite.json declares (string, enum, integer, boolean, datetime), no arrays; index types key and unique.
+- Functions: create, get, update; a variable's create (the tests and docs/deploy.md set variables with SDK 27's
+  ``create_variable``; CLI 12's ``--with-variables`` fails on the supported line); deployments: create (multipart
+  upload, chunked with ``content-range`` + ``x-appwrite-id`` when over 5 MB; ``activate`` makes a ready build the
+  active one), get, download. Builds run in ``devstack.builds``.
 - ``GET /proxy/rules``: the CLI lists a function's rules after a deploy; a project pushed with an API key has none
   (creating one needs a console session, which the CLI 12 asks for and an API key cannot give).
 
-Not served: deleting databases, tables, columns or indexes, relationship/spatial/text columns, transactions.
+Not served (404 ``general_route_not_found``): deletes, the TablesDB ``/columns`` and ``/indexes`` spellings, single
+column or index reads, function and deployment lists, activating a deployment by hand, reading, changing or deleting
+variables; other column types (float, email, url, ip, relationship, spatial, text), fulltext indexes.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ log = logging.getLogger("devstack.manage")
 VERSION = SERVER_VERSION  # the one version the stack plays (devstack/versions.py)
 Response = tuple[int, dict[str, str], bytes]
 _QUERY_KEY = re.compile(r"^queries\[(\d*)\]$")
-COLUMN_TYPES = ("string", "integer", "float", "boolean", "datetime", "email", "url", "ip", "enum")
+COLUMN_TYPES = ("string", "integer", "boolean", "datetime", "enum")  # what appwrite.json declares (devstack/schema.py)
 RUNTIMES = ("python-3.8", "python-3.9", "python-3.10", "python-3.11", "python-3.12")  # self-hosted 1.8 tops at 3.12
 SPECIFICATIONS = ("s-0.5vcpu-512mb", "s-1vcpu-512mb", "s-1vcpu-1gb", "s-2vcpu-2gb", "s-2vcpu-4gb", "s-4vcpu-4gb",
                   "s-4vcpu-8gb", "s-8vcpu-4gb", "s-8vcpu-8gb")  # app/config/specifications.php (1.8.1)
@@ -129,17 +136,17 @@ class ManagementApi:
 
     def _route(self, method: str, s: list[str]) -> tuple[Handler, tuple[str, ...]] | None:
         n = len(s)
-        if s[:1] == ["tablesdb"] and not (n >= 5 and s[4] == "rows") and s[1:2] != ["transactions"]:
-            return self._tablesdb_route(method, s, n)
-        if s[:1] == ["databases"] and n >= 5 and s[2] == "collections" and s[4] in ("attributes", "indexes"):
-            return self._legacy_route(method, s, n)
+        if s[:1] == ["tablesdb"] and n <= 4 and s[1:2] != ["transactions"] and (n < 3 or s[2] == "tables"):
+            return self._tablesdb_route(method, n)
+        if s[:1] == ["databases"] and n >= 5 and s[2] == "collections":
+            return self._attribute_route(method, s[4], s[5:])
         if s[:1] == ["functions"] and s[2:3] != ["executions"]:
-            return self._functions_route(method, s, n)
+            return self._functions_route(method, s)
         if s == ["proxy", "rules"] and method == "GET":
             return self._list_rules, ("rules.read",)
         return None
 
-    def _tablesdb_route(self, method: str, s: list[str], n: int) -> tuple[Handler, tuple[str, ...]] | None:
+    def _tablesdb_route(self, method: str, n: int) -> tuple[Handler, tuple[str, ...]] | None:
         read, write = ("tables.read", "collections.read"), ("tables.write", "collections.write")
         table: dict[tuple[int, str], tuple[Handler, tuple[str, ...]]] = {
             (1, "GET"): (self._list_databases, ("databases.read",)),
@@ -151,60 +158,33 @@ class ManagementApi:
             (4, "GET"): (self._get_table, read),
             (4, "PUT"): (self._update_table, write),
         }
-        if n <= 4:
-            if n >= 3 and s[2] != "tables":
-                return None
-            return table.get((n, method))
-        if s[4] == "columns":
-            return self._column_routes(method, s[5:], read, write, legacy=False)
-        if s[4] == "indexes":
-            return self._index_routes(method, s[5:], read, write, legacy=False)
-        return None
+        return table.get((n, method))
 
-    def _legacy_route(self, method: str, s: list[str], n: int) -> tuple[Handler, tuple[str, ...]] | None:
+    def _attribute_route(self, method: str, kind: str, rest: list[str]) -> tuple[Handler, tuple[str, ...]] | None:
+        """Columns and indexes through the legacy Databases routes, the ones CLI 12's `push tables` calls."""
         read, write = ("collections.read",), ("collections.write",)
-        if s[4] == "attributes":
-            return self._column_routes(method, s[5:], read, write, legacy=True)
-        return self._index_routes(method, s[5:], read, write, legacy=True)
-
-    def _column_routes(self, method: str, rest: list[str], read: tuple[str, ...], write: tuple[str, ...],
-                       legacy: bool) -> tuple[Handler, tuple[str, ...]] | None:
-        if not rest:
-            return ((lambda r: self._list_columns(r, legacy)), read) if method == "GET" else None
-        if len(rest) == 1 and method == "POST":
-            return (lambda r: self._create_column(r, rest[0], legacy)), write
-        if len(rest) == 1 and method == "GET":
-            return (lambda r: self._get_column(r, rest[0], legacy)), read
-        if len(rest) == 2 and method == "PATCH":
-            return (lambda r: self._update_column(r, rest[0], rest[1], legacy)), write
+        if kind == "attributes":
+            if not rest and method == "GET":
+                return self._list_columns, read
+            if len(rest) == 1 and method == "POST":
+                return (lambda r: self._create_column(r, rest[0])), write
+            if len(rest) == 2 and method == "PATCH":
+                return (lambda r: self._update_column(r, rest[0], rest[1])), write
+        if kind == "indexes" and not rest:
+            return {"GET": (self._list_indexes, read), "POST": (self._create_index, write)}.get(method)
         return None
 
-    def _index_routes(self, method: str, rest: list[str], read: tuple[str, ...], write: tuple[str, ...],
-                      legacy: bool) -> tuple[Handler, tuple[str, ...]] | None:
-        if not rest:
-            handlers = {"GET": ((lambda r: self._list_indexes(r, legacy)), read),
-                        "POST": ((lambda r: self._create_index(r, legacy)), write)}
-            return handlers.get(method)
-        if len(rest) == 1 and method == "GET":
-            return (lambda r: self._get_index(r, rest[0], legacy)), read
-        return None
-
-    def _functions_route(self, method: str, s: list[str], n: int) -> tuple[Handler, tuple[str, ...]] | None:
+    def _functions_route(self, method: str, s: list[str]) -> tuple[Handler, tuple[str, ...]] | None:
         read, write = ("functions.read",), ("functions.write",)
         routes: dict[tuple[str, ...], dict[str, tuple[Handler, tuple[str, ...]]]] = {
-            (): {"GET": (self._list_functions, read), "POST": (self._create_function, write)},
+            (): {"POST": (self._create_function, write)},
             ("*",): {"GET": (self._get_function, read), "PUT": (self._update_function, write)},
-            ("*", "deployment"): {"PATCH": (self._activate, write)},
-            ("*", "deployments"): {"GET": (self._list_deployments, read), "POST": (self._create_deployment, write)},
+            ("*", "deployments"): {"POST": (self._create_deployment, write)},
             ("*", "deployments", "*"): {"GET": (self._get_deployment, read)},
             ("*", "deployments", "*", "download"): {"GET": (self._download, read)},
-            ("*", "variables"): {"GET": (self._list_variables, read), "POST": (self._create_variable, write)},
-            ("*", "variables", "*"): {"GET": (self._get_variable, read), "PUT": (self._update_variable, write),
-                                      "DELETE": (self._delete_variable, write)},
+            ("*", "variables"): {"POST": (self._create_variable, write)},
         }
         shape = tuple("*" if i % 2 == 0 else part for i, part in enumerate(s[1:]))
-        if s[1:2] in (["runtimes"], ["specifications"]):
-            return None
         return routes.get(shape, {}).get(method)
 
     # ---- databases
@@ -299,25 +279,21 @@ class ManagementApi:
 
     # ---- columns (attributes)
 
-    def _list_columns(self, r: Request, legacy: bool) -> Response:
-        table = self.state.get("tables", self._table_key(r, legacy)) or {}
+    def _list_columns(self, r: Request) -> Response:
+        table = self.state.get("tables", self._table_key(r, legacy=True)) or {}
         views = [attribute_view(c) for c in table["columns"]]
-        return _json(200, _page(views, r.queries(), "attributes" if legacy else "columns"))
+        return _json(200, _page(views, r.queries(), "attributes"))
 
-    def _find_column(self, r: Request, key: str, legacy: bool) -> tuple[str, dict[str, Any]]:
-        table_key = self._table_key(r, legacy)
+    def _find_column(self, r: Request, key: str) -> tuple[str, dict[str, Any]]:
+        table_key = self._table_key(r, legacy=True)
         for column in (self.state.get("tables", table_key) or {})["columns"]:
             if column["key"] == key:
                 return table_key, column
-        kind = "attribute" if legacy else "column"
-        raise EngineError(404, f"{kind}_not_found", f"{kind.capitalize()} with the requested key could not be found.")
+        raise EngineError(404, "attribute_not_found", "Attribute with the requested key could not be found.")
 
-    def _get_column(self, r: Request, key: str, legacy: bool) -> Response:
-        return _json(200, attribute_view(self._find_column(r, key, legacy)[1]))
-
-    def _create_column(self, r: Request, type_: str, legacy: bool) -> Response:
-        kind = "attribute" if legacy else "column"
-        table_key = self._table_key(r, legacy)
+    def _create_column(self, r: Request, type_: str) -> Response:
+        kind = "attribute"
+        table_key = self._table_key(r, legacy=True)
         if type_ not in COLUMN_TYPES:
             raise EngineError(400, "general_argument_invalid",
                               f"The local stack does not serve {type_} {kind}s (only {', '.join(COLUMN_TYPES)}).")
@@ -327,33 +303,35 @@ class ManagementApi:
         if any(c["key"] == key for c in (self.state.get("tables", table_key) or {})["columns"]):
             raise EngineError(409, f"{kind}_already_exists", f"{kind.capitalize()} with the requested key already "
                               "exists. Attribute keys must be unique, try again with a different key.")
+        if _bool(r.param("array", False), "array"):
+            raise EngineError(400, "general_argument_invalid", f"The local stack does not serve array {kind}s.")
         spec = {"key": key, "type": type_, "required": _bool(_required(r, "required"), "required"),
-                "array": _bool(r.param("array", False), "array"), "default": r.param("default")}
+                "array": False, "default": r.param("default")}
         if type_ == "string":
             spec["size"] = _int(_required(r, "size"), "size", 1, 1_073_741_824)
             if _bool(r.param("encrypt", False), "encrypt"):
                 raise EngineError(400, "general_argument_invalid", "The local stack does not encrypt columns.")
         if type_ == "enum":
             spec["elements"] = _elements(_required(r, "elements"))
-        if type_ in ("integer", "float"):
+        if type_ == "integer":
             spec["min"], spec["max"] = r.param("min"), r.param("max")
         _check_column(spec, kind)
         column = column_model(spec, stamp(), status="processing")
         self.state.add_column(table_key, column)
         return _json(202, attribute_view(column))
 
-    def _update_column(self, r: Request, type_: str, key: str, legacy: bool) -> Response:
-        table_key, column = self._find_column(r, key, legacy)
-        kind = "attribute" if legacy else "column"
+    def _update_column(self, r: Request, type_: str, key: str) -> Response:
+        table_key, column = self._find_column(r, key)
+        kind = "attribute"
         declared = column.get("format") or column["type"]
-        if type_ != {"double": "float"}.get(declared, declared):
+        if type_ != declared:
             raise EngineError(400, f"{kind}_type_invalid", f"{kind.capitalize()} type is {declared}, not {type_}.")
         if r.param("newKey") not in (None, "", key):
             raise EngineError(400, "general_argument_invalid", "The local stack does not rename columns.")
         spec = {**column, "required": _bool(_required(r, "required"), "required"), "default": r.param("default")}
         if type_ == "enum":
             spec["elements"] = _elements(_required(r, "elements"))
-        if type_ in ("integer", "float"):
+        if type_ == "integer":
             spec["min"], spec["max"] = r.param("min", column.get("min")), r.param("max", column.get("max"))
         if type_ == "string" and r.param("size") is not None:
             spec["size"] = _int(r.param("size"), "size", 1, 1_073_741_824)
@@ -370,29 +348,22 @@ class ManagementApi:
 
     # ---- indexes
 
-    def _index_view(self, index: dict[str, Any], legacy: bool) -> dict[str, Any]:
-        if not legacy:
-            return index
+    @staticmethod
+    def _index_view(index: dict[str, Any]) -> dict[str, Any]:
+        """An index as the legacy routes answer it: `attributes` for `columns`."""
         view = {k: v for k, v in index.items() if k != "columns"}
         view["attributes"] = index["columns"]
         return view
 
-    def _list_indexes(self, r: Request, legacy: bool) -> Response:
-        table = self.state.get("tables", self._table_key(r, legacy)) or {}
-        return _json(200, _page([self._index_view(i, legacy) for i in table["indexes"]], r.queries(), "indexes"))
+    def _list_indexes(self, r: Request) -> Response:
+        table = self.state.get("tables", self._table_key(r, legacy=True)) or {}
+        return _json(200, _page([self._index_view(i) for i in table["indexes"]], r.queries(), "indexes"))
 
-    def _get_index(self, r: Request, key: str, legacy: bool) -> Response:
-        table = self.state.get("tables", self._table_key(r, legacy)) or {}
-        for index in table["indexes"]:
-            if index["key"] == key:
-                return _json(200, self._index_view(index, legacy))
-        raise EngineError(404, "index_not_found", "Index with the requested key could not be found.")
-
-    def _create_index(self, r: Request, legacy: bool) -> Response:
-        table_key = self._table_key(r, legacy)
+    def _create_index(self, r: Request) -> Response:
+        table_key = self._table_key(r, legacy=True)
         table = self.state.get("tables", table_key) or {}
         key, type_ = r.param("key"), r.param("type")
-        columns = r.param("attributes" if legacy else "columns") or []
+        columns = r.param("attributes") or []
         orders = r.param("orders") or []
         if not isinstance(key, str) or not KEY_PATTERN.match(key):
             raise EngineError(400, "general_argument_invalid", "Invalid `key` param: Parameter must be a valid key.")
@@ -411,15 +382,14 @@ class ManagementApi:
                 if name not in ("$id", "$createdAt", "$updatedAt"):
                     raise EngineError(400, "index_invalid", f"Unknown system column {name}.")
             elif name not in known:
-                unknown = "attribute_unknown" if legacy else "column_unknown"
-                raise EngineError(400, unknown, f"Unknown column: {name}. Verify the column name or create it.")
+                raise EngineError(400, "attribute_unknown", f"Unknown column: {name}. Verify the column name or create "
+                                  "it.")
             elif known[name]["status"] != "available":
-                raise EngineError(400, "attribute_not_available" if legacy else "column_not_available",
-                                  f"Column not available: {name}")
+                raise EngineError(400, "attribute_not_available", f"Column not available: {name}")
         orders = [str(o).upper() for o in orders] + ["ASC"] * (len(columns) - len(orders))
         index = index_model(key, type_, columns, orders, stamp(), status="processing")
         self.state.add_index(table_key, index)
-        return _json(202, self._index_view(index, legacy))
+        return _json(202, self._index_view(index))
 
     # ---- functions
 
@@ -432,10 +402,6 @@ class ManagementApi:
     def _function_view(self, function: dict[str, Any]) -> dict[str, Any]:
         variables = [_hide_secret(v) for v in self.state.values("variables") if v["resourceId"] == function["$id"]]
         return {**{k: v for k, v in function.items() if not k.startswith("_")}, "vars": variables}
-
-    def _list_functions(self, r: Request) -> Response:
-        views = [self._function_view(f) for f in self.state.values("functions")]
-        return _json(200, _page(views, r.queries(), "functions"))
 
     def _get_function(self, r: Request) -> Response:
         return _json(200, self._function_view(self._function(r)))
@@ -490,12 +456,6 @@ class ManagementApi:
 
     # ---- deployments
 
-    def _list_deployments(self, r: Request) -> Response:
-        function = self._function(r)
-        found = [d for d in self.state.values("deployments") if d["resourceId"] == function["$id"]]
-        found.sort(key=lambda d: d["$createdAt"], reverse=True)
-        return _json(200, _page([self.deployments.view(d) for d in found], r.queries(), "deployments"))
-
     def _deployment(self, r: Request) -> dict[str, Any]:
         function = self._function(r)
         deployment = self.state.get("deployments", r.segments[3])
@@ -531,23 +491,7 @@ class ManagementApi:
                                              "cli" if r.headers.get("x-sdk-language") == "cli" else "manual")
         return _json(202, self.deployments.view(deployment))
 
-    def _activate(self, r: Request) -> Response:
-        function = self._function(r)
-        deployment_id = _required(r, "deploymentId")
-        deployment = self.state.get("deployments", str(deployment_id))
-        if deployment is None or deployment["resourceId"] != function["$id"]:
-            raise EngineError(404, "deployment_not_found", "Deployment with the requested ID could not be found.")
-        if deployment["status"] != "ready":
-            raise EngineError(400, "build_not_ready", "Build with the requested ID is building and not ready for "
-                              "execution.")
-        return _json(200, self._function_view(self.deployments.activate(function["$id"], deployment)))
-
     # ---- variables
-
-    def _list_variables(self, r: Request) -> Response:
-        function = self._function(r)
-        found = [v for v in self.state.values("variables") if v["resourceId"] == function["$id"]]
-        return _json(200, {"total": len(found), "variables": found})
 
     def _create_variable(self, r: Request) -> Response:
         """`variableId` is required from 1.9.x on (appwrite 1.9.6
@@ -567,32 +511,6 @@ class ManagementApi:
                     "resourceId": function["$id"]}
         self.state.put("variables", variable["$id"], variable)
         return _json(201, _hide_secret(variable))
-
-    def _variable(self, r: Request) -> dict[str, Any]:
-        function = self._function(r)
-        variable = self.state.get("variables", r.segments[3])
-        if variable is None or variable["resourceId"] != function["$id"]:
-            raise EngineError(404, "variable_not_found", "Variable with the requested ID could not be found.")
-        return variable
-
-    def _get_variable(self, r: Request) -> Response:
-        return _json(200, _hide_secret(self._variable(r)))
-
-    def _update_variable(self, r: Request) -> Response:
-        current = self._variable(r)
-        key = _text(_required(r, "key"), "key", 255)
-        value = r.param("value")
-
-        def change(item: dict[str, Any]) -> None:
-            item.update(key=key, **{"$updatedAt": stamp()})
-            if value is not None:
-                item["value"] = _text(value, "value", 8192)
-        return _json(200, _hide_secret(self.state.update("variables", current["$id"], change)))
-
-    def _delete_variable(self, r: Request) -> Response:
-        current = self._variable(r)
-        self.state.remove("variables", current["$id"])
-        return 204, {"content-type": "text/plain; charset=UTF-8"}, b""
 
     # ---- proxy rules
 
@@ -750,18 +668,14 @@ def _check_column(spec: dict[str, Any], kind: str) -> None:
         return
     if spec["required"]:
         raise EngineError(400, f"{kind}_default_unsupported", f"Cannot set default value for required {kind}")
-    if spec["array"]:
-        raise EngineError(400, f"{kind}_default_unsupported", f"Cannot set default value for array {kind}s")
-    type_ = spec.get("format") if spec.get("format") in ("enum", "email", "url", "ip") else spec["type"]
-    type_ = "float" if type_ == "double" else type_
+    type_ = spec.get("format") if spec.get("format") == "enum" else spec["type"]
     valid = {
         "boolean": isinstance(default, bool),
         "integer": isinstance(default, int) and not isinstance(default, bool),
-        "float": isinstance(default, (int, float)) and not isinstance(default, bool),
         "enum": default in (spec.get("elements") or []),
         "string": isinstance(default, str) and len(default) <= int(spec.get("size") or 0),
     }.get(type_, isinstance(default, str))
-    if type_ in ("integer", "float") and valid:
+    if type_ == "integer" and valid:
         low, high = spec.get("min"), spec.get("max")
         valid = (low is None or default >= low) and (high is None or default <= high)
     if not valid:

@@ -21,9 +21,9 @@ Applying: utopia-php/database 6.0.0 `src/Database/Adapter/MariaDB.php` `getOpera
 `src/Database/Adapter/SQL.php` `bindOperatorParams`, in Python: `COALESCE(col, 0)` for the numeric ones and their
 bounds' `CASE`, `MOD` with the dividend's sign, an integer column rounding a fractional result half away from zero,
 `CONCAT(COALESCE(col, ''), v)`, `REPLACE` (NULL stays NULL), `NOT COALESCE(col, FALSE)`, `DATE_ADD`/`DATE_SUB` (NULL
-stays NULL), `NOW()` (whole seconds); the array ones compare elements by their text, as `JSON_TABLE(... value TEXT
-...)` does. Not modelled: an upsert that creates its row applies the operator to the column's default; numeric
-operators on array columns answer 500.
+stays NULL), `NOW()` (whole seconds). The stack serves no array columns (devstack/schema.py), so an array operator
+only ever meets a non-array column and is refused as Appwrite refuses it there. Not modelled: an upsert that creates
+its row applies the operator to the column's default.
 """
 
 from __future__ import annotations
@@ -44,8 +44,6 @@ NUMERIC = ("increment", "decrement", "multiply", "divide", "modulo", "power")
 MAX_INT, MIN_INT = 2147483647, -2147483648  # utopia-php/database Database::MAX_INT / MIN_INT
 JSON_DEPTH = 512  # PHP json_decode's default depth
 PHP_INT_MAX = 2**63 - 1
-FILTER_CONDITIONS = ("equal", "notEqual", "greaterThan", "greaterThanEqual", "lessThan", "lessThanEqual", "isNull",
-                     "isNotNull")
 FAILED = object()
 
 
@@ -176,7 +174,7 @@ def check(column: Column, op: Op, current: Any) -> None:
     method, key, values = op.method, column.key, op.values
     is_string = column.kind in ("string", "enum")  # utopia stores an enum as a string with a format
     if method in NUMERIC:
-        if column.kind not in ("integer", "float"):
+        if not column.numeric:
             raise _refused(f"Cannot apply {method} operator to non-numeric field '{key}'")
         if values.get(0) is None or not php_is_numeric(values[0]):
             raise _refused(f"Cannot apply {method} operator: value must be numeric, got {_gettype(values.get(0))}")
@@ -185,7 +183,7 @@ def check(column: Column, op: Op, current: Any) -> None:
         if len(values) > 1 and values.get(1) is not None and not php_is_numeric(values[1]):
             raise _refused(f"Cannot apply {method} operator: max/min limit must be numeric, got "
                            f"{_gettype(values[1])}")
-        if column.kind == "integer" and values.get(1) is None and not column.array:
+        if values.get(1) is None:
             try:
                 predicted = _arithmetic(method, current or 0, php_number(values[0]))
             except ZeroDivisionError:  # PHP: 0 ** -1 is INF
@@ -199,9 +197,9 @@ def check(column: Column, op: Op, current: Any) -> None:
             if predicted < MIN_INT:
                 raise _refused(f"Cannot apply {method} operator: would underflow minimum value of {MIN_INT}")
     elif method.startswith("array"):
-        _check_array(column, op, current)
+        _check_array(column, op)
     elif method == "stringConcat":
-        if not is_string or column.array:
+        if not is_string:
             raise _refused(f"Cannot apply {method} operator to non-string field '{key}'")
         if not values or not isinstance(values.get(0), str):
             raise _refused(f"Cannot apply {method} operator: requires a string value")
@@ -223,43 +221,12 @@ def check(column: Column, op: Op, current: Any) -> None:
             raise _refused(f"Cannot apply {method} operator: requires an integer number of days")
 
 
-def _check_array(column: Column, op: Op, current: Any) -> None:
-    method, key, values = op.method, column.key, op.values
-    if not column.array:
-        verb = "use" if method in ("arrayIntersect", "arrayDiff") else "apply"
-        noun = "attribute" if method in ("arrayIntersect", "arrayDiff") else "field"
-        raise _refused(f"Cannot {verb} {method} operator on non-array {noun} '{key}'" if verb == "use"
-                       else f"Cannot apply {method} operator to non-array {noun} '{key}'")
-    if method in ("arrayAppend", "arrayPrepend") and values and column.kind == "integer":
-        items = values[0] if isinstance(values.get(0), (list, dict)) else list(values.values())
-        for item in (items.values() if isinstance(items, dict) else items):
-            if php_is_numeric(item) and not MIN_INT <= php_number(item) <= MAX_INT:
-                raise _refused(f"Cannot apply {method} operator: array items must be between {MIN_INT} and {MAX_INT}")
-    elif method == "arrayInsert":
-        if len(values) != 2:
-            raise _refused(f"Cannot apply {method} operator: requires exactly 2 values (index and value)")
-        index = values.get(0)
-        if type(index) is not int or index < 0:
-            raise _refused(f"Cannot apply {method} operator: index must be a non-negative integer")
-        inserted = values.get(1)
-        if column.kind == "integer" and php_is_numeric(inserted) and not MIN_INT <= php_number(inserted) <= MAX_INT:
-            raise _refused(f"Cannot apply {method} operator: array items must be between {MIN_INT} and {MAX_INT}")
-        if isinstance(current, list) and index > len(current):
-            raise _refused(f"Cannot apply {method} operator: index {index} is out of bounds for array of length "
-                           f"{len(current)}")
-    elif method == "arrayRemove" and not values:
-        raise _refused(f"Cannot apply {method} operator: requires a value to remove")
-    elif method == "arrayIntersect" and not values:
-        raise _refused(f"{method} operator requires a non-empty array value")
-    elif method == "arrayFilter":
-        if not 1 <= len(values) <= 2:
-            raise _refused(f"Cannot apply {method} operator: requires 1 or 2 values (condition and optional "
-                           "comparison value)")
-        if not isinstance(values.get(0), str):
-            raise _refused(f"Cannot apply {method} operator: condition must be a string")
-        if values[0] not in FILTER_CONDITIONS:
-            raise _refused(f"Invalid array filter condition '{values[0]}'. Must be one of: "
-                           f"{', '.join(FILTER_CONDITIONS)}")
+def _check_array(column: Column, op: Op) -> None:
+    """Every column the stack serves is a non-array one: the refusal Validator/Operator.php gives there."""
+    method, key = op.method, column.key
+    if method in ("arrayIntersect", "arrayDiff"):
+        raise _refused(f"Cannot use {method} operator on non-array attribute '{key}'")
+    raise _refused(f"Cannot apply {method} operator to non-array field '{key}'")
 
 
 # --- applying (MariaDB getOperatorSQL) ------------------------------------------------------------------------------
@@ -303,7 +270,7 @@ def _bounded(method: str, base: Any, operand: Any, bound: Any) -> Any:
     return _arithmetic(method, base, operand)  # modulo takes no bound
 
 
-def _numeric(column: Column, op: Op, current: Any) -> int | float:
+def _numeric(column: Column, op: Op, current: Any) -> int:
     base = current if current is not None else 0
     operand = php_number(op.at(0, 1))
     bound = op.values.get(1)
@@ -314,71 +281,16 @@ def _numeric(column: Column, op: Op, current: Any) -> int | float:
         raise EngineError(500, "general_unknown", "Server Error") from None
     if isinstance(result, complex):
         raise EngineError(500, "general_unknown", "Server Error")
-    if column.kind == "integer":  # MariaDB rounds a fractional value stored into an INT half away from zero
-        return int(math.copysign(math.floor(abs(result) + 0.5), result)) if isinstance(result, float) else result
-    return float(result)
-
-
-def _text(value: Any) -> str | None:
-    """An array element as `JSON_TABLE(... value TEXT PATH '$')` reads it."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
-def _array(column: Column, op: Op, current: Any) -> list | None:
-    values, items = op.values, list(current or [])
-    method = op.method
-    if method == "arrayAppend":
-        return items + list(values.values())
-    if method == "arrayPrepend":
-        return list(values.values()) + items
-    if method == "arrayInsert":
-        if current is None:
-            return None
-        items.insert(values[0], values.get(1))
-        return items
-    if method == "arrayRemove":
-        gone = _text(values.get(0))
-        return [v for v in items if _text(v) != gone]
-    if method == "arrayUnique":
-        seen: set = set()
-        return [v for v in items if not (_text(v) in seen or seen.add(_text(v)))]
-    if method in ("arrayIntersect", "arrayDiff"):
-        wanted = {_text(v) for v in values.values()}
-        keep = method == "arrayIntersect"
-        return [v for v in items if (_text(v) in wanted) == keep]
-    return [v for v in items if _keeps(values[0], _text(v), values.get(1))]
-
-
-def _keeps(condition: str, text: str | None, against: Any) -> bool:
-    if condition == "isNull":
-        return text is None
-    if condition == "isNotNull":
-        return text is not None
-    if text is None:
-        return False
-    if condition in ("equal", "notEqual"):
-        return (text == _text(against)) == (condition == "equal")
-    try:
-        left, right = float(text), float(_text(against) or "0")
-    except ValueError:
-        left, right = 0.0, 0.0
-    return {"greaterThan": left > right, "greaterThanEqual": left >= right, "lessThan": left < right,
-            "lessThanEqual": left <= right}[condition]
+    # Every numeric column served is an integer one: MariaDB rounds a fractional value stored into an INT half away
+    # from zero.
+    return int(math.copysign(math.floor(abs(result) + 0.5), result)) if isinstance(result, float) else result
 
 
 def apply(column: Column, op: Op, current: Any) -> Any:
     """The column's new value, once `check` passed."""
     method = op.method
     if method in NUMERIC:
-        if column.array:  # arithmetic on a JSON text column: an SQL error on MariaDB
-            raise EngineError(500, "general_unknown", "Server Error")
         return _numeric(column, op, current)
-    if method.startswith("array"):
-        return _array(column, op, current)
     if method == "stringConcat":
         return (current or "") + op.values[0]
     if method == "stringReplace":

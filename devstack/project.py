@@ -34,8 +34,8 @@ log = logging.getLogger("devstack.project")
 
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")  # Appwrite's UID validator: 36 chars
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")  # column and index keys (Key validator)
-INDEX_TYPES = ("key", "unique", "fulltext")
-STRING_FORMATS = ("email", "url", "ip", "enum")
+INDEX_TYPES = ("key", "unique")  # what appwrite.json declares; fulltext is not served
+STRING_FORMATS = ("enum",)  # the one string format appwrite.json declares
 
 
 def stamp() -> str:
@@ -64,9 +64,9 @@ def check_id(value: Any, what: str) -> str:
 def column_model(spec: dict[str, Any], created: str, status: str = "available") -> dict[str, Any]:
     """A column as Appwrite stores and answers it, from appwrite.json's column keys or a create request.
 
-    The type-specific keys are those of the 1.8.1 models: strings ``size, default, encrypt``; formatted strings
-    (email, url, ip, enum) ``format, default`` (+ ``elements``); integer/double ``min, max, default``; boolean
-    ``default``; datetime ``format`` (stored as ``""``) and ``default``.
+    The type-specific keys are those of the 1.8.1 models: strings ``size, default, encrypt``; enums ``format,
+    elements, default``; integers ``min, max, default``; boolean ``default``; datetime ``format`` (stored as ``""``)
+    and ``default``.
     """
     declared = spec["type"]
     fmt = spec.get("format") or (declared if declared in STRING_FORMATS else "")
@@ -76,12 +76,10 @@ def column_model(spec: dict[str, Any], created: str, status: str = "available") 
                              "$createdAt": created, "$updatedAt": created}
     if kind == "string" and fmt:
         model["format"] = fmt
-        if fmt == "enum":
-            model["elements"] = list(spec.get("elements") or [])
+        model["elements"] = list(spec.get("elements") or [])
     elif kind == "string":
         model["size"] = int(spec.get("size") or 0)
-    elif kind in ("integer", "double", "float"):
-        model["type"] = "double" if kind == "float" else kind
+    elif kind == "integer":
         model["min"], model["max"] = spec.get("min"), spec.get("max")
     elif kind == "datetime":
         model["format"] = ""  # createAttribute stores the request's format, empty for datetimes

@@ -1,4 +1,5 @@
-"""Appwrite's REST surface (TablesDB rows, users, health) over an `Engine`, transport-agnostic.
+"""Appwrite's REST surface (TablesDB rows and transactions, a user, the account, the version) over an `Engine`,
+transport-agnostic.
 
 `RestApi.handle()` takes a raw request and returns `(status, headers, body)`; the unit-test fake
 calls it from a `responses` callback and the local stack from its HTTP server.
@@ -96,8 +97,8 @@ class _Request:
         return [value for _, _, value in sorted(indexed)]
 
     def flag(self, name: str, default: bool = True) -> bool:
-        """A `Boolean(true)` param (every boolean these routes take is loose in Appwrite: list rows and list users
-        `total`): `true`/`false`/`1`/`0` or a JSON boolean, else 400 (devstack/params.py)."""
+        """A `Boolean(true)` param (list rows' `total` is loose in Appwrite): `true`/`false`/`1`/`0` or a JSON
+        boolean, else 400 (devstack/params.py)."""
         value = self.param(name)
         return default if value is None else params.boolean(value, name, loose=True)
 
@@ -106,7 +107,8 @@ Handler = Callable[[_Request], Response]
 
 
 class RestApi:
-    """Serves `/v1/tablesdb/.../rows...`, `/v1/users...`, `/v1/account...` and `/v1/health` like Appwrite 1.8.1."""
+    """Serves `/v1/tablesdb/.../rows...`, `/v1/tablesdb/transactions...`, `GET /v1/users/{id}`, `/v1/account...`
+    and `GET /v1/health/version` (the CLI's `client` command checks it) like Appwrite."""
 
     def __init__(self, engine: Engine, keys: KeyRing, project: str | None = None,
                  accounts: Accounts | None = None) -> None:
@@ -170,10 +172,10 @@ class RestApi:
 
     def _route(self, method: str, s: list[str]) -> tuple[Handler, str | None] | None:
         n = len(s)
-        if s[:1] == ["health"] and n <= 2:
-            return (self._health, None) if method == "GET" else None
-        if s[:1] == ["users"]:
-            return self._user_route(method, n)
+        if s == ["health", "version"] and method == "GET":
+            return self._version, None
+        if s[:1] == ["users"] and n == 2 and method == "GET":
+            return self._get_user, "users.read"
         if s[:1] == ["account"]:
             return self._account_route(method, s)
         if s[:2] == ["tablesdb", "transactions"]:
@@ -181,11 +183,6 @@ class RestApi:
         if n >= 5 and s[0] == "tablesdb" and s[2] == "tables" and s[4] == "rows":
             return self._row_route(method, s, n)
         return None
-
-    def _user_route(self, method: str, n: int) -> tuple[Handler, str] | None:
-        if method != "GET" or n > 2:
-            return None
-        return (self._list_users, "users.read") if n == 1 else (self._get_user, "users.read")
 
     def _account_route(self, method: str, s: list[str]) -> tuple[Handler, str] | None:
         routes: dict[tuple[str, ...], Handler] = {
@@ -211,10 +208,8 @@ class RestApi:
 
     # -- handlers ---------------------------------------------------------------------------
 
-    def _health(self, request: _Request) -> Response:
-        if request.segments[1:] == ["version"]:
-            return _json(200, {"version": VERSION})
-        return _json(200, {"name": "http", "ping": 0, "status": "pass"})
+    def _version(self, request: _Request) -> Response:
+        return _json(200, {"version": VERSION})
 
     def _list_rows(self, r: _Request) -> Response:
         db, table = r.segments[1], r.segments[3]
@@ -303,10 +298,6 @@ class RestApi:
 
     def _get_user(self, r: _Request) -> Response:
         return _json(200, self.engine.get_user(r.segments[1]))
-
-    def _list_users(self, r: _Request) -> Response:
-        search = r.param("search") or ""
-        return _json(200, self.engine.list_users(r.queries(), str(search), total=r.flag("total")))
 
 
 def _json(status: int, payload: Any) -> Response:

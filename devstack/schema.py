@@ -7,39 +7,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Column types of appwrite.json mapped to the value kind the engine validates and stores.
-_KINDS = {
-    "string": "string", "varchar": "string", "text": "string", "mediumtext": "string",
-    "longtext": "string", "email": "string", "url": "string", "ip": "string",
-    "integer": "integer", "float": "float", "double": "float",
-    "boolean": "boolean", "datetime": "datetime", "enum": "enum",
-}
-_FORMATS = {"email", "url", "ip", "enum"}
+# The column types appwrite.json declares (docs/local-stack.md: the stack serves these and no others): string (enum
+# is a string with `format: enum`), integer, boolean, datetime. Any other type, or an array column, is refused when
+# the schema is read.
+KINDS = ("string", "integer", "boolean", "datetime", "enum")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
 class Column:
     key: str
-    kind: str  # string | integer | float | boolean | datetime | enum
+    kind: str  # string | integer | boolean | datetime | enum
     required: bool = False
-    array: bool = False
     size: int | None = None
-    min: float | None = None
-    max: float | None = None
+    min: int | None = None
+    max: int | None = None
     default: Any = None
     elements: tuple[str, ...] = ()
-    format: str | None = None  # email | url | ip for string columns
 
     @property
     def numeric(self) -> bool:
-        return self.kind in ("integer", "float")
+        return self.kind == "integer"
 
 
 @dataclass(frozen=True)
 class Index:
     key: str
-    type: str  # key | unique | fulltext
+    type: str  # key | unique
     columns: tuple[str, ...]
     orders: tuple[str, ...]
 
@@ -91,22 +85,22 @@ def _table(raw: dict) -> Table:
 
 def _column(raw: dict) -> Column:
     declared = raw["type"]
-    fmt = raw.get("format") or (declared if declared in _FORMATS else None)
-    kind = "enum" if fmt == "enum" else _KINDS.get(declared)
-    if kind is None:
-        raise ValueError(f"column {raw['key']!r}: unsupported type {declared!r}")
+    kind = "enum" if declared == "enum" or (declared == "string" and raw.get("format") == "enum") else declared
+    if kind not in KINDS or raw.get("format") not in (None, "", "enum") or raw.get("array"):
+        raise ValueError(f"column {raw['key']!r}: the local stack does not serve {declared!r} columns "
+                         f"(format {raw.get('format')!r}, array {bool(raw.get('array'))}); it serves {KINDS}")
     low, high = raw.get("min"), raw.get("max")
     if kind == "integer":  # Appwrite's integer columns are 64-bit when unbounded
         low = INT64_MIN if low is None else low
         high = INT64_MAX if high is None else high
-    return Column(key=raw["key"], kind=kind, required=bool(raw.get("required", False)),
-                  array=bool(raw.get("array", False)), size=raw.get("size"), min=low, max=high,
-                  default=raw.get("default"), elements=tuple(raw.get("elements") or ()),
-                  format=fmt if fmt in ("email", "url", "ip") else None)
+    return Column(key=raw["key"], kind=kind, required=bool(raw.get("required", False)), size=raw.get("size"),
+                  min=low, max=high, default=raw.get("default"), elements=tuple(raw.get("elements") or ()))
 
 
 def _index(raw: dict) -> Index:
     columns = tuple(raw.get("columns") or raw.get("attributes") or ())
     orders = tuple((o or "ASC").upper() for o in (raw.get("orders") or ()))
     orders = orders + ("ASC",) * (len(columns) - len(orders))
+    if raw.get("type", "key") not in ("key", "unique"):
+        raise ValueError(f"index {raw['key']!r}: the local stack serves key and unique indexes only")
     return Index(key=raw["key"], type=raw.get("type", "key"), columns=columns, orders=orders)

@@ -36,7 +36,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -233,7 +232,7 @@ class DevApp:
                               client_ip=client_ip, user_jwt=user_jwt)
         runtime = self.stack.runtime
         if params["async"]:
-            record = runtime.submit(function_id, request, params["scheduledAt"])
+            record = runtime.submit(function_id, request)
             return json_response(202, _visible(record, caller, headers))
         return json_response(201, _visible(runtime.execute(function_id, request), caller, headers))
 
@@ -339,11 +338,14 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def parse_execution_params(body: bytes) -> dict[str, Any]:
-    """Validate ``{body, async, path, method, headers, scheduledAt}`` as Appwrite does."""
+    """Validate ``{body, async, path, method, headers}`` as Appwrite does. ``scheduledAt`` (a delayed execution) is
+    not served: nothing here sends it."""
     params = _json_object(body)
     text, is_async = params.get("body", ""), params.get("async", False)
     path, method = params.get("path", "/") or "/", str(params.get("method", "POST") or "POST").upper()
-    headers, scheduled = params.get("headers") or {}, params.get("scheduledAt")
+    headers = params.get("headers") or {}
+    if params.get("scheduledAt") not in (None, ""):
+        raise _invalid("scheduledAt", "is not served by the local stack")
     if not isinstance(text, str):
         raise _invalid("body", "must be a string")
     is_async = params_module.boolean(is_async, "async", loose=True)  # Executions/Create.php: Boolean(true)
@@ -360,9 +362,8 @@ def parse_execution_params(body: bytes) -> dict[str, Any]:
         raise _invalid("headers", "must be an object")
     headers = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in headers.items()}
     check_execution_headers(headers)
-    when = _scheduled_at(scheduled, is_async)
     return {"body": text, "async": is_async, "path": path if path.startswith("/") else "/" + path,
-            "method": method, "headers": headers, "scheduledAt": when}
+            "method": method, "headers": headers}
 
 
 def check_execution_headers(headers: dict[str, str]) -> None:
@@ -377,20 +378,6 @@ def check_execution_headers(headers: dict[str, str]) -> None:
             raise ApiError(400, "general_argument_invalid",
                            'Invalid headers: Alphanumeric characters or hyphens only, cannot start with "x-appwrite",'
                            f" maximum {MAX_EXECUTION_HEADERS} keys, and total size {MAX_EXECUTION_HEADER_BYTES}.")
-
-
-def _scheduled_at(value: Any, is_async: bool) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if not is_async:
-        raise _invalid("scheduledAt", "needs async set to true")
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise _invalid("scheduledAt", "must be an ISO 8601 date") from None
-    if when.tzinfo is None:
-        raise _invalid("scheduledAt", "must carry a time zone")
-    return when
 
 
 def _invalid(name: str, why: str) -> ApiError:

@@ -106,10 +106,10 @@ def test_bulk_delete_takes_the_matching_rows_and_answers_the_first_hundred(fake,
     assert tables.list_rows(DB, "sessions", [Query.limit(500)]).total == 65  # the active ones
     answer = tables.delete_rows(DB, "sessions")  # no queries: every row
     assert (answer.total, len(answer.rows)) == (65, 65)
-    tables.create_row(DB, "sessions", "s-last", session())
+    tables.create_row(DB, "sessions", "s-last", session(status="agent_assigned"))
     for i in range(120):
         tables.create_row(DB, "sessions", f"t{i}", session())
-    answer = tables.delete_rows(DB, "sessions", [Query.starts_with("$id", "t")])
+    answer = tables.delete_rows(DB, "sessions", [Query.equal("status", ["active"])])
     assert (answer.total, len(answer.rows)) == (120, 100)
     assert [e["action"] for e in events].count("delete") == 60 + 5 + 65 + 100
     assert {r.id for r in tables.list_rows(DB, "sessions").rows} == {"s-last"}
@@ -198,35 +198,29 @@ def seeded(fake, tables):
     (Query.equal("status", ["active"]), "ad"),
     (Query.equal("status", ["closed", "agent_assigned"]), "bc"),
     (Query.equal("needsHuman", [True]), "a"),
-    (Query.not_equal("status", "active"), "bc"),
     (Query.less_than("messageCount", 10), "a"),
     (Query.less_than_equal("messageCount", 10), "ab"),
     (Query.greater_than("messageCount", 10), "cd"),
     (Query.greater_than_equal("messageCount", 15), "cd"),
-    (Query.between("messageCount", 10, 15), "bc"),
     (Query.less_than("lastSeen", "2024-01-02T01:00:00+01:00"), "a"),
     (Query.greater_than("lastSeen", "2024-01-03T00:00:00.000Z"), "d"),
     (Query.is_null("assignedAgent"), "bd"),
     (Query.is_not_null("assignedAgent"), "ac"),
-    (Query.contains("escalationReason", "refund"), "c"),
-    (Query.starts_with("ownerId", "Bo"), "b"),
-    (Query.ends_with("userMeta", '"de"}'), "d"),
-    (Query.search("escalationReason", "ANGRY"), "c"),
     (Query.equal("$id", ["b", "d"]), "bd"),
     (Query.greater_than("$sequence", "2"), "cd"),
     (Query.or_queries([Query.equal("$id", ["a"]), Query.greater_than("messageCount", 15)]), "ad"),
-    (Query.and_queries([Query.equal("status", ["active"]), Query.greater_than("messageCount", 5)]), "d"),
+    (Query.equal("assignedAgent", ["ag1", None]), "abd"),
 ])
 def test_filters(seeded, query, expected):
     result = seeded.list_rows(DB, "sessions", [query])
     assert "".join(r.id for r in result.rows) == expected and result.total == len(expected)
 
 
-def test_order_limit_offset_select(seeded):
+def test_order_limit_select(seeded):
     ids = lambda queries: "".join(r.id for r in seeded.list_rows(DB, "sessions", queries).rows)  # noqa: E731
     assert ids([Query.order_desc("lastSeen")]) == "dcba"
     assert ids([Query.order_asc("status"), Query.order_desc("messageCount")]) == "dacb"
-    assert ids([Query.order_desc("$sequence"), Query.limit(2), Query.offset(1)]) == "cb"
+    assert ids([Query.order_desc("$sequence"), Query.limit(2)]) == "dc"
     assert ids([Query.order_desc("$createdAt"), Query.order_desc("$sequence"), Query.limit(1)]) == "d"  # same ms: tie
     row = seeded.list_rows(DB, "sessions", [Query.select(["status"]), Query.limit(1)]).rows[0]
     assert row.data == {"status": "active"} and row.id == "a" and row.sequence == "1"
@@ -248,8 +242,6 @@ def test_cursor_paging_with_ties(fake, tables):
         pages += page
         cursor = page[-1]
     assert pages == everything and everything[:3] == ["r1", "r3", "r5"]
-    before = tables.list_rows(DB, "sessions", order + [Query.cursor_before(everything[5]), Query.limit(2)])
-    assert [r.id for r in before.rows] == everything[3:5]
 
 
 def test_total_saturates_and_can_be_skipped(fake, tables):
@@ -266,6 +258,11 @@ def test_total_saturates_and_can_be_skipped(fake, tables):
     (["not json"], "general_query_invalid"),
     ([Query.equal("messageCount", ["ten"])], "general_query_invalid"),
     ([Query.regex("status", "a.*")], "general_query_invalid"),
+    # Methods the product never sends are not served: refused, never answered differently from Appwrite.
+    ([Query.contains("escalationReason", "refund")], "general_query_invalid"),
+    ([Query.offset(1)], "general_query_invalid"),
+    ([Query.cursor_before("a")], "general_query_invalid"),
+    ([Query.and_queries([Query.equal("status", ["a"]), Query.equal("status", ["b"])])], "general_query_invalid"),
     ([Query.cursor_after("missing")], "general_cursor_not_found"),
     ([Query.limit(1)] * 101, "general_argument_invalid"),
     ([Query.equal("status", ["x" * 5000])], "general_argument_invalid"),
@@ -418,8 +415,6 @@ def test_users(fake):
     fake.engine.put_user("user1", "Cy")
     user = users.get("admin1")
     assert user.labels == ["admin", "agent"] and user.email == "bob@example.com" and user.status is True
-    assert [u.id for u in users.list([Query.equal("labels", ["agent"])]).users] == ["agent1", "admin1"]
-    assert users.list(search="cy").total == 1
     assert error_of(users.get, "ghost").type == "user_not_found"
 
 
@@ -447,7 +442,8 @@ def call(api, method, path, query="", body=b"", headers=None):
 def test_rest_routes_and_errors():
     api = RestApi(Engine(APPWRITE_JSON), KeyRing().add("k"), "p")
     rows = "/v1/tablesdb/chat/tables/messages/rows"
-    assert call(api, "GET", "/v1/health")[0] == 200
+    assert call(api, "GET", "/v1/health/version")[2] == {"version": SERVER_VERSION}
+    assert call(api, "GET", "/v1/users")[0] == 404  # listing users: nobody asks
     assert call(api, "GET", "/v1/nope")[2]["type"] == "general_route_not_found"
     assert call(api, "POST", rows + "/m1")[0] == 404  # wrong method on a known path
     status, _, body = call(api, "POST", rows, body=b"{oops")

@@ -62,7 +62,7 @@ def test_string_columns_answer_encrypt_as_appwrite_does(stack):
     call(stack, "POST", f"{base}/attributes/string", {"key": "name", "size": 64, "required": False,
                                                       "default": None, "array": False})
     assert stack.project.wait_idle()
-    assert call(stack, "GET", f"{base}/attributes/name")[1]["encrypt"] is False  # set by the attribute routes
+    assert call(stack, "GET", f"{base}/attributes")[1]["attributes"][0]["encrypt"] is False  # set by these routes
     assert call(stack, "GET", "/tablesdb/db/tables/labels")[1]["columns"][0]["encrypt"] is None  # not stored
 
 
@@ -72,9 +72,13 @@ def test_string_columns_answer_encrypt_as_appwrite_does(stack):
     ("/attributes/integer", {"key": "n", "required": False, "min": 0, "max": 5, "default": 9},
      (400, "attribute_value_invalid")),
     ("/attributes/relationship", {"key": "r", "required": False}, (400, "general_argument_invalid")),
+    ("/attributes/float", {"key": "f", "required": False}, (400, "general_argument_invalid")),
+    ("/attributes/string", {"key": "s", "size": 10, "required": False, "array": True},
+     (400, "general_argument_invalid")),
     ("/attributes/string", {"key": "-bad", "size": 10, "required": False}, (400, "general_argument_invalid")),
     ("/indexes", {"key": "i", "type": "key", "attributes": ["missing"]}, (400, "attribute_unknown")),
     ("/indexes", {"key": "i", "type": "spatial", "attributes": ["x"]}, (400, "general_argument_invalid")),
+    ("/indexes", {"key": "i", "type": "fulltext", "attributes": ["x"]}, (400, "general_argument_invalid")),
 ])
 def test_bad_columns_and_indexes_are_refused_and_change_nothing(stack, path, body, expected):
     base = _table(stack, f"bad{abs(hash(path + json.dumps(body))) % 10**6}")
@@ -90,7 +94,7 @@ def test_duplicates_and_unknown_parents_answer_appwrite_errors(stack):
     assert call(stack, "POST", f"{base}/attributes/boolean", column)[0] == 202
     assert call(stack, "POST", f"{base}/attributes/boolean", column)[1]["type"] == "attribute_already_exists"
     assert call(stack, "POST", "/tablesdb/db/tables/dupes/columns/boolean", {**column})[1]["type"] == \
-        "column_already_exists"
+        "general_route_not_found"  # CLI 12 only calls the legacy spelling
     assert call(stack, "GET", "/databases/db/collections/nope/attributes")[1]["type"] == "collection_not_found"
     assert call(stack, "GET", "/tablesdb/db/tables/nope")[1]["type"] == "table_not_found"
     assert call(stack, "GET", "/tablesdb/nope")[1]["type"] == "database_not_found"
@@ -138,7 +142,7 @@ def test_functions_are_created_updated_and_refuse_executions_until_deployed(stac
     status, error, _ = call(stack, "POST", "/functions/hello/deployments", raw=no_code,
                             headers={"content-type": "multipart/form-data; boundary=x"})
     assert (status, error["type"]) == (400, "storage_file_empty")
-    assert call(stack, "GET", "/functions/hello/deployments")[1] == {"total": 0, "deployments": []}
+    assert call(stack, "GET", "/functions/hello")[1]["latestDeploymentId"] == ""
 
 
 def test_secret_variables_are_never_read_back(stack):
@@ -170,7 +174,7 @@ def test_a_blank_project_keeps_what_was_pushed_across_restarts(tmp_path):
         assert first.project.wait_idle()
         assert call(first, "POST", "/tablesdb/db/tables/kept/rows", {"rowId": "r", "data": {"text": "hi"}})[0] == 201
     with Stack(data_dir=tmp_path, port=0, run_scheduler=False, blank=True) as second:
-        assert call(second, "GET", f"{base}/attributes/text")[1]["status"] == "available"
+        assert call(second, "GET", f"{base}/attributes")[1]["attributes"][0]["status"] == "available"
         assert call(second, "GET", "/tablesdb/db/tables/kept/rows/r")[1]["text"] == "hi"
     with Stack(data_dir=tmp_path, port=0, run_scheduler=False, blank=True, reset=True) as third:
         assert call(third, "GET", "/tablesdb/db")[1]["type"] == "database_not_found"

@@ -53,12 +53,12 @@ def _error(call, *args, **kwargs) -> AppwriteException:
 @pytest.mark.parametrize(("text", "accepted"), [
     ("true", True), ("false", True), ("1", True), ("0", True),
     ("False", False), ("True", False), ("FALSE", False), ("yes", False), ("", False), ("0.0", False)])
-def test_total_is_a_loose_utopia_boolean_on_every_listing(fake, text: str, accepted: bool) -> None:
+def test_total_is_a_loose_utopia_boolean_on_listing_rows(fake, text: str, accepted: bool) -> None:
     """`total` is `Boolean(true)`: appwrite 1.9.6 `src/Appwrite/Platform/Modules/Databases/Http/TablesDB/Tables/Rows/
-    XList.php` and `app/controllers/api/users.php` (list users); utopia-php/validators 0.2.6
+    XList.php`; utopia-php/validators 0.2.6
     `src/Validator/Boolean.php` takes `true`/`false`/`1`/`0` only, so SDK 16's `total=False` is a 400, with
     utopia-php/http 2.0.0-rc9 `src/Http/Http.php` `validate()`'s message."""
-    for path in (f"/tablesdb/{DB}/tables/sessions/rows", "/users"):
+    for path in (f"/tablesdb/{DB}/tables/sessions/rows",):
         answer = _get(fake, path, f"total={text}")
         if accepted:
             assert answer.status_code == 200, answer.text
