@@ -2,401 +2,58 @@
 
 Every Appwrite table is a real SQLite table (one SQL column per Appwrite column plus system
 columns), declared indexes are real SQLite indexes, and list queries compile to parameterized
-SQL so filtering and sorting large tables uses those indexes. All access goes through one
+SQL so filtering and sorting large tables uses those indexes (`devstack/queries.py`). All access goes through one
 connection guarded by a lock; writes run in one transaction each, so check-then-write steps
-(optimistic concurrency, bounded increments, operators) are atomic.
+(optimistic concurrency, bounded increments, operators) are atomic. Values are validated and converted by
+`devstack/values.py`; operators inside `data` are `devstack/operators.py`'s.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from devstack import operators
+from devstack.queries import MAX_LIMIT, SYSTEM_SQL, Compiler, Plan, keyset, parse_queries
 from devstack.schema import Column, Schema, Table, load_schema
+from devstack.values import (
+    ID_PATTERN,
+    EngineError,
+    check_permissions,
+    check_range,
+    check_value,
+    duplicate,
+    format_datetime,
+    from_sql,
+    identical,
+    invalid,
+    normalize_datetime,
+    now,
+    parse_datetime,
+    quote,
+    system_time,
+    to_sql,
+    unique_id,
+)
+
+# Imported from here by the rest of the stack and the tests.
+__all__ = ["BULK_ANSWER_ROWS", "ID_PATTERN", "LIMIT_COUNT", "MAX_LIMIT", "Engine", "EngineError", "Event",
+           "format_datetime", "normalize_datetime", "now", "parse_datetime", "parse_queries", "unique_id"]
 
 LIMIT_COUNT = 5000  # Appwrite's APP_LIMIT_COUNT: totals saturate here
-DEFAULT_LIMIT = 25
-MAX_LIMIT = 100_000
-MAX_QUERIES = 100
 BULK_ANSWER_ROWS = 100  # APP_LIMIT_DATABASE_BATCH (appwrite 1.8.1 app/init/constants.php)
-MAX_QUERY_LENGTH = 4096
-MAX_QUERY_VALUES = 100
-ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")
-PERMISSION_PATTERN = re.compile(r'^(read|create|update|delete|write)\("[^"]+"\)$')
-SYSTEM_SQL = {"$id": "_id", "$sequence": "_seq", "$createdAt": "_createdAt", "$updatedAt": "_updatedAt"}
-UTC = timezone.utc  # not datetime.UTC: the project still targets Python 3.10
 ONE_MS = timedelta(milliseconds=1)
 
 log = logging.getLogger(__name__)
 Event = dict[str, Any]
 Listener = Callable[[Event], None]
-
-
-class EngineError(Exception):
-    """An Appwrite-shaped failure: HTTP code, Appwrite error type, message."""
-
-    def __init__(self, code: int, type: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.type = type
-        self.message = message
-
-
-def _invalid(message: str) -> EngineError:
-    return EngineError(400, "row_invalid_structure", f"Invalid document structure: {message}")
-
-
-def _bad_query(message: str) -> EngineError:
-    return EngineError(400, "general_query_invalid", f"Invalid query: {message}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Datetimes: stored as `YYYY-MM-DDTHH:MM:SS.mmm+00:00` (UTC) so text order is time order.
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:  # Appwrite reads zone-less datetimes as UTC
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def format_datetime(moment: datetime) -> str:
-    m = moment.astimezone(UTC)
-    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-            f".{m.microsecond // 1000:03d}+00:00")
-
-
-def normalize_datetime(value: Any) -> str | None:
-    parsed = parse_datetime(value)
-    return None if parsed is None else format_datetime(parsed)
-
-
-def now() -> datetime:
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def unique_id() -> str:
-    return secrets.token_hex(10)
-
-
-def _q(name: str) -> str:
-    """Quote an SQL identifier (names come from the schema, never from values)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-# ---------------------------------------------------------------------------------------------
-# Value validation
-
-
-def _check_value(column: Column, value: Any) -> Any:
-    """Validate one non-null, non-operator value; return it in its Python form."""
-    return _CHECKERS[column.kind](column, value)
-
-
-def _check_string(column: Column, value: Any) -> str:
-    if not isinstance(value, str):
-        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid string')
-    if column.size is not None and len(value) > column.size:
-        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid string '
-                       f"and no longer than {column.size} chars")
-    return value
-
-
-def _check_enum(column: Column, value: Any) -> str:
-    if not isinstance(value, str) or value not in column.elements:
-        raise _invalid(f'Attribute "{column.key}" has invalid format. Value must be one of '
-                       f"({', '.join(column.elements)})")
-    return value
-
-
-def _check_integer(column: Column, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid integer')
-    _check_range(column, value)
-    return value
-
-
-def _check_range(column: Column, value: float) -> None:
-    if (column.min is not None and value < column.min) or (column.max is not None and value > column.max):
-        raise _invalid(f'Attribute "{column.key}" has invalid format. Value must be a valid range '
-                       f"between {column.min} and {column.max}")
-
-
-def _check_boolean(column: Column, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid boolean')
-    return value
-
-
-def _check_datetime(column: Column, value: Any) -> str:
-    normalized = normalize_datetime(value)
-    if normalized is None:
-        raise _invalid(f'Attribute "{column.key}" has invalid format. Value must be valid date '
-                       "in ISO 8601 format")
-    return normalized
-
-
-_CHECKERS: dict[str, Callable[[Column, Any], Any]] = {
-    "string": _check_string, "enum": _check_enum, "integer": _check_integer, "boolean": _check_boolean,
-    "datetime": _check_datetime}
-
-
-def _to_sql(column: Column, value: Any) -> Any:
-    return int(value) if column.kind == "boolean" and value is not None else value
-
-
-def _from_sql(column: Column, value: Any) -> Any:
-    return bool(value) if column.kind == "boolean" and value is not None else value
-
-
-# ---------------------------------------------------------------------------------------------
-# Atomic operators inside `data`: devstack/operators.py (parsed on update and upsert only, as Appwrite does).
-
-
-def _identical(new: Any, old: Any) -> bool:
-    """PHP's `===` between a value sent and the column's value as read (utopia-php/database 6.0.0
-    `Database::updateDocument` compares them so to decide whether anything changed): 1 and 1.0 differ, as do 1
-    and true."""
-    return type(new) is type(old) and new == old
-
-
-# ---------------------------------------------------------------------------------------------
-# Query compilation
-
-
-@dataclass
-class _Plan:
-    filters: list[str] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)
-    orders: list[tuple[str, str]] = field(default_factory=list)  # (sql column, ASC|DESC)
-    limit: int = DEFAULT_LIMIT
-    cursor: str | None = None  # cursorAfter's row id
-    select: list[str] | None = None
-
-
-def parse_queries(queries: Iterable[Any] | None) -> list[dict]:
-    parsed = []
-    items = list(queries or [])
-    if len(items) > MAX_QUERIES:
-        raise EngineError(400, "general_argument_invalid",
-                          f"Invalid `queries` param: Value must a valid array no longer than {MAX_QUERIES} "
-                          "items")
-    for raw in items:
-        if isinstance(raw, dict):
-            parsed.append(raw)
-            continue
-        if not isinstance(raw, str) or len(raw) > MAX_QUERY_LENGTH:
-            raise EngineError(400, "general_argument_invalid",
-                              f"Invalid `queries` param: each query must be a string of at most "
-                              f"{MAX_QUERY_LENGTH} chars")
-        try:
-            query = json.loads(raw)
-        except ValueError:
-            raise _bad_query(f"Invalid query: {raw[:100]}") from None
-        if not isinstance(query, dict) or not isinstance(query.get("method"), str):
-            raise _bad_query(f"Invalid query: {raw[:100]}")
-        parsed.append(query)
-    return parsed
-
-
-class _Compiler:
-    """Turns parsed Appwrite queries into SQL fragments for one table (values always bound)."""
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-
-    def compile(self, queries: list[dict]) -> _Plan:
-        plan = _Plan()
-        for query in queries:
-            self._one(plan, query)
-        return plan
-
-    def _one(self, plan: _Plan, query: dict) -> None:
-        method = query["method"]
-        values = _values(query)
-        if method in ("orderAsc", "orderDesc"):
-            direction = "ASC" if method == "orderAsc" else "DESC"
-            plan.orders.append((self._sql_column(query.get("attribute"))[0], direction))
-        elif method == "limit":
-            plan.limit = _int_value(values, "limit", 1, MAX_LIMIT)
-        elif method == "cursorAfter":
-            if not values or not isinstance(values[0], str) or not values[0]:
-                raise _bad_query("Cursor must be a row ID")
-            plan.cursor = values[0]
-        elif method == "select":
-            plan.select = self._select(values)
-        else:
-            sql, params = self.filter(query)
-            plan.filters.append(sql)
-            plan.params.extend(params)
-
-    def _select(self, values: list) -> list[str]:
-        for name in values:
-            if not isinstance(name, str) or (name != "*" and name not in self.table.columns
-                                             and name not in SYSTEM_SQL and not name.startswith("$")):
-                raise _bad_query(f"Attribute not found in schema: {name}")
-        return [str(v) for v in values]
-
-    def _sql_column(self, attribute: Any) -> tuple[str, Column | None]:
-        if attribute in SYSTEM_SQL:
-            return SYSTEM_SQL[attribute], None
-        column = self.table.columns.get(attribute) if isinstance(attribute, str) else None
-        if column is None:
-            raise _bad_query(f"Attribute not found in schema: {attribute}")
-        return _q(column.key), column
-
-    def filter(self, query: dict) -> tuple[str, list]:
-        method = query["method"]
-        values = _values(query)
-        if method == "or":
-            return self._any(values)
-        handler = _FILTERS.get(method)
-        if handler is None:
-            raise _bad_query(f"Query method not supported: {method}")
-        sql_column, column = self._sql_column(query.get("attribute"))
-        if len(values) > MAX_QUERY_VALUES:
-            raise _bad_query(f"Query on attribute has more than {MAX_QUERY_VALUES} values")
-        attribute = query.get("attribute")
-        converted = [None if v is None else self._value(attribute, column, v) for v in values]
-        return handler(sql_column, column, converted)
-
-    def _any(self, values: list) -> tuple[str, list]:
-        if not values or not all(isinstance(v, dict) and isinstance(v.get("method"), str) for v in values):
-            raise _bad_query("or queries require nested queries")
-        parts, params = [], []
-        for nested in values:
-            sql, nested_params = self.filter(nested)
-            parts.append(f"({sql})")
-            params.extend(nested_params)
-        return " OR ".join(parts), params
-
-    def _value(self, attribute: str, column: Column | None, value: Any) -> Any:
-        system_kinds = {"_seq": "integer", "_id": "string"}
-        kind = column.kind if column else system_kinds.get(SYSTEM_SQL[attribute], "datetime")
-        converted = _QUERY_VALUE[kind](value)
-        if converted is _INVALID:
-            raise _bad_query(f'Query value is invalid for attribute "{attribute}"')
-        return converted
-
-
-_INVALID = object()
-
-
-def _query_int(value: Any) -> Any:
-    if isinstance(value, bool):
-        return _INVALID
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value):  # `$sequence` travels as a string
-        return int(value)
-    return value if isinstance(value, int) else _INVALID
-
-
-_QUERY_VALUE: dict[str, Callable[[Any], Any]] = {
-    "string": lambda v: v if isinstance(v, str) else _INVALID,
-    "enum": lambda v: v if isinstance(v, str) else _INVALID,
-    "integer": _query_int,
-    "boolean": lambda v: int(v) if isinstance(v, bool) else _INVALID,
-    "datetime": lambda v: normalize_datetime(v) or _INVALID,
-}
-
-
-def _values(query: dict) -> list:
-    values = query.get("values", [])
-    return values if isinstance(values, list) else [values]
-
-
-def _int_value(values: list, name: str, low: int, high: int) -> int:
-    value = values[0] if values else None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad_query(f"Invalid {name}: Value must be a valid range between {low:,} and {high:,}")
-    return value
-
-
-def _f_equal(col: str, column: Column | None, values: list) -> tuple[str, list]:
-    present = [v for v in values if v is not None]
-    if not values:
-        raise _bad_query("equal queries require at least one value")
-    parts = [f"{col} IN ({', '.join('?' * len(present))})"] if present else []
-    if len(present) < len(values):
-        parts.append(f"{col} IS NULL")
-    return " OR ".join(parts), present
-
-
-def _f_compare(op: str) -> Callable[[str, Column | None, list], tuple[str, list]]:
-    def build(col: str, column: Column | None, values: list) -> tuple[str, list]:
-        present = [v for v in values if v is not None]
-        if not present:
-            raise _bad_query("comparison queries require 1 value(s)")
-        return f"{col} {op} ?", present[:1]
-    return build
-
-
-# The filters the product's queries use (shared/chat_core); any other method is refused with 400
-# general_query_invalid, never answered differently from Appwrite (docs/local-stack.md).
-_FILTERS: dict[str, Callable[[str, Column | None, list], tuple[str, list]]] = {
-    "equal": _f_equal,
-    "lessThan": _f_compare("<"), "lessThanEqual": _f_compare("<="),
-    "greaterThan": _f_compare(">"), "greaterThanEqual": _f_compare(">="),
-    "isNull": lambda col, column, values: (f"{col} IS NULL", []),
-    "isNotNull": lambda col, column, values: (f"{col} IS NOT NULL", []),
-}
-
-
-def _after(col: str, direction: str, value: Any, nullable: bool) -> tuple[str, list]:
-    """Rows strictly after `value` in one order column (NULLs sort first ascending, as in MariaDB)."""
-    if direction == "ASC":
-        return (f"{col} IS NOT NULL", []) if value is None else (f"{col} > ?", [value])
-    if value is None:
-        return "0", []
-    return (f"({col} < ? OR {col} IS NULL)", [value]) if nullable else (f"{col} < ?", [value])
-
-
-def _keyset(orders: list[tuple[str, str]], cursor_row: sqlite3.Row, not_null: set[str]) -> tuple[str, list]:
-    """Keyset condition `row > cursor` for a multi-column order, plus a plain range bound on the
-    leading column so SQLite seeks the index instead of scanning up to the cursor."""
-    terms, params = [], []
-    for i, (col, direction) in enumerate(orders):
-        parts, term_params = [], []
-        for prev_col, _ in orders[:i]:
-            parts.append(f"{prev_col} IS ?")
-            term_params.append(cursor_row[prev_col.strip('"')])
-        sql, after_params = _after(col, direction, cursor_row[col.strip('"')], col not in not_null)
-        parts.append(sql)
-        terms.append("(" + " AND ".join(parts) + ")")
-        params.extend(term_params + after_params)
-    lead_col, lead_dir = orders[0]
-    lead_value = cursor_row[lead_col.strip('"')]
-    condition = "(" + " OR ".join(terms) + ")"
-    if lead_value is None:
-        return condition, params
-    if lead_dir == "ASC":
-        bound = f"{lead_col} >= ?"
-    else:
-        bound = f"{lead_col} <= ?" if lead_col in not_null else f"({lead_col} <= ? OR {lead_col} IS NULL)"
-    return f"{bound} AND {condition}", [lead_value, *params]
-
-
-# ---------------------------------------------------------------------------------------------
-# The engine
 
 
 class Engine:
@@ -435,7 +92,7 @@ class Engine:
     def _create_tables(self, schema: Schema | None = None) -> None:
         for table in (schema or self.schema).tables.values():
             name = self._sql_table(table)
-            columns = [f"{_q(c.key)} {self._sql_type(c)}" for c in table.columns.values()]
+            columns = [f"{quote(c.key)} {self._sql_type(c)}" for c in table.columns.values()]
             self._conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {name} (_seq INTEGER PRIMARY KEY AUTOINCREMENT, "
                 f"_id TEXT NOT NULL UNIQUE, _createdAt TEXT NOT NULL, _updatedAt TEXT NOT NULL, "
@@ -452,22 +109,22 @@ class Engine:
         existing = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({name})")}
         for column in table.columns.values():
             if column.key not in existing:
-                self._conn.execute(f"ALTER TABLE {name} ADD COLUMN {_q(column.key)} {self._sql_type(column)}")
+                self._conn.execute(f"ALTER TABLE {name} ADD COLUMN {quote(column.key)} {self._sql_type(column)}")
 
     def _create_indexes(self, table: Table, name: str) -> None:
         base = f"{table.database_id}_{table.id}"
         for system in ("_createdAt", "_updatedAt"):
-            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(f'_{base}_{system}')} ON {name} ({system})")
+            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'_{base}_{system}')} ON {name} ({system})")
         for index in table.indexes:
             pairs = zip(index.columns, index.orders, strict=True)
-            parts = [f"{SYSTEM_SQL.get(c, _q(c))} {o}" for c, o in pairs]
+            parts = [f"{SYSTEM_SQL.get(c, quote(c))} {o}" for c, o in pairs]
             unique = "UNIQUE " if index.type == "unique" else ""
-            self._conn.execute(f"CREATE {unique}INDEX IF NOT EXISTS {_q(f'{base}_{index.key}')} "
+            self._conn.execute(f"CREATE {unique}INDEX IF NOT EXISTS {quote(f'{base}_{index.key}')} "
                                f"ON {name} ({', '.join(parts)})")
 
     @staticmethod
     def _sql_table(table: Table) -> str:
-        return _q(f"{table.database_id}__{table.id}")
+        return quote(f"{table.database_id}__{table.id}")
 
     @staticmethod
     def _sql_type(column: Column) -> str:
@@ -566,7 +223,7 @@ class Engine:
         wanted = None if select is None or "*" in select else set(select)
         for column in table.columns.values():
             if wanted is None or column.key in wanted:
-                out[column.key] = _from_sql(column, row[column.key])
+                out[column.key] = from_sql(column, row[column.key])
         return out
 
     def _event(self, table: Table, action: str, row: dict) -> Event:
@@ -578,7 +235,7 @@ class Engine:
     def get_row(self, database_id: str, table_id: str, row_id: str,
                 queries: Iterable[Any] | None = None) -> dict:
         table = self.table(database_id, table_id)
-        select = _Compiler(table).compile(parse_queries(queries)).select
+        select = Compiler(table).compile(parse_queries(queries)).select
         with self._lock:
             return self._render(table, self._require(table, row_id), select)
 
@@ -594,7 +251,6 @@ class Engine:
 
     def update_row(self, database_id: str, table_id: str, row_id: str, data: dict | None = None,
                    permissions: list[str] | None = None, *, timestamp: str | None = None) -> dict:
-        from devstack import operators
         table = self.table(database_id, table_id)
         since = self._request_time(timestamp)
         data = operators.parse_operators(data or {})  # Documents/Update.php: before the row is read
@@ -607,7 +263,6 @@ class Engine:
 
     def upsert_row(self, database_id: str, table_id: str, row_id: str, data: dict | None = None,
                    permissions: list[str] | None = None, *, timestamp: str | None = None) -> dict:
-        from devstack import operators
         table = self.table(database_id, table_id)
         data = operators.parse_operators(data or {})  # Documents/Upsert.php: before the row is read
         self._request_time(timestamp)  # checked for its form, then not honoured: Appwrite's upsert takes the
@@ -647,7 +302,7 @@ class Engine:
         nor wraps the delete in `withRequestTimestamp`, so a row updated after it is deleted all the same."""
         table = self.table(database_id, table_id)
         parsed = parse_queries(queries)
-        plan = _Compiler(table).compile(parsed)
+        plan = Compiler(table).compile(parsed)
         if not any(q["method"] == "limit" for q in parsed):
             plan.limit = -1  # SQLite's "no limit": a bulk delete takes every match unless told otherwise
         self._request_time(timestamp)
@@ -701,7 +356,7 @@ class Engine:
                                   f'Column "{key}" has reached the {word} value of {bound}')
             if column.kind == "integer":
                 result = int(result)
-            _check_range(column, result)
+            check_range(column, result)
             stored = self._write_values(table, old, {key: result}, None, since=None)
             # utopia-php/database 6.0.0 `Database::increaseDocumentAttribute` / `decreaseDocumentAttribute` write the
             # new value and a new `$updatedAt`, then answer the document as read with only the column changed: the
@@ -714,7 +369,7 @@ class Engine:
     def list_rows(self, database_id: str, table_id: str, queries: Iterable[Any] | None = None,
                   total: bool = True) -> dict:
         table = self.table(database_id, table_id)
-        plan = _Compiler(table).compile(parse_queries(queries))
+        plan = Compiler(table).compile(parse_queries(queries))
         with self._lock:
             rows = self._select(table, plan)
             count = self._count(table, plan) if total else 0
@@ -766,17 +421,17 @@ class Engine:
     def _split_data(self, table: Table, data: Any, permissions: list[str] | None) -> tuple[dict, dict]:
         """Separate user columns from `$`-prefixed system keys; reject unknown columns."""
         if not isinstance(data, dict):
-            raise _invalid("Value must be a valid object")
+            raise invalid("Value must be a valid object")
         values, system = {}, {}
         for key, value in data.items():
             if key.startswith("$"):
                 system[key] = value
             elif key not in table.columns:
-                raise _invalid(f'Unknown attribute: "{key}"')
+                raise invalid(f'Unknown attribute: "{key}"')
             else:
                 values[key] = value
         perms = permissions if permissions is not None else system.get("$permissions")
-        system["$permissions"] = None if perms is None else _check_permissions(perms)
+        system["$permissions"] = None if perms is None else check_permissions(perms)
         return values, system
 
     def _insert(self, table: Table, row_id: str, data: Any, permissions: list[str] | None,
@@ -785,46 +440,44 @@ class Engine:
         stored: dict[str, Any] = {}
         for column in table.columns.values():
             stored[column.key] = self._resolve(column, values, column.default, creating=True)
-        created = _system_time(system, "$createdAt") or format_datetime(now())
-        updated = _system_time(system, "$updatedAt") or created
-        cols = ["_id", "_createdAt", "_updatedAt", "_permissions", *(_q(k) for k in stored)]
+        created = system_time(system, "$createdAt") or format_datetime(now())
+        updated = system_time(system, "$updatedAt") or created
+        cols = ["_id", "_createdAt", "_updatedAt", "_permissions", *(quote(k) for k in stored)]
         params = [row_id, created, updated, json.dumps(system["$permissions"] or []),
-                  *(_to_sql(table.columns[k], v) for k, v in stored.items())]
+                  *(to_sql(table.columns[k], v) for k, v in stored.items())]
         marks = ", ".join("?" * len(cols))
         sql = f"INSERT INTO {self._sql_table(table)} ({', '.join(cols)}) VALUES ({marks})"
         try:
             self._conn.execute(sql, params)
         except sqlite3.IntegrityError as exc:
-            raise _duplicate(exc) from None
+            raise duplicate(exc) from None
         return self._render(table, self._require(table, row_id)) if render else {}
 
     def _resolve(self, column: Column, values: dict, current: Any, creating: bool) -> Any:
         """The value to store for one column: given value, operator applied to `current`, or default."""
         if column.key not in values:
             if creating and column.required:
-                raise _invalid(f'Missing required attribute "{column.key}"')
+                raise invalid(f'Missing required attribute "{column.key}"')
             return current
         value = values[column.key]
         if value is None:
             if column.required:
-                raise _invalid(f'Missing required attribute "{column.key}"')
+                raise invalid(f'Missing required attribute "{column.key}"')
             return None
-        from devstack import operators  # imports this module: loaded on first use
         if isinstance(value, operators.Op):  # only update and upsert parse operators (operators.py)
             operators.check(column, value, current)
             return operators.apply(column, value, current)
-        return _check_value(column, value)
+        return check_value(column, value)
 
     def _update(self, table: Table, old: sqlite3.Row, data: Any, permissions: list[str] | None,
                 since: datetime | None) -> dict:
-        from devstack import operators
         values, system = self._split_data(table, data, permissions)
         changes, changed = {}, False
         for key, value in values.items():
             column = table.columns[key]
-            current = _from_sql(column, old[key])
+            current = from_sql(column, old[key])
             changes[key] = self._resolve(column, values, current, creating=False)
-            changed = changed or isinstance(value, operators.Op) or not _identical(value, current)
+            changed = changed or isinstance(value, operators.Op) or not identical(value, current)
         for key in ("$createdAt", "$updatedAt"):
             changed = changed or system.get(key) is not None
         if system.get("$permissions") is not None:
@@ -843,28 +496,28 @@ class Engine:
         # sees a conflict even when two writes land in the same millisecond.
         bumped = max(now(), parse_datetime(old["_updatedAt"]) + ONE_MS) if touch else parse_datetime(
             old["_updatedAt"])
-        sets = {"_updatedAt": _system_time(system, "$updatedAt") or format_datetime(bumped)}
+        sets = {"_updatedAt": system_time(system, "$updatedAt") or format_datetime(bumped)}
         if system.get("$createdAt") is not None:
-            sets["_createdAt"] = _system_time(system, "$createdAt")
+            sets["_createdAt"] = system_time(system, "$createdAt")
         if system.get("$permissions") is not None:
             sets["_permissions"] = json.dumps(system["$permissions"])
         for key, value in changes.items():
-            sets[_q(key)] = _to_sql(table.columns[key], value)
+            sets[quote(key)] = to_sql(table.columns[key], value)
         assignments = ", ".join(f"{col} = ?" for col in sets)
         try:
             self._conn.execute(f"UPDATE {self._sql_table(table)} SET {assignments} WHERE _seq = ?",
                                [*sets.values(), old["_seq"]])
         except sqlite3.IntegrityError as exc:
-            raise _duplicate(exc) from None
+            raise duplicate(exc) from None
         return self._render(table, self._require(table, old["_id"]))
 
     # -- list helpers -----------------------------------------------------------------------
 
-    def _select(self, table: Table, plan: _Plan) -> list[sqlite3.Row]:
+    def _select(self, table: Table, plan: Plan) -> list[sqlite3.Row]:
         sql, params = self._select_sql(table, plan)
         return self._conn.execute(sql, params).fetchall()
 
-    def _select_sql(self, table: Table, plan: _Plan) -> tuple[str, list]:
+    def _select_sql(self, table: Table, plan: Plan) -> tuple[str, list]:
         orders = list(plan.orders)
         if not any(col == "_seq" for col, _ in orders):
             orders.append(("_seq", "ASC"))  # tie-break, as Appwrite does, so paging is stable
@@ -873,7 +526,7 @@ class Engine:
             cursor_row = self._fetch(table, plan.cursor)
             if cursor_row is None:
                 raise EngineError(400, "general_cursor_not_found", "Cursor row not found.")
-            sql, cursor_params = _keyset(orders, cursor_row, self._not_null(table))
+            sql, cursor_params = keyset(orders, cursor_row, self._not_null(table))
             where.append(sql)
             params.extend(cursor_params)
         order_sql = ", ".join(f"{c} {d}" for c, d in orders)
@@ -883,10 +536,10 @@ class Engine:
 
     @staticmethod
     def _not_null(table: Table) -> set[str]:
-        required = {_q(c.key) for c in table.columns.values() if c.required}
+        required = {quote(c.key) for c in table.columns.values() if c.required}
         return required | {"_id", "_seq", "_createdAt", "_updatedAt"}
 
-    def _count(self, table: Table, plan: _Plan) -> int:
+    def _count(self, table: Table, plan: Plan) -> int:
         where_sql = " AND ".join(f"({w})" for w in plan.filters) or "1"
         sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._sql_table(table)} WHERE {where_sql} LIMIT ?)"
         return self._conn.execute(sql, [*plan.params, LIMIT_COUNT]).fetchone()[0]
@@ -894,7 +547,7 @@ class Engine:
     def explain(self, database_id: str, table_id: str, queries: Iterable[Any] | None = None) -> list[str]:
         """SQLite's query plan for a list call (to check that a query uses an index)."""
         table = self.table(database_id, table_id)
-        plan = _Compiler(table).compile(parse_queries(queries))
+        plan = Compiler(table).compile(parse_queries(queries))
         with self._lock:
             sql, params = self._select_sql(table, plan)
             return [r[3] for r in self._conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
@@ -937,34 +590,6 @@ class Engine:
             row = self._conn.execute("SELECT * FROM _users WHERE lower(email) = lower(?) ORDER BY _seq LIMIT 1",
                                      (email,)).fetchone()
         return _user_model(row) if row is not None else None
-
-
-def _system_time(system: dict, key: str) -> str | None:
-    value = system.get(key)
-    if value is None:
-        return None
-    normalized = normalize_datetime(value)
-    if normalized is None:
-        raise _invalid(f'Attribute "{key}" has invalid format. Value must be valid date in ISO 8601 format')
-    return normalized
-
-
-def _check_permissions(permissions: Any) -> list[str]:
-    if not isinstance(permissions, list) or not all(
-            isinstance(p, str) and PERMISSION_PATTERN.match(p) for p in permissions):
-        raise EngineError(400, "general_argument_invalid",
-                          "Invalid `permissions` param: Permissions must be an array of strings like "
-                          'read("any")')
-    return list(dict.fromkeys(permissions))
-
-
-def _duplicate(exc: sqlite3.IntegrityError) -> EngineError:
-    if "._id" in str(exc):
-        return EngineError(409, "row_already_exists",
-                           "Row with the requested ID already exists. Try again with a different ID or use "
-                           "ID.unique() to generate a unique ID.")
-    return EngineError(409, "row_already_exists",
-                       "Row with the requested unique column values already exists.")
 
 
 # ---------------------------------------------------------------------------------------------

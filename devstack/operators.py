@@ -33,9 +33,9 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from devstack.engine import EngineError, format_datetime, now, parse_datetime
 from devstack.params import php_is_numeric, php_number
 from devstack.schema import Column
+from devstack.values import EngineError, format_datetime, now, parse_datetime
 
 METHODS = ("increment", "decrement", "multiply", "divide", "modulo", "power", "stringConcat", "stringReplace",
            "arrayAppend", "arrayPrepend", "arrayInsert", "arrayRemove", "arrayUnique", "arrayIntersect", "arrayDiff",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from devstack.engine import EngineError
+from devstack.values import EngineError
 
 # PHP 8 `is_numeric` on a string: optional leading and trailing whitespace, a sign, digits with an optional
 # fraction (or a bare fraction), an optional exponent. No hex, no "inf"/"nan".

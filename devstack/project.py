@@ -20,31 +20,23 @@ import json
 import logging
 import os
 import queue
-import re
-import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .engine import EngineError, format_datetime, now
 from .schema import Schema, parse_schema
+from .values import ID_PATTERN, EngineError, format_datetime, now, unique_id
 
 log = logging.getLogger("devstack.project")
 
-ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")  # Appwrite's UID validator: 36 chars
-KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,35}$")  # column and index keys (Key validator)
+KEY_PATTERN = ID_PATTERN  # column and index keys (Key validator): the same 36 characters
 INDEX_TYPES = ("key", "unique")  # what appwrite.json declares; fulltext is not served
 STRING_FORMATS = ("enum",)  # the one string format appwrite.json declares
 
 
 def stamp() -> str:
     return format_datetime(now())
-
-
-def unique_id() -> str:
-    """Like Appwrite's ``ID::unique()``: 20 hex characters, time first."""
-    return secrets.token_hex(10)
 
 
 def check_id(value: Any, what: str) -> str:
