@@ -93,30 +93,6 @@ class FunctionSpec:
     enabled: bool = True
 
 
-def load_functions(config_path: str | Path) -> dict[str, FunctionSpec]:
-    """Read the ``functions`` of an appwrite.json; entrypoints resolve against ``root/path``."""
-    config_path = Path(config_path).resolve()
-    data = json.loads(config_path.read_text(encoding="utf-8"))
-    specs: dict[str, FunctionSpec] = {}
-    for raw in data.get("functions", []):
-        base = config_path.parent / raw.get("path", ".")
-        specs[raw["$id"]] = FunctionSpec(
-            id=raw["$id"],
-            name=raw.get("name", raw["$id"]),
-            entrypoint=(base / raw["entrypoint"]).resolve(),
-            execute=tuple(raw.get("execute", [])),
-            events=tuple(raw.get("events", [])),
-            scopes=frozenset(raw.get("scopes", [])),
-            schedule=raw.get("schedule", "") or "",
-            timeout=int(raw.get("timeout", 15) or 15),
-            enabled=bool(raw.get("enabled", True)),
-        )
-    return specs
-
-
-# --------------------------------------------------------------------------- callers
-
-
 @dataclass(frozen=True)
 class Caller:
     """Who asks for an execution. ``api_key`` without ``user_id`` is a server (always allowed)."""
