@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the `devstack` package lives at the repo root
 
-from chat_core import gateway  # noqa: E402
+from chat_core.infra import gateway  # noqa: E402
 
 from bench import ROOMY_BUDGETS  # noqa: E402  (tests not about the budgets run with these)
 from devstack.context import RuntimeContext, RuntimeRequest  # noqa: E402

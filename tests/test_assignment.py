@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import gateway, http
+from chat_core.edge import http
 from chat_core.errors import UpstreamUnavailable
+from chat_core.infra import gateway
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, deliver, execute, row, rows
 from hardening_support import load_violations, violations
 from test_consistency import meanwhile

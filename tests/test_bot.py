@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from chat_core import bot
-from chat_core.model import Message, Session
+from chat_core.domain.model import Message, Session
+from chat_core.ops import bot
 from conftest import BOT_SECRET, ROOT, Widget, execute, load_main, row, rows
 from llm_standin import ChatApiStandIn, completion
 

@@ -98,7 +98,7 @@ def test_every_function_proves_an_agent_with_nothing_cached_and_no_users_scope(s
     """On Appwrite each function is its own process: nothing verified by one is known to another. The JWT is the
     agent's own credential, so no function needs `users.read` to prove who calls (only assign-agent keeps it, for
     the agent an assign or transfer names)."""
-    from chat_core import gateway
+    from chat_core.infra import gateway
 
     widget, alice = Party(stack, key=False), Party(stack, signed_in="agent-alice")
     _, created = widget.run("create-session", {})

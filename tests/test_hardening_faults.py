@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import gateway
-from chat_core.gateway import counter_row_id
+from chat_core.infra import gateway
+from chat_core.infra.gateway import counter_row_id
 from conftest import ADMIN_SECRET, Widget, execute, rows
 from hardening_support import violations, write_report
 

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
-from chat_core import gateway
+from chat_core.infra import gateway
 from conftest import (
     ADMIN_SECRET,
     BOT_SECRET,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from chat_core import operators
+from chat_core.infra import operators
 from conftest import Widget, execute, row, rows
 from hardening_support import snapshot
 
@@ -97,7 +97,7 @@ def test_the_gateway_never_sends_operator_text_in_a_session_update(appwrite):
 
     from chat_core.config import Settings
     from chat_core.errors import BadRequest
-    from chat_core.gateway import Gateway
+    from chat_core.infra.gateway import Gateway
     from conftest import KEY
 
     w = Widget()

@@ -19,8 +19,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import consistency, rules
-from chat_core.model import ACTIVE, AGENT_ASSIGNED, CLOSED, CounterRow, Session, Tally
+from chat_core.domain import rules
+from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, CounterRow, Session, Tally
+from chat_core.ops import consistency
 from conftest import ADMIN_SECRET, BOT_SECRET, execute, fake_appwrite
 from hardening_support import violations
 from hypothesis import HealthCheck, example, given, settings

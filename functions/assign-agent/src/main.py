@@ -9,8 +9,8 @@ POST /capacity  {agentId, capacity}    an admin sets how many sessions an agent 
 /assign and /transfer take `overCapacity: true` from an admin. Sessions are auto-assigned too (AUTO_ASSIGN).
 """
 
-from chat_core import availability, service
-from chat_core.http import App
+from chat_core.edge.http import App
+from chat_core.ops import availability, service
 
 app = App("assign-agent")
 

@@ -7,8 +7,8 @@ HTTP   nothing: a call that is not an event is answered 404.
 
 from pathlib import Path
 
-from chat_core import bot
-from chat_core.http import App
+from chat_core.edge.http import App
+from chat_core.ops import bot
 
 app = App("bot")
 FAQ_FILE = Path(__file__).with_name("faq.json")

@@ -5,8 +5,8 @@ POST /rate {sessionId, rating: {score, comment?}}             the visitor rates 
 Schedule: closes sessions idle longer than IDLE_CLOSE_MINUTES.
 """
 
-from chat_core import ratings, service
-from chat_core.http import App
+from chat_core.edge.http import App
+from chat_core.ops import ratings, service
 
 app = App("close-session")
 

@@ -1,7 +1,7 @@
 """create-session: the widget opens a chat. POST / {userMeta?, theme?} -> 201 {sessionId, token, status, ...}."""
 
-from chat_core import service
-from chat_core.http import App
+from chat_core.edge.http import App
+from chat_core.ops import service
 
 app = App("create-session")
 

@@ -4,8 +4,8 @@ HTTP  POST / {sessionId, reason?}: the visitor (token), the AI bot (bot secret) 
 Event a new row in `messages`: the configured rules decide (visitor asks for a person, bot hands off).
 """
 
-from chat_core import service
-from chat_core.http import App
+from chat_core.edge.http import App
+from chat_core.ops import service
 
 app = App("escalate")
 

@@ -12,8 +12,8 @@ Schedule (every minute): fold the sessions the counters do not hold yet into the
 transitions to the `audit` table, and auto-assign what events missed
 """
 
-from chat_core import availability, service
-from chat_core.http import App
+from chat_core.edge.http import App
+from chat_core.ops import availability, service
 
 app = App("list-sessions")
 

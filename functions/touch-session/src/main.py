@@ -5,8 +5,8 @@ GET  /messages  ?sessionId=...&cursor=...&limit=...
 GET  /export    ?sessionId=...&format=json|csv&cursor=...&limit=...  (the owner's transcript, one page per call)
 """
 
-from chat_core import service
-from chat_core.http import App
+from chat_core.edge.http import App
+from chat_core.ops import service
 
 app = App("touch-session")
 

@@ -18,13 +18,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import authz, validation
-from .errors import BadRequest
-from .model import AVAILABILITIES, AVAILABLE, AWAY, Agent, iso, parse_time
+from chat_core.domain import authz
+from chat_core.domain.model import AVAILABILITIES, AVAILABLE, AWAY, Agent, iso, parse_time
+from chat_core.edge import validation
+from chat_core.errors import BadRequest
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .service import Core
+    from chat_core.config import Settings
+    from chat_core.core import Core
 
 CAPACITY_MAX = 1000
 
@@ -101,7 +102,7 @@ def set_availability(core: Core, body: Any) -> dict:
     assigned: list[str] = []
     if effective(after, core.settings, core.now) == AVAILABLE != effective(before, core.settings, core.now):
         # Newly available (or back from a silent console): the longest waiting come to them.
-        from . import assignment
+        from chat_core.ops import assignment
         others = [a for a in rows if a.agent_id != agent_id]
         result = assignment.safe(core, "auto-assignment failed; the next pass tries again",
                                  lambda: assignment.pump(core, agents=[*others, after]))
@@ -134,7 +135,7 @@ def set_capacity(core: Core, body: Any) -> dict:
     agent = replace(saved, heartbeat_at=present.heartbeat_at, last_assigned_at=present.last_assigned_at)
     assigned: list[str] = []
     if takes_work(agent, core.settings, core.now):  # more room: the longest waiting come to them
-        from . import assignment
+        from chat_core.ops import assignment
         result = assignment.safe(core, "auto-assignment failed; the next pass tries again",
                                  lambda: assignment.pump(core, agents=[*rows, agent]))
         if result is not None:

@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import rules, service
-from .errors import NotFound, Unauthorized, UpstreamRejected, UpstreamUnavailable
-from .model import Message, Session
-from .validation import CLIENT_ID_PATTERN, TEXT_MAX
-from .views import owner_view
+from chat_core.core import Core
+from chat_core.domain import rules
+from chat_core.domain.model import Message, Session
+from chat_core.edge.validation import CLIENT_ID_PATTERN, TEXT_MAX
+from chat_core.edge.views import owner_view
+from chat_core.errors import NotFound, Unauthorized, UpstreamRejected, UpstreamUnavailable
+from chat_core.ops import service
 
 TOUCH_FUNCTION = "touch-session"
 REPLY_PREFIX = "re-"
@@ -259,7 +261,7 @@ class Quiet:
     reason: str
 
 
-def on_message(core: service.Core, event: str, payload: Any, faq: Faq, *,
+def on_message(core: Core, event: str, payload: Any, faq: Faq, *,
                llm: LlmSettings | None = None) -> dict:
     """A `messages` row was created: answer it if the rules say so. The answer says what was done."""
     if not core.settings.bot_secret:  # checked first: without it the bot cannot reply, so it reads nothing
@@ -288,7 +290,7 @@ def on_message(core: service.Core, event: str, payload: Any, faq: Faq, *,
     return _post(core, session.id, message.id, outcome)
 
 
-def _llm_reply(core: service.Core, llm: LlmSettings, faq: Faq, message: Message, session: Session) -> Reply | Quiet:
+def _llm_reply(core: Core, llm: LlmSettings, faq: Faq, message: Message, session: Session) -> Reply | Quiet:
     history = core.gateway.latest_messages(session.id, llm.history + 10)
     if any(m.role == "bot" and m.client_message_id == reply_key(message.id) for m in history):
         return Quiet("already answered")  # a duplicate delivery: the model is not asked (or paid) twice
@@ -305,7 +307,7 @@ def _llm_reply(core: service.Core, llm: LlmSettings, faq: Faq, message: Message,
     return reply
 
 
-def _post(core: service.Core, session_id: str, message_id: str, reply: Reply) -> dict:
+def _post(core: Core, session_id: str, message_id: str, reply: Reply) -> dict:
     """Through touch-session, as the bot. Retried once when Appwrite fails: the idempotency key makes it safe."""
     body = {"sessionId": session_id,
             "message": {"role": "bot", "text": reply.text, "id": reply_key(message_id), "handoff": reply.handoff}}

@@ -25,13 +25,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from . import availability
-from .errors import ChatError
-from .model import ACTIVE, Agent, Session, parse_time
-from .views import owner_view
+from chat_core.domain.model import ACTIVE, Agent, Session, parse_time
+from chat_core.edge.views import owner_view
+from chat_core.errors import ChatError
+from chat_core.ops import availability
 
 if TYPE_CHECKING:
-    from .service import Core
+    from chat_core.core import Core
 
 COUNT_LIMIT = 5000  # Appwrite's APP_LIMIT_COUNT: a list's total stops there
 

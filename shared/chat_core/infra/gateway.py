@@ -30,14 +30,14 @@ from appwrite.services.account import Account as AccountService
 from appwrite.services.tables_db import TablesDB
 from appwrite.services.users import Users
 
-from . import operators, rules, validation
-from .authz import Account
-from .config import Settings
-from .errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
-from .model import (
+from chat_core.config import Settings
+from chat_core.domain import inputs, rules
+from chat_core.domain.authz import Account
+from chat_core.domain.model import (
     ACTIVE,
     AGENT_ASSIGNED,
     CLOSED,
+    ID_PATTERN,
     OFFLINE,
     Agent,
     CounterRow,
@@ -48,7 +48,9 @@ from .model import (
     iso,
     parse_time,
 )
-from .rules import EMPTY
+from chat_core.domain.rules import EMPTY
+from chat_core.errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
+from chat_core.infra import operators
 
 SESSIONS, MESSAGES, COUNTERS, JOBS, LIMITS, AUDIT = "sessions", "messages", "counters", "jobs", "limits", "audit"
 AGENTS = "agents"
@@ -205,7 +207,7 @@ class Gateway:
         """Sessions whose counters are behind (a fold's work), at most `limit`."""
         return self.list_sessions([Query.equal("dirty", [True]), Query.limit(limit)])
 
-    def session_page(self, wanted: validation.SessionFilter, now: datetime, limit: int,
+    def session_page(self, wanted: inputs.SessionFilter, now: datetime, limit: int,
                      cursor: str | None) -> tuple[list[Session], str | None]:
         """One page of the sessions list-sessions shows, filtered and sorted as asked."""
         queries = []
@@ -299,10 +301,8 @@ class Gateway:
             return None
         if (parts[1], parts[3], parts[6]) != (self.db, MESSAGES, "create") or not isinstance(payload, dict):
             return None
-        try:
-            return validation.identifier(payload.get("$id"), "$id")
-        except BadRequest:
-            return None
+        row_id = payload.get("$id")
+        return row_id if isinstance(row_id, str) and ID_PATTERN.fullmatch(row_id) else None
 
     # --- the audit trail (see `audit`) -----------------------------------------------------------
 
@@ -333,7 +333,7 @@ class Gateway:
             Query.limit(limit)], total=False)
         return [_transition(row) for row in rows.rows]
 
-    def audit_page(self, wanted: validation.AuditFilter, limit: int,
+    def audit_page(self, wanted: inputs.AuditFilter, limit: int,
                    cursor: str | None) -> tuple[list[Transition], str | None]:
         """The moved trail by agent and time, oldest first (or newest): index (agentId, at), or (at)."""
         queries = [Query.equal("agentId", [wanted.agent])] if wanted.agent else []

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import jsonio, operators, rules, transcripts
-from .errors import BadRequest
-from .model import ROLES, STATUSES, parse_time
+from chat_core import jsonio
+from chat_core.domain import rules
+from chat_core.domain.inputs import (
+    AuditFilter,
+    ExportRequest,
+    HistoryPage,
+    NewMessage,
+    NewSession,
+    Page,
+    Rating,
+    SessionFilter,
+    SessionRequest,
+)
+from chat_core.domain.model import ID_PATTERN, ROLES, STATUSES, parse_time
+from chat_core.edge import transcripts
+from chat_core.errors import BadRequest
+from chat_core.infra import operators
 
 # Patterns end in \Z, never $ ($ also matches before a trailing "\n"), and are used with fullmatch. Digits are
 # ASCII only: str.isdigit() and \d accept "²" or "٣", which int() then refuses or reads.
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 DURATION_PATTERN = re.compile(r"([0-9]{1,9})([smhd]?)\Z")
 LIMIT_PATTERN = re.compile(r"[0-9]{1,9}\Z")
@@ -103,26 +115,12 @@ def json_object(value: Any, name: str, *, max_len: int) -> str:
 
 # --- requests -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class NewSession:
-    user_meta: str
-    theme: str
-
-
 def new_session(body: Any) -> NewSession:
     body = fields(body if body != "" else {}, optional=("userMeta", "theme"))
     return NewSession(
         user_meta=json_object(body.get("userMeta", {}), "userMeta", max_len=USER_META_MAX),
         theme=json_object(body.get("theme", {}), "theme", max_len=THEME_MAX),
     )
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    role: str
-    text: str
-    client_id: str | None
-    handoff: bool
 
 
 def new_message(value: Any) -> NewMessage:
@@ -138,18 +136,6 @@ def new_message(value: Any) -> NewMessage:
         raise BadRequest("only bot messages carry a handoff flag", code="invalid_handoff")
     return NewMessage(role=role, text=text(body["text"], "text", max_len=TEXT_MAX), client_id=client_id,
                       handoff=handoff)
-
-
-@dataclass(frozen=True)
-class SessionRequest:
-    """A request about one session: its ID, the widget's token if sent in the body, and the action's fields."""
-
-    session_id: str
-    token: str | None
-    reason: str | None = None
-    message: NewMessage | None = None
-    agent_id: str | None = None
-    rating: Rating | None = None
 
 
 def _token(body: dict) -> str | None:
@@ -178,12 +164,6 @@ def close_request(body: Any) -> SessionRequest:
         rules.callers_close_reason(reason)
     return SessionRequest(identifier(body["sessionId"]), _token(body), reason=reason,
                           rating=rating(body["rating"]) if body.get("rating") is not None else None)
-
-
-@dataclass(frozen=True)
-class Rating:
-    score: int
-    comment: str | None
 
 
 def rating(value: Any) -> Rating:
@@ -215,12 +195,6 @@ HISTORY_MAX, HISTORY_DEFAULT = 100, 100
 SEQ_PATTERN = re.compile(r"[0-9]{1,9}\Z")
 
 
-@dataclass(frozen=True)
-class HistoryPage:
-    limit: int
-    after: int  # the seq of the last entry already shown (0: from the start)
-
-
 def history_page(query: dict[str, list[str]]) -> HistoryPage:
     """GET /{id}/history ?limit=1..100&cursor=<seq>: the cursor is the `nextCursor` of the page before."""
     unknown = sorted(set(query) - {"limit", "cursor"})
@@ -235,14 +209,6 @@ def history_page(query: dict[str, list[str]]) -> HistoryPage:
     if cursor is not None and not SEQ_PATTERN.fullmatch(cursor):
         raise BadRequest("cursor must be the nextCursor of the page before", code="invalid_cursor")
     return HistoryPage(limit, int(cursor) if cursor else 0)
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    agent: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    oldest_first: bool = True
 
 
 AUDIT_PARAMS = ("agent", "from", "to", "order", "limit", "cursor")
@@ -278,25 +244,6 @@ def recount_request(body: Any) -> timedelta:
     if not 0 <= value <= SETTLE_MAX.total_seconds():
         raise BadRequest(f"settleSeconds must be 0 to {int(SETTLE_MAX.total_seconds())}", code="invalid_value")
     return timedelta(seconds=value)
-
-
-@dataclass(frozen=True)
-class Page:
-    limit: int
-    cursor: str | None
-
-
-@dataclass(frozen=True)
-class SessionFilter:
-    statuses: tuple[str, ...] = ()
-    needs_human: bool | None = None
-    assigned_agent: str | None = None
-    idle_for: timedelta | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    oldest_first: bool = False
-    sort_by: str = "lastSeen"
-    with_summary: bool = True
 
 
 def _single(query: dict[str, list[str]], name: str) -> str | None:
@@ -389,13 +336,6 @@ def session_filter(query: dict[str, list[str]]) -> SessionFilter:
         sort_by=sort_by,
         with_summary=_query_bool(_single(query, "summary"), "summary") is not False,
     )
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    fmt: str
-    page: Page
-    session_id: str | None = None  # the visitor's route names the session in the query
 
 
 def export_request(query: dict[str, list[str]], *, with_session: bool = False) -> ExportRequest:

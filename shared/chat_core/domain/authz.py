@@ -22,9 +22,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import Settings
-from .errors import BadRequest, Forbidden, Unauthorized
-from .model import Session
+from chat_core.config import Settings
+from chat_core.domain.model import Session
+from chat_core.errors import BadRequest, Forbidden, Unauthorized
 
 SECRET_HEADER = "x-chat-secret"
 JWT_HEADER = "x-chat-jwt"

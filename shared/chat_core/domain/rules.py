@@ -19,8 +19,8 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from .errors import BadRequest, Conflict, TooManyRequests
-from .model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, Session, Tally
+from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, Session, Tally
+from chat_core.errors import BadRequest, Conflict, TooManyRequests
 
 RATE_WINDOW = timedelta(minutes=1)
 COUNTER_COLUMNS = ("total", "waiting", "closed", "assigned", "assignments", "waitedSeconds", "ratings",

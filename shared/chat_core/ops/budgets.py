@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .errors import ChatError, TooManyRequests
-from .model import Session
+from chat_core.domain.model import Session
+from chat_core.errors import ChatError, TooManyRequests
 
 if TYPE_CHECKING:  # service imports this module
-    from .service import Core
+    from chat_core.core import Core
 
 WINDOW = timedelta(minutes=1)
 KEEP_WINDOWS = 2  # past windows kept before the sweep drops them (a late request lands in a live row)

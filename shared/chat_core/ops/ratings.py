@@ -12,18 +12,20 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import authz, consistency, rules, validation
-from .errors import Conflict, NotFound
-from .model import CLOSED, Change, Session
-from .views import owner_view, rating_view
+from chat_core.domain import authz, inputs, rules
+from chat_core.domain.model import CLOSED, Change, Session
+from chat_core.edge import validation
+from chat_core.edge.views import owner_view, rating_view
+from chat_core.errors import Conflict, NotFound
+from chat_core.ops import consistency
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from .service import Core
+    from chat_core.core import Core
 
 
-def rate(session: Session, rating: validation.Rating, now: datetime) -> Change:
+def rate(session: Session, rating: inputs.Rating, now: datetime) -> Change:
     """The rule: a closed session, never rated, takes the rating."""
     if session.status == CLOSED and session.close_reason == rules.EMPTY:
         # Closed as empty: on its way out, as if it had never been created (service.close_idle).
@@ -36,7 +38,7 @@ def rate(session: Session, rating: validation.Rating, now: datetime) -> Change:
     return Change(replace(session, rating_score=rating.score, rating_comment=rating.comment, rated_at=now))
 
 
-def closing(session: Session, change: Change, rating: validation.Rating | None, now: datetime) -> Change:
+def closing(session: Session, change: Change, rating: inputs.Rating | None, now: datetime) -> Change:
     """A close that carries a rating: the close (or, for a session closed already, nothing) and then the rating,
     in one write."""
     if rating is None:

@@ -31,13 +31,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import availability, consistency, rules, validation
-from .errors import ChatError, Conflict, UpstreamUnavailable
-from .model import ACTIVE, AGENT_ASSIGNED, Agent, Change, Session, iso
-from .views import owner_view
+from chat_core.domain import rules
+from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, Agent, Change, Session, iso
+from chat_core.edge import validation
+from chat_core.edge.views import owner_view
+from chat_core.errors import ChatError, Conflict, UpstreamUnavailable
+from chat_core.ops import availability, consistency
 
 if TYPE_CHECKING:
-    from .service import Core
+    from chat_core.core import Core
 
 AUTO, CLAIM, ADMIN, TRANSFER = "auto", "claim", "admin", "transfer"  # a session's assignedBy
 PUMP_MAX = 50  # sessions one event's pump assigns at most

@@ -33,15 +33,16 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from . import audit, authz, rules
-from .errors import ChatError, Conflict, NotFound, UpstreamUnavailable
-from .gateway import Lease, RowExists, RowMissing, StaleWrite
-from .model import Change, CounterRow, Message, Session, parse_time
-from .validation import NewMessage
-from .views import message_view, owner_view
+from chat_core.domain import authz, rules
+from chat_core.domain.inputs import NewMessage
+from chat_core.domain.model import Change, CounterRow, Message, Session, parse_time
+from chat_core.edge.views import message_view, owner_view
+from chat_core.errors import ChatError, Conflict, NotFound, UpstreamUnavailable
+from chat_core.infra.gateway import Lease, RowExists, RowMissing, StaleWrite
+from chat_core.ops import audit
 
 if TYPE_CHECKING:
-    from .service import Core
+    from chat_core.core import Core
 
 WRITE_LOG = 8
 COMMIT_ATTEMPTS = 12

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -9,6 +10,9 @@ from typing import Any
 ACTIVE, AGENT_ASSIGNED, CLOSED = "active", "agent_assigned", "closed"
 STATUSES = (ACTIVE, AGENT_ASSIGNED, CLOSED)
 ROLES = ("user", "bot", "agent", "system")
+# A row ID as Appwrite takes it: 1 to 36 of letters, digits, '.', '-', '_', not starting with a special character.
+# \Z, never $ ($ also matches before a trailing "\n"); used with fullmatch.
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
 
 
 @dataclass(frozen=True)

@@ -33,14 +33,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from . import authz, jsonio
-from .errors import ChatError, UpstreamUnavailable
-from .model import AGENT_ASSIGNED, CLOSED, Change, Session, Transition, iso, parse_time
-from .rules import EMPTY, IDLE
-from .validation import AuditFilter, HistoryPage, Page
+from chat_core import jsonio
+from chat_core.domain import authz
+from chat_core.domain.inputs import AuditFilter, HistoryPage, Page
+from chat_core.domain.model import AGENT_ASSIGNED, CLOSED, Change, Session, Transition, iso, parse_time
+from chat_core.domain.rules import EMPTY, IDLE
+from chat_core.errors import ChatError, UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from .service import Core
+    from chat_core.core import Core
 
 CAPACITY = 16384  # characters of the `transitions` column (above 16,381 Appwrite stores it off the row, as TEXT)
 WHY_MAX = 200  # characters of an entry's reason

@@ -5,42 +5,24 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import (
-    assignment,
-    audit,
-    authz,
-    availability,
-    budgets,
-    consistency,
-    errors,
-    queueing,
-    ratings,
-    rules,
-    transcripts,
-    validation,
-)
-from .authz import Caller
-from .config import Settings
-from .errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
-from .gateway import Gateway, RowMissing
-from .model import ACTIVE, CLOSED, Change, Message, Session, iso
-from .views import agent_view, message_view, owner_view, stored_object
+from chat_core import errors
+from chat_core.config import Settings
+from chat_core.core import Core
+from chat_core.domain import authz, inputs, rules
+from chat_core.domain.model import ACTIVE, CLOSED, Change, Message, Session, iso
+from chat_core.edge import transcripts, validation
+from chat_core.edge.views import agent_view, message_view, owner_view, stored_object
+from chat_core.errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
+from chat_core.infra.gateway import RowMissing
+from chat_core.ops import assignment, audit, availability, budgets, consistency, queueing, ratings
 
 IDLE_CLOSE_MAX_PER_RUN = 1000  # at least; see sweep_capacity
 # Whoever triggers it (a caller can forge the schedule trigger), the idle sweep starts at most once a minute.
 IDLE_SWEEP_MIN_INTERVAL = timedelta(seconds=60)
-
-@dataclass
-class Core:
-    gateway: Gateway
-    settings: Settings
-    caller: Caller
-    now: datetime
-    log: Callable[[str], None] = print
 
 
 # --- shared mechanics ---------------------------------------------------------------------------
@@ -120,7 +102,7 @@ def touch_session(core: Core, body: Any, header_token: str | None) -> dict:
     return assignment.after_message(core, session, answer)
 
 
-def _would_queue(core: Core, session: Session, new: validation.NewMessage) -> bool:
+def _would_queue(core: Core, session: Session, new: inputs.NewMessage) -> bool:
     """Whether admitting `new` now would put the session in the human queue (rules.admit decides the same)."""
     return (session.status == ACTIVE and not session.needs_human and rules.escalation_reason(
         new.role, new.text, new.handoff, core.settings.handoff_phrases) is not None)
@@ -195,7 +177,7 @@ def _message_page(core: Core, session_id: str, query: dict[str, list[str]]) -> d
     return {"messages": [message_view(m) for m in messages], "nextCursor": next_cursor}
 
 
-def _read_messages(core: Core, session_id: str, page: validation.Page) -> tuple[list[Message], str | None]:
+def _read_messages(core: Core, session_id: str, page: inputs.Page) -> tuple[list[Message], str | None]:
     """A page of the session's messages, oldest first, and the cursor of the next page (None: the last)."""
     if page.cursor:
         _require_own_message(core, session_id, page.cursor)
@@ -474,7 +456,7 @@ def export_own_session(core: Core, query: dict[str, list[str]], header_token: st
     return _export_page(core, session, owner_view(session), req)
 
 
-def _export_page(core: Core, session: Session, view: dict, req: validation.ExportRequest) -> dict:
+def _export_page(core: Core, session: Session, view: dict, req: inputs.ExportRequest) -> dict:
     messages, next_cursor = _read_messages(core, session.id, req.page)
     return transcripts.answer(req.fmt, view, [message_view(m) for m in messages], first=req.page.cursor is None,
                               more=next_cursor is not None, exported_at=iso(core.now))

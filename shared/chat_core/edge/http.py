@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import jsonio
-from .authz import Caller, Credentials
-from .config import Settings, platform_warning
-from .errors import BadRequest, ChatError, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
-from .gateway import Gateway
-from .model import utcnow
-from .service import Core
+from chat_core import jsonio
+from chat_core.config import Settings, platform_warning
+from chat_core.core import Core
+from chat_core.domain.authz import Caller, Credentials
+from chat_core.domain.model import utcnow
+from chat_core.errors import BadRequest, ChatError, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
+from chat_core.infra.gateway import Gateway
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_BYTES = 4096

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from . import jsonio
-from .model import ACTIVE, Message, Session, iso
+from chat_core import jsonio
+from chat_core.domain.model import ACTIVE, Message, Session, iso
 
 
 def owner_view(session: Session) -> dict:
