@@ -9,9 +9,9 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
-from chat_core.domain import rules
+from chat_core.domain import audit, rules
 from chat_core.infra import gateway
-from chat_core.ops import audit, consistency
+from chat_core.ops import counters as consistency
 
 from devstack.fake import FakeAppwrite
 

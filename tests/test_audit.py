@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from chat_core.domain import audit
 from chat_core.domain.model import utcnow
 from chat_core.edge import http
 from chat_core.infra import gateway
-from chat_core.ops import audit
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, row, rows
 from hardening_support import audit_violations, snapshot, timeline
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from chat_core.domain import rules
 from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, CounterRow, Session, Tally
-from chat_core.ops import consistency
+from chat_core.ops import counters
 from conftest import ADMIN_SECRET, BOT_SECRET, execute, fake_appwrite
 from hardening_support import violations
 from hypothesis import HealthCheck, example, given, settings
@@ -98,7 +98,7 @@ def test_a_readers_sum_is_the_truth_whatever_a_fold_left(states, batch, written)
                        batch=batch + 1 if key in written else batch, updated_at="x")
             for key in {None, *AGENTS}]
     pending = [s for s in sessions if s.dirty or s.fold_batch > batch]
-    summed = consistency.sums(rows, pending, batch)
+    summed = counters.sums(rows, pending, batch)
     assert rules.summarize(summed) == rules.summarize(rules.truth(sessions))
 
 

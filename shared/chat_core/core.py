@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from chat_core.config import Settings
 from chat_core.domain.authz import Caller
+from chat_core.errors import ChatError
 from chat_core.infra.gateway import Gateway
 
 
@@ -20,3 +22,16 @@ class Core:
     caller: Caller
     now: datetime
     log: Callable[[str], None] = print
+
+
+T = TypeVar("T")
+
+
+def best_effort(core: Core, what: str, action: Callable[[], T], default: T | None = None) -> T | None:
+    """Work after a change that landed (a slot given back, an auto-assignment pass): a failure is logged with `what`,
+    never the caller's error."""
+    try:
+        return action()
+    except ChatError as exc:
+        core.log(f"{what} ({exc.code})")
+        return default

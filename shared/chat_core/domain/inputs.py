@@ -77,3 +77,28 @@ class ExportRequest:
     fmt: str
     page: Page
     session_id: str | None = None  # the visitor's route names the session in the query
+
+
+@dataclass(frozen=True)
+class AvailabilityChange:
+    """POST assign-agent /availability: what the agent chose (None: only the heartbeat), and whose (None: the
+    caller's own)."""
+
+    availability: str | None = None
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CapacityChange:
+    agent_id: str
+    capacity: int | None  # None: the project's AGENT_CAPACITY
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """POST assign-agent /claim, /assign, /transfer, /unassign: the session, the agent it goes to (claim: the
+    caller unless named) and an admin's `overCapacity` override."""
+
+    session_id: str
+    agent_id: str | None = None
+    over_capacity: bool = False

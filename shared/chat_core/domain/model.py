@@ -13,6 +13,8 @@ ROLES = ("user", "bot", "agent", "system")
 # A row ID as Appwrite takes it: 1 to 36 of letters, digits, '.', '-', '_', not starting with a special character.
 # \Z, never $ ($ also matches before a trailing "\n"); used with fullmatch.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")  # a message's idempotency key, chosen by its client
+TEXT_MAX = 4000  # characters of a message
 
 
 @dataclass(frozen=True)
@@ -154,3 +156,13 @@ def parse_time(value: str | None) -> datetime | None:
         return None
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Queue:
+    """What a waiting visitor is told (see `ops/queueing.py` for how it is counted, `domain/queue.py` the estimate)."""
+
+    position: int  # sessions ahead, in the queue's order; 0: next
+    waiting: int  # every session waiting now
+    available_agents: int
+    expected_wait_seconds: int | None  # None: nobody available, or no recent rate to go on

@@ -8,8 +8,12 @@ from typing import Any
 
 from chat_core import jsonio
 from chat_core.domain import rules
+from chat_core.domain.agents import CAPACITY_MAX
 from chat_core.domain.inputs import (
+    Assignment,
     AuditFilter,
+    AvailabilityChange,
+    CapacityChange,
     ExportRequest,
     HistoryPage,
     NewMessage,
@@ -19,18 +23,25 @@ from chat_core.domain.inputs import (
     SessionFilter,
     SessionRequest,
 )
-from chat_core.domain.model import ID_PATTERN, ROLES, STATUSES, parse_time
+from chat_core.domain.model import (
+    AVAILABILITIES,
+    CLIENT_ID_PATTERN,
+    ID_PATTERN,
+    ROLES,
+    STATUSES,
+    TEXT_MAX,
+    parse_time,
+)
 from chat_core.edge import transcripts
 from chat_core.errors import BadRequest
 from chat_core.infra import operators
 
 # Patterns end in \Z, never $ ($ also matches before a trailing "\n"), and are used with fullmatch. Digits are
 # ASCII only: str.isdigit() and \d accept "²" or "٣", which int() then refuses or reads.
-CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 DURATION_PATTERN = re.compile(r"([0-9]{1,9})([smhd]?)\Z")
 LIMIT_PATTERN = re.compile(r"[0-9]{1,9}\Z")
 USER_META_MAX, THEME_MAX = 4096, 2048
-TEXT_MAX, REASON_MAX, CLOSE_REASON_MAX = 4000, 500, 64
+REASON_MAX, CLOSE_REASON_MAX = 500, 64
 SCORE_MIN, SCORE_MAX, COMMENT_MAX = 1, 5, 1000  # a rating: 1 to 5, and at most 1,000 characters of comment
 PAGE_MAX, PAGE_DEFAULT = 100, 25
 IDLE_FOR_MAX = timedelta(days=3650)
@@ -183,12 +194,39 @@ def rate_request(body: Any) -> SessionRequest:
     return SessionRequest(identifier(body["sessionId"]), _token(body), rating=rating(body["rating"]))
 
 
-def assign_request(body: Any, *, agent_required: bool) -> SessionRequest:
+def assign_request(body: Any, *, agent_required: bool, override: bool = False) -> Assignment:
+    """{sessionId, agentId?} (agentId required for /assign and /transfer); `override`: the route takes an admin's
+    `overCapacity: true` too."""
     names = ("sessionId", "agentId") if agent_required else ("sessionId",)
-    body = fields(body, required=names, optional=() if agent_required else ("agentId",))
+    extra = ("overCapacity",) if override else ()
+    body = fields(body, required=names, optional=(*(() if agent_required else ("agentId",)), *extra))
     agent = body.get("agentId")
-    return SessionRequest(identifier(body["sessionId"]), None,
-                          agent_id=identifier(agent, "agentId") if agent is not None else None)
+    return Assignment(identifier(body["sessionId"]), identifier(agent, "agentId") if agent is not None else None,
+                      boolean(body.get("overCapacity", False), "overCapacity"))
+
+
+def availability_request(body: Any) -> AvailabilityChange:
+    """POST assign-agent /availability {availability?, agentId?}."""
+    body = fields(body if body != "" else {}, optional=("availability", "agentId"))
+    chosen = body.get("availability")
+    if chosen is not None and chosen not in AVAILABILITIES:
+        raise BadRequest(f"availability must be one of {', '.join(AVAILABILITIES)}", code="invalid_availability")
+    agent = body.get("agentId")
+    return AvailabilityChange(chosen, identifier(agent, "agentId") if agent is not None else None)
+
+
+def capacity_request(body: Any) -> CapacityChange:
+    """POST assign-agent /capacity {agentId, capacity}: a whole number 0 to CAPACITY_MAX, or null (the default)."""
+    body = fields(body, required=("agentId",), optional=("capacity",))
+    agent_id = identifier(body["agentId"], "agentId")
+    if "capacity" not in body:
+        raise BadRequest("missing field(s): capacity (a number, or null for the default)", code="missing_field")
+    value = body["capacity"]
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise BadRequest("capacity must be a whole number or null", code="invalid_type")
+    if value is not None and not 0 <= value <= CAPACITY_MAX:
+        raise BadRequest(f"capacity must be 0 to {CAPACITY_MAX}", code="invalid_value")
+    return CapacityChange(agent_id, value)
 
 
 HISTORY_MAX, HISTORY_DEFAULT = 100, 100

@@ -1,15 +1,20 @@
-"""What callers see of a session or message. Never the token hash, never the rate-limit bookkeeping."""
+"""What callers see: sessions, messages, timelines, agents, the queue. Never the token hash, never the
+bookkeeping. Every answer is rendered here, from the values the operations return."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from chat_core import jsonio
-from chat_core.domain.model import ACTIVE, Message, Session, iso
+from chat_core.config import Settings
+from chat_core.domain import agents as roster
+from chat_core.domain import ratings
+from chat_core.domain.model import ACTIVE, Agent, Message, Queue, Session, Transition, iso
 
 
-def owner_view(session: Session) -> dict:
-    """For the widget and the AI bot: every answer carries the status, so the bot knows to stay quiet."""
+def owner_view(session: Session, queue: Queue | None = None) -> dict:
+    """For the widget and the AI bot: every answer carries the status, so the bot knows to stay quiet, and a waiting
+    visitor's place in the queue (`ops.queueing`)."""
     return {
         "sessionId": session.id,
         "status": session.status,
@@ -22,15 +27,20 @@ def owner_view(session: Session) -> dict:
         "closedAt": iso(session.closed_at),
         "rating": rating_view(session),
         "escalatedAt": iso(session.escalated_at),
-        "queue": None,  # chat_core.queueing fills it in for a waiting visitor
+        "queue": queue_view(queue),
     }
 
 
-def rating_view(session: Session) -> dict | None:
-    """The visitor's rating, once given (chat_core.ratings)."""
-    if session.rating_score is None:
+def queue_view(queue: Queue | None) -> dict | None:
+    if queue is None:
         return None
-    return {"score": session.rating_score, "comment": session.rating_comment, "ratedAt": iso(session.rated_at)}
+    return {"position": queue.position, "waiting": queue.waiting, "availableAgents": queue.available_agents,
+            "expectedWaitSeconds": queue.expected_wait_seconds}
+
+
+def rating_view(session: Session) -> dict | None:
+    """The visitor's rating, once given (domain.ratings)."""
+    return ratings.given(session)
 
 
 def agent_view(session: Session, now: datetime, *, shows_rating: bool) -> dict:
@@ -96,3 +106,32 @@ def ago(moment: datetime, now: datetime) -> str:
     if seconds < 10:
         return "just now"
     return f"{span(seconds)} ago"
+
+
+def transition_view(entry: Transition) -> dict:
+    """One entry of a timeline or the trail; the opening entry (seq 0, the session's creation) comes from nowhere."""
+    return {"seq": entry.seq, "at": iso(entry.at), "actor": entry.actor, "action": entry.action,
+            "from": entry.from_state or None, "to": entry.to_state, "why": entry.why, "agent": entry.agent,
+            "sessionId": entry.session_id}
+
+
+def agent_status_view(agent: Agent, settings: Settings, now: datetime) -> dict:
+    """An agent's availability, capacity and load, for the console, the summary's team and the CLI."""
+    cap = roster.capacity(agent, settings)
+    return {
+        "agentId": agent.agent_id,
+        "availability": roster.effective(agent, settings, now),
+        "chosen": agent.availability,
+        "capacity": cap,
+        "capacityIsDefault": agent.capacity is None,
+        "load": agent.load,
+        "freeSlots": max(0, cap - agent.load),
+        "heartbeatAt": iso(agent.heartbeat_at),
+        "silentSeconds": (None if agent.heartbeat_at is None
+                          else max(0, int((now - agent.heartbeat_at).total_seconds()))),
+        "lastAssignedAt": iso(agent.last_assigned_at),
+    }
+
+
+def team_view(agents: list[Agent], settings: Settings, now: datetime) -> dict:
+    return {agent.agent_id: agent_status_view(agent, settings, now) for agent in agents}

@@ -134,3 +134,8 @@ def sweep(core: Core) -> int:
     except ChatError as exc:
         core.log(f"budget rows not dropped: {exc.code}")
         return 0
+
+
+def give_back_all(core: Core, taken: list[str]) -> None:
+    for name in taken:
+        give_back(core, name)

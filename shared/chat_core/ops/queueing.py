@@ -22,45 +22,37 @@ estimate is a lower bound of the wait (a queue that long is an incident, not a f
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from chat_core.domain.model import ACTIVE, Agent, Session, parse_time
-from chat_core.edge.views import owner_view
+from chat_core.domain import agents as roster
+from chat_core.domain.model import AVAILABLE, Agent, Queue, Session
+from chat_core.domain.queue import COUNT_LIMIT, estimate
 from chat_core.errors import ChatError
-from chat_core.ops import availability
+from chat_core.ops.slots import waiting
 
 if TYPE_CHECKING:
     from chat_core.core import Core
 
-COUNT_LIMIT = 5000  # Appwrite's APP_LIMIT_COUNT: a list's total stops there
 
 
-def owner_answer(core: Core, session: Session, agents: list[Agent] | None = None) -> dict:
-    """owner_view with the queue, for the widget."""
-    view = owner_view(session)
-    view["queue"] = queue_for(core, view, agents, owned=session.owner_id is not None)
-    return view
-
-
-def queue_for(core: Core, view: dict, agents: list[Agent] | None = None, *, owned: bool) -> dict | None:
-    """The queue of the session an owner view describes (`owned`: it has an owner, a signed-in visitor); None when
-    it is not waiting, when the bot or an admin tool asks (they never show it), or when Appwrite fails (the answer
-    itself stands)."""
-    if view.get("status") != ACTIVE or not view.get("needsHuman") or core.caller.kind in ("bot", "admin"):
+def queue_of(core: Core, session: Session, agents: list[Agent] | None = None) -> Queue | None:
+    """The queue of a waiting session, as its visitor is told it; None when it is not waiting, when the bot or an
+    admin tool asks (they never show it), or when Appwrite fails (the answer itself stands). `agents`: the agent
+    rows, if just read."""
+    if not waiting(session) or core.caller.kind in ("bot", "admin"):
         return None
-    since = parse_time(view.get("escalatedAt")) or parse_time(view.get("createdAt"))
     try:
-        return _queue(core, since, agents, owned)
+        return _queue(core, session.escalated_at or session.created_at, agents, owned=session.owner_id is not None)
     except ChatError as exc:
         core.log(f"queue position not computed: {exc.code}")
         return None
 
 
-def _queue(core: Core, since, agents: list[Agent] | None, owned: bool) -> dict:
+def _queue(core: Core, since: datetime, agents: list[Agent] | None, owned: bool) -> Queue:
     settings = core.settings
     rows = core.gateway.agents() if agents is None else agents
-    available = [a for a in rows if availability.effective(a, settings, core.now) == availability.AVAILABLE]
+    available = [a for a in rows if roster.effective(a, settings, core.now) == AVAILABLE]
     # Signed-in visitors go first (a guest's flood never takes their place): a signed-in visitor waits behind the
     # signed-in visitors who asked earlier; a guest behind every signed-in visitor and the guests who asked earlier.
     everyone = core.gateway.count_waiting()
@@ -68,24 +60,13 @@ def _queue(core: Core, since, agents: list[Agent] | None, owned: bool) -> dict:
         position = core.gateway.count_waiting(before=since, owned=True)
     else:  # all but the guests who asked at the same time or later (this one included)
         position = max(0, everyone - core.gateway.count_waiting(since=since, owned=False))
-    waiting = max(everyone, min(COUNT_LIMIT, position + 1))  # two reads: keep them coherent
+    in_queue = max(everyone, min(COUNT_LIMIT, position + 1))  # two reads: keep them coherent
     expected = None
     if available:
-        free = sum(max(0, availability.capacity(a, settings) - a.load) for a in available)
+        free = roster.free_slots(available, settings)
         window = timedelta(minutes=settings.queue_rate_minutes)
         expected = estimate(position, free if settings.auto_assign else 0,
                             lambda: core.gateway.count_taken_since(core.now - window), window)
-    return {"position": position, "waiting": waiting, "availableAgents": len(available),
-            "expectedWaitSeconds": expected}
+    return Queue(position, in_queue, len(available), expected)
 
 
-def estimate(position: int, free: int, taken_in_window, window: timedelta) -> int | None:
-    """Seconds until `position + 1` sessions have left the queue, at the rate they left it during `window`
-    (`taken_in_window()`, called only when needed). Free slots take the first ones at once."""
-    needed = position + 1 - free
-    if needed <= 0:
-        return 0
-    taken = taken_in_window()
-    if not taken:
-        return None
-    return round(needed * window.total_seconds() / taken)
