@@ -4,7 +4,7 @@ timeline, the audit trail, the team), the admins' repair, and the minute's sched
 from chat_core.core import Core
 from chat_core.domain import authz
 from chat_core.domain.model import Session, iso
-from chat_core.edge import transcripts, validation
+from chat_core.edge import queries, transcripts, validation
 from chat_core.edge.http import App, Request
 from chat_core.edge.views import agent_view, message_view, team_view, transition_view
 from chat_core.ops import listing, repair, schedule
@@ -28,7 +28,7 @@ def _split(query: dict[str, list[str]]) -> tuple[dict[str, list[str]], dict[str,
 def list_sessions(req: Request) -> dict:
     authz.require_agent(req.core.caller)
     filters, paging = _split(req.query)
-    listed = listing.sessions(req.core, validation.session_filter(filters), validation.page(paging))
+    listed = listing.sessions(req.core, queries.session_filter(filters), queries.page(paging))
     answer = {"sessions": [staff_view(req.core, s) for s in listed.sessions], "nextCursor": listed.next_cursor,
               "generatedAt": iso(req.core.now)}
     if listed.summary is not None:
@@ -48,7 +48,7 @@ def recount(req: Request) -> dict:
 def audit_trail(req: Request) -> dict:
     authz.require_admin(req.core.caller)
     filters, paging = _split(req.query)
-    entries, next_cursor = listing.trail(req.core, validation.audit_filter(filters), validation.page(paging))
+    entries, next_cursor = listing.trail(req.core, queries.audit_filter(filters), queries.page(paging))
     return {"audit": [transition_view(e) for e in entries], "nextCursor": next_cursor,
             "generatedAt": iso(req.core.now)}
 
@@ -71,7 +71,7 @@ def get_session(req: Request) -> dict:
 def session_messages(req: Request) -> dict:
     authz.require_agent(req.core.caller)
     session_id = validation.identifier(req.params["session_id"])
-    session, found, next_cursor = listing.session_messages(req.core, session_id, validation.page(_split(req.query)[1]))
+    session, found, next_cursor = listing.session_messages(req.core, session_id, queries.page(_split(req.query)[1]))
     return {"session": staff_view(req.core, session), "messages": [message_view(m) for m in found],
             "nextCursor": next_cursor}
 
@@ -79,7 +79,7 @@ def session_messages(req: Request) -> dict:
 @app.route("GET", "/{session_id}/history")
 def history(req: Request) -> dict:
     authz.require_agent(req.core.caller)
-    page = validation.history_page(req.query)
+    page = queries.history_page(req.query)
     session, entries, next_cursor = listing.history(req.core, validation.identifier(req.params["session_id"]), page)
     return {"session": staff_view(req.core, session), "history": [transition_view(e) for e in entries],
             "nextCursor": next_cursor}
@@ -88,7 +88,7 @@ def history(req: Request) -> dict:
 @app.route("GET", "/{session_id}/export")
 def export(req: Request) -> dict:
     authz.require_agent(req.core.caller)
-    wanted = validation.export_request(req.query)
+    wanted = queries.export_request(req.query)
     session, found, next_cursor = listing.session_messages(req.core, validation.identifier(req.params["session_id"]),
                                                            wanted.page)
     return transcripts.answer(wanted.fmt, staff_view(req.core, session), [message_view(m) for m in found],

@@ -2,7 +2,7 @@
 
 from chat_core.core import Core
 from chat_core.domain.model import Agent, Session, iso
-from chat_core.edge import transcripts, validation
+from chat_core.edge import queries, transcripts, validation
 from chat_core.edge.http import App, Request
 from chat_core.edge.views import message_view, owner_view
 from chat_core.ops import messages, queueing, sessions
@@ -32,7 +32,7 @@ def touch(req: Request) -> dict:
 def own_messages(req: Request) -> dict:
     session_id = validation.identifier((req.query.get("sessionId") or [None])[0])
     session = sessions.own_session(req.core, session_id, req.token)
-    page = validation.page({k: v for k, v in req.query.items() if k in ("limit", "cursor")})
+    page = queries.page({k: v for k, v in req.query.items() if k in ("limit", "cursor")})
     found, next_cursor = messages.page_of(req.core, session.id, page)
     return {"session": owner_answer(req.core, session), "messages": [message_view(m) for m in found],
             "nextCursor": next_cursor}
@@ -40,7 +40,7 @@ def own_messages(req: Request) -> dict:
 
 @app.route("GET", "/export")
 def export(req: Request) -> dict:
-    wanted = validation.export_request(req.query, with_session=True)
+    wanted = queries.export_request(req.query, with_session=True)
     assert wanted.session_id is not None
     session, found, next_cursor = sessions.own_export(req.core, wanted.session_id, req.token, wanted.page)
     return transcripts.answer(wanted.fmt, owner_view(session), [message_view(m) for m in found],
