@@ -21,9 +21,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-import requests
-from appwrite import client as sdk_client
-from appwrite.client import Client
 from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.account import Account as AccountService
@@ -51,6 +48,7 @@ from chat_core.domain.model import (
 from chat_core.domain.rules import EMPTY
 from chat_core.errors import BadRequest, ChatError, Unauthorized, UpstreamRejected, UpstreamUnavailable, unknown_cursor
 from chat_core.infra import operators
+from chat_core.infra.client import AppwriteClient
 
 SESSIONS, MESSAGES, COUNTERS, JOBS, LIMITS, AUDIT = "sessions", "messages", "counters", "jobs", "limits", "audit"
 AGENTS = "agents"
@@ -98,27 +96,6 @@ class Spent(ChatError):
     code = "rate_limited"
 
 
-class _TimedRequests:
-    """A stand-in for the SDK's `requests` module. The SDK calls `requests.request`, which sets no timeout (a hung
-    Appwrite would hang the function until the runtime kills it) and opens a new connection for every call (a
-    TLS handshake each time). This adds a timeout and keeps one connection pool per thread of a warm instance."""
-
-    timeout: float = 10.0
-    _local = threading.local()
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session.request(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(requests, name)
-
-
-_timed_requests = _TimedRequests()
-sdk_client.requests = _timed_requests
 _label_cache: dict[str, tuple[float, frozenset[str]]] = {}
 _jwt_cache: dict[str, tuple[float, Account]] = {}
 _jwt_lock = threading.Lock()
@@ -151,11 +128,12 @@ class Gateway:
         self.settings = settings
         self._key = key
         self.db = settings.database_id
-        _timed_requests.timeout = settings.upstream_timeout_seconds
         self._tables = TablesDB(self._client())
 
-    def _client(self, **headers: str) -> Client:
-        client = Client().set_endpoint(self.settings.endpoint).set_project(self.settings.project_id)
+    def _client(self, **headers: str) -> AppwriteClient:
+        """A client of the SDK that sends through the process's connection pool with the timeout (`client`)."""
+        client = AppwriteClient(self.settings.upstream_timeout_seconds)
+        client.set_endpoint(self.settings.endpoint).set_project(self.settings.project_id)
         client.set_key(self._key)
         for name, value in headers.items():
             client.add_header(name, value)
@@ -498,7 +476,8 @@ class Gateway:
             cached = _jwt_cache.get(digest)
         if cached and cached[0] > now:
             return cached[1]
-        client = Client().set_endpoint(self.settings.endpoint).set_project(self.settings.project_id).set_jwt(jwt)
+        client = AppwriteClient(self.settings.upstream_timeout_seconds)
+        client.set_endpoint(self.settings.endpoint).set_project(self.settings.project_id).set_jwt(jwt)
         try:
             user = self._read(AccountService(client).get)
         except (Unauthorized, RowMissing, UpstreamRejected):  # 401 user_jwt_invalid: expired, revoked or forged
