@@ -1,8 +1,8 @@
 """Who gets which session: agents' slots kept in step with the session writes, and auto-assignment.
 
 Every session write that gives a session to an agent, or takes it from one, goes through `move`:
-1. a slot is taken on the receiving agent's slots row first (`Gateway.take_slot`, Appwrite's atomic increment, bounded
-   by the agent's capacity; an admin's override takes it unbounded and marks the session `overCapacity`);
+1. a slot is taken on the receiving agent's slots row first (`gateway.agents.take_slot`, Appwrite's atomic increment,
+   bounded by the agent's capacity; an admin's override takes it unbounded and marks the session `overCapacity`);
 2. the session is written with `consistency.commit` (conditional on the state read: a session already assigned,
    closed or changed meanwhile is decided again, so it is never assigned twice);
 3. if the write did not give the session to that agent (a lost race, a refusal, a no-op) the slot is given back;
@@ -15,7 +15,7 @@ is ever above capacity. A crash between two steps leaves a load one high (a slot
 repair (POST list-sessions /recount, `availability.repair_loads`) sets it back.
 
 Auto-assignment (`pump`, AUTO_ASSIGN, on by default): the waiting sessions, in the queue's order (signed-in visitors'
-longest-waiting first, then guests'; Gateway.waiting_sessions), go one by one to the available
+longest-waiting first, then guests'; gateway.sessions.waiting), go one by one to the available
 agent with the lowest load below capacity, ties to the one whose last assignment is oldest. It runs when a session
 starts waiting (HTTP escalation, a message that escalates, the message event), when a slot frees (close, unassign,
 transfer away, the idle sweep), when an agent becomes available or gets more capacity, and every minute
@@ -77,7 +77,7 @@ def take_slot(core: Core, agent_id: str, *, override: bool = False) -> Slot:
     """A slot for a manual claim, assignment or transfer: 409 at_capacity when the agent is full, unless an admin
     overrides. One request: the increment is unbounded and its answer (the row under its lock) tells the load and
     capacity at that instant; a slot that went past the capacity is given back."""
-    row = core.gateway.take_slot(agent_id, None)
+    row = core.gateway.agents.take_slot(agent_id, None)
     assert row is not None  # an unbounded increment is never refused
     cap = availability.capacity(row, core.settings)
     if row.load <= cap:
@@ -92,7 +92,7 @@ def take_slot(core: Core, agent_id: str, *, override: bool = False) -> Slot:
 
 def give_back(core: Core, slot: Slot) -> None:
     safe(core, f"agent {slot.agent_id}: a slot not used could not be given back (load one high until a repair)",
-         lambda: core.gateway.free_slot(slot.agent_id))
+         lambda: core.gateway.agents.free_slot(slot.agent_id))
 
 
 def safe(core: Core, what: str, action: Callable[[], Any], default: Any = None) -> Any:
@@ -129,7 +129,7 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
             before_holder, after_holder = holder(session), holder(after)
             if before_holder is not None and before_holder != after_holder and before_holder not in stamped:
                 # Before a write that may take the session from them: the repair then sees a release on its way.
-                core.gateway.mark_release(before_holder, core.now)
+                core.gateway.agents.mark_release(before_holder, core.now)
                 stamped.add(before_holder)
             if after_holder is not None and after_holder != before_holder:
                 after = replace(after, assigned_by=by, over_capacity=bool(slot and slot.over))
@@ -158,10 +158,10 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
             give_back(core, slot)
         elif by != TRANSFER:  # fairness counts sessions taken from the queue: "longest idle since the last one"
             safe(core, f"agent {slot.agent_id}: lastAssignedAt not written",
-                 lambda: core.gateway.touch_presence(slot.agent_id, {"lastAssignedAt": iso(core.now)}))
+                 lambda: core.gateway.agents.touch_presence(slot.agent_id, {"lastAssignedAt": iso(core.now)}))
     if before_holder is not None and before_holder != after_holder:
         safe(core, f"agent {before_holder}: a freed slot could not be given back (load one high until a repair)",
-             lambda: core.gateway.free_slot(before_holder))
+             lambda: core.gateway.agents.free_slot(before_holder))
         if pump:
             pump_quietly(core)
     return session, replace(change, note=note)
@@ -189,7 +189,7 @@ def pump(core: Core, *, limit: int = PUMP_MAX, agents: list[Agent] | None = None
     conditional write per session) when someone can."""
     if not core.settings.auto_assign:
         return Pumped(agents=agents)
-    rows = core.gateway.agents() if agents is None else agents
+    rows = core.gateway.agents.all() if agents is None else agents
     result = Pumped(agents=rows)
     open_ = {a.agent_id: a for a in rows if availability.takes_work(a, core.settings, core.now)}
     free = sum(availability.capacity(a, core.settings) - a.load for a in open_.values())
@@ -199,7 +199,7 @@ def pump(core: Core, *, limit: int = PUMP_MAX, agents: list[Agent] | None = None
     wanted = min(limit, free)
     # As many waiting sessions as there are free slots, then on down the queue past those nobody open may take now
     # (handed back by the only agents with room, in their cool-off): one of them must not hold up the rest.
-    for seen, session in enumerate(core.gateway.waiting_sessions(wanted), start=1):
+    for seen, session in enumerate(core.gateway.sessions.waiting(wanted), start=1):
         placed = _place(core, session, open_, latest)
         if placed is not None:
             result.assigned.append(placed)
@@ -228,7 +228,7 @@ def _place(core: Core, session: Session, open_: dict[str, Agent], latest: dict[s
     candidates = sorted((a for a in open_.values() if a.agent_id != returned_by),
                         key=lambda a: (a.load, a.last_assigned_at or EPOCH, a.agent_id))
     for agent in candidates:
-        row = core.gateway.take_slot(agent.agent_id, availability.capacity(agent, core.settings))
+        row = core.gateway.agents.take_slot(agent.agent_id, availability.capacity(agent, core.settings))
         if row is None:  # full meanwhile
             del open_[agent.agent_id]
             continue
@@ -270,7 +270,7 @@ def periodic(core: Core) -> dict:
     """The minute's pass (list-sessions' schedule): a load left one high by a crash or a lost answer is set back
     once its agent's slots have been quiet a minute (availability.repair_loads), then whatever an event missed is
     assigned."""
-    rows = safe(core, "agent rows not read", core.gateway.agents)
+    rows = safe(core, "agent rows not read", core.gateway.agents.all)
     loads = rows is not None and safe(core, "agent loads not checked", lambda: availability.repair_loads(
         core, validation.SETTLE_DEFAULT, consistency.summary(core)["agents"], agents=rows))
     assigned = pump_quietly(core, limit=PERIODIC_MAX, agents=None if not rows or (loads and loads["repaired"])

@@ -169,7 +169,7 @@ def pending(session: Session) -> list[Transition]:
 
 def _store_all(core: Core, entries: list[Transition]) -> None:
     for entry in entries:
-        core.gateway.create_audit_row(entry)
+        core.gateway.audit.create(entry)
 
 
 def store(core: Core, sessions: list[Session]) -> dict[str, int]:
@@ -206,7 +206,7 @@ def sweep(core: Core, *, max_sessions: int = SWEEP_MAX_PER_RUN) -> int:
 
     moved = 0
     while moved < max_sessions:
-        sessions = core.gateway.pending_audit_sessions(min(SWEEP_BATCH, max_sessions - moved))
+        sessions = core.gateway.sessions.audit_pending(min(SWEEP_BATCH, max_sessions - moved))
         stored = store(core, sessions)
         emptied = 0
         for session in sessions:
@@ -241,7 +241,7 @@ def history(core: Core, session: Session, page: HistoryPage, *, shows_rating: bo
     first_held = held[0].seq if held else session.audit_seq + 1
     rows: list[Transition] = []
     if page.after + 1 < first_held:  # moved rows come before the column
-        rows = [row for row in core.gateway.audit_of_session(session.id, page.after, page.limit + 1)
+        rows = [row for row in core.gateway.audit.of_session(session.id, page.after, page.limit + 1)
                 if row.seq < first_held]
     entries = [*rows, *held][:page.limit + 1]
     items = [transition_view(entry if shows_rating else _unrated(entry)) for entry in entries[:page.limit]]
@@ -258,7 +258,7 @@ def _unrated(entry: Transition) -> Transition:
 
 
 def trail(core: Core, wanted: AuditFilter, page: Page) -> dict:
-    rows, next_cursor = core.gateway.audit_page(wanted, page.limit, page.cursor)
+    rows, next_cursor = core.gateway.audit.page(wanted, page.limit, page.cursor)
     return {"audit": [transition_view(row) for row in rows], "nextCursor": next_cursor}
 
 

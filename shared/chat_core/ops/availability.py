@@ -6,7 +6,7 @@
 - Capacity is the number of sessions an agent may hold at once: the row's `capacity`, or AGENT_CAPACITY when it has
   none. Admins set it per agent (POST assign-agent /capacity).
 - Load is the number of slots the agent holds, moved only by Appwrite's bounded atomic increment and decrement
-  (`Gateway.take_slot`, `free_slot`): a slot is taken before a session is given to the agent and freed after it
+  (`gateway.agents.take_slot`, `free_slot`): a slot is taken before a session is given to the agent and freed after it
   left them (chat_core.assignment), so the sessions an agent holds never outnumber its load, and the load never
   passes the capacity: no agent is ever above capacity, without a transaction. A crash between the two steps
   leaves the load one high (a slot nobody uses); the repair (`repair_loads`) sets it back to the sessions held.
@@ -68,7 +68,7 @@ def view(agent: Agent, settings: Settings, now: datetime) -> dict:
 
 def team(core: Core, agents: list[Agent] | None = None) -> dict:
     """Every agent with a row, for admins (the summary, GET list-sessions /agents, the CLI): one request."""
-    rows = core.gateway.agents() if agents is None else agents
+    rows = core.gateway.agents.all() if agents is None else agents
     return {agent.agent_id: view(agent, core.settings, core.now) for agent in sorted(rows, key=lambda a: a.agent_id)}
 
 
@@ -90,14 +90,14 @@ def set_availability(core: Core, body: Any) -> dict:
     own = agent_id == core.caller.user_id  # only the agent's own console proves they are there
     if chosen is None and not own:
         raise BadRequest("missing field(s): availability (to set another agent's)", code="missing_field")
-    rows = core.gateway.agents()
+    rows = core.gateway.agents.all()
     before = find(rows, agent_id)
     after = before
     if chosen is not None and chosen != before.availability:
-        after = core.gateway.save_agent(agent_id, {"availability": chosen})
+        after = core.gateway.agents.save(agent_id, {"availability": chosen})
         after = replace(after, heartbeat_at=before.heartbeat_at, last_assigned_at=before.last_assigned_at)
     if own:
-        core.gateway.touch_presence(agent_id, {"heartbeatAt": iso(core.now)})
+        core.gateway.agents.touch_presence(agent_id, {"heartbeatAt": iso(core.now)})
         after = replace(after, heartbeat_at=core.now)
     assigned: list[str] = []
     if effective(after, core.settings, core.now) == AVAILABLE != effective(before, core.settings, core.now):
@@ -128,8 +128,8 @@ def set_capacity(core: Core, body: Any) -> dict:
     if value is not None and not 0 <= value <= CAPACITY_MAX:
         raise BadRequest(f"capacity must be 0 to {CAPACITY_MAX}", code="invalid_value")
     _require_agent_user(core, agent_id)
-    saved = core.gateway.save_agent(agent_id, {"capacity": value})
-    everyone = core.gateway.agents()
+    saved = core.gateway.agents.save(agent_id, {"capacity": value})
+    everyone = core.gateway.agents.all()
     rows = [a for a in everyone if a.agent_id != agent_id]
     present = find(everyone, agent_id)
     agent = replace(saved, heartbeat_at=present.heartbeat_at, last_assigned_at=present.last_assigned_at)
@@ -166,7 +166,7 @@ def _subject(core: Core, agent_id: Any) -> str:
 
 
 def _require_agent_user(core: Core, user_id: str) -> None:
-    labels = core.gateway.user_labels(user_id)
+    labels = core.gateway.users.labels(user_id)
     if not labels & {core.settings.agent_label, core.settings.admin_label}:
         raise BadRequest(f"{user_id} is not an agent (no '{core.settings.agent_label}' label)", code="invalid_agent")
 
@@ -187,11 +187,11 @@ def repair_loads(core: Core, settle: timedelta, held: dict[str, int], agents: li
     nothing running). Agents not settled are left alone and counted. `agents`: the rows, if just read."""
     cutoff = core.now - settle
     repaired = unsettled = checked = 0
-    rows = core.gateway.agents() if agents is None else agents
+    rows = core.gateway.agents.all() if agents is None else agents
     with_slots = {a.agent_id for a in rows if a.updated_at is not None}
     for agent_id in sorted(set(held) - with_slots):  # sessions held from before this feature, or a lost create
         checked += 1
-        if held[agent_id] and core.gateway.create_slots(agent_id, held[agent_id]):
+        if held[agent_id] and core.gateway.agents.create_slots(agent_id, held[agent_id]):
             core.log(f"repair: agent {agent_id} holds {held[agent_id]} sessions: their slots row now says so")
             repaired += 1
     for agent in rows:
@@ -204,7 +204,7 @@ def repair_loads(core: Core, settle: timedelta, held: dict[str, int], agents: li
         if settle and parse_time(agent.updated_at) >= cutoff:
             unsettled += 1
             continue
-        if core.gateway.write_load(agent, truth):
+        if core.gateway.agents.write_load(agent, truth):
             core.log(f"repair: agent {agent.agent_id}'s load {agent.load} set to the {truth} sessions they hold")
             repaired += 1
         else:

@@ -38,7 +38,8 @@ from chat_core.domain.inputs import NewMessage
 from chat_core.domain.model import Change, CounterRow, Message, Session, parse_time
 from chat_core.edge.views import message_view, owner_view
 from chat_core.errors import ChatError, Conflict, NotFound, UpstreamUnavailable
-from chat_core.infra.gateway import Lease, RowExists, RowMissing, StaleWrite
+from chat_core.infra.connection import RowExists, RowMissing, StaleWrite
+from chat_core.infra.jobs import Lease
 from chat_core.ops import audit
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ UNKNOWN = ("Appwrite did not confirm a write and it cannot be told whether it wa
 
 def load(core: Core, session_id: str) -> Session:
     try:
-        return core.gateway.get_session(session_id)
+        return core.gateway.sessions.get(session_id)
     except RowMissing:
         raise NotFound(f"no session {session_id}", code="session_not_found") from None
 
@@ -105,7 +106,7 @@ def _write(core: Core, before: Session, change: Change, tried: dict[str, Change]
     stamped = replace(after, write_log=(*before.write_log, nonce)[-WRITE_LOG:],
                       dirty=rules.tally(after) != after.counted)
     try:
-        return core.gateway.update_session(before, stamped), change
+        return core.gateway.sessions.update(before, stamped), change
     except RowMissing:
         raise NotFound(f"no session {before.id}", code="session_not_found") from None
     except UpstreamUnavailable:
@@ -116,7 +117,7 @@ def _resolve(core: Core, before: Session, tried: dict[str, Change]) -> tuple[Ses
     """A write without an answer: the session if one of our writes followed `before`, StaleWrite if another did or
     none yet (decide again), UpstreamUnavailable if it cannot be told."""
     try:
-        now = core.gateway.get_session(before.id)
+        now = core.gateway.sessions.get(before.id)
     except ChatError:
         raise UpstreamUnavailable(UNKNOWN) from None
     if now.updated_at == before.updated_at:
@@ -177,12 +178,12 @@ def _store(core: Core, message: Message) -> tuple[Message, bool]:
     whose answer was lost is simply tried again: it lands, or meets the row that did."""
     try:
         try:
-            return core.gateway.create_message(message), True
+            return core.gateway.messages.create(message), True
         except UpstreamUnavailable:
-            return core.gateway.create_message(message), True
+            return core.gateway.messages.create(message), True
     except RowExists:
         try:
-            stored = core.gateway.get_message(message.id)
+            stored = core.gateway.messages.get(message.id)
         except RowMissing:
             raise UpstreamUnavailable("a message row vanished; try again") from None
         return stored, stored.admission == message.admission
@@ -207,9 +208,9 @@ def summary(core: Core) -> dict:
     pending sessions) while fewer than a page are pending; a reader that finds more folds a batch first."""
     folded = False
     for _ in range(SUMMARY_ATTEMPTS):
-        rows = core.gateway.counter_rows()
+        rows = core.gateway.counters.rows()
         batch = _global_batch(rows)
-        pending = core.gateway.pending_sessions(batch)
+        pending = core.gateway.sessions.pending(batch)
         if len(pending) >= READER_FOLD_AT and not folded:
             folded = True
             try:
@@ -244,7 +245,7 @@ def sums(rows: list[CounterRow], pending: list[Session], batch: int) -> rules.To
 
 def folded_batch(core: Core) -> int:
     """The last fold that finished: a session marked by a later one is still being moved."""
-    return _global_batch(core.gateway.counter_rows())
+    return _global_batch(core.gateway.counters.rows())
 
 
 def _global_batch(rows: list[CounterRow]) -> int:
@@ -253,7 +254,7 @@ def _global_batch(rows: list[CounterRow]) -> int:
 
 def fold(core: Core, *, max_sessions: int = FOLD_MAX_PER_RUN) -> int | None:
     """Move dirty sessions into the counters, a batch at a time; None if another fold holds the lease."""
-    lease = core.gateway.take_lease(FOLD_JOB, core.now, FOLD_LEASE)
+    lease = core.gateway.jobs.lease(FOLD_JOB, core.now, FOLD_LEASE)
     if lease is None:
         return None
     try:
@@ -268,20 +269,20 @@ def fold(core: Core, *, max_sessions: int = FOLD_MAX_PER_RUN) -> int | None:
 def _fold(core: Core, max_sessions: int) -> int:
     moved = 0
     while moved < max_sessions:
-        rows = core.gateway.counter_rows()
+        rows = core.gateway.counters.rows()
         batch = _global_batch(rows) + 1
-        cut = core.gateway.sessions_in_fold(batch)
+        cut = core.gateway.sessions.in_fold(batch)
         if cut:  # a fold stopped half-way: finish its batch before marking anything else
             _settle(core, rows, batch, cut)
             moved += len(cut)
             continue
-        dirty = core.gateway.dirty_sessions(min(FOLD_BATCH, max_sessions - moved))
+        dirty = core.gateway.sessions.dirty(min(FOLD_BATCH, max_sessions - moved))
         if not dirty:
             break
         stored = audit.store(core, dirty)  # their transitions, as audit rows: each mark drops them from its column
         for session in dirty:
             _mark(core, session, batch, stored.get(session.id, 0))
-        marked = core.gateway.sessions_in_fold(batch)  # from storage: a mark whose answer was lost counts too
+        marked = core.gateway.sessions.in_fold(batch)  # from storage: a mark whose answer was lost counts too
         if not marked:  # every one changed under us: the next fold
             break
         _settle(core, rows, batch, marked)
@@ -317,12 +318,12 @@ def _settle(core: Core, rows: list[CounterRow], batch: int, marked: list[Session
         if row.batch >= batch:
             continue
         values = {name: row.values.get(name, 0) + delta.get(key, {}).get(name, 0) for name in rules.COUNTER_COLUMNS}
-        core.gateway.write_counter_row(row, values, batch)
+        core.gateway.counters.write(row, values, batch)
 
 
 def _release(core: Core, lease: Lease) -> None:
     try:
-        core.gateway.release_lease(lease)
+        core.gateway.jobs.release(lease)
     except ChatError:  # it expires on its own
         core.log("fold: the lease could not be released; it expires by itself")
 
@@ -332,29 +333,29 @@ def _release(core: Core, lease: Lease) -> None:
 def repair(core: Core, settle: timedelta) -> dict:
     """Rebuild the counters from the sessions' ledger and every settled session's messageCount from its stored
     rows. `settle` 0 (after a crash, with nothing running) also takes over a lease a dead fold left."""
-    lease = core.gateway.take_lease(FOLD_JOB, core.now, FOLD_LEASE, force=not settle)
+    lease = core.gateway.jobs.lease(FOLD_JOB, core.now, FOLD_LEASE, force=not settle)
     if lease is None:
         raise Conflict("a fold or a repair is running; try again in a minute", code="busy")
     try:
         counters = _rebuild(core)
         messages = _recount_messages(core, core.now - settle)
-        rows = core.gateway.counter_rows()
+        rows = core.gateway.counters.rows()
         batch = _global_batch(rows)
-        summary_now = rules.summarize(sums(rows, core.gateway.pending_sessions(batch), batch))
+        summary_now = rules.summarize(sums(rows, core.gateway.sessions.pending(batch), batch))
     finally:
         _release(core, lease)
     return {"summary": summary_now, "counters": counters, "messageCounts": messages}
 
 
 def _rebuild(core: Core) -> dict:
-    rows = core.gateway.counter_rows()
+    rows = core.gateway.counters.rows()
     batch = _global_batch(rows)
-    cut = core.gateway.sessions_in_fold(batch + 1)
+    cut = core.gateway.sessions.in_fold(batch + 1)
     if cut:
         _settle(core, rows, batch + 1, cut)
-        rows, batch = core.gateway.counter_rows(), batch + 1
+        rows, batch = core.gateway.counters.rows(), batch + 1
     totals: rules.Totals = {None: {}}
-    for session in core.gateway.all_sessions():
+    for session in core.gateway.sessions.all():
         rules.add(totals, rules.contribution(session.counted))
     by_key = {row.agent_id: row for row in rows}
     changed = 0
@@ -362,7 +363,7 @@ def _rebuild(core: Core) -> dict:
         row = by_key.get(key) or CounterRow(key, {})
         values = {name: totals.get(key, {}).get(name, 0) for name in rules.COUNTER_COLUMNS}
         if row.updated_at is None or values != {n: row.values.get(n, 0) for n in rules.COUNTER_COLUMNS}:
-            core.gateway.write_counter_row(row, values, max(row.batch, batch))
+            core.gateway.counters.write(row, values, max(row.batch, batch))
             changed += 1
     return {"rows": len({*totals, *by_key}), "repaired": changed}
 
@@ -370,9 +371,9 @@ def _rebuild(core: Core) -> dict:
 def _recount_messages(core: Core, settled_before: datetime) -> dict:
     """messageCount := stored rows, for sessions nobody wrote since `settled_before`. The rows are counted first:
     an admission older than that had its row stored (or never will) before the count began."""
-    stored = core.gateway.message_counts()
+    stored = core.gateway.messages.counts()
     repaired = unsettled = 0
-    for session in core.gateway.all_sessions():
+    for session in core.gateway.sessions.all():
         if session.message_count == stored.get(session.id, 0):
             continue
 

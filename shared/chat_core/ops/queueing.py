@@ -59,22 +59,22 @@ def queue_for(core: Core, view: dict, agents: list[Agent] | None = None, *, owne
 
 def _queue(core: Core, since, agents: list[Agent] | None, owned: bool) -> dict:
     settings = core.settings
-    rows = core.gateway.agents() if agents is None else agents
+    rows = core.gateway.agents.all() if agents is None else agents
     available = [a for a in rows if availability.effective(a, settings, core.now) == availability.AVAILABLE]
     # Signed-in visitors go first (a guest's flood never takes their place): a signed-in visitor waits behind the
     # signed-in visitors who asked earlier; a guest behind every signed-in visitor and the guests who asked earlier.
-    everyone = core.gateway.count_waiting()
+    everyone = core.gateway.sessions.count_waiting()
     if owned:
-        position = core.gateway.count_waiting(before=since, owned=True)
+        position = core.gateway.sessions.count_waiting(before=since, owned=True)
     else:  # all but the guests who asked at the same time or later (this one included)
-        position = max(0, everyone - core.gateway.count_waiting(since=since, owned=False))
+        position = max(0, everyone - core.gateway.sessions.count_waiting(since=since, owned=False))
     waiting = max(everyone, min(COUNT_LIMIT, position + 1))  # two reads: keep them coherent
     expected = None
     if available:
         free = sum(max(0, availability.capacity(a, settings) - a.load) for a in available)
         window = timedelta(minutes=settings.queue_rate_minutes)
         expected = estimate(position, free if settings.auto_assign else 0,
-                            lambda: core.gateway.count_taken_since(core.now - window), window)
+                            lambda: core.gateway.sessions.count_taken_since(core.now - window), window)
     return {"position": position, "waiting": waiting, "availableAgents": len(available),
             "expectedWaitSeconds": expected}
 

@@ -17,7 +17,7 @@ from chat_core.domain.model import ACTIVE, CLOSED, Change, Message, Session, iso
 from chat_core.edge import transcripts, validation
 from chat_core.edge.views import agent_view, message_view, owner_view, stored_object
 from chat_core.errors import BadRequest, ChatError, Conflict, NotFound, UpstreamUnavailable
-from chat_core.infra.gateway import RowMissing
+from chat_core.infra.connection import RowMissing
 from chat_core.ops import assignment, audit, availability, budgets, consistency, queueing, ratings
 
 IDLE_CLOSE_MAX_PER_RUN = 1000  # at least; see sweep_capacity
@@ -55,9 +55,9 @@ def create_session(core: Core, body: Any) -> dict:
             "theme": new.theme, "messageCount": 0, "tokenHash": authz.hash_token(token), "ownerId": owner}
     session_id = "s_" + secrets.token_hex(16)
     try:
-        session = core.gateway.create_session(session_id, data)
+        session = core.gateway.sessions.create(session_id, data)
     except UpstreamUnavailable:  # it may have landed with its answer lost: a session nobody knows
-        _forget(core, core.gateway.delete_session, session_id)
+        _forget(core, core.gateway.sessions.delete, session_id)
         raise
     return {**owner_view(session), "token": token, "userMeta": stored_object(session.user_meta),
             "theme": stored_object(session.theme)}
@@ -181,7 +181,7 @@ def _read_messages(core: Core, session_id: str, page: inputs.Page) -> tuple[list
     """A page of the session's messages, oldest first, and the cursor of the next page (None: the last)."""
     if page.cursor:
         _require_own_message(core, session_id, page.cursor)
-    return core.gateway.message_page(session_id, page.limit, page.cursor)
+    return core.gateway.messages.page(session_id, page.limit, page.cursor)
 
 
 def _require_own_message(core: Core, session_id: str, cursor: str) -> None:
@@ -190,7 +190,7 @@ def _require_own_message(core: Core, session_id: str, cursor: str) -> None:
     message would work here and tell the caller that it exists. It is answered exactly as a made-up cursor.
     One more read, only when a cursor is given."""
     try:
-        owned = core.gateway.get_message(cursor).session_id == session_id
+        owned = core.gateway.messages.get(cursor).session_id == session_id
     except RowMissing:
         owned = False
     if not owned:
@@ -257,12 +257,12 @@ def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
 def event_message(core: Core, event: str, payload: Any) -> Message | None:
     """The stored message a row-create event names (re-read by its ID), or None (logged) when the event is not
     about a new chat message; 404 message_not_found when it names no stored row."""
-    row_id = core.gateway.created_message_id(event, payload)
+    row_id = core.gateway.messages.created_id(event, payload)
     if row_id is None:
         core.log(f"event ignored: {event[:200]}")
         return None
     try:
-        return core.gateway.get_message(row_id)
+        return core.gateway.messages.get(row_id)
     except RowMissing:
         raise NotFound(f"no message {row_id}: the event names no stored row", code="message_not_found") from None
 
@@ -315,7 +315,7 @@ def _assigned(core: Core, session_id: str, decide: Callable[[Session], Change], 
 
 
 def _require_agent_user(core: Core, user_id: str) -> None:
-    labels = core.gateway.user_labels(user_id)
+    labels = core.gateway.users.labels(user_id)
     if not labels & {core.settings.agent_label, core.settings.admin_label}:
         raise BadRequest(f"{user_id} is not an agent (no '{core.settings.agent_label}' label)", code="invalid_agent")
 
@@ -352,13 +352,13 @@ def close_idle(core: Core) -> dict:
     - An open session whose visitor has been idle longer than IDLE_CLOSE_MINUTES is closed.
     Bounded whoever calls: at most one sweep a minute starts (a lease in the `jobs` table), and a sweep deletes and
     closes at most `sweep_capacity` sessions each. A forged schedule call while a sweep ran recently costs one read."""
-    if not core.gateway.start_job("idle-close", core.now, IDLE_SWEEP_MIN_INTERVAL):
+    if not core.gateway.jobs.start("idle-close", core.now, IDLE_SWEEP_MIN_INTERVAL):
         return {"skipped": "ran_recently", "closed": 0, "checked": 0, "deleted": 0, "closedAsEmpty": 0}
     capacity = sweep_capacity(core.settings)
     windows = budgets.sweep(core)
     deleted, emptied = _delete_empty(core, capacity)
     cutoff = rules.idle_cutoff(core.now, core.settings.idle_close_minutes)
-    idle = core.gateway.idle_sessions(cutoff, capacity)
+    idle = core.gateway.sessions.idle(cutoff, capacity)
     checked, closed = len(idle), sum(_close_if_idle(core, session.id, cutoff) for session in idle)
     if closed:  # slots freed: one pass for all of them
         assignment.pump_quietly(core)
@@ -378,7 +378,7 @@ def _delete_empty(core: Core, capacity: int) -> tuple[int, int]:
     try:
         deleted = _drop_discarded(core, capacity)
         cutoff = core.now - timedelta(minutes=core.settings.empty_session_minutes)
-        for session in core.gateway.empty_sessions(cutoff, capacity):
+        for session in core.gateway.sessions.empty(cutoff, capacity):
             _, change = consistency.commit(core, session.id, lambda s: rules.discard_empty(s, core.now, cutoff),
                                            first=session)
             discarded += not change.noop
@@ -389,8 +389,8 @@ def _delete_empty(core: Core, capacity: int) -> tuple[int, int]:
 
 def _drop_discarded(core: Core, capacity: int) -> int:
     folded_up_to = consistency.folded_batch(core)
-    return sum(core.gateway.delete_session_if_unchanged(session)
-               for session in core.gateway.discarded_sessions(capacity)
+    return sum(core.gateway.sessions.delete_if_unchanged(session)
+               for session in core.gateway.sessions.discarded(capacity)
                if session.fold_batch <= folded_up_to and not session.audit_pending)  # its trail is moved too
 
 
@@ -413,7 +413,7 @@ def list_sessions(core: Core, query: dict[str, list[str]]) -> dict:
     authz.require_agent(core.caller)
     wanted = validation.session_filter({k: v for k, v in query.items() if k not in ("limit", "cursor")})
     page = validation.page({k: v for k, v in query.items() if k in ("limit", "cursor")})
-    sessions, next_cursor = core.gateway.session_page(wanted, core.now, page.limit, page.cursor)
+    sessions, next_cursor = core.gateway.sessions.page(wanted, core.now, page.limit, page.cursor)
     answer = {"sessions": [staff_view(core, s) for s in sessions],
               "nextCursor": next_cursor, "generatedAt": iso(core.now)}
     if wanted.with_summary:
