@@ -20,7 +20,7 @@ from chat_core.infra import users
 from chat_core.infra.client import AppwriteClient, PooledTransport
 from chat_core.infra.connection import Connection, Spent
 from chat_core.infra.gateway import Gateway
-from conftest import KEY, row
+from conftest import KEY, execute, row
 
 ENDPOINT = "http://sdk.test/v1"
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -143,6 +143,13 @@ def test_a_lease_write_that_did_not_land_is_unavailable(appwrite):
     appwrite.fail_next("503", match="PATCH")
     with pytest.raises(UpstreamUnavailable):
         jobs.lease("j", NOW + timedelta(minutes=2), timedelta(seconds=60))
+
+
+def test_the_sweep_runs_past_a_lease_stamped_in_the_future(appwrite):
+    appwrite.engine.create_row("chat", "jobs", "idle-close", {"lastRunAt": "2999-01-01T00:00:00.000+00:00"})
+    answer = execute("close-session", trigger="schedule")
+    assert answer.status == 200 and "skipped" not in answer.json, answer
+    assert execute("close-session", trigger="schedule").json["skipped"] == "ran_recently"
 
 
 # --- bump-or-create ---------------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
-"""The `jobs` table: one row per job. The fold's (and the repair's) lease (`lastRunAt`, `holder`); the idle sweep's
-start (`lastRunAt`)."""
+"""The `jobs` table: one row per job, and the one lease on it (`lastRunAt`, `holder`).
+
+Two jobs use it. The fold (and the repair) hold the lease while they run and give it back when done; the idle sweep
+takes it to start at most once a minute and never gives it back (its lease is that minute). Both take it the same
+way: read the row, and if nobody holds a lease younger than the duration, write a new one conditionally (two racing
+callers cannot both get it); a write whose answer is lost is read back, the row naming its holder.
+"""
 
 from __future__ import annotations
 
@@ -29,31 +34,11 @@ class Jobs:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def start(self, name: str, now: datetime, min_interval: timedelta) -> bool:
-        """True for at most one caller per `min_interval`: a lease on the job's row, taken with a conditional write
-        (so two instances racing cannot both win). Costs one request when the job ran recently, two otherwise."""
-        stamp = iso(now)
-        try:
-            row = self._conn.get(TABLE, name)
-        except RowMissing:
-            try:
-                self._conn.create(TABLE, name, {"lastRunAt": stamp})
-                return True
-            except RowExists:
-                return False
-        last = parse_time(row.data.get("lastRunAt"))
-        if last is not None and now - last < min_interval:
-            return False
-        try:
-            self._conn.update_if_unchanged(TABLE, name, {"lastRunAt": stamp}, row.updatedat)
-        except StaleWrite:
-            return False
-        return True
-
     def lease(self, name: str, now: datetime, duration: timedelta, *, force: bool = False) -> Lease | None:
         """The job's lease if nobody holds one younger than `duration` (`force`: whatever its age), else None.
-        Taken with a conditional write, so two racing callers cannot both get it; a write whose answer is lost is
-        read back (the row names its holder). A `lastRunAt` later than `now` is no lease."""
+        A `lastRunAt` later than `now` (another instance's clock ahead of ours, or a row written by hand) is no
+        lease: a lease is only ever as old as `duration`, and a stamp from the future would otherwise keep the job
+        from running until the clocks catch up. Costs one request when the lease is held, two otherwise."""
         holder = secrets.token_hex(8)
         data = {"lastRunAt": iso(now), "holder": holder}
         try:
