@@ -10,8 +10,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from chat_core.domain import audit, rules
-from chat_core.infra import gateway
-from chat_core.ops import counters as consistency
+from chat_core.infra import audit as audit_rows
+from chat_core.infra import counters
+from chat_core.infra import sessions as session_rows
+from chat_core.ops.counters import sums
 
 from devstack.fake import FakeAppwrite
 
@@ -72,8 +74,8 @@ def _sdk_row(row: dict) -> SimpleNamespace:
 
 def ledger(fake: FakeAppwrite) -> tuple[list, list, int]:
     """(counter rows, sessions, the global row's batch) as the service decodes them."""
-    counter_rows = [gateway._counter_row(_sdk_row(r)) for r in rows(fake, "counters")]
-    sessions = [gateway._session(_sdk_row(r)) for r in rows(fake, "sessions")]
+    counter_rows = [counters.from_row(_sdk_row(r)) for r in rows(fake, "counters")]
+    sessions = [session_rows.from_row(_sdk_row(r)) for r in rows(fake, "sessions")]
     return counter_rows, sessions, next((r.batch for r in counter_rows if r.agent_id is None), 0)
 
 
@@ -81,7 +83,7 @@ def counted_summary(fake: FakeAppwrite) -> dict:
     """The summary as list-sessions computes it: the counters plus the sessions they do not hold yet."""
     counter_rows, sessions, batch = ledger(fake)
     pending = [s for s in sessions if s.dirty or s.fold_batch > batch]
-    summary = rules.summarize(consistency.sums(counter_rows, pending, batch))
+    summary = rules.summarize(sums(counter_rows, pending, batch))
     return {key: summary[key] for key in ("total", "byStatus", "needsHuman", "agents", "ratings")}
 
 
@@ -114,8 +116,8 @@ def ledger_violations(fake: FakeAppwrite) -> list[str]:
 def timeline(fake: FakeAppwrite, session_row: dict) -> list:
     """A session's transitions as stored: its audit rows and its column's entries, by seq (a row and an entry with
     the same seq, left by a move cut short, must be the same transition)."""
-    session = gateway._session(_sdk_row(session_row))
-    stored = {e.seq: e for e in (gateway._transition(_sdk_row(r)) for r in rows(fake, "audit"))
+    session = session_rows.from_row(_sdk_row(session_row))
+    stored = {e.seq: e for e in (audit_rows.from_row(_sdk_row(r)) for r in rows(fake, "audit"))
               if e.session_id == session.id}
     for entry in audit.pending(session):
         moved = stored.setdefault(entry.seq, entry)
@@ -129,7 +131,7 @@ def audit_violations(fake: FakeAppwrite) -> list[str]:
     (A session a test inserted straight into the table, in some state, has no trail to check until it moves.)"""
     found = []
     for s in rows(fake, "sessions"):
-        session = gateway._session(_sdk_row(s))
+        session = session_rows.from_row(_sdk_row(s))
         entries = timeline(fake, s)
         if [e.seq for e in entries] != list(range(1, session.audit_seq + 1)):
             found.append(f"{session.id}: timeline seqs {[e.seq for e in entries]} for auditSeq {session.audit_seq}")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from chat_core.edge import http
-from chat_core.infra.gateway import Gateway
+from chat_core.infra.sessions import Sessions
 from chat_core.ops import sweep as idle_sweep
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, row, rows
 from hardening_support import snapshot, violations
@@ -193,14 +193,14 @@ def test_a_session_written_after_the_sweep_read_it_is_not_deleted(appwrite, budg
     budgets(EMPTY_SESSION_MINUTES=1)
     widget = Widget()
     clock.now += timedelta(minutes=2)
-    listed = Gateway.empty_sessions
+    listed = Sessions.empty
 
     def list_then_visitor_writes(self, *args):
         found = listed(self, *args)
         if found:
             assert widget.say("typed just now").status == 200
         return found
-    monkeypatch.setattr(Gateway, "empty_sessions", list_then_visitor_writes)
+    monkeypatch.setattr(Sessions, "empty", list_then_visitor_writes)
     assert sweep()["deleted"] == 0
     stored = row(appwrite, "sessions", widget.session_id)
     assert (stored["messageCount"], stored["status"]) == (1, "active")

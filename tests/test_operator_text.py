@@ -102,9 +102,9 @@ def test_the_gateway_never_sends_operator_text_in_a_session_update(appwrite):
 
     w = Widget()
     gateway = Gateway(Settings.from_env(), KEY)
-    session = gateway.get_session(w.session_id)
+    session = gateway.sessions.get(w.session_id)
     before = snapshot(appwrite)
     with pytest.raises(BadRequest) as refused:
-        gateway.update_session(session, replace(session, close_reason=OPERATORS[0]))
+        gateway.sessions.update(session, replace(session, close_reason=OPERATORS[0]))
     assert refused.value.code == "operator_text"
     assert snapshot(appwrite) == before

@@ -55,7 +55,7 @@ def on_message(core: Core, event: str, payload: Any, faq: Faq, *, provider: Prov
 
 
 def _model_reply(core: Core, model: Provider, faq: Faq, message: Message, session: Session) -> Reply | Quiet:
-    history = core.gateway.latest_messages(session.id, model.history + 10)
+    history = core.gateway.messages.latest(session.id, model.history + 10)
     if any(m.role == "bot" and m.client_message_id == reply_key(message.id) for m in history):
         return Quiet("already answered")  # a duplicate delivery: the model is not asked (or paid) twice
     # The conversation up to the message being answered (a later message gets its own event and answer).
@@ -77,14 +77,14 @@ def _post(core: Core, session_id: str, message_id: str, reply: Reply) -> dict:
             "message": {"role": "bot", "text": reply.text, "id": reply_key(message_id), "handoff": reply.handoff}}
     headers = {"X-Chat-Secret": core.settings.bot_secret}
     try:
-        status, answer = core.gateway.execute(TOUCH_FUNCTION, body, headers=headers)
+        status, answer = core.gateway.executions.run(TOUCH_FUNCTION, body, headers=headers)
     except UpstreamUnavailable:
         status, answer = 503, None
     except Unauthorized:
         core.log("bot: Appwrite refused this execution's key for the reply: does `bot` have the execution.write scope?")
         raise
     if status == 503:
-        status, answer = core.gateway.execute(TOUCH_FUNCTION, body, headers=headers)
+        status, answer = core.gateway.executions.run(TOUCH_FUNCTION, body, headers=headers)
     if status == 200 and isinstance(answer, dict):
         return {"replied": True, "sessionId": session_id, "handoff": reply.handoff,
                 "duplicate": bool(answer.get("duplicate")), "messageId": (answer.get("message") or {}).get("messageId")}

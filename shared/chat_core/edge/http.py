@@ -195,4 +195,4 @@ def resolve_caller(req: Request, settings: Settings, gateway: Gateway, *, system
     The executor's `authorization` header and `x-appwrite-user-id` are ignored."""
     if system:
         return Caller.system(settings)
-    return Caller.resolve(Credentials.from_headers(req.headers), settings, gateway.account_for_jwt)
+    return Caller.resolve(Credentials.from_headers(req.headers), settings, gateway.users.account_for_jwt)

@@ -31,7 +31,7 @@ class AgentUpdate:
 
 def team(core: Core, agents: list[Agent] | None = None) -> list[Agent]:
     """Every agent with a row, by ID (the summary, GET list-sessions /agents, the CLI): one request."""
-    rows = core.gateway.agents() if agents is None else agents
+    rows = core.gateway.agents.all() if agents is None else agents
     return sorted(rows, key=lambda a: a.agent_id)
 
 
@@ -42,14 +42,14 @@ def set_availability(core: Core, change: AvailabilityChange) -> AgentUpdate:
     own = agent_id == core.caller.user_id  # only the agent's own console proves they are there
     if change.availability is None and not own:
         raise BadRequest("missing field(s): availability (to set another agent's)", code="missing_field")
-    rows = core.gateway.agents()
+    rows = core.gateway.agents.all()
     before = roster.find(rows, agent_id)
     after = before
     if change.availability is not None and change.availability != before.availability:
-        after = core.gateway.save_agent(agent_id, {"availability": change.availability})
+        after = core.gateway.agents.save(agent_id, {"availability": change.availability})
         after = replace(after, heartbeat_at=before.heartbeat_at, last_assigned_at=before.last_assigned_at)
     if own:
-        core.gateway.touch_presence(agent_id, {"heartbeatAt": iso(core.now)})
+        core.gateway.agents.touch_presence(agent_id, {"heartbeatAt": iso(core.now)})
         after = replace(after, heartbeat_at=core.now)
     if roster.effective(after, core.settings, core.now) == AVAILABLE != roster.effective(before, core.settings,
                                                                                         core.now):
@@ -64,8 +64,8 @@ def set_capacity(core: Core, change: CapacityChange) -> AgentUpdate:
     load is below it."""
     authz.require_admin(core.caller)
     require_agent_user(core, change.agent_id)
-    saved = core.gateway.save_agent(change.agent_id, {"capacity": change.capacity})
-    everyone = core.gateway.agents()
+    saved = core.gateway.agents.save(change.agent_id, {"capacity": change.capacity})
+    everyone = core.gateway.agents.all()
     present = roster.find(everyone, change.agent_id)
     agent = replace(saved, heartbeat_at=present.heartbeat_at, last_assigned_at=present.last_assigned_at)
     if roster.takes_work(agent, core.settings, core.now):  # more room: the longest waiting come to them
@@ -96,7 +96,7 @@ def _subject(core: Core, agent_id: str | None) -> str:
 
 
 def require_agent_user(core: Core, user_id: str) -> None:
-    labels = core.gateway.user_labels(user_id)
+    labels = core.gateway.users.labels(user_id)
     if not labels & {core.settings.agent_label, core.settings.admin_label}:
         raise BadRequest(f"{user_id} is not an agent (no '{core.settings.agent_label}' label)", code="invalid_agent")
 
@@ -106,7 +106,7 @@ def require_agent_user(core: Core, user_id: str) -> None:
 def periodic(core: Core) -> dict:
     """The minute's pass (list-sessions' schedule): a load left one high by a crash or a lost answer is set back
     once its agent's slots have been quiet a minute (`repair_loads`), then whatever an event missed is assigned."""
-    rows = best_effort(core, "agent rows not read", core.gateway.agents)
+    rows = best_effort(core, "agent rows not read", core.gateway.agents.all)
     loads = rows is not None and best_effort(core, "agent loads not checked", lambda: repair_loads(
         core, SETTLE, counters.summary(core)["agents"], agents=rows))
     assigned = autoassign.pump_quietly(core, limit=autoassign.PERIODIC_MAX,
@@ -124,11 +124,11 @@ def repair_loads(core: Core, settle: timedelta, held: dict[str, int], agents: li
     nothing running). Agents not settled are left alone and counted. `agents`: the rows, if just read."""
     cutoff = core.now - settle
     repaired = unsettled = checked = 0
-    rows = core.gateway.agents() if agents is None else agents
+    rows = core.gateway.agents.all() if agents is None else agents
     with_slots = {a.agent_id for a in rows if a.updated_at is not None}
     for agent_id in sorted(set(held) - with_slots):  # sessions held from before this feature, or a lost create
         checked += 1
-        if held[agent_id] and core.gateway.create_slots(agent_id, held[agent_id]):
+        if held[agent_id] and core.gateway.agents.create_slots(agent_id, held[agent_id]):
             core.log(f"repair: agent {agent_id} holds {held[agent_id]} sessions: their slots row now says so")
             repaired += 1
     for agent in rows:
@@ -141,7 +141,7 @@ def repair_loads(core: Core, settle: timedelta, held: dict[str, int], agents: li
         if settle and parse_time(agent.updated_at) >= cutoff:
             unsettled += 1
             continue
-        if core.gateway.write_load(agent, truth):
+        if core.gateway.agents.write_load(agent, truth):
             core.log(f"repair: agent {agent.agent_id}'s load {agent.load} set to the {truth} sessions they hold")
             repaired += 1
         else:

@@ -59,7 +59,7 @@ def stamp(core: Core, before: Session, after: Session) -> Session:
 
 def _store_all(core: Core, entries: list[Transition]) -> None:
     for entry in entries:
-        core.gateway.create_audit_row(entry)
+        core.gateway.audit.create(entry)
 
 
 def store(core: Core, sessions: list[Session]) -> dict[str, int]:
@@ -90,7 +90,7 @@ def history(core: Core, session: Session, page: HistoryPage, *, shows_rating: bo
     first_held = held[0].seq if held else session.audit_seq + 1
     rows: list[Transition] = []
     if page.after + 1 < first_held:  # moved rows come before the column
-        rows = [row for row in core.gateway.audit_of_session(session.id, page.after, page.limit + 1)
+        rows = [row for row in core.gateway.audit.of_session(session.id, page.after, page.limit + 1)
                 if row.seq < first_held]
     entries = [*rows, *held][:page.limit + 1]
     shown = [entry if shows_rating else unrated(entry) for entry in entries[:page.limit]]
@@ -101,4 +101,4 @@ def history(core: Core, session: Session, page: HistoryPage, *, shows_rating: bo
 
 
 def trail(core: Core, wanted: AuditFilter, page: Page) -> tuple[list[Transition], str | None]:
-    return core.gateway.audit_page(wanted, page.limit, page.cursor)
+    return core.gateway.audit.page(wanted, page.limit, page.cursor)

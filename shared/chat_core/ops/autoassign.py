@@ -44,7 +44,7 @@ def pump(core: Core, *, limit: int = PUMP_MAX, agents: list[Agent] | None = None
     conditional write per session) when someone can."""
     if not core.settings.auto_assign:
         return Pumped(agents=agents)
-    rows = core.gateway.agents() if agents is None else agents
+    rows = core.gateway.agents.all() if agents is None else agents
     result = Pumped(agents=rows)
     open_ = {a.agent_id: a for a in rows if roster.takes_work(a, core.settings, core.now)}
     free = sum(roster.capacity(a, core.settings) - a.load for a in open_.values())
@@ -54,7 +54,7 @@ def pump(core: Core, *, limit: int = PUMP_MAX, agents: list[Agent] | None = None
     wanted = min(limit, free)
     # As many waiting sessions as there are free slots, then on down the queue past those nobody open may take now
     # (handed back by the only agents with room, in their cool-off): one of them must not hold up the rest.
-    for seen, session in enumerate(core.gateway.waiting_sessions(wanted), start=1):
+    for seen, session in enumerate(core.gateway.sessions.waiting(wanted), start=1):
         placed = _place(core, session, open_, latest)
         if placed is not None:
             result.assigned.append(placed)
@@ -83,7 +83,7 @@ def _place(core: Core, session: Session, open_: dict[str, Agent], latest: dict[s
     candidates = sorted((a for a in open_.values() if a.agent_id != returned_by),
                         key=lambda a: (a.load, a.last_assigned_at or EPOCH, a.agent_id))
     for agent in candidates:
-        row = core.gateway.take_slot(agent.agent_id, roster.capacity(agent, core.settings))
+        row = core.gateway.agents.take_slot(agent.agent_id, roster.capacity(agent, core.settings))
         if row is None:  # full meanwhile
             del open_[agent.agent_id]
             continue

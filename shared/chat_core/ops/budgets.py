@@ -106,7 +106,7 @@ def _take_visitors(core: Core, session: Session, kind: str, user_limit: int, gue
 
 
 def give_back(core: Core, taken: str) -> None:
-    core.gateway.give_back(taken)
+    core.gateway.limits.give_back(taken)
 
 
 def _take_all(core: Core, budgets: list[Budget], refuse) -> list[str]:
@@ -114,11 +114,11 @@ def _take_all(core: Core, budgets: list[Budget], refuse) -> list[str]:
     taken: list[str] = []
     for budget in budgets:
         rid = row_id(budget.name, start)
-        if budget.limit > 0 and core.gateway.take(rid, budget.name, start, budget.limit):
+        if budget.limit > 0 and core.gateway.limits.take(rid, budget.name, start, budget.limit):
             taken.append(rid)
             continue
         for earlier in taken:  # refused: what this request took from earlier budgets goes back
-            core.gateway.give_back(earlier)
+            core.gateway.limits.give_back(earlier)
         raise refuse(budget)
     return taken
 
@@ -130,7 +130,7 @@ def _retry_after(now: datetime) -> int:
 def sweep(core: Core) -> int:
     """Drop the rows of past windows (one bulk delete); logged and skipped if Appwrite fails."""
     try:
-        return core.gateway.drop_windows(window_start(core.now) - KEEP_WINDOWS * WINDOW)
+        return core.gateway.limits.drop_windows(window_start(core.now) - KEEP_WINDOWS * WINDOW)
     except ChatError as exc:
         core.log(f"budget rows not dropped: {exc.code}")
         return 0

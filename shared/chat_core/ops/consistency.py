@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from chat_core.domain import rules
 from chat_core.domain.model import Change, Session
 from chat_core.errors import ChatError, Conflict, NotFound, UpstreamUnavailable
-from chat_core.infra.gateway import RowMissing, StaleWrite
+from chat_core.infra.connection import RowMissing, StaleWrite
 from chat_core.ops import audit
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ UNKNOWN = ("Appwrite did not confirm a write and it cannot be told whether it wa
 
 def load(core: Core, session_id: str) -> Session:
     try:
-        return core.gateway.get_session(session_id)
+        return core.gateway.sessions.get(session_id)
     except RowMissing:
         raise NotFound(f"no session {session_id}", code="session_not_found") from None
 
@@ -78,7 +78,7 @@ def _write(core: Core, before: Session, change: Change, tried: dict[str, Change]
     stamped = replace(after, write_log=(*before.write_log, nonce)[-WRITE_LOG:],
                       dirty=rules.tally(after) != after.counted)
     try:
-        return core.gateway.update_session(before, stamped), change
+        return core.gateway.sessions.update(before, stamped), change
     except RowMissing:
         raise NotFound(f"no session {before.id}", code="session_not_found") from None
     except UpstreamUnavailable:
@@ -89,7 +89,7 @@ def _resolve(core: Core, before: Session, tried: dict[str, Change]) -> tuple[Ses
     """A write without an answer: the session if one of our writes followed `before`, StaleWrite if another did or
     none yet (decide again), UpstreamUnavailable if it cannot be told."""
     try:
-        now = core.gateway.get_session(before.id)
+        now = core.gateway.sessions.get(before.id)
     except ChatError:
         raise UpstreamUnavailable(UNKNOWN) from None
     if now.updated_at == before.updated_at:

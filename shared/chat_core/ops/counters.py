@@ -19,7 +19,8 @@ from chat_core.domain import audit as record
 from chat_core.domain import rules
 from chat_core.domain.model import Change, CounterRow, Session
 from chat_core.errors import ChatError, Conflict, UpstreamUnavailable
-from chat_core.infra.gateway import Lease, StaleWrite
+from chat_core.infra.connection import StaleWrite
+from chat_core.infra.jobs import Lease
 from chat_core.ops import audit
 from chat_core.ops.consistency import commit
 
@@ -51,9 +52,9 @@ def summary(core: Core) -> dict:
     pending sessions) while fewer than a page are pending; a reader that finds more folds a batch first."""
     folded = False
     for _ in range(SUMMARY_ATTEMPTS):
-        rows = core.gateway.counter_rows()
+        rows = core.gateway.counters.rows()
         batch = global_batch(rows)
-        pending = core.gateway.pending_sessions(batch)
+        pending = core.gateway.sessions.pending(batch)
         if len(pending) >= READER_FOLD_AT and not folded:
             folded = True
             try:
@@ -88,7 +89,7 @@ def sums(rows: list[CounterRow], pending: list[Session], batch: int) -> rules.To
 
 def folded_batch(core: Core) -> int:
     """The last fold that finished: a session marked by a later one is still being moved."""
-    return global_batch(core.gateway.counter_rows())
+    return global_batch(core.gateway.counters.rows())
 
 
 def global_batch(rows: list[CounterRow]) -> int:
@@ -97,7 +98,7 @@ def global_batch(rows: list[CounterRow]) -> int:
 
 def fold(core: Core, *, max_sessions: int = FOLD_MAX_PER_RUN) -> int | None:
     """Move dirty sessions into the counters, a batch at a time; None if another fold holds the lease."""
-    lease = core.gateway.take_lease(FOLD_JOB, core.now, FOLD_LEASE)
+    lease = core.gateway.jobs.lease(FOLD_JOB, core.now, FOLD_LEASE)
     if lease is None:
         return None
     try:
@@ -112,20 +113,20 @@ def fold(core: Core, *, max_sessions: int = FOLD_MAX_PER_RUN) -> int | None:
 def _fold(core: Core, max_sessions: int) -> int:
     moved = 0
     while moved < max_sessions:
-        rows = core.gateway.counter_rows()
+        rows = core.gateway.counters.rows()
         batch = global_batch(rows) + 1
-        cut = core.gateway.sessions_in_fold(batch)
+        cut = core.gateway.sessions.in_fold(batch)
         if cut:  # a fold stopped half-way: finish its batch before marking anything else
             settle_batch(core, rows, batch, cut)
             moved += len(cut)
             continue
-        dirty = core.gateway.dirty_sessions(min(FOLD_BATCH, max_sessions - moved))
+        dirty = core.gateway.sessions.dirty(min(FOLD_BATCH, max_sessions - moved))
         if not dirty:
             break
         stored = audit.store(core, dirty)  # their transitions, as audit rows: each mark drops them from its column
         for session in dirty:
             _mark(core, session, batch, stored.get(session.id, 0))
-        marked = core.gateway.sessions_in_fold(batch)  # from storage: a mark whose answer was lost counts too
+        marked = core.gateway.sessions.in_fold(batch)  # from storage: a mark whose answer was lost counts too
         if not marked:  # every one changed under us: the next fold
             break
         settle_batch(core, rows, batch, marked)
@@ -161,12 +162,12 @@ def settle_batch(core: Core, rows: list[CounterRow], batch: int, marked: list[Se
         if row.batch >= batch:
             continue
         values = {name: row.values.get(name, 0) + delta.get(key, {}).get(name, 0) for name in rules.COUNTER_COLUMNS}
-        core.gateway.write_counter_row(row, values, batch)
+        core.gateway.counters.write(row, values, batch)
 
 
 def release(core: Core, lease: Lease) -> None:
     try:
-        core.gateway.release_lease(lease)
+        core.gateway.jobs.release(lease)
     except ChatError:  # it expires on its own
         core.log("fold: the lease could not be released; it expires by itself")
 
@@ -184,7 +185,7 @@ def sweep_audit(core: Core, *, max_sessions: int = SWEEP_MAX_PER_RUN) -> int:
     sessions it emptied."""
     moved = 0
     while moved < max_sessions:
-        sessions = core.gateway.pending_audit_sessions(min(SWEEP_BATCH, max_sessions - moved))
+        sessions = core.gateway.sessions.audit_pending(min(SWEEP_BATCH, max_sessions - moved))
         stored = audit.store(core, sessions)
         emptied = 0
         for session in sessions:

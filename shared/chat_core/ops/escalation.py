@@ -9,7 +9,7 @@ from chat_core.domain import authz, rules
 from chat_core.domain.inputs import SessionRequest
 from chat_core.domain.model import Agent, Change, Message, Session
 from chat_core.errors import ChatError, Conflict, NotFound
-from chat_core.infra.gateway import RowMissing
+from chat_core.infra.connection import RowMissing
 from chat_core.ops import autoassign, budgets, consistency
 from chat_core.ops.assignment import transition
 
@@ -80,11 +80,11 @@ def escalate_from_event(core: Core, event: str, payload: Any) -> dict:
 def event_message(core: Core, event: str, payload: Any) -> Message | None:
     """The stored message a row-create event names (re-read by its ID), or None (logged) when the event is not
     about a new chat message; 404 message_not_found when it names no stored row."""
-    row_id = core.gateway.created_message_id(event, payload)
+    row_id = core.gateway.messages.created_id(event, payload)
     if row_id is None:
         core.log(f"event ignored: {event[:200]}")
         return None
     try:
-        return core.gateway.get_message(row_id)
+        return core.gateway.messages.get(row_id)
     except RowMissing:
         raise NotFound(f"no message {row_id}: the event names no stored row", code="message_not_found") from None

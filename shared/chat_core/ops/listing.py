@@ -25,7 +25,7 @@ class Listed:
 
 def sessions(core: Core, wanted: SessionFilter, page: Page) -> Listed:
     authz.require_agent(core.caller)
-    found, next_cursor = core.gateway.session_page(wanted, core.now, page.limit, page.cursor)
+    found, next_cursor = core.gateway.sessions.page(wanted, core.now, page.limit, page.cursor)
     if not wanted.with_summary:
         return Listed(found, next_cursor)
     summary = _ratings_for(core, counters.summary(core))

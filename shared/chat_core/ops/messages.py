@@ -20,7 +20,7 @@ from chat_core.domain import authz, rules
 from chat_core.domain.inputs import NewMessage, Page
 from chat_core.domain.model import Change, Message, Session
 from chat_core.errors import ChatError, UpstreamUnavailable
-from chat_core.infra.gateway import RowExists, RowMissing
+from chat_core.infra.connection import RowExists, RowMissing
 from chat_core.ops.consistency import commit
 
 if TYPE_CHECKING:
@@ -71,12 +71,12 @@ def _store(core: Core, message: Message) -> tuple[Message, bool]:
     whose answer was lost is simply tried again: it lands, or meets the row that did."""
     try:
         try:
-            return core.gateway.create_message(message), True
+            return core.gateway.messages.create(message), True
         except UpstreamUnavailable:
-            return core.gateway.create_message(message), True
+            return core.gateway.messages.create(message), True
     except RowExists:
         try:
-            stored = core.gateway.get_message(message.id)
+            stored = core.gateway.messages.get(message.id)
         except RowMissing:
             raise UpstreamUnavailable("a message row vanished; try again") from None
         return stored, stored.admission == message.admission
@@ -106,7 +106,7 @@ def page_of(core: Core, session_id: str, page: Page) -> tuple[list[Message], str
     """A page of the session's messages, oldest first, and the cursor of the next page (None: the last)."""
     if page.cursor:
         _require_own_message(core, session_id, page.cursor)
-    return core.gateway.message_page(session_id, page.limit, page.cursor)
+    return core.gateway.messages.page(session_id, page.limit, page.cursor)
 
 
 def _require_own_message(core: Core, session_id: str, cursor: str) -> None:
@@ -115,7 +115,7 @@ def _require_own_message(core: Core, session_id: str, cursor: str) -> None:
     message would work here and tell the caller that it exists. It is answered exactly as a made-up cursor.
     One more read, only when a cursor is given."""
     try:
-        owned = core.gateway.get_message(cursor).session_id == session_id
+        owned = core.gateway.messages.get(cursor).session_id == session_id
     except RowMissing:
         owned = False
     if not owned:

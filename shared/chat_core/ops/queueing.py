@@ -51,22 +51,22 @@ def queue_of(core: Core, session: Session, agents: list[Agent] | None = None) ->
 
 def _queue(core: Core, since: datetime, agents: list[Agent] | None, owned: bool) -> Queue:
     settings = core.settings
-    rows = core.gateway.agents() if agents is None else agents
+    rows = core.gateway.agents.all() if agents is None else agents
     available = [a for a in rows if roster.effective(a, settings, core.now) == AVAILABLE]
     # Signed-in visitors go first (a guest's flood never takes their place): a signed-in visitor waits behind the
     # signed-in visitors who asked earlier; a guest behind every signed-in visitor and the guests who asked earlier.
-    everyone = core.gateway.count_waiting()
+    everyone = core.gateway.sessions.count_waiting()
     if owned:
-        position = core.gateway.count_waiting(before=since, owned=True)
+        position = core.gateway.sessions.count_waiting(before=since, owned=True)
     else:  # all but the guests who asked at the same time or later (this one included)
-        position = max(0, everyone - core.gateway.count_waiting(since=since, owned=False))
+        position = max(0, everyone - core.gateway.sessions.count_waiting(since=since, owned=False))
     in_queue = max(everyone, min(COUNT_LIMIT, position + 1))  # two reads: keep them coherent
     expected = None
     if available:
         free = roster.free_slots(available, settings)
         window = timedelta(minutes=settings.queue_rate_minutes)
         expected = estimate(position, free if settings.auto_assign else 0,
-                            lambda: core.gateway.count_taken_since(core.now - window), window)
+                            lambda: core.gateway.sessions.count_taken_since(core.now - window), window)
     return Queue(position, in_queue, len(available), expected)
 
 

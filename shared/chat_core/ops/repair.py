@@ -23,29 +23,29 @@ if TYPE_CHECKING:
 def repair(core: Core, settle: timedelta) -> dict:
     """Rebuild the counters from the sessions' ledger and every settled session's messageCount from its stored
     rows. `settle` 0 (after a crash, with nothing running) also takes over a lease a dead fold left."""
-    lease = core.gateway.take_lease(FOLD_JOB, core.now, FOLD_LEASE, force=not settle)
+    lease = core.gateway.jobs.lease(FOLD_JOB, core.now, FOLD_LEASE, force=not settle)
     if lease is None:
         raise Conflict("a fold or a repair is running; try again in a minute", code="busy")
     try:
         counters = _rebuild(core)
         messages = _recount_messages(core, core.now - settle)
-        rows = core.gateway.counter_rows()
+        rows = core.gateway.counters.rows()
         batch = global_batch(rows)
-        summary_now = rules.summarize(sums(rows, core.gateway.pending_sessions(batch), batch))
+        summary_now = rules.summarize(sums(rows, core.gateway.sessions.pending(batch), batch))
     finally:
         release(core, lease)
     return {"summary": summary_now, "counters": counters, "messageCounts": messages}
 
 
 def _rebuild(core: Core) -> dict:
-    rows = core.gateway.counter_rows()
+    rows = core.gateway.counters.rows()
     batch = global_batch(rows)
-    cut = core.gateway.sessions_in_fold(batch + 1)
+    cut = core.gateway.sessions.in_fold(batch + 1)
     if cut:
         settle_batch(core, rows, batch + 1, cut)
-        rows, batch = core.gateway.counter_rows(), batch + 1
+        rows, batch = core.gateway.counters.rows(), batch + 1
     totals: rules.Totals = {None: {}}
-    for session in core.gateway.all_sessions():
+    for session in core.gateway.sessions.all():
         rules.add(totals, rules.contribution(session.counted))
     by_key = {row.agent_id: row for row in rows}
     changed = 0
@@ -53,7 +53,7 @@ def _rebuild(core: Core) -> dict:
         row = by_key.get(key) or CounterRow(key, {})
         values = {name: totals.get(key, {}).get(name, 0) for name in rules.COUNTER_COLUMNS}
         if row.updated_at is None or values != {n: row.values.get(n, 0) for n in rules.COUNTER_COLUMNS}:
-            core.gateway.write_counter_row(row, values, max(row.batch, batch))
+            core.gateway.counters.write(row, values, max(row.batch, batch))
             changed += 1
     return {"rows": len({*totals, *by_key}), "repaired": changed}
 
@@ -61,9 +61,9 @@ def _rebuild(core: Core) -> dict:
 def _recount_messages(core: Core, settled_before: datetime) -> dict:
     """messageCount := stored rows, for sessions nobody wrote since `settled_before`. The rows are counted first:
     an admission older than that had its row stored (or never will) before the count began."""
-    stored = core.gateway.message_counts()
+    stored = core.gateway.messages.counts()
     repaired = unsettled = 0
-    for session in core.gateway.all_sessions():
+    for session in core.gateway.sessions.all():
         if session.message_count == stored.get(session.id, 0):
             continue
 

@@ -12,7 +12,7 @@ from chat_core.domain import authz, ratings, rules
 from chat_core.domain.inputs import NewMessage, NewSession, Page, SessionRequest
 from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso
 from chat_core.errors import ChatError, UpstreamUnavailable
-from chat_core.infra.gateway import RowMissing
+from chat_core.infra.connection import RowMissing
 from chat_core.ops import autoassign, budgets, consistency, messages
 from chat_core.ops.assignment import transition
 from chat_core.ops.slots import waiting
@@ -46,7 +46,7 @@ def create(core: Core, new: NewSession) -> Started:
             "theme": new.theme, "messageCount": 0, "tokenHash": authz.hash_token(token), "ownerId": owner}
     session_id = "s_" + secrets.token_hex(16)
     try:
-        session = core.gateway.create_session(session_id, data)
+        session = core.gateway.sessions.create(session_id, data)
     except UpstreamUnavailable:  # it may have landed with its answer lost: a session nobody knows
         _forget(core, session_id)
         raise
@@ -56,7 +56,7 @@ def create(core: Core, new: NewSession) -> Started:
 def _forget(core: Core, session_id: str) -> None:
     """Best-effort delete of a session whose create may have landed unanswered; one that never landed is fine."""
     try:
-        core.gateway.delete_session(session_id)
+        core.gateway.sessions.delete(session_id)
     except RowMissing:
         pass
     except ChatError:

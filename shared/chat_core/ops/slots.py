@@ -61,7 +61,7 @@ def take_slot(core: Core, agent_id: str, *, override: bool = False) -> Slot:
     """A slot for a manual claim, assignment or transfer: 409 at_capacity when the agent is full, unless an admin
     overrides. One request: the increment is unbounded and its answer (the row under its lock) tells the load and
     capacity at that instant; a slot that went past the capacity is given back."""
-    row = core.gateway.take_slot(agent_id, None)
+    row = core.gateway.agents.take_slot(agent_id, None)
     assert row is not None  # an unbounded increment is never refused
     cap = roster.capacity(row, core.settings)
     if row.load <= cap:
@@ -76,7 +76,7 @@ def take_slot(core: Core, agent_id: str, *, override: bool = False) -> Slot:
 
 def give_back(core: Core, slot: Slot) -> None:
     best_effort(core, f"agent {slot.agent_id}: a slot not used could not be given back (load one high until a repair)",
-         lambda: core.gateway.free_slot(slot.agent_id))
+         lambda: core.gateway.agents.free_slot(slot.agent_id))
 
 
 # --- moving a session between agents ---------------------------------------------------------------
@@ -104,7 +104,7 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
             before_holder, after_holder = holder(session), holder(after)
             if before_holder is not None and before_holder != after_holder and before_holder not in stamped:
                 # Before a write that may take the session from them: the repair then sees a release on its way.
-                core.gateway.mark_release(before_holder, core.now)
+                core.gateway.agents.mark_release(before_holder, core.now)
                 stamped.add(before_holder)
             if after_holder is not None and after_holder != before_holder:
                 after = replace(after, assigned_by=by, over_capacity=bool(slot and slot.over))
@@ -133,10 +133,10 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
             give_back(core, slot)
         elif by != TRANSFER:  # fairness counts sessions taken from the queue: "longest idle since the last one"
             best_effort(core, f"agent {slot.agent_id}: lastAssignedAt not written",
-                 lambda: core.gateway.touch_presence(slot.agent_id, {"lastAssignedAt": iso(core.now)}))
+                 lambda: core.gateway.agents.touch_presence(slot.agent_id, {"lastAssignedAt": iso(core.now)}))
     if before_holder is not None and before_holder != after_holder:
         best_effort(core, f"agent {before_holder}: a freed slot could not be given back (load one high until a repair)",
-             lambda: core.gateway.free_slot(before_holder))
+             lambda: core.gateway.agents.free_slot(before_holder))
         if then is not None:
             then()
     return session, replace(change, note=note)

@@ -36,13 +36,17 @@ def close_idle(core: Core) -> dict:
     - An open session whose visitor has been idle longer than IDLE_CLOSE_MINUTES is closed.
     Bounded whoever calls: at most one sweep a minute starts (a lease in the `jobs` table), and a sweep deletes and
     closes at most `sweep_capacity` sessions each. A forged schedule call while a sweep ran recently costs one read."""
-    if not core.gateway.start_job("idle-close", core.now, IDLE_SWEEP_MIN_INTERVAL):
+    # The jobs table's one lease (the fold's too), held for the minute and never given back: the next sweep starts
+    # once it is a minute old. Taken like the fold's, a sweep now runs when its lease write landed but its answer was
+    # lost (read back: the row names this holder; it used to answer 503 and skip the minute), and a `lastRunAt`
+    # later than now (a clock ahead, a row written by hand) no longer stops sweeps until the clock reaches it.
+    if core.gateway.jobs.lease("idle-close", core.now, IDLE_SWEEP_MIN_INTERVAL) is None:
         return {"skipped": "ran_recently", "closed": 0, "checked": 0, "deleted": 0, "closedAsEmpty": 0}
     capacity = sweep_capacity(core.settings)
     windows = budgets.sweep(core)
     deleted, emptied = _delete_empty(core, capacity)
     cutoff = rules.idle_cutoff(core.now, core.settings.idle_close_minutes)
-    idle = core.gateway.idle_sessions(cutoff, capacity)
+    idle = core.gateway.sessions.idle(cutoff, capacity)
     checked, closed = len(idle), sum(_close_if_idle(core, session.id, cutoff) for session in idle)
     if closed:  # slots freed: one pass for all of them
         autoassign.pump_quietly(core)
@@ -62,7 +66,7 @@ def _delete_empty(core: Core, capacity: int) -> tuple[int, int]:
     try:
         deleted = _drop_discarded(core, capacity)
         cutoff = core.now - timedelta(minutes=core.settings.empty_session_minutes)
-        for session in core.gateway.empty_sessions(cutoff, capacity):
+        for session in core.gateway.sessions.empty(cutoff, capacity):
             _, change = consistency.commit(core, session.id, lambda s: rules.discard_empty(s, core.now, cutoff),
                                            first=session)
             discarded += not change.noop
@@ -73,8 +77,8 @@ def _delete_empty(core: Core, capacity: int) -> tuple[int, int]:
 
 def _drop_discarded(core: Core, capacity: int) -> int:
     folded_up_to = counters.folded_batch(core)
-    return sum(core.gateway.delete_session_if_unchanged(session)
-               for session in core.gateway.discarded_sessions(capacity)
+    return sum(core.gateway.sessions.delete_if_unchanged(session)
+               for session in core.gateway.sessions.discarded(capacity)
                if session.fold_batch <= folded_up_to and not session.audit_pending)  # its trail is moved too
 
 
