@@ -6,7 +6,7 @@ DATA   ?= .local
 RESET  ?=
 CLI    := tools/appwrite-cli/node_modules/.bin/appwrite
 
-.PHONY: venv cli run test deploy-local lint bench clean
+.PHONY: venv cli run test test-js deploy-local lint bench clean
 
 $(VENV)/.installed: requirements-dev.txt shared/pyproject.toml pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,14 @@ cli: $(CLI)
 run: venv
 	$(PY) -m devstack run --port $(PORT) --data $(DATA)$(if $(filter-out 0 no false,$(RESET)), --reset)
 
-## The whole test suite; fails when no test ran (pytest exit code 5).
-test: venv cli
+## The whole test suite: the front end's JS tests (node's own runner, no dependency), then pytest; any failure fails
+## (pytest's exit code 5, "no tests collected", too).
+test: venv cli test-js
 	$(PY) -m pytest
+
+## The JS unit tests of web/ (tests/js/*.test.mjs): polling schedule, budget, retries, answers, rendering, drafts.
+test-js:
+	node --test tests/js/
 
 ## The real CLI pushes tables and functions to a blank local stack; the story then runs on the deployed build.
 deploy-local: venv cli

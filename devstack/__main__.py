@@ -1,6 +1,7 @@
 """Command line of the local stack (development only, loopback only).
 
-    python -m devstack run [--port 8787] [--data .local] [--reset] [--blank]
+    python -m devstack run [--port 8787] [--data .local] [--reset] [--blank] [--platform HOST ...]
+        [--deny-realtime-guests]
         (`make run [PORT=] [DATA=] [RESET=1]` runs this)
     python -m devstack fire-schedule close-session [--port 8787] [--data .local]
     python -m devstack user add agent-zoe --labels agent [--name "Zoe"]
@@ -19,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .server import DB_FILE, DEV_USERS, KEY_FILE, Stack
+from .server import DB_FILE, DEV_USERS, KEY_FILE, WEB_PLATFORMS, Stack
 from .startup import DataLock, StartupError
 
 DEFAULT_PORT, DEFAULT_DATA = 8787, ".local"
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-dev-mode", action="store_true",
                      help="refuse the dev-only x-devstack-user header")
     run.add_argument("--verbose", action="store_true", help="log every request")
+    run.add_argument("--platform", action="append", default=[], metavar="HOST",
+                     help="register a Web platform (a hostname, `*.example.com` allowed) whose pages may open "
+                          "Realtime sockets; localhost (the demo) always is")
+    run.add_argument("--deny-realtime-guests", action="store_true",
+                     help="Appwrite 2.x's Realtime policy: guests may not subscribe")
     run.set_defaults(command_fn=_run)
 
     fire = _with_common(commands.add_parser("fire-schedule", help="run a function's schedule now"))
@@ -76,7 +82,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         stack = Stack(args.root, data_dir=args.data, port=args.port, reset=args.reset,
                       dev_mode=not args.no_dev_mode, blank=args.blank,
-                      generate_secrets=() if args.blank else ("BOT_SECRET",)).start()
+                      generate_secrets=() if args.blank else ("BOT_SECRET",),
+                      web_platforms=tuple(dict.fromkeys([*WEB_PLATFORMS, *args.platform])),
+                      deny_realtime_guests=args.deny_realtime_guests).start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -121,6 +129,8 @@ Local Appwrite-compatible stack (development only; NOT Appwrite)
 {secrets_lines(stack)}
   demo site  http://{stack.host}:{stack.port}/demo/  (chat as a visitor; answer in the console, in another tab)
   console    http://{stack.host}:{stack.port}/functions/agent-console/  (sign in as agent-alice@example.test)
+  realtime   ws://{stack.host}:{stack.port}/v1/realtime?project={project}  (Web platforms: \
+{', '.join(stack.web_platforms)}; guests {'denied' if stack.deny_realtime_guests else 'allowed'})
   admin CLI  {cli_env}.venv/bin/sessions list{cli_port}
 
 Python SDK:

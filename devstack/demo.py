@@ -47,3 +47,24 @@ def page(endpoint: str, project: str, method: str) -> tuple[int, dict[str, str],
                                "content-security-policy": policy, "x-content-type-options": "nosniff",
                                "referrer-policy": "no-referrer"}
     return 200, headers, body.encode()
+
+
+CONSOLE_DEV = Path(__file__).with_name("console-dev.js")
+CONSOLE_DEV_PATH = "/devstack/console-dev.js"
+
+
+def console_dev_script(method: str) -> tuple[int, dict[str, str], bytes]:
+    """DEV ONLY: the module the stack adds to the agent console (the dev users, a refresh counter for the tests)."""
+    if method not in ("GET", "HEAD"):
+        return 405, {"content-type": "application/json"}, \
+            b'{"message": "GET only.", "code": 405, "type": "general_route_not_found"}'
+    return 200, {"content-type": "text/javascript; charset=utf-8", "cache-control": "no-store",
+                 "x-content-type-options": "nosniff"}, CONSOLE_DEV.read_bytes()
+
+
+def with_console_dev(body: bytes) -> bytes:
+    """The console page as the stack serves it: its own modules, then devstack/console-dev.js (same origin, so the
+    page's `script-src 'self'` allows it). Production serves the page without it."""
+    tag = f'<script type="module" src="{CONSOLE_DEV_PATH}"></script>\n'.encode()
+    at = body.rfind(b"</body>")
+    return body if at < 0 else body[:at] + tag + body[at:]

@@ -44,7 +44,7 @@ from typing import Any
 
 from tools.envfile import EnvFile, read_env_file
 
-from . import demo
+from . import demo, realtime
 from . import params as params_module
 from .accounts import DEV_PASSWORD, Accounts
 from .builds import Deployments
@@ -88,6 +88,9 @@ Response = tuple[int, dict[str, str], bytes]
 _EXECUTIONS = re.compile(r"^/v1/functions/([^/]+)/executions(?:/([^/]+))?/?$")
 _DEV_ROUTE = re.compile(r"^/v1/devstack/(schedules|users)/([^/]+)/?$")
 _FUNCTION_DOMAIN = re.compile(r"^/functions/([^/]+)(/.*)?$")  # a function's own domain, e.g. the agent console
+# The project's Web platforms for Realtime's origin check: the demo's own origin (http://127.0.0.1:<port>) counts as
+# `localhost` (Appwrite's Origin validator treats 127.0.0.1 and [::1] as localhost).
+WEB_PLATFORMS = ("localhost",)
 _LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$")
 
 
@@ -139,7 +142,13 @@ class DevApp:
             return self._dev_route(method, match.group(1), match.group(2), headers, body)
         if path in ("/demo", "/demo/"):  # DEV ONLY: a site with the widget embedded (devstack/demo.py)
             return demo.page(self.stack.endpoint, self.stack.project_id, method)
-        if match := _FUNCTION_DOMAIN.match(path):
+        if path == demo.CONSOLE_DEV_PATH and self.stack.dev_mode:  # DEV ONLY: added to the console (demo.py)
+            return demo.console_dev_script(method)
+        if (match := _FUNCTION_DOMAIN.match(path)) and match.group(2) is None and method in ("GET", "HEAD"):
+            # A function's domain answers at its root, /: here /functions/{id}/, so a page's relative URLs (the
+            # console's modules) resolve under it.
+            return 301, {"location": f"{path}/" + (f"?{query}" if query else "")}, b""
+        if match:
             return self._function_domain(method, match.group(1), match.group(2) or "/", query, headers, body,
                                          client_ip)
         if path == "/v1" or path.startswith("/v1/"):
@@ -248,7 +257,11 @@ class DevApp:
                               body=body, caller=caller, client_ip=client_ip, user_jwt=user_jwt)
         record = self.stack.runtime.execute(function_id, request)
         answer = {h["name"]: h["value"] for h in record["responseHeaders"]}
-        return record["responseStatusCode"] or 500, answer, record["responseBody"].encode()
+        content = record["responseBody"].encode()
+        if function_id == "agent-console" and self.stack.dev_mode and \
+                answer.get("content-type", "").startswith("text/html"):
+            content = demo.with_console_dev(content)  # DEV ONLY: the dev users and the tests' refresh counter
+        return record["responseStatusCode"] or 500, answer, content
 
     # ---- dev-only helpers for the CLI
 
@@ -394,6 +407,7 @@ class _Server(ThreadingHTTPServer):
     # to the REST API) overflowed it and the kernel dropped SYNs, so some requests waited 1 s for a retransmit.
     request_queue_size = 128
     app: DevApp
+    realtime: realtime.Realtime | None = None  # the /v1/realtime socket (devstack/realtime.py)
     max_body: int = MAX_BODY
     socket_timeout: float = SOCKET_TIMEOUT
 
@@ -435,6 +449,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if self.server.realtime is not None and realtime.is_request(self.path, headers):
+            self._serve_realtime(headers)
+            return
         try:
             body = self._read_body(headers)
         except ApiError as exc:
@@ -442,6 +459,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(*error_response(exc.code, exc.type, exc.message))
             return
         self._send(*self.server.app.handle(self.command, self.path, headers, body, self.client_address[0]))
+
+    def _serve_realtime(self, headers: dict[str, str]) -> None:
+        """Hand the connection to Realtime (``devstack.realtime``); it returns when the socket is done."""
+        self.close_connection = True
+        if _host_name(headers.get("host", "127.0.0.1")) not in LOOPBACK_HOSTS:  # the DNS-rebinding guard, as for HTTP
+            self._send(*error_response(403, "general_access_forbidden", "Only loopback host names are served."))
+            return
+        assert self.server.realtime is not None
+        self.server.realtime.serve(self, headers)
 
     def _read_body(self, headers: dict[str, str]) -> bytes:
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -517,7 +543,8 @@ class Stack:
                  reset: bool = False, dev_mode: bool = True, seed_users: bool = True,
                  run_scheduler: bool = True, max_body: int = MAX_BODY,
                  socket_timeout: float = SOCKET_TIMEOUT, dev_password: str | None = None,
-                 blank: bool = False, generate_secrets: tuple[str, ...] = ()) -> None:
+                 blank: bool = False, generate_secrets: tuple[str, ...] = (),
+                 web_platforms: tuple[str, ...] = WEB_PLATFORMS, deny_realtime_guests: bool = False) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the local stack listens on loopback only")
         self.root = Path(root).resolve() if root is not None else REPO_ROOT
@@ -537,6 +564,9 @@ class Stack:
         # for BOT_SECRET, so the demo's bot answers out of the box). Never printed; gone when the stack stops.
         self._generate_secrets = generate_secrets
         self.generated_secrets: tuple[str, ...] = ()
+        # Realtime (devstack/realtime.py): the hostnames of the project's Web platforms (an Origin must name one, or
+        # the stack's own host), and the 2.x policy that denies guests (off, as in a new project).
+        self.web_platforms, self.deny_realtime_guests = tuple(web_platforms), deny_realtime_guests
         self._lock = DataLock(self.data_dir)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -596,6 +626,11 @@ class Stack:
         self.rest = RestApi(self.engine, self.keys, self.project_id, self.accounts)
         self.runtime = FunctionRuntime({}, self.keys)
         self.engine.subscribe(self.runtime.dispatch_event)
+        self.realtime = realtime.Realtime(project_id=self.project_id, engine=self.engine, accounts=self.accounts,
+                                          api_hostnames=(self.host,), web_platforms=self.web_platforms,
+                                          deny_guests=self.deny_realtime_guests)
+        self.engine.subscribe(self.realtime.on_row_event)  # row events, after commit, to the sockets
+        self._server.realtime = self.realtime
         self.scheduler = Scheduler(self.runtime)
         self.deployments = Deployments(self.project, self.runtime, self.scheduler, self.data_dir, self.root,
                                        self._runtime_env())
@@ -625,6 +660,7 @@ class Stack:
     def stop(self) -> None:
         if self._server is None:
             return
+        self.realtime.close()  # every socket gets 1001 (going away) before the server stops
         self._server.shutdown()
         self._server.server_close()
         self._server = None

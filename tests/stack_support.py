@@ -45,14 +45,23 @@ def disable_functions(stack: Stack, *function_ids: str) -> None:
 
 def sign_in(stack: Stack, user: str) -> str:
     """What the agent console does: an email/password session, then a JWT for it (Account API over HTTP)."""
+    return _session_jwt(stack, "/account/sessions/email", {"email": f"{user}@example.test",
+                                                           "password": stack.dev_password})
+
+
+def visitor_jwt(stack: Stack) -> str:
+    """What the widget does for each visitor: an anonymous session, then a JWT for it."""
+    return _session_jwt(stack, "/account/sessions/anonymous", {})
+
+
+def _session_jwt(stack: Stack, path: str, body: dict) -> str:
     def post(path: str, body: dict, headers: dict) -> tuple[dict, dict]:
         request = urllib.request.Request(f"{stack.endpoint}{path}", data=json.dumps(body).encode(), method="POST",
                                          headers={"content-type": "application/json",
                                                   "x-appwrite-project": stack.project_id, **headers})
         with urllib.request.urlopen(request, timeout=10) as answer:
             return dict(answer.headers), json.loads(answer.read())
-    answer_headers, _ = post("/account/sessions/email",
-                             {"email": f"{user}@example.test", "password": stack.dev_password}, {})
+    answer_headers, _ = post(path, body, {})
     fallback = {k.lower(): v for k, v in answer_headers.items()}["x-fallback-cookies"]
     return post("/account/jwts", {}, {"x-fallback-cookies": fallback})[1]["jwt"]
 

@@ -48,21 +48,36 @@ def test_columns_use_only_types_the_cli_can_create():
                 assert "default" in column and column["default"] is None, column
 
 
-def test_each_function_ships_only_itself_and_the_shared_package():
+# The functions that serve the front end import neither the SDK nor chat_core: each ships its own folder and the
+# web/ folders it serves (web/shared/: the helpers both use), nothing else.
+WEB_FUNCTIONS = {"widget": "widget", "agent-console": "console"}
+
+
+def test_each_function_ships_only_itself_and_what_it_imports():
     # CLI 12: a function's `ignore` REPLACES .gitignore (lib/commands/functions.js, createDeployment), so the
     # rules allow-list instead of listing what to leave out.
     for fid, function in FUNCTIONS.items():
         ignore = function["ignore"]
-        assert ignore[:5] == ["/*", "!/functions/", "/functions/*", f"!/functions/{fid}/", "!/shared/"], fid
-        assert {"__pycache__/", "*.egg-info/", ".env"} <= set(ignore)
+        own = ["/*", "!/functions/", "/functions/*", f"!/functions/{fid}/"]
+        if fid in WEB_FUNCTIONS:
+            assert ignore[:8] == [*own, "!/web/", "/web/*", f"!/web/{WEB_FUNCTIONS[fid]}/", "!/web/shared/"], fid
+            assert not any("shared/" in rule and "web" not in rule for rule in ignore), fid
+        else:
+            assert ignore[:5] == [*own, "!/shared/"], fid
+            assert "*.egg-info/" in ignore and not any("web" in rule for rule in ignore), fid
+        assert {"__pycache__/", ".env", ".env.*"} <= set(ignore)
 
 
 def test_functions_install_the_sdk_built_for_the_server_line():
     pins = {re.search(r"appwrite==([\d.]+)", (ROOT / "functions" / fid / "requirements.txt").read_text()).group(1)
-            for fid in FUNCTIONS}
+            for fid in FUNCTIONS if fid not in WEB_FUNCTIONS}
     shared = re.search(r"appwrite==([\d.]+)", (ROOT / "shared" / "pyproject.toml").read_text()).group(1)
     assert pins == {shared} == {"27.0.0"}
     assert all("--no-cache-dir" not in f["commands"] for f in FUNCTIONS.values())  # keep the build cache useful
+    for fid in WEB_FUNCTIONS:  # nothing to install: no SDK, no shared package
+        requirements = (ROOT / "functions" / fid / "requirements.txt").read_text().splitlines()
+        assert [line for line in requirements if line.strip() and not line.startswith("#")] == [], fid
+        assert FUNCTIONS[fid]["commands"] == f"pip install -r functions/{fid}/requirements.txt", fid
 
 
 def row_width(table: dict) -> int:

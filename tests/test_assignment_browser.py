@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from stack_support import Party, function_variables
+from stack_support import Party, function_variables, visitor_jwt
 from test_console_browser import CHROMIUM_FLAGS, chromium_path, open_console, row
 from test_widget_browser import Widget, site, stored, watch
 
@@ -47,8 +47,9 @@ def shot(page, name: str) -> None:
 
 
 def waiting_visitor(stack: Stack, name: str) -> str:
-    """A visitor (another browser, through the API) asks for a person."""
-    visitor = Party(stack, key=False)
+    """A visitor (another browser, through the API) asks for a person, signed in anonymously as the widget signs
+    its visitors in: signed-in visitors wait in the order they asked (guests come after them)."""
+    visitor = Party(stack, key=False, headers={"X-Chat-JWT": visitor_jwt(stack)})
     status, created = visitor.run("create-session", {"userMeta": {"name": name}})
     assert status == 201
     status, answer = visitor.run("escalate", {"sessionId": created["sessionId"], "reason": f"{name} needs help"},

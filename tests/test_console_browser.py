@@ -116,6 +116,50 @@ def test_the_console_is_an_execution_served_as_a_page(stack):
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert "<title>Agent console</title>" in html
     assert json.dumps(stack.endpoint) in html  # the endpoint the page calls comes from the function's variables
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "style-src 'self';" in policy and "unsafe-inline" not in policy
+    # The local stack adds its dev conveniences (the dev users, the tests' refresh counter) as a module of its own.
+    assert '<script type="module" src="/devstack/console-dev.js"></script>' in html
+
+
+def test_production_serves_the_console_without_dev_conveniences():
+    """What the function itself answers (what Appwrite serves): the page, its modules and its style, nothing of the
+    local stack's."""
+    import re
+
+    from conftest import load_main
+
+    from devstack.context import RuntimeContext, RuntimeRequest
+
+    def get(path: str) -> dict:
+        return load_main("agent-console")(RuntimeContext(RuntimeRequest("GET", path, {}, b"")))
+
+    page = get("/")
+    served = [page["body"].decode()]
+    assets = re.findall(r'(?:src|href)="(v/[0-9a-f]{16}/[a-z]+/[a-z-]+\.(?:js|css))"', served[0])
+    assert sorted(a.rsplit("/", 1)[1] for a in assets) == ["app.js", "console.css"]
+    seen: set[str] = set()
+    while assets:  # the page's modules and everything they import
+        asset = assets.pop()
+        if asset in seen:
+            continue
+        seen.add(asset)
+        answer = get("/" + asset)
+        assert answer["statusCode"] == 200, asset
+        assert answer["headers"]["cache-control"] == "public, max-age=31536000, immutable"
+        text = answer["body"].decode()
+        served.append(text)
+        folder = asset.rsplit("/", 1)[0]
+        for imported in re.findall(r'from "(\.\.?/[^"]+)"', text):
+            parts = folder.split("/")
+            for step in imported.split("/"):
+                parts = parts[:-1] if step == ".." else parts if step == "." else [*parts, step]
+            assets.append("/".join(parts))
+    assert {a.split("/")[2] for a in seen} == {"console", "shared"}
+    for text in served:
+        for dev in ("DEV_USERS", "agent-alice", "example.test", "dev password", "data-refreshes", "dataset.refreshes",
+                    "devstack"):
+            assert dev not in text, dev
 
 
 def test_queue_claim_close_and_a_lost_race(stack, browser):
@@ -235,6 +279,7 @@ def test_a_flood_of_escalations_cannot_hide_the_longest_waiter(browser, tmp_path
     pushed a real visitor off the page. The console now asks the server for the oldest waiters and shows the true
     count. Its own stack, so the flood does not crowd the other tests' queues."""
     monkeypatch.setenv("GUEST_SESSIONS_PER_MINUTE", "1000")  # more than a guest's minute, to show the order holds
+    monkeypatch.setenv("GUEST_ESCALATIONS_PER_MINUTE", "1000")  # (issue 18 put escalations on a budget too)
     with Stack(ROOT, data_dir=tmp_path, port=0, run_scheduler=False) as own:
         visitor, _ = widget_session(own, "Can I talk to a human please?")
         fn = functions(own)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,17 +28,42 @@ def serve(method: str, path: str):
 def test_the_widget_function_hands_out_the_script_with_headers_for_any_site():
     answer = serve("GET", "/widget.js")
     assert answer["statusCode"] == 200
-    assert answer["body"] == (ROOT / "functions/widget/src/widget.js").read_bytes()
+    version = re.search(rb'"v/([0-9a-f]{16})/widget/app\.js"', answer["body"]).group(1).decode()
+    loader = (ROOT / "web/widget/widget.js").read_text().replace("__WIDGET_VERSION__", version, 1)
+    assert answer["body"] == loader.encode()  # the loader, with the deployment's version written in
     headers = {k.lower(): v for k, v in answer["headers"].items()}
     assert headers["content-type"] == "text/javascript; charset=utf-8"
     assert headers["x-content-type-options"] == "nosniff" and headers["cross-origin-resource-policy"] == "cross-origin"
-    assert headers["cache-control"] == "public, max-age=300"
+    assert headers["cache-control"] == "public, max-age=300" and headers["access-control-allow-origin"] == "*"
+
+
+def test_the_widget_modules_are_served_for_any_site_and_cached_for_good_under_their_version():
+    version = re.search(rb"v/([0-9a-f]{16})/", serve("GET", "/widget.js")["body"]).group(1).decode()
+    for path in ("widget/app.js", "widget/api.js", "shared/dom.js", "shared/execution.js"):
+        answer = serve("GET", f"/v/{version}/{path}")
+        headers = {k.lower(): v for k, v in answer["headers"].items()}
+        assert answer["statusCode"] == 200 and answer["body"] == (ROOT / "web" / path).read_bytes(), path
+        assert headers["content-type"] == "text/javascript; charset=utf-8"
+        assert headers["access-control-allow-origin"] == "*"  # module scripts are fetched with CORS
+        assert headers["cross-origin-resource-policy"] == "cross-origin"
+        assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    # A page loaded just before a deployment asks for the old version: it gets today's files, briefly cached.
+    stale = serve("GET", "/v/0123456789abcdef/widget/app.js")
+    assert stale["statusCode"] == 200 and stale["headers"]["cache-control"] == "public, max-age=300"
+    # Each file the modules import is served (an import the function cannot answer would break the widget).
+    for module in (ROOT / "web/widget").glob("*.js"):
+        for imported in re.findall(r'from "\.\.?/([^"]+)"', module.read_text()):
+            target = f"widget/{imported}" if not imported.startswith("shared/") else imported
+            assert serve("GET", f"/v/{version}/{target}")["statusCode"] == 200, (module.name, imported)
 
 
 @pytest.mark.parametrize(("method", "path", "status", "code"), [
     ("GET", "/", 404, "route_not_found"), ("GET", "/widget.js/", 404, "route_not_found"),
     ("GET", "/../main.py", 404, "route_not_found"), ("POST", "/widget.js", 405, "method_not_allowed"),
-    ("DELETE", "/widget.js", 405, "method_not_allowed"),
+    ("DELETE", "/widget.js", 405, "method_not_allowed"), ("GET", "/v/0/widget/../../functions/widget/src/main.py",
+    404, "route_not_found"), ("GET", "/v/0/console/app.js", 404, "route_not_found"),
+    ("GET", "/v/0/widget/widget.js", 404, "route_not_found"), ("GET", "/v/0/widget/nothing.js", 404, "route_not_found"),
+    ("GET", "/v/0/widget/app.js/", 404, "route_not_found"),
 ])
 def test_anything_else_is_a_json_error(method, path, status, code):
     answer = serve(method, path)

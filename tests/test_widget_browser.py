@@ -13,9 +13,12 @@ The polling policy is tested apart, with Playwright's fake clock and the four fu
 from __future__ import annotations
 
 import csv
+import http.server
 import io
 import json
 import os
+import re
+import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -359,6 +362,49 @@ def test_the_theme_is_checked_before_it_is_used(stack, browser):
     page.context.close()
 
 
+def test_a_site_on_another_origin_embeds_the_widget_with_one_tag_under_a_strict_policy(stack, browser):
+    """The site (its own server on another port: another origin) is not the widget's: the loader adds the widget's
+    modules from the widget function's domain, which the browser fetches with CORS; the site's policy allows that
+    domain only. The tag is there twice: one widget."""
+    widget_origin = site(stack)
+    policy = (f"default-src 'none'; script-src {widget_origin}; connect-src {widget_origin}; img-src data:; "
+              "base-uri 'none'")
+    tag = (f'<script src="{widget_origin}/functions/widget/widget.js" data-endpoint="{stack.endpoint}" '
+           f'data-project="{stack.project_id}" data-title="Shop help" defer></script>')
+    page_html = f"<!doctype html><title>Shop</title><body><h1>A shop</h1>{tag}{tag}</body>".encode()
+
+    class Shop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-security-policy", policy)
+            self.send_header("content-length", str(len(page_html)))
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Shop) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        shop = f"http://localhost:{server.server_address[1]}"
+        page = browser.new_context().new_page()
+        problems = watch(page)
+        modules: list[str] = []
+        page.on("request", lambda request: modules.append(request.url) if "/widget/v/" in request.url else None)
+        page.goto(f"{shop}/")
+        widget = Widget(page, title="Shop help").open()
+        widget.say("What are your opening hours?")
+        widget.reply("bot", "Monday to Friday")
+        assert page.evaluate("document.querySelectorAll('[data-chat-widget]').length") == 1
+        assert modules and all(url.startswith(f"{widget_origin}/functions/widget/v/") for url in modules)
+        assert {url.rsplit("/", 2)[-2] for url in modules} == {"widget", "shared"}
+        assert page.evaluate("location.origin") == shop != widget_origin
+        assert not problems, problems
+        page.context.close()
+        server.shutdown()
+
+
 def test_the_widget_function_serves_the_script_and_nothing_else(stack):
     import urllib.error
     import urllib.request
@@ -366,6 +412,11 @@ def test_the_widget_function_serves_the_script_and_nothing_else(stack):
     with urllib.request.urlopen(f"{site(stack)}/functions/widget/widget.js", timeout=10) as answer:
         assert answer.headers["content-type"] == "text/javascript; charset=utf-8"
         assert answer.headers["cross-origin-resource-policy"] == "cross-origin"
+        loader = answer.read().decode()
+    # The loader names the entry module, under the deployment's version (the widget itself is ES modules).
+    entry = re.search(r'"(v/[0-9a-f]{16}/widget/app\.js)"', loader).group(1)
+    with urllib.request.urlopen(f"{site(stack)}/functions/widget/{entry}", timeout=10) as answer:
+        assert answer.headers["content-type"] == "text/javascript; charset=utf-8"
         assert b"createApi" in answer.read()
     for path, status in (("/functions/widget/", 404), ("/functions/widget/widget.js/x", 404)):
         with pytest.raises(urllib.error.HTTPError) as refused:

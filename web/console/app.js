@@ -1,223 +1,31 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Agent console</title>
-<!--
-  Signing in (the same on Appwrite and on the local stack)
-  - Agents are Appwrite users with the label `agent` (or `admin`). They sign in with email and password
-    (POST /account/sessions/email). Appwrite keeps the session in its cookie and, for a page on another domain,
-    also hands it over in the `X-Fallback-Cookies` answer header, which the page keeps in localStorage (as
-    Appwrite's web SDK does) and sends back on the account routes.
-  - The page then asks for a short-lived JWT (POST /account/jwts, renewed every 10 minutes) and calls the
-    functions with it twice: `X-Appwrite-JWT` so Appwrite runs the execution as that user, and `X-Chat-JWT` in
-    the execution's headers so the function can verify who it is (see docs/security.md).
-  - Local stack: the dev users agent-alice, agent-bob and admin-ada sign in as <id>@example.test with the dev
-    password that `make run` prints.
-  `?refresh=N` changes the refresh period (seconds, 1 to 3600).
--->
-<style>
-  :root { --line: #d8dde6; --muted: #667085; --accent: #2856d8; --warn: #b54708; --bad: #b42318; --ok: #067647; }
-  * { box-sizing: border-box; }
-  [hidden] { display: none !important; }  /* a component's own `display` must never show what `hidden` hides */
-  body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2433; background: #f5f7fa; }
-  header { display: flex; gap: 8px 16px; align-items: center; padding: 10px 16px; background: #fff; border-bottom: 1px solid var(--line); flex-wrap: wrap; }
-  header h1 { font-size: 17px; margin: 0 12px 0 0; }
-  header .who { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; min-width: 0; }
-  header .prefs { display: flex; gap: 10px; align-items: center; font-size: 12px; color: var(--muted); flex-wrap: wrap; }
-  header .prefs label { display: flex; gap: 4px; align-items: center; cursor: pointer; }
-  header .status { margin-left: auto; color: var(--muted); font-size: 12px; }
-  header .presence { display: flex; gap: 8px; align-items: center; font-size: 12px; }
-  header .presence select { padding: 2px 4px; border: 1px solid var(--line); border-radius: 4px; }
-  .dot { display: inline-block; width: 8px; height: 8px; border-radius: 50%; background: var(--muted); }
-  .dot.available { background: var(--ok); }
-  .dot.away { background: var(--warn); }
-  #load.full { color: var(--bad); font-weight: 600; }
-  li.session.arrived { box-shadow: inset 3px 0 0 var(--ok); background: #f0faf3; }
-  .badge.new { background: #e7f6ec; color: var(--ok); font-weight: 600; }
-  #team li { padding: 6px 12px; border-bottom: 1px solid #eef0f4; display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
-  #team li:last-child { border-bottom: 0; }
-  #team .meta { color: var(--muted); font-size: 12px; }
-  input, select, button { font: inherit; }
-  input { padding: 4px 6px; border: 1px solid var(--line); border-radius: 4px; min-width: 0; }
-  button { padding: 3px 10px; border: 1px solid var(--accent); background: #fff; color: var(--accent); border-radius: 4px; cursor: pointer; }
-  button.primary { background: var(--accent); color: #fff; }
-  button.danger { border-color: var(--bad); color: var(--bad); }
-  button.danger.primary { background: var(--bad); color: #fff; }
-  button:disabled { opacity: .5; cursor: default; }
-  button.copy { border: 0; padding: 0 4px; font-size: 11px; color: var(--accent); background: none; text-decoration: underline; }
-  #notice { margin: 10px 16px 0; padding: 8px 12px; border-radius: 4px; background: #eef3ff; border: 1px solid #b9c9f3; display: flex; gap: 10px; align-items: center; flex-wrap: wrap; }
-  #notice.warn { background: #fff4e5; border-color: #f5c27a; color: var(--warn); }
-  #notice.error { background: #fdecea; border-color: #f4a29a; color: var(--bad); }
-  main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1.1fr); gap: 16px; padding: 16px; align-items: start; }
-  #detail-column { position: sticky; top: 8px; }
-  section { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin-bottom: 16px; }
-  section h2 { font-size: 14px; margin: 0; padding: 8px 12px; border-bottom: 1px solid var(--line); display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
-  section h2 .count { color: var(--muted); font-weight: normal; margin-left: auto; }
-  ul { list-style: none; margin: 0; padding: 0; }
-  li.session { padding: 8px 12px; border-bottom: 1px solid #eef0f4; cursor: pointer; display: grid; grid-template-columns: minmax(0, 1fr) auto; gap: 2px 8px; }
-  li.session:last-child { border-bottom: 0; }
-  li.session.selected { background: #eef3ff; box-shadow: inset 3px 0 0 var(--accent); }
-  li.session .head { display: flex; gap: 4px 8px; align-items: baseline; flex-wrap: wrap; min-width: 0; }
-  li.session .name { font-weight: 600; overflow-wrap: anywhere; }
-  code.id { font-family: ui-monospace, monospace; font-size: 13px; }
-  li.session .meta { color: var(--muted); font-size: 12px; grid-column: 1; }
-  li.session .reason { color: var(--warn); font-size: 12px; grid-column: 1; overflow-wrap: anywhere; }
-  li.session .actions { grid-column: 2; grid-row: 1 / span 3; display: flex; gap: 6px; align-items: center; flex-wrap: wrap; justify-content: flex-end; }
-  li.empty { padding: 10px 12px; color: var(--muted); }
-  .badge { white-space: nowrap; font-size: 11px; padding: 1px 6px; border-radius: 8px; background: #eef0f4; }
-  .badge.waiting { background: #fff4e5; color: var(--warn); }
-  .badge.mine { background: #e7f6ec; color: var(--ok); }
-  #detail .body { padding: 10px 12px; }
-  #detail dl { display: grid; grid-template-columns: minmax(80px, 110px) minmax(0, 1fr); margin: 0 0 8px; gap: 2px 8px; }
-  #detail dt { color: var(--muted); overflow-wrap: anywhere; }
-  #detail dd { margin: 0; overflow-wrap: anywhere; }
-  #detail h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 10px 0 4px; }
-  #detail .detail-actions { display: flex; gap: 6px; flex-wrap: wrap; margin-top: 6px; }
-  #back { display: none; }
-  #messages { max-height: 55vh; overflow: auto; border-top: 1px solid var(--line); padding: 8px 12px; }
-  ol.timeline { list-style: none; margin: 0 0 8px; padding: 0 0 0 10px; border-left: 2px solid var(--line); max-height: 30vh; overflow: auto; font-size: 12px; }
-  ol.timeline li { margin: 0 0 4px; overflow-wrap: anywhere; }
-  ol.timeline .action { font-weight: 600; }
-  ol.timeline time, ol.timeline .why { color: var(--muted); }
-  #ratings li { padding: 6px 12px; border-bottom: 1px solid #eef0f4; display: flex; gap: 8px; }
-  #ratings li:last-child { border-bottom: 0; }
-  #ratings .agent { flex: 1; overflow-wrap: anywhere; }
-  .msg { margin: 6px 0; }
-  .msg .head { font-size: 12px; color: var(--muted); }
-  .msg .role { font-weight: 600; margin-right: 6px; color: #1d2433; }
-  .msg.agent .role { color: var(--accent); }
-  .msg .text { white-space: pre-wrap; overflow-wrap: anywhere; }
-  .reply { display: flex; gap: 6px; padding: 8px 12px; border-top: 1px solid var(--line); }
-  .reply input { flex: 1; }
-  .transfer input { width: 110px; }
-  form.signin { display: flex; gap: 6px; flex-wrap: wrap; }
-  form.signin input { flex: 1 1 140px; }
-  header .hint { color: var(--muted); font-size: 12px; }
-  dialog { border: 1px solid var(--line); border-radius: 8px; padding: 16px; max-width: min(440px, calc(100vw - 24px)); }
-  dialog::backdrop { background: rgba(16, 24, 40, .35); }
-  dialog h2 { font-size: 16px; margin: 0 0 8px; }
-  dialog .buttons { display: flex; gap: 8px; justify-content: flex-end; margin-top: 14px; flex-wrap: wrap; }
-  #help table { border-collapse: collapse; }
-  #help td { padding: 3px 8px 3px 0; vertical-align: top; }
-  #help td:first-child { white-space: nowrap; }
-  kbd { font-family: ui-monospace, monospace; font-size: 12px; border: 1px solid var(--line); border-bottom-width: 2px; border-radius: 4px; padding: 0 5px; background: #f9fafb; }
-  /* Phone: one column. The lists, or (once a session is selected) that session with a way back. */
-  @media (max-width: 820px) {
-    header { padding: 8px 10px; }
-    #notice { margin: 8px 8px 0; }
-    main { grid-template-columns: minmax(0, 1fr); padding: 8px; gap: 8px; }
-    #detail-column { position: static; }
-    body:not(.viewing) #detail-column { display: none; }
-    body.viewing #lists { display: none; }
-    #back { display: inline-block; }
-    section { margin-bottom: 8px; }
-    li.session { grid-template-columns: minmax(0, 1fr); }
-    li.session .actions { grid-column: 1; grid-row: auto; justify-content: flex-start; margin-top: 4px; }
-    .transfer { flex: 1 1 6em; display: flex; }  /* shrinks before the buttons wrap */
-    .transfer input { width: 100%; }
-  }
-</style>
-</head>
-<body>
-<header>
-  <h1>Agent console</h1>
-  <div class="who" id="who"></div>
-  <div class="presence" id="presence" hidden>
-    <span class="dot" id="availability-dot" aria-hidden="true"></span>
-    <label for="availability">I am</label>
-    <select id="availability" title="Available: waiting visitors are assigned to you automatically, up to your capacity">
-      <option value="available">Available</option><option value="away">Away</option><option value="offline">Offline</option>
-    </select>
-    <span id="load" title="Sessions you hold / your capacity"></span>
-  </div>
-  <div class="prefs">
-    <label title="A desktop notification when a visitor starts waiting"><input type="checkbox" id="notify-toggle"> Desktop alerts</label>
-    <label title="A short chime when a visitor starts waiting"><input type="checkbox" id="sound-toggle"> Sound</label>
-    <button type="button" id="help-button" title="Keyboard shortcuts (?)" aria-label="Keyboard shortcuts">?</button>
-  </div>
-  <div class="status"><span id="refresh-status">not loaded</span></div>
-</header>
-<div id="notice" role="status" aria-live="polite" hidden></div>
-<main>
-  <div id="lists">
-    <section id="queue-section"><h2>Waiting for a human <span class="count" id="queue-count"></span></h2><ul id="queue"></ul></section>
-    <section id="mine-section"><h2>My sessions <span class="count" id="mine-count"></span></h2><ul id="mine"></ul></section>
-    <section id="active-section"><h2>Other active sessions <span class="count" id="active-count"></span></h2><ul id="active"></ul></section>
-    <section id="ratings-section" hidden><h2>Visitor ratings <span class="count" id="ratings-count"></span></h2><ul id="ratings" aria-label="Average rating per agent"></ul></section>
-    <section id="team-section" hidden><h2>Team <span class="count" id="team-count"></span></h2><ul id="team"></ul></section>
-  </div>
-  <div id="detail-column">
-    <section id="detail"><h2><button type="button" id="back" aria-label="Back to the sessions">&larr; Sessions</button> Session <span id="detail-name"></span> <span id="detail-id" class="count">none selected</span></h2>
-      <div class="body" id="detail-body"><p class="empty">Select a session to read its messages.</p></div>
-      <div id="messages"></div>
-      <form class="reply" id="reply" hidden><input id="reply-text" maxlength="4000" placeholder="Reply as agent…" autocomplete="off" aria-label="reply"><button class="primary" type="submit">Send</button></form>
-    </section>
-  </div>
-</main>
-<datalist id="agents"></datalist>
-<dialog id="confirm" aria-labelledby="confirm-title">
-  <h2 id="confirm-title"></h2>
-  <p id="confirm-text"></p>
-  <div class="buttons"><button type="button" id="confirm-cancel">Cancel</button><button type="button" class="danger primary" id="confirm-ok">OK</button></div>
-</dialog>
-<dialog id="help" aria-labelledby="help-title">
-  <h2 id="help-title">Keyboard shortcuts</h2>
-  <table>
-    <tr><td><kbd>j</kbd> <kbd>k</kbd></td><td>next / previous session</td></tr>
-    <tr><td><kbd>c</kbd></td><td>claim the selected session (or, with none selected, the one waiting longest)</td></tr>
-    <tr><td><kbd>r</kbd></td><td>reply: go to the reply box (<kbd>Enter</kbd> sends)</td></tr>
-    <tr><td><kbd>x</kbd></td><td>close the selected session (asks first: <kbd>Enter</kbd> closes, <kbd>Esc</kbd> keeps it)</td></tr>
-    <tr><td><kbd>u</kbd></td><td>unassign the selected session (back to the queue, with undo)</td></tr>
-    <tr><td><kbd>Esc</kbd></td><td>leave a text box; then unselect (on a phone: back to the list)</td></tr>
-    <tr><td><kbd>?</kbd></td><td>this help</td></tr>
-    <tr><td colspan="2">"I am Available" (top): waiting visitors are assigned to you automatically, up to your capacity; they arrive in My sessions, marked new, with a notice (and the sound and desktop alert if on).</td></tr>
-  </table>
-  <div class="buttons"><button type="button" id="help-close" class="primary">Got it</button></div>
-</dialog>
-<script>
-"use strict";
-const CONFIG = /*CONSOLE_CONFIG*/{};
-const params = new URLSearchParams(location.search);
+// The agent console (docs/admin-tools.md): the page's script, a native ES module, no build step. It talks to the
+// functions only, through Appwrite executions as the signed-in agent (api.js); what it says comes from format.js,
+// the parts it builds from answers from views.js.
+import { el } from "../shared/dom.js";
+import { createApi } from "./api.js";
+import { createDrafts } from "./drafts.js";
+import { arrivalText, canClose as closable, detailRows, label, others, refreshPeriod, short, span,
+         stars, statusLabel as labelFor, visitorName, waited } from "./format.js";
+import { messageItem, pairs, timelineItem } from "./views.js";
+
+const CONFIG = JSON.parse(document.getElementById("console-config").textContent || "{}");
 const endpoint = CONFIG.endpoint || (location.origin + "/v1");
-const LOCAL = /^(127\.0\.0\.1|localhost|\[::1\])$/.test(new URL(endpoint, location.href).hostname);
-const [REFRESH_MIN, REFRESH_MAX] = CONFIG.refreshRange || [1, 3600];  // setTimeout overflows past 24.8 days
-const REFRESH = Math.min(REFRESH_MAX, Math.max(REFRESH_MIN, Number(params.get("refresh")) || CONFIG.refreshSeconds || 5)) * 1000;
-const DEV_USERS = ["agent-alice", "agent-bob", "admin-ada"];
-const JWT_RENEW_MS = 10 * 60 * 1000;  // Appwrite's JWTs last 15 minutes
-const SESSION_KEY = "console.fallbackCookies";
+const REFRESH = refreshPeriod(CONFIG, location.search);
 const SELECTED_KEY = "console.selected", DRAFTS_KEY = "console.drafts";  // this tab's, kept across reloads
 const NOTIFY_KEY = "console.notify", SOUND_KEY = "console.sound";           // this browser's choices
 const TITLE = document.title;
 const HEARTBEAT_MS = 30 * 1000;  // keeps "available" alive: silent longer than AGENT_AWAY_SECONDS counts as away
 const ARRIVED_MS = 60 * 1000;    // how long a session that arrived on its own stays marked "new"
-const state = { me: null, jwt: null, jwtAt: 0, selected: sessionStorage.getItem(SELECTED_KEY), timer: null, busy: false,
-                again: false, refreshes: 0, sessions: new Map(), detail: null,
-                agent: null, beatAt: 0, mineSeen: null, arrived: new Map(), held: 0,
-                knownAgents: new Set(LOCAL ? DEV_USERS : []) };
+const state = { me: null, selected: sessionStorage.getItem(SELECTED_KEY), timer: null, busy: false,
+                again: false, sessions: new Map(), detail: null,
+                agent: null, beatAt: 0, mineSeen: null, arrived: new Map(), held: 0, knownAgents: new Set() };
 const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-function span(seconds) {
-  seconds = Math.max(0, Math.floor(seconds));
-  for (const [name, size] of [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]]) {
-    if (seconds >= size) { const n = Math.floor(seconds / size); return `${n} ${name}${n === 1 ? "" : "s"}`; }
-  }
-  return "0 seconds";
-}
-
+const api = createApi({ endpoint, project: CONFIG.project, functions: CONFIG.functions }, { storage: localStorage });
+const call = api.call;
+const list = api.list;
+const drafts = createDrafts(sessionStorage, DRAFTS_KEY);
+const statusLabel = (session) => labelFor(session, state.me);
+const canClose = (session) => closable(session, state.me);
 // A message above the lists; `action` ({label, run}) adds a button, such as Undo.
 function notice(text, kind, action) {
   const box = $("notice");
@@ -230,28 +38,6 @@ function notice(text, kind, action) {
   box.className = kind || "";
 }
 
-// The first 14 characters, as the CLI's tables show them (the CLI takes any unique prefix).
-function short(id) { return id && id.length > 16 ? id.slice(0, 14) + "…" : id || ""; }
-
-function visitorName(session) {
-  const meta = session.userMeta || {};
-  for (const key of ["name", "email"]) if (typeof meta[key] === "string" && meta[key].trim()) return meta[key].trim();
-  return "";
-}
-
-// "Vic (s_0996d3df2f6a…)" in notices; the full ID is one click away (copy).
-function label(session) {
-  const name = visitorName(session);
-  return name ? `${name} (${short(session.sessionId)})` : short(session.sessionId);
-}
-
-function statusLabel(session) {
-  if (session.status === "closed") return "Closed";
-  if (session.status === "agent_assigned") {
-    return session.assignedAgent === state.me ? "With you" : `With ${session.assignedAgent || "an agent"}`;
-  }
-  return session.needsHuman ? "Waiting for a human" : "With the bot";
-}
 
 function statusBadge(session) {
   const cls = session.status === "active" && session.needsHuman ? "waiting"
@@ -262,7 +48,8 @@ function statusBadge(session) {
 async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) { await navigator.clipboard.writeText(text); return; }
   // Plain http on a non-local address has no Clipboard API: the old way still works on a click.
-  const area = el("textarea", { readonly: true, style: "position:fixed;opacity:0" });
+  const area = el("textarea", { readonly: true });
+  Object.assign(area.style, { position: "fixed", opacity: "0" });  // CSSOM: allowed where style attributes are not
   area.value = text;
   document.body.append(area);
   area.select();
@@ -280,68 +67,6 @@ async function copyId(sessionId) {
   try { await copyText(sessionId); notice(`Copied ${sessionId}`); } catch (error) { notice(`Could not copy ${sessionId}: select it above.`, "error"); }
 }
 
-// What the agent typed, per session: it survives the refreshes that rebuild the lists, and reloads of the tab.
-const drafts = {
-  data: (() => { try { return JSON.parse(sessionStorage.getItem(DRAFTS_KEY)) || {}; } catch (e) { return {}; } })(),
-  get(kind, sessionId) { const box = this.data[kind]; return box && Object.hasOwn(box, sessionId) ? box[sessionId] : ""; },
-  set(kind, sessionId, text) {
-    const box = this.data[kind] || (this.data[kind] = {});
-    if (text) box[sessionId] = text; else delete box[sessionId];
-    try { sessionStorage.setItem(DRAFTS_KEY, JSON.stringify(this.data)); } catch (e) { /* storage full or off */ }
-  },
-  clear() { this.data = {}; sessionStorage.removeItem(DRAFTS_KEY); },
-};
-
-// ---- talking to the functions: one synchronous Appwrite execution per call
-
-class ApiError extends Error {
-  constructor(status, code, message, detail) { super(message); this.status = status; this.code = code; this.detail = detail || {}; }
-}
-
-// The account routes: the session travels in Appwrite's cookie, or in X-Fallback-Cookies when cookies can't.
-function accountFetch(path, options) {
-  const headers = { "content-type": "application/json", "x-appwrite-project": CONFIG.project };
-  const fallback = localStorage.getItem(SESSION_KEY);
-  if (fallback) headers["x-fallback-cookies"] = fallback;
-  return fetch(endpoint + path, { credentials: "include", ...options, headers });
-}
-
-async function jwt(renew) {
-  if (!state.jwt || renew || Date.now() - state.jwtAt > JWT_RENEW_MS) {
-    const answer = await accountFetch("/account/jwts", { method: "POST", body: "{}" });
-    if (!answer.ok) { state.jwt = null; throw new ApiError(401, "signed_out", "Sign in to continue."); }
-    state.jwt = (await answer.json()).jwt;
-    state.jwtAt = Date.now();
-  }
-  return state.jwt;
-}
-
-async function call(fn, method, path, body, retried) {
-  const token = await jwt(false);
-  const answer = await fetch(`${endpoint}/functions/${CONFIG.functions[fn]}/executions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-appwrite-project": CONFIG.project, "x-appwrite-jwt": token },
-    body: JSON.stringify({ async: false, method, path, body: body === undefined ? "" : JSON.stringify(body),
-                           headers: { "content-type": "application/json", "X-Chat-JWT": token } }),
-  });
-  const data = await answer.json().catch(() => ({}));
-  if (!answer.ok) {
-    if (answer.status === 401 && !retried) { await jwt(true); return call(fn, method, path, body, true); }
-    throw new ApiError(answer.status, data.type || "appwrite_error", data.message || `HTTP ${answer.status}`);
-  }
-  let result = {};
-  try { result = data.responseBody ? JSON.parse(data.responseBody) : {}; } catch (e) { result = {}; }
-  const status = data.responseStatusCode || 500;
-  if (status >= 400) {
-    const error = result.error || {};
-    throw new ApiError(status, error.code || "error", error.message || `the function answered ${status}`, error);
-  }
-  return result;
-}
-
-function list(query) {
-  return call("list", "GET", "/?" + new URLSearchParams({ summary: "false", limit: "100", ...query }).toString());
-}
 
 // ---- signing in
 
@@ -359,41 +84,23 @@ function renderWho() {
                                  autocomplete: "current-password", "aria-label": "password" });
   who.append(el("form", { class: "signin", onsubmit: (e) => { e.preventDefault(); signIn(email.value, password.value); } },
     email, password, el("button", { class: "primary", type: "submit", text: "Sign in" })));
-  if (LOCAL) who.append(el("span", { class: "hint", text: "Local stack: agent-alice@example.test (or agent-bob, admin-ada) with the dev password make run printed" }));
-}
-
-async function account() {
-  const answer = await accountFetch("/account", { method: "GET" });
-  return answer.ok ? answer.json() : null;
 }
 
 async function signIn(email, password) {
-  const answer = await accountFetch("/account/sessions/email", { method: "POST", body: JSON.stringify({ email, password }) });
-  if (!answer.ok) { notice("Sign-in failed: " + ((await answer.json().catch(() => ({}))).message || answer.status), "error"); return; }
-  const fallback = answer.headers.get("x-fallback-cookies");
-  if (fallback) localStorage.setItem(SESSION_KEY, fallback);
+  const refused = await api.signIn(email, password);
+  if (refused) { notice("Sign-in failed: " + refused, "error"); return; }
   await start();
 }
 
 async function signOut() {
   if (state.agent && state.agent.chosen !== "offline") await presence("offline");  // nobody is here any more
-  await accountFetch("/account/sessions/current", { method: "DELETE" }).catch(() => null);
-  localStorage.removeItem(SESSION_KEY);
-  state.me = null; state.jwt = null; drafts.clear(); setSelected(null); clearDetail(); alerts.seen = null;
+  await api.signOut();
+  state.me = null; drafts.clear(); setSelected(null); clearDetail(); alerts.seen = null;
   state.agent = null; state.mineSeen = null; renderPresence();
   renderWho(); refresh();
 }
 
 // ---- the lists
-
-function waited(session, now) {
-  const since = Date.parse(session.escalatedAt || session.createdAt);
-  return span((now - since) / 1000);
-}
-
-function canClose(session) {
-  return session.status !== "closed" && (!session.assignedAgent || session.assignedAgent === state.me);
-}
 
 function actionButton(label, fn, session, cls) {
   return el("button", { type: "button", class: cls, "data-action": label.toLowerCase(), text: label,
@@ -445,12 +152,6 @@ function fill(id, sessions, now, kind, empty, total = sessions.length) {
   }
 }
 
-// "All active" minus what the queue and my sessions already show: each session is listed once.
-function others(active, ...shown) {
-  const seen = new Set(shown.flat().map((s) => s.sessionId));
-  return active.filter((s) => !seen.has(s.sessionId));
-}
-
 async function refresh() {
   clearTimeout(state.timer);
   state.timer = setTimeout(refresh, REFRESH);
@@ -489,15 +190,11 @@ async function refresh() {
     notice(`Could not load sessions: ${error.message}`, "error");
   } finally {
     state.busy = false;
-    state.refreshes += 1;
-    document.body.dataset.refreshes = String(state.refreshes);  // lets the browser tests wait for a refresh
   }
   if (state.again) { state.again = false; await refresh(); }
 }
 
 // ---- ratings: the visitors' average, and per agent (an admin sees every agent, an agent their own line)
-
-function stars(average) { return `${Number(average).toFixed(1)} / 5`; }
 
 function renderRatings(ratings) {
   const section = $("ratings-section");
@@ -513,8 +210,6 @@ function renderRatings(ratings) {
 }
 
 // ---- availability, load, and sessions that arrive on their own
-
-const ASSIGNED_BY = { auto: "automatically", claim: "claimed", admin: "by an admin", transfer: "by a transfer" };
 
 async function presence(choice) {
   if (!state.me) return;
@@ -565,10 +260,7 @@ function arrivals(mine) {
 
 function announce(fresh) {
   const first = fresh[0];
-  const how = (s) => s.assignedBy === "transfer" ? "was transferred to you" : s.assignedBy === "admin"
-    ? "was assigned to you by an admin" : "was assigned to you";
-  notice(fresh.length === 1 ? `${label(first)} ${how(first)}.` : `${fresh.length} visitors were assigned to you: ${fresh.map(label).join(", ")}.`,
-    "", { label: "Open", run: () => select(first.sessionId) });
+  notice(arrivalText(fresh), "", { label: "Open", run: () => select(first.sessionId) });
   if ($("sound-toggle").checked) chime();
   if (!$("notify-toggle").checked || !("Notification" in window) || Notification.permission !== "granted") return;
   try {
@@ -784,10 +476,6 @@ function unselect() {
   clearDetail();
 }
 
-function valueText(value) {
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
-
 async function showDetail(sessionId) {
   let answer;
   try {
@@ -807,13 +495,7 @@ async function showDetail(sessionId) {
   state.detail = s;
   $("detail-id").replaceChildren(idChip(s.sessionId));
   $("detail-name").textContent = visitorName(s) ? `with ${visitorName(s)}` : "";
-  const rows = [["Status", statusLabel(s)], ["Agent", s.assignedAgent || "-"],
-    ["Last seen", s.lastSeenAgo], ["Duration", s.duration], ["Messages", String(s.messageCount)]];
-  if (s.escalationReason && s.status !== "closed") rows.push(["Escalation", s.escalationReason]);
-  if (s.assignedBy && s.assignedAgent) rows.push(["Assigned", ASSIGNED_BY[s.assignedBy] + (s.overCapacity ? " (over capacity)" : "")]);
-  if (s.status === "closed" && s.closeReason) rows.push(["Closed", s.closeReason]);
-  if (s.rating) rows.push(["Rating", `${s.rating.score} / 5` + (s.rating.comment ? ` \u2014 \u201c${s.rating.comment}\u201d` : "")]);
-  const pairs = (list) => el("dl", {}, ...list.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+  const rows = detailRows(s, state.me);
   const meta = Object.entries(s.userMeta || {});
   const actions = el("div", { class: "detail-actions" });
   if (s.status === "active") actions.append(actionButton("Claim", claim, s, "primary"));
@@ -822,17 +504,13 @@ async function showDetail(sessionId) {
   const timeline = await loadTimeline(s);
   if (state.selected !== sessionId) return;
   $("detail-body").replaceChildren(pairs(rows),
-    ...(meta.length ? [el("h3", { text: "Visitor" }), el("dl", { class: "visitor" },
-      ...meta.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: valueText(v) })]))] : []),
+    ...(meta.length ? [el("h3", { text: "Visitor" }), pairs(meta, { class: "visitor" })] : []),
     ...(actions.childElementCount ? [actions] : []),  // (replaceChildren would show a null as the text "null")
     el("h3", { id: "timeline-title", text: "Timeline" }),
     el("ol", { class: "timeline", "aria-labelledby": "timeline-title" }, ...timeline.map(timelineItem)));
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  box.replaceChildren(...(all.length ? all.map((m) => el("div", { class: "msg " + m.role, "data-message": m.messageId },
-    el("div", { class: "head" }, el("span", { class: "role", text: m.role + (m.authorId ? ` (${m.authorId})` : "") }),
-      el("time", { datetime: m.createdAt, text: new Date(m.createdAt).toLocaleString() })),
-    el("div", { class: "text", text: m.text }))) : [el("p", { class: "empty", text: "No messages yet." })]));
+  box.replaceChildren(...(all.length ? all.map(messageItem) : [el("p", { class: "empty", text: "No messages yet." })]));
   if (atBottom) box.scrollTop = box.scrollHeight;
   $("reply").hidden = !(s.status === "agent_assigned" && s.assignedAgent === state.me);
 }
@@ -852,21 +530,6 @@ async function loadTimeline(s) {
   }
   Object.assign(timelines, { id: s.sessionId, mark, entries });
   return entries;
-}
-
-const ACTIONS = { open: "opened", escalate: "asked for a human", claim: "claimed", assign: "assigned",
-                  auto_assign: "assigned automatically", transfer: "transferred", unassign: "put back in the queue",
-                  close: "closed", idle_close: "closed as idle", empty_close: "closed as empty", rate: "rated",
-                  withdraw: "escalation taken back" };
-
-function timelineItem(entry) {
-  const who = entry.actor === "visitor" ? "Visitor" : entry.actor === "system" ? "System"
-    : entry.actor === "bot" ? "Bot" : entry.actor === "admin" ? "Admin" : entry.actor.replace(/^agent:/, "");
-  const move = entry.from ? `${entry.from} \u2192 ${entry.to}` : entry.to;
-  return el("li", { "data-seq": String(entry.seq), "data-action": entry.action },
-    el("time", { datetime: entry.at, text: new Date(entry.at).toLocaleTimeString() }), " ",
-    el("span", { class: "action", text: `${who} ${ACTIONS[entry.action] || entry.action}` }), ` (${move})`,
-    entry.why ? el("span", { class: "why", text: ` \u2014 ${entry.why}` }) : null);
 }
 
 $("reply-text").addEventListener("input", (e) => { if (state.selected) drafts.set("reply", state.selected, e.target.value); });
@@ -949,9 +612,9 @@ $("help-close").addEventListener("click", () => $("help").close());
 // ---- start
 
 async function start() {
-  const me = await account();
+  const me = await api.account();
   state.me = me ? me.$id : null;
-  state.jwt = null;
+  api.forgetJwt();
   alerts.seen = null;
   state.agent = null; state.mineSeen = null; state.arrived.clear(); state.beatAt = 0;
   renderWho();
@@ -962,6 +625,3 @@ async function start() {
 }
 
 start();
-</script>
-</body>
-</html>

@@ -1,0 +1,496 @@
+// The visitor's chat widget (docs/visitor-side.md): the entry module. widget.js, the one tag a site adds, loads it
+// as a native ES module from the widget function's domain, with the modules it imports; no build step, no framework,
+// nothing from a CDN.
+//
+// It uses the functions as docs/api.md documents them, through Appwrite executions (api.js): create-session on the
+// first message (the token is kept in localStorage, so a reload or another page of the site resumes the chat),
+// touch-session for messages (each with an idempotency key, retried on network errors without duplicates) and for
+// the transcript, escalate ("Talk to a person") and close-session ("End chat"). "Download transcript" pages through
+// touch-session /export (one execution per 100 messages) and saves one CSV file. After "End chat", the visitor may
+// rate the chat: 1 to 5 and a comment, through close-session /rate, once. How often it calls: policy.js.
+import { el } from "../shared/dom.js";
+import { ApiError } from "../shared/execution.js";
+import { createApi } from "./api.js";
+import { POLICY, heartbeatDue, nextDelay as policyDelay, retryDelay } from "./policy.js";
+import { createStore, freshState, restore, snapshot } from "./store.js";
+import { WHO, launcherName, metaText, statusText } from "./text.js";
+import { cleanTheme, pageTheme, themeVars } from "./theme.js";
+import { buildUi } from "./view.js";
+
+const LOST = ["session_not_found", "not_owner", "forbidden"]; // the stored session is gone or not ours
+
+// The tag's data-* attributes: widget.js (the tag a site adds) copies them onto the <script type="module"> it
+// adds for this module, which finds that element by its own URL.
+const tag = [...document.querySelectorAll("script[type=module][data-project]")].find((s) => s.src === import.meta.url);
+const data = { ...((tag && tag.dataset) || {}) };
+const config = { endpoint: String(data.endpoint || "").replace(/\/+$/, ""), project: String(data.project || "") };
+const usable = /^https?:\/\//.test(config.endpoint) && Boolean(config.project);
+if (!usable) console.error("chat widget: the script tag needs data-endpoint (https://…/v1) and data-project");
+
+const api = createApi(config);
+const store = createStore(localStorage, `chat-widget:${config.project}:${config.endpoint}`);
+const state = restore(freshState(pageTheme(data)), usable ? store.load() : {});
+
+function save() { store.save(snapshot(state)); }
+
+const { host, root, ui } = buildUi({
+  toggle: () => (state.open ? closePanel() : openPanel()), closePanel: () => closePanel(),
+  askForPerson: () => askForPerson(), endChat: () => endChat(), newChat: () => newChat(),
+  downloadTranscript: () => downloadTranscript(), submit: () => submit(), sendRating: () => sendRating(),
+});
+
+function applyTheme() {
+  const t = state.theme;
+  for (const [name, value] of Object.entries(themeVars(t))) host.style.setProperty(name, value); // CSSOM: CSP-safe
+  ui.title.textContent = t.title;
+  ui.launcherLabel.textContent = t.title;
+  renderGreeting();
+}
+
+// ---- rendering --------------------------------------------------------------------------------------------
+
+const rendered = new Map(); // item key -> <li>
+let greeting = null;
+
+function renderGreeting() {
+  if (greeting) greeting.remove();
+  greeting = state.theme.greeting
+    ? el("li", { class: "msg greeting" }, el("span", { class: "who", text: WHO.bot }), state.theme.greeting)
+    : null;
+  if (greeting) ui.list.prepend(greeting);
+}
+
+function renderItem(item, before) {
+  let li = rendered.get(item.key);
+  if (!li) {
+    if (item.role === "note") {
+      li = el("li", { class: "note", text: item.text });
+    } else {
+      const role = WHO[item.role] ? item.role : "system";
+      li = el("li", { class: `msg ${role}` },
+              el("span", { class: role === "user" ? "who sr-only" : "who", text: WHO[role] }),
+              el("span", { class: "text", text: item.text }), el("span", { class: "meta" }));
+    }
+    rendered.set(item.key, li);
+    const nearBottom = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 60;
+    const next = before && rendered.get(before.key);
+    if (next) ui.list.insertBefore(li, next);
+    else ui.list.append(li);
+    if (!next && (nearBottom || item.role === "user")) ui.log.scrollTop = ui.log.scrollHeight;
+  }
+  if (item.id) li.dataset.messageId = item.id;
+  li.classList.toggle("pending", item.state === "sending" || item.state === "retrying");
+  li.classList.toggle("failed", item.state === "failed");
+  const meta = li.querySelector(".meta");
+  if (meta) { meta.textContent = metaText(item); meta.hidden = !meta.textContent; }
+}
+
+function renderAll() {
+  ui.list.replaceChildren();
+  rendered.clear();
+  renderGreeting();
+  for (const item of state.items) renderItem(item);
+  renderControls();
+}
+
+function renderControls() {
+  const closed = state.status === "closed";
+  const agent = state.status === "agent_assigned";
+  ui.human.hidden = closed || agent || state.needsHuman;
+  ui.end.hidden = closed || !state.session;
+  ui.restart.hidden = !closed;
+  ui.download.hidden = !state.session;
+  ui.rating.hidden = !(closed && state.session && !state.rated);
+  ui.input.disabled = closed;
+  ui.send.disabled = closed;
+  ui.box.classList.toggle("open", state.open);
+  ui.panel.hidden = !state.open;
+  ui.launcher.setAttribute("aria-expanded", String(state.open));
+  ui.badge.hidden = state.open || !state.unread;
+  ui.badge.textContent = String(state.unread);
+  ui.launcher.setAttribute("aria-label", launcherName(state.theme.title, state.unread, state.open));
+  ui.status.textContent = statusText({ status: state.status, needsHuman: state.needsHuman, queue, trouble });
+}
+
+let trouble = false;
+let queue = null;
+
+// ---- what happens ---------------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+let counter = 0;
+function newId() { // the message's idempotency key: [A-Za-z0-9_-], at most 64
+  const random = new Uint32Array(2);
+  crypto.getRandomValues(random);
+  return `w-${Date.now().toString(36)}-${random[0].toString(36)}${random[1].toString(36)}-${(counter++).toString(36)}`;
+}
+
+function note(text) {
+  const item = { key: `note-${newId()}`, role: "note", text };
+  state.items.push(item);
+  renderItem(item);
+}
+
+function setTrouble(value) {
+  if (trouble !== value) { trouble = value; renderControls(); }
+}
+
+// The session's state, from any answer that carries it (each one the widget reads does).
+function applySession(session, answer) {
+  if (!session || typeof session !== "object") return;
+  const before = { status: state.status, needsHuman: state.needsHuman };
+  if (["active", "agent_assigned", "closed"].includes(session.status)) state.status = session.status;
+  state.needsHuman = Boolean(session.needsHuman);
+  queue = (answer && answer.queue) || session.queue || null;
+  if (before.status && before.status !== state.status) {
+    if (state.status === "agent_assigned") note("An agent has joined the chat.");
+    else if (state.status === "active" && before.status === "agent_assigned" && state.needsHuman)
+      note("The agent handed the chat back: you're in the queue again.");
+    else if (state.status === "closed" && !endingChat) note("This chat has been closed.");
+  }
+  if (state.status === "closed") { dropOutbox("the chat has ended"); stopPolling(); }
+  renderControls();
+  save();
+}
+
+function dropOutbox(reason) { // messages that can no longer be sent say so
+  for (const entry of state.outbox) {
+    const item = localItem(entry.cid);
+    if (item && item.state !== "failed") { Object.assign(item, { state: "failed", error: reason }); renderItem(item); }
+  }
+  state.outbox = [];
+}
+
+let sessionStarting = null;
+function ensureSession() { // one create-session at a time, shared by whoever needs the session
+  if (state.session) return Promise.resolve(state.session);
+  if (!sessionStarting) {
+    const userMeta = { page: location.pathname.slice(0, 200), language: navigator.language || "" };
+    sessionStarting = api.createSession(pageTheme(data), userMeta).then((answer) => {
+      if (typeof answer.sessionId !== "string" || typeof answer.token !== "string") {
+        throw new ApiError(0, "bad_answer", "create-session answered without a session");
+      }
+      state.session = { id: answer.sessionId, token: answer.token };
+      state.theme = cleanTheme(answer.theme);
+      applyTheme();
+      applySession(answer, answer);
+      return state.session;
+    }).finally(() => { sessionStarting = null; });
+  }
+  return sessionStarting;
+}
+
+function submit() {
+  const text = ui.input.value.trim();
+  if (!text || state.status === "closed") return;
+  ui.input.value = "";
+  ui.input.style.height = "auto";
+  const cid = newId();
+  const item = { key: cid, cid, role: "user", text: text.slice(0, 4000), state: "sending" };
+  state.items.push(item);
+  state.outbox.push({ cid, text: item.text });
+  renderItem(item);
+  save();
+  flush();
+}
+
+function localItem(cid) { return state.items.find((i) => i.cid === cid); }
+
+let flushing = false;
+let lastVisitorActivity = Date.now();
+async function flush() { // sends the outbox in order; a message keeps its id across retries, so none is stored twice
+  if (flushing) return;
+  flushing = true;
+  let attempt = 0;
+  try {
+    while (state.outbox.length && state.status !== "closed") {
+      const entry = state.outbox[0];
+      const item = localItem(entry.cid);
+      try {
+        const session = await ensureSession();
+        const answer = await api.send(session, entry.text, entry.cid);
+        state.outbox.shift();
+        attempt = 0;
+        lastVisitorActivity = Date.now();
+        const stored = answer.message || {};
+        if (item && !item.id && typeof stored.messageId === "string") { // (a poll may have confirmed it first)
+          Object.assign(item, { id: stored.messageId, at: stored.createdAt || "" });
+          state.seen += 1;
+        }
+        if (item) { item.state = null; renderItem(item); }
+        setTrouble(false);
+        applySession(answer.session, answer);
+        activity();
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        if (error.retryable) {
+          if (item) { item.state = "retrying"; renderItem(item); }
+          setTrouble(true);
+          await sleep(retryDelay(error, attempt++));
+          continue;
+        }
+        state.outbox.shift();
+        if (item) { item.state = "failed"; item.error = error.message; renderItem(item); }
+        if (error.code === "session_closed") applySession({ status: "closed", needsHuman: false });
+        else if (LOST.includes(error.code)) forgetSession();
+      }
+      save();
+    }
+  } finally {
+    flushing = false;
+    save();
+  }
+}
+
+async function askForPerson() {
+  ui.human.disabled = true;
+  try {
+    const session = await ensureSession();
+    const answer = await api.escalate(session);
+    applySession(answer.session, answer);
+    // (auto-assigned at once: "an agent has joined" says it all)
+    if (answer.escalated && state.status !== "agent_assigned") note("You asked for a person: an agent will join as soon as one is free.");
+    activity();
+  } catch (error) {
+    if (error.code === "session_closed") applySession({ status: "closed", needsHuman: false });
+    else note(`Could not reach us (${error.message}). Please try again.`);
+  } finally {
+    ui.human.disabled = false;
+  }
+}
+
+let endingChat = false;
+async function endChat() {
+  if (!state.session) return;
+  endingChat = true;
+  ui.end.disabled = true;
+  try {
+    const answer = await api.close(state.session);
+    note("You ended the chat.");
+    applySession(answer.session, answer);
+    if (!ui.rating.hidden) ui.scores[0].querySelector("input").focus(); // keyboard users land on the rating
+  } catch (error) {
+    if (error.code === "session_closed") applySession({ status: "closed", needsHuman: false });
+    else note(`Could not end the chat (${error.message}). Please try again.`);
+  } finally {
+    endingChat = false;
+    ui.end.disabled = false;
+  }
+}
+
+// The transcript as one file: every page of touch-session /export, the chunks appended in order (the server makes
+// them one CSV: the header once, RFC 4180 quoting, formula starts defused), saved through a Blob. A byte-order mark
+// first, so spreadsheet programs read it as UTF-8.
+let downloading = false;
+async function downloadTranscript() {
+  const session = state.session;
+  if (!session || downloading) return;
+  downloading = true;
+  ui.download.disabled = true;
+  ui.download.setAttribute("aria-busy", "true");
+  ui.download.textContent = "Preparing transcript…";
+  try {
+    const chunks = ["\ufeff"];
+    const seen = new Set();
+    let cursor = null;
+    let name = "transcript.csv";
+    let type = "text/csv;charset=utf-8";
+    do {
+      const answer = await api.transcript(session, cursor);
+      if (typeof answer.chunk !== "string") throw new ApiError(0, "bad_answer", "the transcript could not be read");
+      chunks.push(answer.chunk);
+      if (typeof answer.filename === "string" && /^[\w.-]{1,80}$/.test(answer.filename)) name = answer.filename;
+      if (typeof answer.contentType === "string") type = answer.contentType;
+      cursor = typeof answer.nextCursor === "string" && !seen.has(answer.nextCursor) ? answer.nextCursor : null;
+      if (cursor) seen.add(cursor);
+    } while (cursor);
+    const url = URL.createObjectURL(new Blob(chunks, { type }));
+    const link = el("a", { href: url, download: name, hidden: true });
+    root.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000); // after the browser has taken the file
+    note("Transcript downloaded.");
+  } catch (error) {
+    note(`Could not download the transcript (${error.message}). Please try again.`);
+  } finally {
+    downloading = false;
+    ui.download.disabled = false;
+    ui.download.removeAttribute("aria-busy");
+    ui.download.textContent = "Download transcript";
+  }
+}
+
+async function sendRating() {
+  const picked = ui.scores.map((label) => label.querySelector("input")).find((input) => input.checked);
+  if (!picked) { note("Pick a score from 1 to 5 first."); ui.scores[0].querySelector("input").focus(); return; }
+  const comment = ui.comment.value.trim().slice(0, 1000);
+  ui.rate.disabled = true;
+  try {
+    await api.rate(state.session, { score: Number(picked.value), ...(comment ? { comment } : {}) });
+    state.rated = true;
+    note("Thank you for rating this chat.");
+  } catch (error) {
+    if (error.code === "already_rated") { state.rated = true; note("This chat was rated already."); }
+    else if (LOST.includes(error.code)) { state.rated = true; note("This chat can no longer be rated."); }
+    else note(`Could not send your rating (${error.message}). Please try again.`);
+  } finally {
+    ui.rate.disabled = false;
+    renderControls();
+    save();
+    if (state.rated) ui.restart.focus();
+  }
+}
+
+function forgetSession() {
+  note("This chat is no longer available. Your next message starts a new one.");
+  dropOutbox("the chat is no longer available");
+  Object.assign(state, { session: null, cursor: null, seen: 0, status: null, needsHuman: false });
+  stopPolling();
+  renderControls();
+  save();
+}
+
+function newChat() {
+  stopPolling();
+  const open = state.open;
+  Object.assign(state, freshState(pageTheme(data)), { open });
+  queue = null;
+  applyTheme();
+  renderAll();
+  save();
+  ui.input.focus();
+}
+
+// ---- polling: politely (POLICY) ---------------------------------------------------------------------------
+
+let timer = null;
+let polling = false;
+let step = 0;
+let lastHeartbeat = Date.now();
+
+function hidden() { return document.visibilityState === "hidden"; }
+
+function nextDelay() {
+  const next = policyDelay({ hidden: hidden(), step, live: state.needsHuman || state.status === "agent_assigned" });
+  step = next.step;
+  return next.seconds;
+}
+
+function schedule(seconds) {
+  clearTimeout(timer);
+  timer = null;
+  if (!state.session || state.status === "closed") return;
+  timer = setTimeout(poll, 1000 * (seconds === undefined ? nextDelay() : seconds));
+}
+
+function activity() { step = 0; if (!polling) schedule(); }
+function stopPolling() { clearTimeout(timer); timer = null; }
+
+function addMessage(m) { // a message from the server, shown once
+  if (!m || typeof m !== "object" || typeof m.messageId !== "string" || typeof m.text !== "string") return;
+  if (state.items.some((i) => i.id === m.messageId)) return;
+  state.seen += 1;
+  const at = typeof m.createdAt === "string" ? m.createdAt : "";
+  const mine = m.role === "user" && m.clientMessageId ? localItem(m.clientMessageId) : null;
+  if (mine) { // our own message, confirmed by a poll before (or instead of) its answer
+    Object.assign(mine, { id: m.messageId, at, state: mine.state === "failed" ? "failed" : null });
+    renderItem(mine);
+    return;
+  }
+  const item = { key: m.messageId, id: m.messageId, role: String(m.role), text: m.text, at };
+  // In order of creation: a message found by a re-read goes before the first one shown that is newer.
+  const index = at ? state.items.findIndex((i) => i.at && i.at > at) : -1;
+  if (index >= 0) state.items.splice(index, 0, item);
+  else state.items.push(item);
+  renderItem(item, index >= 0 ? state.items[index + 1] : null);
+  if (m.role !== "user" && (!state.open || hidden())) state.unread += 1;
+}
+
+async function poll() {
+  timer = null;
+  if (polling || !state.session || state.status === "closed") return;
+  polling = true;
+  try {
+    const session = state.session;
+    if (heartbeatDue({ hidden: hidden(), now: Date.now(), lastActivity: lastVisitorActivity, lastHeartbeat })) {
+      lastHeartbeat = Date.now();
+      const beat = await api.heartbeat(session);
+      applySession(beat.session, beat);
+    }
+    for (let page = 0; page < 10 && state.session === session && state.status !== "closed"; page++) {
+      const answer = await api.messages(session, state.cursor);
+      const messages = Array.isArray(answer.messages) ? answer.messages : [];
+      // An agent claims before writing: "an agent has joined" goes above what they wrote (the session is read
+      // before the page, so its state is never newer than the messages).
+      if (answer.session && answer.session.status === "agent_assigned") applySession(answer.session, answer);
+      for (const m of messages) addMessage(m);
+      if (messages.length) state.cursor = messages[messages.length - 1].messageId;
+      applySession(answer.session, answer);
+      if (!answer.nextCursor) { checkCount(answer.session); break; }
+    }
+    setTrouble(false);
+  } catch (error) {
+    if (error instanceof ApiError && LOST.includes(error.code)) forgetSession();
+    else if (!(error instanceof ApiError && error.skipped)) setTrouble(true);
+  } finally {
+    polling = false;
+    renderControls();
+    save();
+    schedule();
+  }
+}
+
+// A message stored at nearly the same instant as another can sort before a cursor the widget already passed.
+// The session's count tells (it is read before the page, and counts only stored messages): more messages than
+// were shown means one was missed, so the transcript is read again from the start, adding only what is missing.
+function checkCount(session) {
+  const count = session && Number(session.messageCount);
+  if (!Number.isInteger(count)) return;
+  if (state.rereading) { state.rereading = false; state.seen = Math.max(state.seen, count); return; }
+  if (count > state.seen) { state.rereading = true; state.cursor = null; step = 0; }
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!state.session || state.status === "closed") return;
+  if (hidden()) { schedule(POLICY.pollHidden); return; }
+  if (state.open && state.unread) { state.unread = 0; renderControls(); save(); } // read while away: seen now
+  activity(); // the visitor is back: look soon
+});
+window.addEventListener("online", () => { setTrouble(false); flush(); activity(); });
+
+// ---- opening and closing the panel --------------------------------------------------------------------------
+
+function openPanel() {
+  state.open = true;
+  state.unread = 0;
+  renderControls();
+  save();
+  ui.log.scrollTop = ui.log.scrollHeight;
+  ui.input.focus();
+}
+
+function closePanel() {
+  state.open = false;
+  renderControls();
+  save();
+  ui.launcher.focus();
+}
+
+function start() {
+  document.body.append(host);
+  applyTheme();
+  renderAll();
+  if (state.session && state.status !== "closed") {
+    for (const item of state.items) if (item.state === "sending" || item.state === "retrying") renderItem(item);
+    flush();
+    schedule(0); // catch up with what happened while the visitor was away
+  }
+}
+
+export const widget = Object.freeze({ open: openPanel, close: closePanel, policy: POLICY });
+if (usable && !window.ChatWidget) {
+  window.ChatWidget = widget;
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start, { once: true });
+}
