@@ -82,7 +82,7 @@ def ledger(fake: FakeAppwrite) -> tuple[list, list, int]:
 def counted_summary(fake: FakeAppwrite) -> dict:
     """The summary as list-sessions computes it: the counters plus the sessions they do not hold yet."""
     counter_rows, sessions, batch = ledger(fake)
-    pending = [s for s in sessions if s.dirty or s.fold_batch > batch]
+    pending = [s for s in sessions if s.ledger.dirty or s.ledger.fold_batch > batch]
     summary = rules.summarize(sums(counter_rows, pending, batch))
     return {key: summary[key] for key in ("total", "byStatus", "needsHuman", "agents", "ratings")}
 
@@ -96,14 +96,15 @@ def ledger_violations(fake: FakeAppwrite) -> list[str]:
     expected: dict = {}
     found = []
     for s in sessions:
-        if s.fold_batch <= batch:
-            rules.add(expected, rules.contribution(s.counted))
+        if s.ledger.fold_batch <= batch:
+            rules.add(expected, rules.contribution(s.ledger.counted))
         else:  # marked by a fold cut short: the rows it wrote hold `counted`, the others `foldFrom`
-            counted, before = rules.contribution(s.counted), rules.contribution(s.fold_from)
+            counted, before = rules.contribution(s.ledger.counted), rules.contribution(s.ledger.fold_from)
             for key in {*counted, *before}:
-                rules.add(expected, {key: (counted if row_batch.get(key, 0) >= s.fold_batch else before).get(key, {})})
-        if s.dirty != (rules.tally(s) != s.counted):
-            found.append(f"{s.id}: dirty={s.dirty} but tally {rules.tally(s)} counted {s.counted}")
+                held = counted if row_batch.get(key, 0) >= s.ledger.fold_batch else before
+                rules.add(expected, {key: held.get(key, {})})
+        if s.ledger.dirty != (rules.tally(s) != s.ledger.counted):
+            found.append(f"{s.id}: dirty={s.ledger.dirty} but tally {rules.tally(s)} counted {s.ledger.counted}")
     stored = {r.agent_id: r.values for r in counter_rows}
     for key in {*expected, *stored}:
         want = {name: expected.get(key, {}).get(name, 0) for name in rules.COUNTER_COLUMNS}
@@ -133,12 +134,13 @@ def audit_violations(fake: FakeAppwrite) -> list[str]:
     for s in rows(fake, "sessions"):
         session = session_rows.from_row(_sdk_row(s))
         entries = timeline(fake, s)
-        if [e.seq for e in entries] != list(range(1, session.audit_seq + 1)):
-            found.append(f"{session.id}: timeline seqs {[e.seq for e in entries]} for auditSeq {session.audit_seq}")
+        if [e.seq for e in entries] != list(range(1, session.ledger.audit_seq + 1)):
+            found.append(f"{session.id}: timeline seqs {[e.seq for e in entries]} for auditSeq "
+                         f"{session.ledger.audit_seq}")
             continue
         if not entries:
-            if session.audit_pending or session.transitions:
-                found.append(f"{session.id}: no trail, but auditPending {session.audit_pending}")
+            if session.ledger.audit_pending or session.ledger.transitions:
+                found.append(f"{session.id}: no trail, but auditPending {session.ledger.audit_pending}")
             continue
         state = entries[0].from_state
         for e in entries:
@@ -151,8 +153,9 @@ def audit_violations(fake: FakeAppwrite) -> list[str]:
         if len(rated) != (session.rating_score is not None) or (rated and rated[0].to_state !=
                                                                  f"rated:{session.rating_score}"):
             found.append(f"{session.id}: rating {session.rating_score} but rate entries {rated}")
-        if session.audit_pending != bool(session.transitions):
-            found.append(f"{session.id}: auditPending {session.audit_pending} with column {session.transitions!r}")
+        if session.ledger.audit_pending != bool(session.ledger.transitions):
+            found.append(f"{session.id}: auditPending {session.ledger.audit_pending} with column "
+                         f"{session.ledger.transitions!r}")
     return found
 
 

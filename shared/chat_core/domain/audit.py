@@ -59,7 +59,7 @@ def record(before: Session, after: Session, actor: str, now: datetime) -> list[T
     if after.rating_score and not before.rating_score:
         found.append(("rate", now_state, f"rated:{after.rating_score}",
                       f"{after.rating_score}/5" + (" with a comment" if after.rating_comment else "")))
-    return [_entry(after, after.audit_seq + n, now, actor, *item) for n, item in enumerate(found, start=1)]
+    return [_entry(after, after.ledger.audit_seq + n, now, actor, *item) for n, item in enumerate(found, start=1)]
 
 
 def _action(was: str, now_state: str, actor: str, after: Session) -> str:
@@ -123,24 +123,24 @@ def encode(entries: list[Transition]) -> str:
 
 def pending(session: Session) -> list[Transition]:
     """The entries the session's column holds (not moved yet), oldest first."""
-    if not session.transitions:
+    if not session.ledger.transitions:
         return []
     try:
         return [Transition(session.id, int(seq), parse_time(at), actor, action, was, now_state, why, agent)
-                for seq, at, actor, action, was, now_state, why, agent in jsonio.loads(session.transitions)]
+                for seq, at, actor, action, was, now_state, why, agent in jsonio.loads(session.ledger.transitions)]
     except (jsonio.NotStrictJSON, TypeError, ValueError):  # only we write it: a broken one is a failing Appwrite
         raise UpstreamUnavailable("Appwrite returned an unreadable row") from None
 
 
 def without(session: Session, upto: int) -> Session:
     """The session minus the column entries up to seq `upto` (stored already); the same object if none."""
-    if not upto or not session.transitions:
+    if not upto or not session.ledger.transitions:
         return session
     held = pending(session)
     kept = [entry for entry in held if entry.seq > upto]
     if len(kept) == len(held):
         return session
-    return replace(session, transitions=encode(kept), audit_pending=bool(kept))
+    return replace(session, ledger=replace(session.ledger, transitions=encode(kept), audit_pending=bool(kept)))
 
 
 def unrated(entry: Transition) -> Transition:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Generic, TypeVar
 
 ACTIVE, AGENT_ASSIGNED, CLOSED = "active", "agent_assigned", "closed"
 STATUSES = (ACTIVE, AGENT_ASSIGNED, CLOSED)
@@ -45,22 +45,12 @@ class Session:
     # admin's override.
     assigned_by: str | None = None
     over_capacity: bool = False
-    # The ledger (chat_core.consistency): the nonces of the last writes, what the counters hold for this session,
-    # and the fold that moved it there last.
-    write_log: tuple[str, ...] = ()
-    counted: Tally | None = None  # None: nothing counted yet
-    fold_from: Tally | None = None
-    fold_batch: int = 0
-    dirty: bool = False  # what it would add to the counters differs from what they hold
     # The visitor's rating, once the session closed (chat_core.ratings).
     rating_score: int | None = None
     rating_comment: str | None = None
     rated_at: datetime | None = None
-    # The audit trail (chat_core.audit): the transitions not moved to the `audit` table yet (its compact JSON form),
-    # how many were ever recorded, and whether any wait to be moved.
-    transitions: str = ""
-    audit_seq: int = 0
-    audit_pending: bool = False
+    # What the consistency layer keeps on the same row (ops.consistency, ops.counters, ops.audit): no rule reads it.
+    ledger: Ledger = field(default_factory=lambda: Ledger())
 
 
 @dataclass(frozen=True)
@@ -89,6 +79,25 @@ class Tally:
 
 
 @dataclass(frozen=True)
+class Ledger:
+    """The bookkeeping a session row carries beside the session, written by the same conditional write:
+    - the write log (ops.consistency): the nonces of the last writes, which tell a write whose answer was lost;
+    - the counters' ledger (ops.counters): what the counters hold for this session (`counted`), and the fold that
+      moved it there last (`fold_from`, `fold_batch`); `dirty` when its tally differs from `counted`;
+    - the audit buffer (ops.audit): the transitions not moved to the `audit` table yet, in their compact form, how
+      many were ever recorded, and whether any wait to be moved."""
+
+    write_log: tuple[str, ...] = ()
+    counted: Tally | None = None  # None: nothing counted yet
+    fold_from: Tally | None = None
+    fold_batch: int = 0
+    dirty: bool = False
+    transitions: str = ""
+    audit_seq: int = 0
+    audit_pending: bool = False
+
+
+@dataclass(frozen=True)
 class Transition:
     """One entry of a session's audit trail: who moved it from one state to another, when and why."""
 
@@ -103,14 +112,19 @@ class Transition:
     agent: str | None = None  # the agent it concerns (see audit.concerned_agent): what GET /audit?agent= filters on
 
 
+N = TypeVar("N")
+
+
 @dataclass(frozen=True)
-class Change:
-    """A decision about a session: the session as it must become (`after`), or `noop` saying why nothing changes."""
+class Change(Generic[N]):
+    """A decision about a session: the session as it must become (`after`), or `noop` saying why nothing changes.
+    `note`: what else the decision found, typed by whoever decides (`Change[Admitted]` for a message's admission),
+    for the operation that asked; `nonce`: set by ops.consistency.commit, the write that carried it."""
 
     after: Session | None = None
     noop: str | None = None
-    note: Any = None  # what else the decision found (a message's author and admission), for its caller
-    nonce: str | None = None  # set by consistency.commit: the write that carried it
+    note: N | None = None
+    nonce: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 from appwrite.query import Query
 
 from chat_core.domain import inputs, rules
-from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, Session, Tally, iso, parse_time
+from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, Ledger, Session, Tally, iso, parse_time
 from chat_core.domain.rules import EMPTY
 from chat_core.errors import BadRequest
 from chat_core.infra import operators
@@ -45,8 +45,10 @@ class Sessions:
         else StaleWrite. The columns that differ are written, and the ledger's (writeLog, counted, dirty) always."""
         data = {column: encode(getattr(after, name)) for name, (column, encode) in _COLUMNS.items()
                 if getattr(after, name) != getattr(before, name)}
-        data.update({"writeLog": " ".join(after.write_log), "counted": encode_tally(after.counted),
-                     "dirty": after.dirty})
+        data.update({column: encode(getattr(after.ledger, name)) for name, (column, encode) in _LEDGER_COLUMNS.items()
+                     if getattr(after.ledger, name) != getattr(before.ledger, name)})
+        data.update({"writeLog": " ".join(after.ledger.write_log), "counted": encode_tally(after.ledger.counted),
+                     "dirty": after.ledger.dirty})
         if refused := operators.operator_columns(data):  # validation refuses such text first; never send it
             raise BadRequest(f"{', '.join(refused)} would be applied as an Appwrite operation", code="operator_text")
         return from_row(self._conn.update_if_unchanged(TABLE, before.id, data, before.updated_at))
@@ -180,10 +182,12 @@ _COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Session field -> (c
     "close_reason": ("closeReason", _same), "rate_window_start": ("rateWindowStart", iso),
     "rate_window_count": ("rateWindowCount", _same), "assignments": ("assignments", _same),
     "waited_seconds": ("waitedSeconds", _same), "assigned_by": ("assignedBy", _same),
-    "over_capacity": ("overCapacity", _same), "fold_from": ("foldFrom", lambda t: encode_tally(t)),
-    "fold_batch": ("foldBatch", _same), "rating_score": ("ratingScore", _same),
-    "rating_comment": ("ratingComment", _same), "rated_at": ("ratedAt", iso), "transitions": ("transitions", _same),
-    "audit_seq": ("auditSeq", _same), "audit_pending": ("auditPending", _same),
+    "over_capacity": ("overCapacity", _same), "rating_score": ("ratingScore", _same),
+    "rating_comment": ("ratingComment", _same), "rated_at": ("ratedAt", iso),
+}
+_LEDGER_COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Ledger field -> (column, encoder), when changed
+    "fold_from": ("foldFrom", lambda t: encode_tally(t)), "fold_batch": ("foldBatch", _same),
+    "transitions": ("transitions", _same), "audit_seq": ("auditSeq", _same), "audit_pending": ("auditPending", _same),
 }
 
 
@@ -216,12 +220,13 @@ def from_row(row: Any) -> Session:
         rate_window_start=parse_time(d.get("rateWindowStart")), rate_window_count=int(d.get("rateWindowCount") or 0),
         assignments=int(d.get("assignments") or 0), waited_seconds=int(d.get("waitedSeconds") or 0),
         assigned_by=d.get("assignedBy"), over_capacity=bool(d.get("overCapacity")),
-        write_log=tuple((d.get("writeLog") or "").split()), counted=decode_tally(d.get("counted") or ""),
-        fold_from=decode_tally(d.get("foldFrom") or ""), fold_batch=int(d.get("foldBatch") or 0),
-        dirty=bool(d.get("dirty")), rating_score=d.get("ratingScore"), rating_comment=d.get("ratingComment"),
-        rated_at=parse_time(d.get("ratedAt")), transitions=d.get("transitions") or "",
-        audit_seq=int(d.get("auditSeq") or 0), audit_pending=bool(d.get("auditPending")),
+        rating_score=d.get("ratingScore"), rating_comment=d.get("ratingComment"), rated_at=parse_time(d.get("ratedAt")),
+        ledger=Ledger(
+            write_log=tuple((d.get("writeLog") or "").split()), counted=decode_tally(d.get("counted") or ""),
+            fold_from=decode_tally(d.get("foldFrom") or ""), fold_batch=int(d.get("foldBatch") or 0),
+            dirty=bool(d.get("dirty")), transitions=d.get("transitions") or "", audit_seq=int(d.get("auditSeq") or 0),
+            audit_pending=bool(d.get("auditPending"))),
     )
     if d.get("counted") is None:  # a row from before the ledger: the counters were rebuilt from it as it stands
-        session = replace(session, counted=rules.tally(session))
+        session = replace(session, ledger=replace(session.ledger, counted=rules.tally(session)))
     return session

@@ -52,7 +52,8 @@ def stamp(core: Core, before: Session, after: Session) -> Session:
     if len(column) > (CAPACITY if actor == "visitor" else CAPACITY - RESERVE):
         _store_all(core, held)
         column = encode(entries)
-    return replace(after, transitions=column, audit_seq=entries[-1].seq, audit_pending=True)
+    return replace(after, ledger=replace(after.ledger, transitions=column, audit_seq=entries[-1].seq,
+                                         audit_pending=True))
 
 
 # --- moving the entries to the `audit` table -------------------------------------------------------------
@@ -87,7 +88,7 @@ def history(core: Core, session: Session, page: HistoryPage, *, shows_rating: bo
     session's creation (seq 0, from the row). `shows_rating` False (a rating this caller may not see,
     `authz.sees_rating`): the rating's entry says only `rated`, without its score."""
     held = [entry for entry in pending(session) if entry.seq > page.after]
-    first_held = held[0].seq if held else session.audit_seq + 1
+    first_held = held[0].seq if held else session.ledger.audit_seq + 1
     rows: list[Transition] = []
     if page.after + 1 < first_held:  # moved rows come before the column
         rows = [row for row in core.gateway.audit.of_session(session.id, page.after, page.limit + 1)

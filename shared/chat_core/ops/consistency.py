@@ -55,7 +55,7 @@ def commit(core: Core, session_id: str, decide: Callable[[Session], Change], *,
     for attempt in range(attempts):
         if session is None:
             session = load(core, session_id)
-            late = next((nonce for nonce in session.write_log if nonce in tried), None)
+            late = next((nonce for nonce in session.ledger.write_log if nonce in tried), None)
             if late is not None:  # one of our writes whose answer was lost landed after all
                 return session, tried[late]
         change = decide(session)
@@ -75,8 +75,8 @@ def _write(core: Core, before: Session, change: Change, tried: dict[str, Change]
     after = audit.stamp(core, before, change.after)  # a transition is recorded by the write that makes it
     change = replace(change, nonce=nonce)
     tried[nonce] = change
-    stamped = replace(after, write_log=(*before.write_log, nonce)[-WRITE_LOG:],
-                      dirty=rules.tally(after) != after.counted)
+    stamped = replace(after, ledger=replace(after.ledger, write_log=(*before.ledger.write_log, nonce)[-WRITE_LOG:],
+                                            dirty=rules.tally(after) != after.ledger.counted))
     try:
         return core.gateway.sessions.update(before, stamped), change
     except RowMissing:
@@ -94,7 +94,7 @@ def _resolve(core: Core, before: Session, tried: dict[str, Change]) -> tuple[Ses
         raise UpstreamUnavailable(UNKNOWN) from None
     if now.updated_at == before.updated_at:
         raise StaleWrite("not applied")
-    follower = _follower(before.write_log, now.write_log)
+    follower = _follower(before.ledger.write_log, now.ledger.write_log)
     if follower in tried:
         return now, tried[follower]
     if follower is None:

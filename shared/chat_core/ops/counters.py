@@ -62,7 +62,7 @@ def summary(core: Core) -> dict:
                     continue
             except UpstreamUnavailable:  # the summary does not need the fold to be exact
                 core.log("fold: Appwrite failed; the pending sessions are read instead")
-        if any(session.fold_batch > batch + 1 for session in pending):
+        if any(session.ledger.fold_batch > batch + 1 for session in pending):
             continue  # two folds ended between our two reads: read again
         return rules.summarize(sums(rows, pending, batch))
     raise Conflict("the counters kept moving; try again", code="concurrent_update")
@@ -74,14 +74,14 @@ def sums(rows: list[CounterRow], pending: list[Session], batch: int) -> rules.To
     row_batch = {row.agent_id: row.batch for row in rows}
     for session in pending:
         now = rules.contribution(rules.tally(session))
-        if session.fold_batch <= batch:
-            rules.add(totals, rules.difference(rules.tally(session), session.counted))
+        if session.ledger.fold_batch <= batch:
+            rules.add(totals, rules.difference(rules.tally(session), session.ledger.counted))
             continue
         # Marked by the fold that is running (or was cut short): the rows it wrote already hold `counted`, the
         # others still hold `fold_from`.
-        counted, before = rules.contribution(session.counted), rules.contribution(session.fold_from)
+        counted, before = rules.contribution(session.ledger.counted), rules.contribution(session.ledger.fold_from)
         for key in {*now, *counted, *before}:
-            base = before if row_batch.get(key, 0) < session.fold_batch else counted
+            base = before if row_batch.get(key, 0) < session.ledger.fold_batch else counted
             rules.add(totals, {key: now.get(key, {})})
             rules.add(totals, {key: base.get(key, {})}, -1)
     return totals
@@ -139,10 +139,11 @@ def _fold(core: Core, max_sessions: int) -> int:
 def _mark(core: Core, session: Session, batch: int, moved: int = 0) -> None:
     def decide(current: Session) -> Change:
         kept = record.without(current, moved)
-        if not current.dirty:
+        if not current.ledger.dirty:
             return Change(noop="counted") if kept is current else Change(kept)
-        origin = current.fold_from if current.fold_batch == batch else current.counted
-        return Change(replace(kept, counted=rules.tally(current), fold_from=origin, fold_batch=batch))
+        origin = current.ledger.fold_from if current.ledger.fold_batch == batch else current.ledger.counted
+        return Change(replace(kept, ledger=replace(kept.ledger, counted=rules.tally(current), fold_from=origin,
+                                                          fold_batch=batch)))
     try:
         commit(core, session.id, decide, first=session)
     except ChatError as exc:  # it stays dirty: the next fold takes it
@@ -154,7 +155,7 @@ def settle_batch(core: Core, rows: list[CounterRow], batch: int, marked: list[Se
     its batch tells readers the fold is complete. Rows a cut-short fold already wrote are skipped."""
     delta: rules.Totals = {}
     for session in marked:
-        rules.add(delta, rules.difference(session.counted, session.fold_from))
+        rules.add(delta, rules.difference(session.ledger.counted, session.ledger.fold_from))
     by_key = {row.agent_id: row for row in rows}
     agents = sorted(key for key, values in delta.items() if key is not None and any(values.values()))
     for key in [*agents, None]:

@@ -46,7 +46,7 @@ def _rebuild(core: Core) -> dict:
         rows, batch = core.gateway.counters.rows(), batch + 1
     totals: rules.Totals = {None: {}}
     for session in core.gateway.sessions.all():
-        rules.add(totals, rules.contribution(session.counted))
+        rules.add(totals, rules.contribution(session.ledger.counted))
     by_key = {row.agent_id: row for row in rows}
     changed = 0
     for key in [*sorted(k for k in {*totals, *by_key} if k is not None), None]:

@@ -79,7 +79,8 @@ def _drop_discarded(core: Core, capacity: int) -> int:
     folded_up_to = counters.folded_batch(core)
     return sum(core.gateway.sessions.delete_if_unchanged(session)
                for session in core.gateway.sessions.discarded(capacity)
-               if session.fold_batch <= folded_up_to and not session.audit_pending)  # its trail is moved too
+               # the counters no longer hold it, and its trail is moved too
+               if session.ledger.fold_batch <= folded_up_to and not session.ledger.audit_pending)
 
 
 def _close_if_idle(core: Core, session_id: str, cutoff: datetime) -> int:
