@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("APPWRITE_FUNCTION_API_ENDPOINT", "http://appwrite.test/v1")
 
 import conftest  # noqa: E402
-from chat_core import http  # noqa: E402
+from chat_core.edge import http  # noqa: E402
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute  # noqa: E402
 
 from bench import ROOMY_BUDGETS  # noqa: E402

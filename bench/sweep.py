@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.sweep [--per-minute 600]
 
-With SESSIONS_PER_MINUTE=N, a sweep may delete 2N empty sessions and close 2N idle ones (service.sweep_capacity).
+With SESSIONS_PER_MINUTE=N, a sweep may delete 2N empty sessions and close 2N idle ones (ops.sweep.sweep_capacity).
 This fills the stack's tables straight through the engine with 2N sessions an earlier run closed as empty (folded
 since, so to be deleted), 2N empty sessions idle long enough to be closed as empty, and 2N sessions with a message,
 idle long enough to be closed, plus a minute's budget rows of N visitors, then fires

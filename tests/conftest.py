@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the `devstack` package lives at the repo root
 
-from chat_core import gateway  # noqa: E402
+from chat_core.infra import users  # noqa: E402
 
 from bench import ROOMY_BUDGETS  # noqa: E402  (tests not about the budgets run with these)
 from devstack.context import RuntimeContext, RuntimeRequest  # noqa: E402
@@ -106,8 +106,7 @@ def appwrite(monkeypatch):
 @contextmanager
 def fake_appwrite() -> Iterator[FakeAppwrite]:
     """The fake Appwrite with the test users, which `execute` then runs functions against."""
-    gateway._label_cache.clear()
-    gateway._jwt_cache.clear()
+    users.MEMORY.clear()
     _jwts.clear()
     with FakeAppwrite(ROOT / "appwrite.json", endpoint=ENDPOINT, project=PROJECT, key=KEY) as fake:
         for user_id, labels in USERS.items():

@@ -9,7 +9,11 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
-from chat_core import audit, consistency, gateway, rules
+from chat_core.domain import audit, rules
+from chat_core.infra import audit as audit_rows
+from chat_core.infra import counters
+from chat_core.infra import sessions as session_rows
+from chat_core.ops.counters import sums
 
 from devstack.fake import FakeAppwrite
 
@@ -70,16 +74,16 @@ def _sdk_row(row: dict) -> SimpleNamespace:
 
 def ledger(fake: FakeAppwrite) -> tuple[list, list, int]:
     """(counter rows, sessions, the global row's batch) as the service decodes them."""
-    counter_rows = [gateway._counter_row(_sdk_row(r)) for r in rows(fake, "counters")]
-    sessions = [gateway._session(_sdk_row(r)) for r in rows(fake, "sessions")]
+    counter_rows = [counters.from_row(_sdk_row(r)) for r in rows(fake, "counters")]
+    sessions = [session_rows.from_row(_sdk_row(r)) for r in rows(fake, "sessions")]
     return counter_rows, sessions, next((r.batch for r in counter_rows if r.agent_id is None), 0)
 
 
 def counted_summary(fake: FakeAppwrite) -> dict:
     """The summary as list-sessions computes it: the counters plus the sessions they do not hold yet."""
     counter_rows, sessions, batch = ledger(fake)
-    pending = [s for s in sessions if s.dirty or s.fold_batch > batch]
-    summary = rules.summarize(consistency.sums(counter_rows, pending, batch))
+    pending = [s for s in sessions if s.ledger.dirty or s.ledger.fold_batch > batch]
+    summary = rules.summarize(sums(counter_rows, pending, batch))
     return {key: summary[key] for key in ("total", "byStatus", "needsHuman", "agents", "ratings")}
 
 
@@ -92,14 +96,15 @@ def ledger_violations(fake: FakeAppwrite) -> list[str]:
     expected: dict = {}
     found = []
     for s in sessions:
-        if s.fold_batch <= batch:
-            rules.add(expected, rules.contribution(s.counted))
+        if s.ledger.fold_batch <= batch:
+            rules.add(expected, rules.contribution(s.ledger.counted))
         else:  # marked by a fold cut short: the rows it wrote hold `counted`, the others `foldFrom`
-            counted, before = rules.contribution(s.counted), rules.contribution(s.fold_from)
+            counted, before = rules.contribution(s.ledger.counted), rules.contribution(s.ledger.fold_from)
             for key in {*counted, *before}:
-                rules.add(expected, {key: (counted if row_batch.get(key, 0) >= s.fold_batch else before).get(key, {})})
-        if s.dirty != (rules.tally(s) != s.counted):
-            found.append(f"{s.id}: dirty={s.dirty} but tally {rules.tally(s)} counted {s.counted}")
+                held = counted if row_batch.get(key, 0) >= s.ledger.fold_batch else before
+                rules.add(expected, {key: held.get(key, {})})
+        if s.ledger.dirty != (rules.tally(s) != s.ledger.counted):
+            found.append(f"{s.id}: dirty={s.ledger.dirty} but tally {rules.tally(s)} counted {s.ledger.counted}")
     stored = {r.agent_id: r.values for r in counter_rows}
     for key in {*expected, *stored}:
         want = {name: expected.get(key, {}).get(name, 0) for name in rules.COUNTER_COLUMNS}
@@ -112,8 +117,8 @@ def ledger_violations(fake: FakeAppwrite) -> list[str]:
 def timeline(fake: FakeAppwrite, session_row: dict) -> list:
     """A session's transitions as stored: its audit rows and its column's entries, by seq (a row and an entry with
     the same seq, left by a move cut short, must be the same transition)."""
-    session = gateway._session(_sdk_row(session_row))
-    stored = {e.seq: e for e in (gateway._transition(_sdk_row(r)) for r in rows(fake, "audit"))
+    session = session_rows.from_row(_sdk_row(session_row))
+    stored = {e.seq: e for e in (audit_rows.from_row(_sdk_row(r)) for r in rows(fake, "audit"))
               if e.session_id == session.id}
     for entry in audit.pending(session):
         moved = stored.setdefault(entry.seq, entry)
@@ -127,14 +132,15 @@ def audit_violations(fake: FakeAppwrite) -> list[str]:
     (A session a test inserted straight into the table, in some state, has no trail to check until it moves.)"""
     found = []
     for s in rows(fake, "sessions"):
-        session = gateway._session(_sdk_row(s))
+        session = session_rows.from_row(_sdk_row(s))
         entries = timeline(fake, s)
-        if [e.seq for e in entries] != list(range(1, session.audit_seq + 1)):
-            found.append(f"{session.id}: timeline seqs {[e.seq for e in entries]} for auditSeq {session.audit_seq}")
+        if [e.seq for e in entries] != list(range(1, session.ledger.audit_seq + 1)):
+            found.append(f"{session.id}: timeline seqs {[e.seq for e in entries]} for auditSeq "
+                         f"{session.ledger.audit_seq}")
             continue
         if not entries:
-            if session.audit_pending or session.transitions:
-                found.append(f"{session.id}: no trail, but auditPending {session.audit_pending}")
+            if session.ledger.audit_pending or session.ledger.transitions:
+                found.append(f"{session.id}: no trail, but auditPending {session.ledger.audit_pending}")
             continue
         state = entries[0].from_state
         for e in entries:
@@ -147,8 +153,9 @@ def audit_violations(fake: FakeAppwrite) -> list[str]:
         if len(rated) != (session.rating_score is not None) or (rated and rated[0].to_state !=
                                                                  f"rated:{session.rating_score}"):
             found.append(f"{session.id}: rating {session.rating_score} but rate entries {rated}")
-        if session.audit_pending != bool(session.transitions):
-            found.append(f"{session.id}: auditPending {session.audit_pending} with column {session.transitions!r}")
+        if session.ledger.audit_pending != bool(session.ledger.transitions):
+            found.append(f"{session.id}: auditPending {session.ledger.audit_pending} with column "
+                         f"{session.ledger.transitions!r}")
     return found
 
 

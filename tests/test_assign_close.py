@@ -4,7 +4,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import http
+from chat_core.edge import http
 from conftest import ADMIN_SECRET, Widget, execute, row
 
 

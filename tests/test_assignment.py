@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import gateway, http
+from chat_core.edge import http
 from chat_core.errors import UpstreamUnavailable
+from chat_core.infra.sessions import Sessions
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, deliver, execute, row, rows
 from hardening_support import load_violations, violations
 from test_consistency import meanwhile
@@ -490,7 +491,7 @@ def test_a_claim_that_lands_late_does_not_free_a_slot_the_visitors_close_freed(t
     held, _ = waiting_visitor(team)
     assert claim(held.session_id, "agent-alice").status == 200
     second, _ = waiting_visitor(team)
-    real_update, real_get = gateway.Gateway.update_session, gateway.Gateway.get_session
+    real_update, real_get = Sessions.update, Sessions.get
     state: dict = {"late": None, "closed": None}
 
     def update_session(self, before, after):
@@ -507,8 +508,8 @@ def test_a_claim_that_lands_late_does_not_free_a_slot_the_visitors_close_freed(t
             real_update(writer, before, after)  # it lands now, after the read-back saw the row unchanged
             state["closed"] = execute("close-session", {"sessionId": second.session_id}, token=second.token)
         return row_now
-    monkeypatch.setattr(gateway.Gateway, "update_session", update_session)
-    monkeypatch.setattr(gateway.Gateway, "get_session", get_session)
+    monkeypatch.setattr(Sessions, "update", update_session)
+    monkeypatch.setattr(Sessions, "get", get_session)
     answer = claim(second.session_id, "agent-alice")
     monkeypatch.undo()
     assert state["closed"].status == 200 and state["closed"].json["closed"] is True, state["closed"]

@@ -7,8 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from chat_core import audit, gateway, http
-from chat_core.model import utcnow
+from chat_core.domain import audit
+from chat_core.domain.model import utcnow
+from chat_core.edge import http
+from chat_core.infra import audit as audit_rows
+from chat_core.infra import sessions as session_rows
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, row, rows
 from hardening_support import audit_violations, snapshot, timeline
 
@@ -139,7 +142,7 @@ def test_the_fold_moves_the_entries_to_the_audit_table_once(appwrite):
     stored = row(appwrite, "sessions", w.session_id)
     assert (stored["transitions"], stored["auditPending"], stored["auditSeq"]) == ("", False, 2)
     moved = rows(appwrite, "audit")
-    assert {r["$id"] for r in moved} == {gateway.audit_row_id(w.session_id, seq) for seq in (1, 2)}
+    assert {r["$id"] for r in moved} == {audit_rows.row_id(w.session_id, seq) for seq in (1, 2)}
     assert history(w.session_id) == before  # the same timeline, now from the table
     appwrite.reset_counts()
     fold()
@@ -184,7 +187,7 @@ def test_more_transitions_than_the_column_holds_lose_none(appwrite):
     w = Widget()
     execute("escalate", {"sessionId": w.session_id}, token=w.token)
     assign("/claim", w.session_id, user="agent-alice")
-    per_entry = len(audit.encode(audit.pending(gateway._session(_sdk(row(appwrite, "sessions", w.session_id))))))
+    per_entry = len(audit.encode(audit.pending(session_rows.from_row(_sdk(row(appwrite, "sessions", w.session_id))))))
     transfers = 2 * audit.CAPACITY // per_entry + 10
     for n in range(transfers):
         assign("/transfer", w.session_id, ("agent-bob", "agent-alice")[n % 2], secret=ADMIN_SECRET)
@@ -314,7 +317,7 @@ def test_a_stored_timeline_is_what_the_checker_reads(appwrite):
     assign("/claim", w.session_id, user="agent-alice")
     fold()
     assert [e.seq for e in timeline(appwrite, row(appwrite, "sessions", w.session_id))] == [1, 2]
-    appwrite.engine.delete_row("chat", "audit", gateway.audit_row_id(w.session_id, 1))
+    appwrite.engine.delete_row("chat", "audit", audit_rows.row_id(w.session_id, 1))
     assert audit_violations(appwrite) != []
 
 

@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 
 import pytest
-from chat_core import audit
+from chat_core.ops import audit
 from hardening_support import audit_violations, rows, timeline
 from stack_support import Party, at_once, disable_functions, function_variables
 

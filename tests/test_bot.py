@@ -13,12 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from chat_core import bot
-from chat_core.model import Message, Session
+from chat_core.bot import faq as faqs
+from chat_core.bot import policy, provider
+from chat_core.domain.model import Message, Session
 from conftest import BOT_SECRET, ROOT, Widget, execute, load_main, row, rows
 from llm_standin import ChatApiStandIn, completion
 
-FAQ = bot.Faq.load(ROOT / "functions" / "bot" / "src" / "faq.json")
+FAQ = faqs.Faq.load(ROOT / "functions" / "bot" / "src" / "faq.json")
 PHRASES = ("human", "real person", "a person")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
@@ -66,61 +67,61 @@ def test_a_question_the_faq_does_not_cover_gets_no_answer(question):
     ({"entries": [], "replies": {"handoff": 3}}, "replies.handoff must be a string"),
 ])
 def test_a_malformed_faq_is_refused_saying_where(data, problem):
-    with pytest.raises(bot.FaqError) as refused:
-        bot.Faq.parse(data)
+    with pytest.raises(faqs.FaqError) as refused:
+        faqs.Faq.parse(data)
     assert problem in str(refused.value)
 
 
 def test_a_faq_without_replies_uses_the_defaults():
-    faq = bot.Faq.parse({"entries": [{"keywords": ["Tent"], "answer": "Tents are in aisle 4."}]})
+    faq = faqs.Faq.parse({"entries": [{"keywords": ["Tent"], "answer": "Tents are in aisle 4."}]})
     assert faq.answer("Where are the tents?") == "Tents are in aisle 4."  # keywords match in any case
-    assert faq.replies == bot.DEFAULT_REPLIES
+    assert faq.replies == faqs.DEFAULT_REPLIES
 
 
 # --- the rules --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("role", ["bot", "agent", "system"])
 def test_the_bot_never_answers_anything_but_a_visitor(role):
-    assert bot.quiet_reason(message(role=role), session()) == "not a visitor message"
+    assert policy.quiet_reason(message(role=role), session()) == "not a visitor message"
 
 
 def test_the_bot_stays_quiet_once_an_agent_holds_the_session_or_it_closed():
-    assert bot.quiet_reason(message(), session("agent_assigned")) == "an agent has the session"
-    assert bot.quiet_reason(message(), session("closed")) == "session closed"
-    assert bot.quiet_reason(message(), session()) is None
-    assert bot.quiet_reason(message(), session(needs_human=True)) is None  # botShouldReply is still true
+    assert policy.quiet_reason(message(), session("agent_assigned")) == "an agent has the session"
+    assert policy.quiet_reason(message(), session("closed")) == "session closed"
+    assert policy.quiet_reason(message(), session()) is None
+    assert policy.quiet_reason(message(), session(needs_human=True)) is None  # botShouldReply is still true
 
 
 def test_asked_for_a_person_it_hands_off_once_and_then_only_reassures():
-    first = bot.decide(message("Can I talk to a human?"), session(), FAQ, PHRASES)
-    assert first == bot.Reply(FAQ.replies["handoff"], handoff=True)
-    again = bot.decide(message("a human please!"), session(needs_human=True), FAQ, PHRASES)
-    assert again == bot.Reply(FAQ.replies["waiting"], handoff=False)
+    first = policy.decide(message("Can I talk to a human?"), session(), FAQ, PHRASES)
+    assert first == policy.Reply(FAQ.replies["handoff"], handoff=True)
+    again = policy.decide(message("a human please!"), session(needs_human=True), FAQ, PHRASES)
+    assert again == policy.Reply(FAQ.replies["waiting"], handoff=False)
 
 
 def test_a_queue_entered_by_this_very_message_is_not_waiting_yet():
     """escalate handles the same event, maybe first: the bot's answer must not depend on which ran first."""
     queued_by_it = dataclasses.replace(session(needs_human=True), escalated_by="message:m_1")
-    assert bot.decide(message("human please", id="m_1"), queued_by_it, FAQ, PHRASES).handoff is True
+    assert policy.decide(message("human please", id="m_1"), queued_by_it, FAQ, PHRASES).handoff is True
 
 
 def test_it_answers_from_the_faq_and_hands_off_what_it_cannot_answer():
-    assert bot.decide(message("When are you open?"), session(), FAQ, PHRASES) == bot.Reply(
+    assert policy.decide(message("When are you open?"), session(), FAQ, PHRASES) == policy.Reply(
         FAQ.answer("open"), handoff=False)
-    assert bot.decide(message("My tent has a hole"), session(), FAQ, PHRASES) == bot.Reply(
+    assert policy.decide(message("My tent has a hole"), session(), FAQ, PHRASES) == policy.Reply(
         FAQ.replies["unknown"], handoff=True)
 
 
 def test_while_the_visitor_waits_it_answers_faq_questions_and_is_quiet_otherwise():
     waiting = session(needs_human=True)
-    assert bot.decide(message("and your opening hours?"), waiting, FAQ, PHRASES).handoff is False
-    assert bot.decide(message("My tent has a hole"), waiting, FAQ, PHRASES) is None
+    assert policy.decide(message("and your opening hours?"), waiting, FAQ, PHRASES).handoff is False
+    assert policy.decide(message("My tent has a hole"), waiting, FAQ, PHRASES) is None
 
 
 def test_the_reply_key_is_derived_from_the_message_and_is_a_valid_message_id():
-    assert bot.reply_key("m_0123abcd") == "re-m_0123abcd" == bot.reply_key("m_0123abcd")
-    odd = bot.reply_key("a.b")  # a row ID may hold '.', which a message id may not
-    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", odd) and odd != bot.reply_key("a.c")
+    assert policy.reply_key("m_0123abcd") == "re-m_0123abcd" == policy.reply_key("m_0123abcd")
+    odd = policy.reply_key("a.b")  # a row ID may hold '.', which a message id may not
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", odd) and odd != policy.reply_key("a.c")
 
 
 # --- the model client ---------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def test_the_reply_key_is_derived_from_the_message_and_is_a_valid_message_id():
 def test_the_model_gets_the_faq_as_facts_and_the_conversation_in_its_roles():
     history = [message("Hi"), message("Hello! How can I help?", role="bot"), message("Is it raining?"),
                message("Alice here", role="agent"), message("note", role="system")]
-    body = bot.completion_request(bot.LlmSettings(endpoint="x", model="m-1"), FAQ, history)
+    body = provider.completion_request(provider.LlmSettings(endpoint="x", model="m-1"), FAQ, history)
     assert body["model"] == "m-1"
     system, *turns = body["messages"]
     assert system["role"] == "system" and FAQ.entries[1].answer in system["content"]
@@ -138,26 +139,26 @@ def test_the_model_gets_the_faq_as_facts_and_the_conversation_in_its_roles():
 
 
 @pytest.mark.parametrize(("content", "expected"), [
-    ("We open at 9.", bot.Reply("We open at 9.")),
-    ("HANDOFF: A colleague will join you.", bot.Reply("A colleague will join you.", True)),
-    ("handoff", bot.Reply(FAQ.replies["handoff"], True)),
-    ("  " + "x" * 5000, bot.Reply("x" * 4000)),
+    ("We open at 9.", policy.Reply("We open at 9.")),
+    ("HANDOFF: A colleague will join you.", policy.Reply("A colleague will join you.", True)),
+    ("handoff", policy.Reply(FAQ.replies["handoff"], True)),
+    ("  " + "x" * 5000, policy.Reply("x" * 4000)),
 ])
 def test_a_completion_is_read_and_a_handoff_marker_asks_for_a_person(content, expected):
-    assert bot.parse_completion(completion(content)[1], FAQ) == expected
+    assert provider.parse_completion(completion(content)[1], FAQ) == expected
 
 
 @pytest.mark.parametrize("data", [{}, {"choices": []}, {"choices": [{"message": {"content": None}}]},
                                   {"choices": [{"message": {"content": "  "}}]}, [], "text"])
 def test_an_unusable_completion_is_an_error(data):
-    with pytest.raises(bot.LlmError):
-        bot.parse_completion(data, FAQ)
+    with pytest.raises(provider.LlmError):
+        provider.parse_completion(data, FAQ)
 
 
 def test_the_client_posts_to_chat_completions_with_the_key():
     with ChatApiStandIn(completion("We open at 9.")) as api:
-        settings = bot.LlmSettings(endpoint=api.endpoint, key="sk-test-key", model="tiny")
-        assert bot.ask_llm(settings, FAQ, [message("When do you open?")]) == bot.Reply("We open at 9.")
+        settings = provider.LlmSettings(endpoint=api.endpoint, key="sk-test-key", model="tiny")
+        assert provider.ask_llm(settings, FAQ, [message("When do you open?")]) == policy.Reply("We open at 9.")
     (sent,) = api.requests
     assert sent["path"] == "/v1/chat/completions"
     assert sent["headers"]["authorization"] == "Bearer sk-test-key"
@@ -167,23 +168,23 @@ def test_the_client_posts_to_chat_completions_with_the_key():
 
 @pytest.mark.parametrize("answer", [(500, {"error": "boom"}), (200, b"<html>"), (401, {"error": "bad key"})])
 def test_a_failing_api_is_an_error_that_never_shows_the_key(answer):
-    with ChatApiStandIn(answer) as api, pytest.raises(bot.LlmError) as failed:
-        bot.ask_llm(bot.LlmSettings(endpoint=api.endpoint, key="sk-secret"), FAQ, [message()])
+    with ChatApiStandIn(answer) as api, pytest.raises(provider.LlmError) as failed:
+        provider.ask_llm(provider.LlmSettings(endpoint=api.endpoint, key="sk-secret"), FAQ, [message()])
     assert "sk-secret" not in str(failed.value)
 
 
 def test_an_api_that_does_not_answer_in_time_is_an_error():
     with ChatApiStandIn() as api:
         api.hold()
-        with pytest.raises(bot.LlmError) as failed:
-            bot.ask_llm(bot.LlmSettings(endpoint=api.endpoint, timeout_seconds=0.2), FAQ, [message()])
+        with pytest.raises(provider.LlmError) as failed:
+            provider.ask_llm(provider.LlmSettings(endpoint=api.endpoint, timeout_seconds=0.2), FAQ, [message()])
         api.release()
     assert "unreachable" in str(failed.value)
 
 
 def test_model_settings_come_from_variables_and_stay_in_range():
-    assert not bot.LlmSettings.from_env({}).enabled
-    settings = bot.LlmSettings.from_env({"BOT_LLM_ENDPOINT": " http://x/v1/ ", "BOT_LLM_TIMEOUT_SECONDS": "999",
+    assert not provider.LlmSettings.from_env({}).enabled
+    settings = provider.LlmSettings.from_env({"BOT_LLM_ENDPOINT": " http://x/v1/ ", "BOT_LLM_TIMEOUT_SECONDS": "999",
                                          "BOT_LLM_HISTORY": "zero"})
     assert (settings.endpoint, settings.timeout_seconds, settings.history, settings.model) == (
         "http://x/v1", 25, 12, "gpt-4o-mini")

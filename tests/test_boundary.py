@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from chat_core import http, jsonio
-from chat_core.http import App
+from chat_core import jsonio
+from chat_core.edge import http
+from chat_core.edge.http import App
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, load_main, row, strict_json
 from hardening_support import snapshot
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import http, service
+from chat_core.edge import http
+from chat_core.infra.sessions import Sessions
+from chat_core.ops import sweep as idle_sweep
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, row, rows
 from hardening_support import snapshot, violations
 
@@ -191,14 +193,14 @@ def test_a_session_written_after_the_sweep_read_it_is_not_deleted(appwrite, budg
     budgets(EMPTY_SESSION_MINUTES=1)
     widget = Widget()
     clock.now += timedelta(minutes=2)
-    listed = service.Gateway.empty_sessions
+    listed = Sessions.empty
 
     def list_then_visitor_writes(self, *args):
         found = listed(self, *args)
         if found:
             assert widget.say("typed just now").status == 200
         return found
-    monkeypatch.setattr(service.Gateway, "empty_sessions", list_then_visitor_writes)
+    monkeypatch.setattr(Sessions, "empty", list_then_visitor_writes)
     assert sweep()["deleted"] == 0
     stored = row(appwrite, "sessions", widget.session_id)
     assert (stored["messageCount"], stored["status"]) == (1, "active")
@@ -211,7 +213,7 @@ def test_the_sweep_keeps_up_with_the_creation_ceiling(appwrite, budgets, clock, 
     ceiling = 10
     budgets(SESSIONS_PER_MINUTE=ceiling, GUEST_SESSIONS_PER_MINUTE=ceiling, EMPTY_SESSION_MINUTES=2,
             IDLE_CLOSE_MINUTES=4)
-    monkeypatch.setattr(service, "IDLE_CLOSE_MAX_PER_RUN", 0)  # capacity = 2 x ceiling exactly
+    monkeypatch.setattr(idle_sweep, "IDLE_CLOSE_MAX_PER_RUN", 0)  # capacity = 2 x ceiling exactly
     open_counts, removed = [], []
     for _minute in range(10):
         made = [Widget() for _ in range(ceiling)]
@@ -231,5 +233,5 @@ def test_the_sweep_keeps_up_with_the_creation_ceiling(appwrite, budgets, clock, 
 
 def test_the_sweep_capacity_is_twice_the_creation_ceiling(monkeypatch):
     from chat_core.config import Settings
-    assert service.sweep_capacity(Settings("e", "p", sessions_per_minute=600)) == 1200
-    assert service.sweep_capacity(Settings("e", "p", sessions_per_minute=10)) == service.IDLE_CLOSE_MAX_PER_RUN
+    assert idle_sweep.sweep_capacity(Settings("e", "p", sessions_per_minute=600)) == 1200
+    assert idle_sweep.sweep_capacity(Settings("e", "p", sessions_per_minute=10)) == idle_sweep.IDLE_CLOSE_MAX_PER_RUN

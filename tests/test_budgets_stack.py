@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 from appwrite.client import Client
 from appwrite.services.functions import Functions
-from chat_core import http
+from chat_core.edge import http
 from stack_support import function_variables
 
 from devstack.server import Stack

@@ -3,7 +3,7 @@
 import re
 from datetime import datetime, timezone
 
-from chat_core import http
+from chat_core.edge import http
 from conftest import Widget, execute, row, rows
 
 NOW = datetime(2026, 11, 25, 14, 0, 20, tzinfo=timezone.utc)

@@ -106,7 +106,8 @@ def test_the_uploaded_archive_holds_the_function_and_its_package_only(deployed, 
     else:
         needed = {ENTRYPOINTS[function_id], f"functions/{function_id}/requirements.txt", "shared/pyproject.toml",
                   *ASSETS.get(function_id, []),
-                  *(f"shared/chat_core/{p.name}" for p in (ROOT / "shared" / "chat_core").glob("*.py"))}
+                  *(p.relative_to(ROOT).as_posix() for p in (ROOT / "shared" / "chat_core").rglob("*.py")
+                    if "__pycache__" not in p.parts)}
         assert needed <= names
         assert all(n.startswith((f"functions/{function_id}/", "shared/chat_core/")) or n == "shared/pyproject.toml"
                    for n in names), sorted(names)

@@ -98,7 +98,7 @@ def test_every_function_proves_an_agent_with_nothing_cached_and_no_users_scope(s
     """On Appwrite each function is its own process: nothing verified by one is known to another. The JWT is the
     agent's own credential, so no function needs `users.read` to prove who calls (only assign-agent keeps it, for
     the agent an assign or transfer names)."""
-    from chat_core import gateway
+    from chat_core.infra import users
 
     widget, alice = Party(stack, key=False), Party(stack, signed_in="agent-alice")
     _, created = widget.run("create-session", {})
@@ -110,8 +110,7 @@ def test_every_function_proves_an_agent_with_nothing_cached_and_no_users_scope(s
         ("list-sessions", None, f"/{session_id}"),
         ("close-session", {"sessionId": session_id}, "/"),
     ):
-        gateway._jwt_cache.clear()
-        gateway._label_cache.clear()
+        users.MEMORY.clear()
         status, answer = alice.run(function_id, body, path=path, method="GET" if body is None else "POST")
         assert status == 200, (function_id, answer)
     scopes = {spec.id: spec.scopes for spec in stack.runtime.functions.values()}

@@ -9,11 +9,12 @@ import ast
 import re
 
 import pytest
-from chat_core import errors, gateway  # noqa: F401  (gateway: its ChatError subclasses join the family list)
+from chat_core import errors
 from chat_core.errors import CATALOG, ChatError
+from chat_core.infra import gateway  # noqa: F401  (the gateway's modules: their ChatError subclasses join the family list)
 from conftest import ADMIN_SECRET, ROOT, Widget, execute
 
-SOURCES = sorted([*(ROOT / "shared" / "chat_core").glob("*.py"), *(ROOT / "functions").glob("*/src/*.py")])
+SOURCES = sorted([*(ROOT / "shared" / "chat_core").rglob("*.py"), *(ROOT / "functions").glob("*/src/*.py")])
 
 
 def _families() -> dict[str, type[ChatError]]:

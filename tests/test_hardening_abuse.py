@@ -10,7 +10,8 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import authz, http
+from chat_core.domain import authz
+from chat_core.edge import http
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, row, rows
 from hardening_support import snapshot, violations
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import gateway
-from chat_core.gateway import counter_row_id
+from chat_core.infra import users
+from chat_core.infra.counters import row_id as counter_row_id
 from conftest import ADMIN_SECRET, Widget, execute, rows
 from hardening_support import violations, write_report
 
@@ -206,7 +206,7 @@ OPERATIONS = [
 
 
 def _run(appwrite, request):
-    gateway._label_cache.clear()  # label lookups are steps too: fail them as well
+    users.MEMORY.labels.clear()  # label lookups are steps too: fail them as well
     appwrite.reset_counts()
     return request()
 
@@ -227,7 +227,7 @@ def test_every_fault_at_every_step(appwrite, operation):
 
     for k, kind in itertools.product(range(1, len(steps) + 1), KINDS):
         request = operation.setup(appwrite)
-        gateway._label_cache.clear()
+        users.MEMORY.labels.clear()
         appwrite.reset_counts()
         appwrite.fail_next(kind, after=k - 1)
         try:

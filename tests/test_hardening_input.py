@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import pytest
-from chat_core import gateway
+from chat_core.infra import users
 from conftest import (
     ADMIN_SECRET,
     BOT_SECRET,
@@ -104,7 +104,7 @@ def world():
         mp.setenv("MAX_MESSAGES_PER_MINUTE", "1000")  # the rate limit has its own test; here it would hide paths
         for name, value in ROOMY_BUDGETS.items():  # so do the budgets (test_budgets.py)
             mp.setenv(name, value)
-        gateway._label_cache.clear()
+        users.MEMORY.labels.clear()
         with FakeAppwrite(ROOT / "appwrite.json", endpoint=ENDPOINT, project=PROJECT, key=KEY) as fake:
             for user_id, labels in USERS.items():
                 fake.engine.put_user(user_id, user_id, labels)

@@ -70,7 +70,7 @@ def test_bad_queries_are_400(appwrite):
 def test_the_queue_is_served_oldest_waiting_first(appwrite, monkeypatch):
     """The repro: the queue was asked for by lastSeen, newest first, so 100 sessions escalated later (and active
     since) pushed the longest waiter off the page. Sorted by when each started waiting, it stays on top."""
-    from chat_core import http
+    from chat_core.edge import http
     clock = [datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)]
     monkeypatch.setattr(http, "utcnow", lambda: clock[0])
     real = Widget()

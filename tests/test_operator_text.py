@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from chat_core import operators
+from chat_core.infra import operators
 from conftest import Widget, execute, row, rows
 from hardening_support import snapshot
 
@@ -97,14 +97,14 @@ def test_the_gateway_never_sends_operator_text_in_a_session_update(appwrite):
 
     from chat_core.config import Settings
     from chat_core.errors import BadRequest
-    from chat_core.gateway import Gateway
+    from chat_core.infra.gateway import Gateway
     from conftest import KEY
 
     w = Widget()
     gateway = Gateway(Settings.from_env(), KEY)
-    session = gateway.get_session(w.session_id)
+    session = gateway.sessions.get(w.session_id)
     before = snapshot(appwrite)
     with pytest.raises(BadRequest) as refused:
-        gateway.update_session(session, replace(session, close_reason=OPERATORS[0]))
+        gateway.sessions.update(session, replace(session, close_reason=OPERATORS[0]))
     assert refused.value.code == "operator_text"
     assert snapshot(appwrite) == before

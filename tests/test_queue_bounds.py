@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import http
+from chat_core.edge import http
 from conftest import BOT_SECRET, Widget, execute, row, rows
 from hardening_support import violations
 from test_budgets import FORGED, written

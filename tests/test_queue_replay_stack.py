@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from chat_core import http
+from chat_core.edge import http
 from stack_support import Party, disable_functions, function_variables
 
 from bench import ROOMY_BUDGETS

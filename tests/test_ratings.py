@@ -8,8 +8,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from chat_core import http
-from chat_core.model import utcnow
+from chat_core.domain.model import utcnow
+from chat_core.edge import http
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, jwt_for, row
 from hardening_support import snapshot, violations
 

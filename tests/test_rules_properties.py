@@ -19,8 +19,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chat_core import consistency, rules
-from chat_core.model import ACTIVE, AGENT_ASSIGNED, CLOSED, CounterRow, Session, Tally
+from chat_core.domain import rules
+from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, CounterRow, Ledger, Session, Tally
+from chat_core.ops import counters
 from conftest import ADMIN_SECRET, BOT_SECRET, execute, fake_appwrite
 from hardening_support import violations
 from hypothesis import HealthCheck, example, given, settings
@@ -86,18 +87,18 @@ def test_a_readers_sum_is_the_truth_whatever_a_fold_left(states, batch, written)
     sessions, expected = [], {}
     for number, (now, counted, origin, in_running_fold) in enumerate(states):
         session = session_of(number, now)
-        session = replace(session, counted=counted, fold_from=origin if in_running_fold else None,
-                          fold_batch=batch + 1 if in_running_fold else batch)
-        session = replace(session, dirty=rules.tally(session) != session.counted)
+        ledger = Ledger(counted=counted, fold_from=origin if in_running_fold else None,
+                        fold_batch=batch + 1 if in_running_fold else batch)
+        session = replace(session, ledger=replace(ledger, dirty=rules.tally(session) != counted))
         sessions.append(session)
-        for key in {*rules.contribution(session.counted), *rules.contribution(session.fold_from)}:
-            holds = session.counted if not in_running_fold or key in written else session.fold_from
+        for key in {*rules.contribution(session.ledger.counted), *rules.contribution(session.ledger.fold_from)}:
+            holds = session.ledger.counted if not in_running_fold or key in written else session.ledger.fold_from
             rules.add(expected, {key: rules.contribution(holds).get(key, {})})
     rows = [CounterRow(key, {name: expected.get(key, {}).get(name, 0) for name in rules.COUNTER_COLUMNS},
                        batch=batch + 1 if key in written else batch, updated_at="x")
             for key in {None, *AGENTS}]
-    pending = [s for s in sessions if s.dirty or s.fold_batch > batch]
-    summed = consistency.sums(rows, pending, batch)
+    pending = [s for s in sessions if s.ledger.dirty or s.ledger.fold_batch > batch]
+    summed = counters.sums(rows, pending, batch)
     assert rules.summarize(summed) == rules.summarize(rules.truth(sessions))
 
 

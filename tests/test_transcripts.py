@@ -7,7 +7,8 @@ import csv
 import io
 import json
 
-from chat_core import jsonio, transcripts
+from chat_core import jsonio
+from chat_core.edge import transcripts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ import json
 import textwrap
 from dataclasses import dataclass
 
-from chat_core import views
+from chat_core.edge import views
 
 STATUS_LABEL = {"active": "active", "agent_assigned": "assigned", "closed": "closed"}
 SHORT_ID = 14  # "s_" + 12 hex digits: unique enough to type, like a short git hash

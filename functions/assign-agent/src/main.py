@@ -9,40 +9,7 @@ POST /capacity  {agentId, capacity}    an admin sets how many sessions an agent 
 /assign and /transfer take `overCapacity: true` from an admin. Sessions are auto-assigned too (AUTO_ASSIGN).
 """
 
-from chat_core import availability, service
-from chat_core.http import App
-
-app = App("assign-agent")
-
-
-@app.route("POST", "/claim")
-def claim(req):
-    return service.claim(req.core, req.json())
-
-
-@app.route("POST", "/assign")
-def assign(req):
-    return service.assign_to(req.core, req.json())
-
-
-@app.route("POST", "/transfer")
-def transfer(req):
-    return service.transfer(req.core, req.json())
-
-
-@app.route("POST", "/unassign")
-def unassign(req):
-    return service.unassign(req.core, req.json())
-
-
-@app.route("POST", "/availability")
-def set_availability(req):
-    return availability.set_availability(req.core, req.json())
-
-
-@app.route("POST", "/capacity")
-def set_capacity(req):
-    return availability.set_capacity(req.core, req.json())
+from chat_core.edge.api.assign_agent import app
 
 
 def main(context):

@@ -5,25 +5,7 @@ POST /rate {sessionId, rating: {score, comment?}}             the visitor rates 
 Schedule: closes sessions idle longer than IDLE_CLOSE_MINUTES.
 """
 
-from chat_core import ratings, service
-from chat_core.http import App
-
-app = App("close-session")
-
-
-@app.route("POST", "/")
-def close(req):
-    return service.close(req.core, req.json(), req.token)
-
-
-@app.route("POST", "/rate")
-def rate(req):
-    return ratings.rate_closed(req.core, req.json(), req.token)
-
-
-@app.on_schedule
-def close_idle(req):
-    return service.close_idle(req.core)
+from chat_core.edge.api.close_session import app
 
 
 def main(context):

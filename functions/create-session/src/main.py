@@ -1,14 +1,6 @@
 """create-session: the widget opens a chat. POST / {userMeta?, theme?} -> 201 {sessionId, token, status, ...}."""
 
-from chat_core import service
-from chat_core.http import App
-
-app = App("create-session")
-
-
-@app.route("POST", "/")
-def create(req):
-    return 201, service.create_session(req.core, req.json())
+from chat_core.edge.api.create_session import app
 
 
 def main(context):

@@ -4,20 +4,7 @@ HTTP  POST / {sessionId, reason?}: the visitor (token), the AI bot (bot secret) 
 Event a new row in `messages`: the configured rules decide (visitor asks for a person, bot hands off).
 """
 
-from chat_core import service
-from chat_core.http import App
-
-app = App("escalate")
-
-
-@app.route("POST", "/")
-def escalate(req):
-    return service.escalate(req.core, req.json(), req.token)
-
-
-@app.on_event
-def on_message(req):
-    return service.escalate_from_event(req.core, req.headers.get("x-appwrite-event", ""), req.json())
+from chat_core.edge.api.escalate import app
 
 
 def main(context):

@@ -12,51 +12,7 @@ Schedule (every minute): fold the sessions the counters do not hold yet into the
 transitions to the `audit` table, and auto-assign what events missed
 """
 
-from chat_core import availability, service
-from chat_core.http import App
-
-app = App("list-sessions")
-
-
-@app.route("GET", "/")
-def list_sessions(req):
-    return service.list_sessions(req.core, req.query)
-
-
-@app.route("POST", "/recount")
-def recount(req):
-    return service.recount(req.core, req.json())
-
-
-@app.route("GET", "/audit")  # before /{session_id}: the first route that matches answers
-def audit_trail(req):
-    return service.audit_trail(req.core, req.query)
-@app.route("GET", "/agents")  # before /{session_id}: the first route that matches answers
-def agents(req):
-    return availability.agents_list(req.core)
-
-
-@app.route("GET", "/{session_id}")
-def get_session(req):
-    return service.get_session(req.core, req.params["session_id"])
-
-
-@app.route("GET", "/{session_id}/messages")
-def messages(req):
-    return service.session_messages(req.core, req.params["session_id"], req.query)
-
-
-@app.route("GET", "/{session_id}/history")
-def history(req):
-    return service.session_history(req.core, req.params["session_id"], req.query)
-
-
-@app.on_schedule
-def fold(req):
-    return service.fold_counters(req.core)
-@app.route("GET", "/{session_id}/export")
-def export(req):
-    return service.export_session(req.core, req.params["session_id"], req.query)
+from chat_core.edge.api.list_sessions import app
 
 
 def main(context):

@@ -5,25 +5,7 @@ GET  /messages  ?sessionId=...&cursor=...&limit=...
 GET  /export    ?sessionId=...&format=json|csv&cursor=...&limit=...  (the owner's transcript, one page per call)
 """
 
-from chat_core import service
-from chat_core.http import App
-
-app = App("touch-session")
-
-
-@app.route("POST", "/")
-def touch(req):
-    return service.touch_session(req.core, req.json(), req.token)
-
-
-@app.route("GET", "/messages")
-def messages(req):
-    return service.owner_messages(req.core, req.query, req.token)
-
-
-@app.route("GET", "/export")
-def export(req):
-    return service.export_own_session(req.core, req.query, req.token)
+from chat_core.edge.api.touch_session import app
 
 
 def main(context):

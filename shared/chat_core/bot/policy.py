@@ -1,0 +1,67 @@
+"""The reference bot's rules, each on the rows as stored, never on the event's payload (callers can forge events):
+- only a stored `user` message gets an answer: never the bot's own messages, an agent's or another bot's;
+- only while the bot should reply (no agent holds the session, not closed);
+- a visitor asking for a person (HANDOFF_PHRASES, the rule `escalate` applies) gets a handoff;
+- otherwise the best FAQ answer; no answer: a handoff. While the visitor already waits for a person, only FAQ
+  answers (no repeated "let me get a colleague");
+- the reply's idempotency key is derived from the triggering message, so a duplicate delivery stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from chat_core.bot.faq import Faq
+from chat_core.domain import rules
+from chat_core.domain.model import ACTIVE, CLIENT_ID_PATTERN, Message, Session
+
+REPLY_PREFIX = "re-"
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    handoff: bool = False
+
+
+def quiet_reason(message: Message, session: Session) -> str | None:
+    """Why the bot must not answer this message, or None."""
+    if message.role != "user":
+        return "not a visitor message"  # its own replies, other bots', agents', system notes
+    if session.status != ACTIVE:  # the bot should not reply: an agent has it, or it is closed
+        return "an agent has the session" if session.status != "closed" else "session closed"
+    return None
+
+
+def asks_for_person(message: Message, phrases: tuple[str, ...]) -> bool:
+    return rules.escalation_reason(message.role, message.text, message.handoff, phrases) is not None
+
+
+def decide(message: Message, session: Session, faq: Faq, phrases: tuple[str, ...]) -> Reply | None:
+    """The FAQ bot's answer to a visitor message the bot may answer (see `quiet_reason`), or None to stay quiet."""
+    # `escalate` runs on the same event and may have queued the session for this very message already: that is not
+    # "waiting since before", so the answer does not depend on which of the two ran first.
+    waiting = session.needs_human and session.escalated_by != f"message:{message.id}"
+    if asks_for_person(message, phrases):
+        return Reply(faq.replies["waiting"]) if waiting else Reply(faq.replies["handoff"], True)
+    answer = faq.answer(message.text)
+    if answer is not None:
+        return Reply(answer)
+    return None if waiting else Reply(faq.replies["unknown"], True)
+
+
+def reply_key(message_id: str) -> str:
+    """The reply's idempotency key (`message.id`): one per triggering message, so a redelivered event or a
+    retried reply is stored once."""
+    key = REPLY_PREFIX + message_id
+    if CLIENT_ID_PATTERN.fullmatch(key):
+        return key
+    return REPLY_PREFIX + hashlib.sha256(message_id.encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """The bot decided to say nothing, and why."""
+
+    reason: str

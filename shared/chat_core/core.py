@@ -1,0 +1,37 @@
+"""The context every operation takes: who calls, when, with which settings, and the gateway to Appwrite.
+
+It sits below the operations so that any of them can import it (no operation imports another to get it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from chat_core.config import Settings
+from chat_core.domain.authz import Caller
+from chat_core.errors import ChatError
+from chat_core.infra.gateway import Gateway
+
+
+@dataclass
+class Core:
+    gateway: Gateway
+    settings: Settings
+    caller: Caller
+    now: datetime
+    log: Callable[[str], None] = print
+
+
+T = TypeVar("T")
+
+
+def best_effort(core: Core, what: str, action: Callable[[], T], default: T | None = None) -> T | None:
+    """Work after a change that landed (a slot given back, an auto-assignment pass): a failure is logged with `what`,
+    never the caller's error."""
+    try:
+        return action()
+    except ChatError as exc:
+        core.log(f"{what} ({exc.code})")
+        return default

@@ -1,0 +1,101 @@
+"""list-sessions: what agents and admins read (the list with its summary, a session, its messages, its export, its
+timeline, the audit trail, the team), the admins' repair, and the minute's schedule."""
+
+from chat_core.core import Core
+from chat_core.domain import authz
+from chat_core.domain.model import Session, iso
+from chat_core.edge import queries, transcripts, validation
+from chat_core.edge.http import App, Request
+from chat_core.edge.views import agent_view, message_view, team_view, transition_view
+from chat_core.ops import listing, repair, schedule
+
+app = App("list-sessions")
+
+
+def staff_view(core: Core, session: Session) -> dict:
+    """A session as agents and admins see it; its rating only where the summary's rule lets this caller see it
+    (`authz.sees_rating`)."""
+    return agent_view(session, core.now, shows_rating=authz.sees_rating(core.caller, session))
+
+
+def _split(query: dict[str, list[str]]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """A query's filters, and its paging (`limit`, `cursor`)."""
+    paging = ("limit", "cursor")
+    return {k: v for k, v in query.items() if k not in paging}, {k: v for k, v in query.items() if k in paging}
+
+
+@app.route("GET", "/")
+def list_sessions(req: Request) -> dict:
+    authz.require_agent(req.core.caller)
+    filters, paging = _split(req.query)
+    listed = listing.sessions(req.core, queries.session_filter(filters), queries.page(paging))
+    answer = {"sessions": [staff_view(req.core, s) for s in listed.sessions], "nextCursor": listed.next_cursor,
+              "generatedAt": iso(req.core.now)}
+    if listed.summary is not None:
+        answer["summary"] = listed.summary
+        if listed.team is not None:
+            answer["summary"]["team"] = team_view(listed.team, req.core.settings, req.core.now)
+    return answer
+
+
+@app.route("POST", "/recount")
+def recount(req: Request) -> dict:
+    authz.require_admin(req.core.caller)
+    return repair.recount(req.core, validation.recount_request(req.json()))
+
+
+@app.route("GET", "/audit")  # before /{session_id}: the first route that matches answers
+def audit_trail(req: Request) -> dict:
+    authz.require_admin(req.core.caller)
+    filters, paging = _split(req.query)
+    entries, next_cursor = listing.trail(req.core, queries.audit_filter(filters), queries.page(paging))
+    return {"audit": [transition_view(e) for e in entries], "nextCursor": next_cursor,
+            "generatedAt": iso(req.core.now)}
+
+
+@app.route("GET", "/agents")  # before /{session_id}
+def team(req: Request) -> dict:
+    settings = req.core.settings
+    return {"agents": list(team_view(listing.team(req.core), settings, req.core.now).values()),
+            "autoAssign": settings.auto_assign, "defaultCapacity": settings.agent_capacity,
+            "awayAfterSeconds": settings.agent_away_seconds, "generatedAt": iso(req.core.now)}
+
+
+@app.route("GET", "/{session_id}")
+def get_session(req: Request) -> dict:
+    authz.require_agent(req.core.caller)
+    return {"session": staff_view(req.core, listing.session(req.core, validation.identifier(req.params["session_id"])))}
+
+
+@app.route("GET", "/{session_id}/messages")
+def session_messages(req: Request) -> dict:
+    authz.require_agent(req.core.caller)
+    session_id = validation.identifier(req.params["session_id"])
+    session, found, next_cursor = listing.session_messages(req.core, session_id, queries.page(_split(req.query)[1]))
+    return {"session": staff_view(req.core, session), "messages": [message_view(m) for m in found],
+            "nextCursor": next_cursor}
+
+
+@app.route("GET", "/{session_id}/history")
+def history(req: Request) -> dict:
+    authz.require_agent(req.core.caller)
+    page = queries.history_page(req.query)
+    session, entries, next_cursor = listing.history(req.core, validation.identifier(req.params["session_id"]), page)
+    return {"session": staff_view(req.core, session), "history": [transition_view(e) for e in entries],
+            "nextCursor": next_cursor}
+
+
+@app.route("GET", "/{session_id}/export")
+def export(req: Request) -> dict:
+    authz.require_agent(req.core.caller)
+    wanted = queries.export_request(req.query)
+    session, found, next_cursor = listing.session_messages(req.core, validation.identifier(req.params["session_id"]),
+                                                           wanted.page)
+    return transcripts.answer(wanted.fmt, staff_view(req.core, session), [message_view(m) for m in found],
+                              first=wanted.page.cursor is None, more=next_cursor is not None,
+                              exported_at=iso(req.core.now))
+
+
+@app.on_schedule
+def minute(req: Request) -> dict:
+    return schedule.minute(req.core)

@@ -1,0 +1,48 @@
+"""touch-session: the visitor's (or the bot's) heartbeat and messages, and the owner's reads of the transcript."""
+
+from chat_core.core import Core
+from chat_core.domain.model import Agent, Session, iso
+from chat_core.edge import queries, transcripts, validation
+from chat_core.edge.http import App, Request
+from chat_core.edge.views import message_view, owner_view
+from chat_core.ops import messages, queueing, sessions
+
+app = App("touch-session")
+
+
+def owner_answer(core: Core, session: Session, agents: list[Agent] | None = None) -> dict:
+    """The session as its visitor sees it, with their place in the queue while they wait."""
+    return owner_view(session, queueing.queue_of(core, session, agents))
+
+
+@app.route("POST", "/")
+def touch(req: Request) -> dict:
+    request = validation.touch_request(req.json())
+    token = request.token or req.token
+    if request.message is None:
+        touched = sessions.heartbeat(req.core, request, token)
+        return {"session": owner_answer(req.core, touched.session)}
+    touched = sessions.post(req.core, request, token)
+    assert touched.message is not None
+    return {"session": owner_answer(req.core, touched.session, touched.agents),
+            "message": message_view(touched.message), "duplicate": touched.duplicate}
+
+
+@app.route("GET", "/messages")
+def own_messages(req: Request) -> dict:
+    session_id = validation.identifier((req.query.get("sessionId") or [None])[0])
+    session = sessions.own_session(req.core, session_id, req.token)
+    page = queries.page({k: v for k, v in req.query.items() if k in ("limit", "cursor")})
+    found, next_cursor = messages.page_of(req.core, session.id, page)
+    return {"session": owner_answer(req.core, session), "messages": [message_view(m) for m in found],
+            "nextCursor": next_cursor}
+
+
+@app.route("GET", "/export")
+def export(req: Request) -> dict:
+    wanted = queries.export_request(req.query, with_session=True)
+    assert wanted.session_id is not None
+    session, found, next_cursor = sessions.own_export(req.core, wanted.session_id, req.token, wanted.page)
+    return transcripts.answer(wanted.fmt, owner_view(session), [message_view(m) for m in found],
+                              first=wanted.page.cursor is None, more=next_cursor is not None,
+                              exported_at=iso(req.core.now))

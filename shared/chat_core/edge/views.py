@@ -1,0 +1,137 @@
+"""What callers see: sessions, messages, timelines, agents, the queue. Never the token hash, never the
+bookkeeping. Every answer is rendered here, from the values the operations return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chat_core import jsonio
+from chat_core.config import Settings
+from chat_core.domain import agents as roster
+from chat_core.domain import ratings
+from chat_core.domain.model import ACTIVE, Agent, Message, Queue, Session, Transition, iso
+
+
+def owner_view(session: Session, queue: Queue | None = None) -> dict:
+    """For the widget and the AI bot: every answer carries the status, so the bot knows to stay quiet, and a waiting
+    visitor's place in the queue (`ops.queueing`)."""
+    return {
+        "sessionId": session.id,
+        "status": session.status,
+        "botShouldReply": session.status == ACTIVE,
+        "needsHuman": session.needs_human,
+        "assignedAgent": session.assigned_agent,
+        "lastSeen": iso(session.last_seen),
+        "messageCount": session.message_count,
+        "createdAt": iso(session.created_at),
+        "closedAt": iso(session.closed_at),
+        "rating": rating_view(session),
+        "escalatedAt": iso(session.escalated_at),
+        "queue": queue_view(queue),
+    }
+
+
+def queue_view(queue: Queue | None) -> dict | None:
+    if queue is None:
+        return None
+    return {"position": queue.position, "waiting": queue.waiting, "availableAgents": queue.available_agents,
+            "expectedWaitSeconds": queue.expected_wait_seconds}
+
+
+def rating_view(session: Session) -> dict | None:
+    """The visitor's rating, once given (domain.ratings)."""
+    return ratings.given(session)
+
+
+def agent_view(session: Session, now: datetime, *, shows_rating: bool) -> dict:
+    """For agents and admins. `shows_rating`: whether this caller sees the session's rating (`authz.sees_rating`);
+    if not, `rating` is null, as for a session not rated."""
+    duration = max(0, int((session.last_seen - session.created_at).total_seconds()))
+    return {
+        **{k: v for k, v in owner_view(session).items() if k != "queue"},
+        "rating": rating_view(session) if shows_rating else None,
+        "lastSeenAgo": ago(session.last_seen, now),
+        "idleSeconds": max(0, int((now - session.last_seen).total_seconds())),
+        "durationSeconds": duration,
+        "duration": span(duration),
+        "escalatedAt": iso(session.escalated_at),
+        "escalationReason": session.escalation_reason,
+        "assignedAt": iso(session.assigned_at),
+        "assignedBy": session.assigned_by,
+        "overCapacity": session.over_capacity,
+        "closeReason": session.close_reason,
+        "ownerId": session.owner_id,
+        "userMeta": stored_object(session.user_meta),
+        "theme": stored_object(session.theme),
+    }
+
+
+def message_view(message: Message) -> dict:
+    return {
+        "messageId": message.id,
+        "sessionId": message.session_id,
+        "role": message.role,
+        "text": message.text,
+        "handoff": message.handoff,
+        "authorId": message.author_id,
+        "clientMessageId": message.client_message_id,
+        "createdAt": iso(message.created_at),
+    }
+
+
+def stored_object(raw: str) -> dict:
+    """A stored userMeta/theme as the object it holds. A row written before the input was checked strictly (NaN,
+    nested deeper than jsonio.MAX_DEPTH, not an object) shows as {}: one bad row must not break a whole list."""
+    try:
+        value = jsonio.loads(raw) if isinstance(raw, str) else None
+    except jsonio.NotStrictJSON:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def span(seconds: int) -> str:
+    """`0 seconds`, `1 minute`, `3 hours`: the largest whole unit, as people say it."""
+    for name, size in UNITS:
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {name}{'' if count == 1 else 's'}"
+    return "0 seconds"
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    seconds = int((now - moment).total_seconds())
+    if seconds < 10:
+        return "just now"
+    return f"{span(seconds)} ago"
+
+
+def transition_view(entry: Transition) -> dict:
+    """One entry of a timeline or the trail; the opening entry (seq 0, the session's creation) comes from nowhere."""
+    return {"seq": entry.seq, "at": iso(entry.at), "actor": entry.actor, "action": entry.action,
+            "from": entry.from_state or None, "to": entry.to_state, "why": entry.why, "agent": entry.agent,
+            "sessionId": entry.session_id}
+
+
+def agent_status_view(agent: Agent, settings: Settings, now: datetime) -> dict:
+    """An agent's availability, capacity and load, for the console, the summary's team and the CLI."""
+    cap = roster.capacity(agent, settings)
+    return {
+        "agentId": agent.agent_id,
+        "availability": roster.effective(agent, settings, now),
+        "chosen": agent.availability,
+        "capacity": cap,
+        "capacityIsDefault": agent.capacity is None,
+        "load": agent.load,
+        "freeSlots": max(0, cap - agent.load),
+        "heartbeatAt": iso(agent.heartbeat_at),
+        "silentSeconds": (None if agent.heartbeat_at is None
+                          else max(0, int((now - agent.heartbeat_at).total_seconds()))),
+        "lastAssignedAt": iso(agent.last_assigned_at),
+    }
+
+
+def team_view(agents: list[Agent], settings: Settings, now: datetime) -> dict:
+    return {agent.agent_id: agent_status_view(agent, settings, now) for agent in agents}

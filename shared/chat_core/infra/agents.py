@@ -1,0 +1,115 @@
+"""The `agents` table: two rows per agent. Slots (`a_...`: availability, capacity, load, releasedAt), written only
+when those change, so its $updatedAt says when a slot last moved; and presence (`p_...`: heartbeatAt,
+lastAssignedAt), written by the console's heartbeat and after assignments. One list reads both. The row <-> `Agent`
+conversion. See docs/assignment.md."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from chat_core.domain.model import OFFLINE, Agent, iso, parse_time
+from chat_core.infra.connection import Connection, RowExists, RowMissing, Spent, StaleWrite, unreadable_as_upstream
+
+TABLE = "agents"
+PRESENCE_PREFIX = "p_"
+_KEEPS_CHANGING = "the agent's row keeps changing; try again"
+
+
+def slots_row_id(agent_id: str) -> str:
+    return "a_" + hashlib.sha256(agent_id.encode()).hexdigest()[:32]
+
+
+def presence_row_id(agent_id: str) -> str:
+    return PRESENCE_PREFIX + hashlib.sha256(agent_id.encode()).hexdigest()[:32]
+
+
+class Agents:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def all(self) -> list[Agent]:
+        """Every agent: one request for up to PAGE_LIMIT rows (two per agent)."""
+        slots: dict[str, Agent] = {}
+        presence: dict[str, Any] = {}
+        for row in self._conn.walk(TABLE, []):
+            if row.id.startswith(PRESENCE_PREFIX):
+                presence[row.data.get("agentId")] = row
+            else:
+                agent = from_row(row)
+                slots[agent.agent_id] = agent
+        for agent_id, row in presence.items():
+            base = slots.get(agent_id) or Agent(agent_id=agent_id)
+            slots[agent_id] = replace(base, heartbeat_at=parse_time(row.data.get("heartbeatAt")),
+                                      last_assigned_at=parse_time(row.data.get("lastAssignedAt")))
+        return list(slots.values())
+
+    def save(self, agent_id: str, data: dict) -> Agent:
+        """A partial update of the agent's slots row (availability, capacity; created when missing). Appwrite merges
+        the given columns into the row under its lock, so it never undoes a concurrent slot increment
+        (utopia-php/database Database::updateDocument reads the old document FOR UPDATE and merges)."""
+        return from_row(self._upsert(slots_row_id(agent_id), agent_id, data, {"availability": OFFLINE, "load": 0}))
+
+    def touch_presence(self, agent_id: str, data: dict) -> None:
+        """heartbeatAt / lastAssignedAt on the agent's presence row (created when missing)."""
+        self._upsert(presence_row_id(agent_id), agent_id, data, {})
+
+    def _upsert(self, row_id: str, agent_id: str, data: dict, defaults: dict) -> Any:
+        return self._conn.write_or_create(TABLE, row_id, lambda: self._conn.update(TABLE, row_id, data),
+                                          {"agentId": agent_id, **defaults, **data}, _KEEPS_CHANGING)
+
+    def take_slot(self, agent_id: str, bound: int | None) -> Agent | None:
+        """One more slot on the agent's row, atomically: Appwrite's bounded increment refuses to pass `bound` (None:
+        no bound) and then changes nothing. Returns the row as the increment saw it, under its lock
+        (utopia-php/database Database::increaseDocumentAttribute: getDocument FOR UPDATE, check, update, return that
+        document), so its availability and capacity are those of the moment the slot was taken. None when refused.
+        Never retried: an answer lost leaves the load one high (a slot nobody uses), never low."""
+        try:
+            return from_row(self._conn.bump_or_create(TABLE, slots_row_id(agent_id), "load", bound,
+                                                      {"agentId": agent_id, "availability": OFFLINE, "load": 1},
+                                                      _KEEPS_CHANGING))
+        except Spent:
+            return None
+
+    def create_slots(self, agent_id: str, load: int) -> bool:
+        """A slots row for an agent who has none yet, holding `load`; False if one exists (someone made it)."""
+        try:
+            self._conn.create(TABLE, slots_row_id(agent_id), {"agentId": agent_id, "availability": OFFLINE,
+                                                              "load": load})
+        except RowExists:
+            return False
+        return True
+
+    def mark_release(self, agent_id: str, now: datetime) -> None:
+        """Stamp the slots row before a session write that may take a session from the agent: until its slot is
+        freed, the row's $updatedAt says a release may be on its way (the repair waits for it)."""
+        self._conn.update(TABLE, slots_row_id(agent_id), {"releasedAt": iso(now)})
+
+    def free_slot(self, agent_id: str) -> bool:
+        """One slot less (a bounded decrement: never below 0). Never retried: a decrement whose answer is lost may
+        have landed, and a second one would leave the load one low. False when there was nothing to free."""
+        try:
+            self._conn.bump(TABLE, slots_row_id(agent_id), "load", -1, 0)
+        except (Spent, RowMissing):
+            return False
+        return True
+
+    def write_load(self, agent: Agent, load: int) -> bool:
+        """load := `load`, only if nobody wrote the slots row since `agent` was read (slot increments and
+        decrements bump its $updatedAt). False when it changed."""
+        try:
+            self._conn.update_if_unchanged(TABLE, slots_row_id(agent.agent_id), {"load": load}, agent.updated_at)
+        except (StaleWrite, RowMissing):
+            return False
+        return True
+
+
+@unreadable_as_upstream
+def from_row(row: Any) -> Agent:
+    d = row.data
+    capacity = d.get("capacity")
+    return Agent(agent_id=d["agentId"], availability=d.get("availability") or OFFLINE,
+                 capacity=None if capacity is None else int(capacity), load=int(d.get("load") or 0),
+                 updated_at=row.updatedat)

@@ -1,0 +1,187 @@
+"""A visitor's session: started, kept alive, written to, read by its owner, closed and rated."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from chat_core.config import Settings
+from chat_core.domain import authz, ratings, rules
+from chat_core.domain.inputs import NewMessage, NewSession, Page, SessionRequest
+from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso
+from chat_core.errors import ChatError, UpstreamUnavailable
+from chat_core.infra.connection import RowMissing
+from chat_core.ops import autoassign, budgets, consistency, messages
+from chat_core.ops.assignment import transition
+from chat_core.ops.slots import waiting
+
+if TYPE_CHECKING:
+    from chat_core.core import Core
+
+
+@dataclass(frozen=True)
+class Started:
+    session: Session
+    token: str  # the widget's proof of the session: 256 bits, only its hash is stored
+
+
+@dataclass(frozen=True)
+class Touched:
+    """A heartbeat or a message: the session as the write (and any auto-assignment it set off) left it, the message
+    stored (None: a heartbeat), whether another attempt had stored it already, and the agent rows if read."""
+
+    session: Session
+    message: Message | None = None
+    duplicate: bool = False
+    agents: list[Agent] | None = None
+
+
+def create(core: Core, new: NewSession) -> Started:
+    owner = authz.create_session(core.caller)
+    budgets.take_session(core)  # after every check that can refuse: a bad request uses up no budget
+    token = secrets.token_urlsafe(32)
+    data = {"status": ACTIVE, "lastSeen": iso(core.now), "needsHuman": False, "userMeta": new.user_meta,
+            "theme": new.theme, "messageCount": 0, "tokenHash": authz.hash_token(token), "ownerId": owner}
+    session_id = "s_" + secrets.token_hex(16)
+    try:
+        session = core.gateway.sessions.create(session_id, data)
+    except UpstreamUnavailable:  # it may have landed with its answer lost: a session nobody knows
+        _forget(core, session_id)
+        raise
+    return Started(session, token)
+
+
+def _forget(core: Core, session_id: str) -> None:
+    """Best-effort delete of a session whose create may have landed unanswered; one that never landed is fine."""
+    try:
+        core.gateway.sessions.delete(session_id)
+    except RowMissing:
+        pass
+    except ChatError:
+        core.log(f"row {session_id} could not be taken back")
+
+
+def heartbeat(core: Core, req: SessionRequest, token: str | None) -> Touched:
+    session = consistency.load(core, req.session_id)
+
+    def decide(current: Session) -> Change:
+        authz.heartbeat(core.caller, current, token)
+        return rules.heartbeat(current, core.now)
+    decide(session)  # the owner, an open session: only then does the heartbeat spend the owner's budget
+    taken = [budgets.take_heartbeat(core, session)]
+    try:
+        updated, _ = consistency.commit(core, session.id, decide, first=session)
+    except ChatError:
+        budgets.give_back_all(core, taken)
+        raise
+    return Touched(updated)
+
+
+def post(core: Core, req: SessionRequest, token: str | None) -> Touched:
+    """A message into the session (`ops.messages`), paid from the budgets it draws on, then auto-assignment if it
+    put the session in the queue."""
+    new = req.message
+    assert new is not None
+    session = consistency.load(core, req.session_id)
+    row_id = messages.row_id_for(session.id, new.role, new.client_id)
+    # A message spends budgets only once the session itself would take it (the caller may post it, it is open, the
+    # visitor's flood window has room): a refused message must not use up anyone's budget. A visitor's message
+    # spends its owner's message budget; one that puts the session in the queue (a visitor asking for a person,
+    # the bot's hand-off) also spends the owner's escalation budget.
+    authz.post_message(core.caller, session, token, new.role)
+    rules.admit(session, row_id, core.now, by_owner=new.role == "user",
+                limit=core.settings.max_messages_per_minute, escalation=None)
+    taken: list[str] = []
+    try:
+        if new.role == "user":
+            taken.append(budgets.take_message(core, session))
+        if _would_queue(core, session, new):
+            taken.append(budgets.take_escalation(core, session))
+        posted = messages.post(core, session, token, new, row_id)
+    except ChatError:
+        budgets.give_back_all(core, taken)
+        raise
+    after, agents = autoassign.after_message(core, session, posted.session)
+    return Touched(after, posted.message, posted.duplicate, agents)
+
+
+def _would_queue(core: Core, session: Session, new: NewMessage) -> bool:
+    """Whether admitting `new` now would put the session in the human queue (rules.admit decides the same)."""
+    return (session.status == ACTIVE and not session.needs_human and rules.escalation_reason(
+        new.role, new.text, new.handoff, core.settings.handoff_phrases) is not None)
+
+
+# --- the owner's reads ---------------------------------------------------------------------------
+
+def own_session(core: Core, session_id: str, token: str | None) -> Session:
+    """The session its owner (or the bot) reads, with a waiting visitor's presence refreshed (`_waiting_presence`)."""
+    session = consistency.load(core, session_id)
+    authz.read_transcript(core.caller, session, token)
+    return _waiting_presence(core, session, token)
+
+
+def own_export(core: Core, session_id: str, token: str | None, page: Page) -> tuple[Session, list[Message], str | None]:
+    """A page of the visitor's own transcript to download: the session and its messages, oldest first."""
+    session = consistency.load(core, session_id)
+    authz.export_own_transcript(core.caller, session, token)
+    return (session, *messages.page_of(core, session.id, page))
+
+
+def presence_every(settings: Settings) -> timedelta:
+    """How stale lastSeen may get before a waiting visitor's poll refreshes it: a sixth of the idle close (5 min of
+    30), so a visitor whose widget polls is never idle, and polls stay reads between two refreshes."""
+    return timedelta(minutes=settings.idle_close_minutes) / 6
+
+
+def _waiting_presence(core: Core, session: Session, token: str | None) -> Session:
+    """A visitor waiting for a person whose widget still polls is there, even in a background tab (where the widget
+    sends no heartbeat): the owner's poll of a waiting session counts as a heartbeat once lastSeen is older than
+    `presence_every`, and spends the owner's heartbeat budget like one. Past the budget, or on any failure, the poll
+    answers as usual and lastSeen stays (logged): the poll itself is never refused for it."""
+    if (not waiting(session) or core.now - session.last_seen < presence_every(core.settings)
+            or not core.caller.owns(session, token)):
+        return session
+
+    def decide(current: Session) -> Change:
+        if not waiting(current):
+            return Change(noop="not_waiting")
+        return rules.heartbeat(current, core.now)
+    taken: list[str] = []
+    try:
+        taken.append(budgets.take_heartbeat(core, session))
+        updated, change = consistency.commit(core, session.id, decide, first=session, attempts=1)
+    except ChatError as exc:
+        core.log(f"session {session.id}: a waiting visitor's presence not written ({exc.code})")
+        budgets.give_back_all(core, taken)
+        return session
+    if change.noop:
+        budgets.give_back_all(core, taken)
+    return updated
+
+
+# --- closing and rating --------------------------------------------------------------------------
+
+def close(core: Core, req: SessionRequest, token: str | None) -> tuple[Session, str | None]:
+    """The session closed, and why nothing changed (None: it closed now), with the visitor's rating if given."""
+    def decide(session: Session) -> Change:
+        default = f"closed by {authz.close(core.caller, session, token)}"
+        if req.rating is not None:
+            authz.rate(core.caller, session, token)
+        change = rules.close(session, req.reason or default, core.now)
+        return replace(ratings.closing(session, change, req.rating, core.now), note=change.noop)
+    updated, change = transition(core, req.session_id, decide)
+    return updated, change.note
+
+
+def rate(core: Core, req: SessionRequest, token: str | None) -> Session:
+    """POST close-session /rate: a closed session's rating, once."""
+    rating = req.rating
+    assert rating is not None
+
+    def decide(session: Session) -> Change:
+        authz.rate(core.caller, session, token)
+        return ratings.rate(session, rating, core.now)
+    updated, _ = consistency.commit(core, req.session_id, decide)
+    return updated
