@@ -29,7 +29,7 @@ from typing import Any
 from chat_core.config import Settings
 from chat_core.domain import rules
 from chat_core.domain.authz import Account
-from chat_core.domain.model import OFFLINE, Agent, CounterRow, iso, parse_time
+from chat_core.domain.model import AVAILABLE, OFFLINE, Agent, CounterRow, iso, parse_time
 from chat_core.errors import ChatError, Unauthorized
 from chat_core.infra.agents import PRESENCE_PREFIX, presence_row_id, slots_row_id
 from chat_core.infra.agents import from_row as agent_from_row
@@ -77,9 +77,18 @@ class FakeAgents:
 
     @op
     def all(self) -> list[Agent]:
+        return self._merge(self.table.rows.values())
+
+    @op
+    def online(self, since: datetime) -> list[Agent]:
+        """The real one's filter: a slots row saying available, or a console heard from at `since` or later."""
+        return self._merge(row for row in self.table.rows.values() if row.get("availability") == AVAILABLE
+                           or (row.get("heartbeatAt") is not None and parse_time(row["heartbeatAt"]) >= since))
+
+    def _merge(self, rows) -> list[Agent]:
         slots: dict[str, Agent] = {}
         presence: dict[str, dict] = {}
-        for row in self.table.rows.values():
+        for row in rows:
             if row["$id"].startswith(PRESENCE_PREFIX):
                 presence[row.get("agentId")] = row
             else:

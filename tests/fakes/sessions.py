@@ -259,7 +259,16 @@ class FakeMessages:
 
     def created_id(self, event: str, payload: Any) -> str | None:
         """The repository's own parsing (it makes no request), for this database."""
-        return RealMessages.created_id(SimpleNamespace(_conn=SimpleNamespace(db=self._db)), event, payload)
+        return RealMessages.created_id(self._as_real(), event, payload)
+
+    def from_event(self, event: str, payload: Any) -> Message | None:
+        """The repository's own reading of an event's payload (it makes no request)."""
+        return RealMessages.from_event(self._as_real(), event, payload)
+
+    def _as_real(self) -> Any:
+        real = SimpleNamespace(_conn=SimpleNamespace(db=self._db))
+        real.created_id = lambda event, payload: RealMessages.created_id(real, event, payload)
+        return real
 
 
 class FakeAudit:
