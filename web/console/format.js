@@ -63,8 +63,11 @@ export const ASSIGNED_BY = { auto: "automatically", claim: "claimed", admin: "by
 
 // The detail pane's rows: [name, value] pairs.
 export function detailRows(s, me) {
+  // "Duration" from the start to the close; while open, how long it has been open. The visitor's last activity
+  // moves with their messages and the widget's 5-minute heartbeat, so "under 5 minutes ago" is as fine as it gets.
   const rows = [["Status", statusLabel(s, me)], ["Agent", s.assignedAgent || "-"],
-    ["Last seen", s.lastSeenAgo], ["Duration", s.duration], ["Messages", String(s.messageCount)]];
+    [s.status === "closed" ? "Visitor last active" : "Visitor active", s.lastSeenAgo],
+    [s.status === "closed" ? "Duration" : "Open for", s.duration], ["Messages", String(s.messageCount)]];
   if (s.escalationReason && s.status !== "closed") rows.push(["Escalation", s.escalationReason]);
   if (s.assignedBy && s.assignedAgent) rows.push(["Assigned", ASSIGNED_BY[s.assignedBy] + (s.overCapacity ? " (over capacity)" : "")]);
   if (s.status === "closed" && s.closeReason) rows.push(["Closed", s.closeReason]);
