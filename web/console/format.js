@@ -1,5 +1,6 @@
 // What the console says about sessions, agents and time: pure functions of their arguments, no page, no state
 // (tests/js/console.test.mjs).
+import { humanLabel } from "./desk.js";
 
 // The refresh period in milliseconds: `?refresh=N` (seconds) or the function's default, clamped to the range the
 // function sends (past 2**31-1 ms, 24.8 days, a browser's setTimeout overflows and fires at once).
@@ -32,10 +33,11 @@ export function visitorName(session) {
   return "";
 }
 
-// "Vic (s_0996d3df2f6a…)" in notices; the full ID is one click away (copy).
+// "Vic (s_0996d3df2f6a…)" in notices, or "Visitor 2454 on /pricing" for a visitor the site did not name; the full
+// ID is one click away (copy).
 export function label(session) {
   const name = visitorName(session);
-  return name ? `${name} (${short(session.sessionId)})` : short(session.sessionId);
+  return name ? `${name} (${short(session.sessionId)})` : humanLabel(session);
 }
 
 // The session's state in words, as `me` sees it.

@@ -58,6 +58,7 @@ def agent_view(session: Session, now: datetime, *, shows_rating: bool) -> dict:
         "duration": span(duration),
         "escalatedAt": iso(session.escalated_at),
         "escalationReason": session.escalation_reason,
+        "firstWords": session.first_words,
         "assignedAt": iso(session.assigned_at),
         "assignedBy": session.assigned_by,
         "overCapacity": session.over_capacity,

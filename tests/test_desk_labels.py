@@ -1,0 +1,29 @@
+"""Issue 22, item 7: a session carries its visitor's first words (the queue's and the alerts' preview), stored by
+the write that admits the first visitor message."""
+
+from __future__ import annotations
+
+from chat_core.domain import rules
+from conftest import ADMIN_SECRET, Widget, execute
+
+
+def listed(session_id: str) -> dict:
+    answer = execute("list-sessions", method="GET", path=f"/{session_id}", secret=ADMIN_SECRET)
+    assert answer.status == 200, answer
+    return answer.json.get("session", answer.json)
+
+
+def test_the_visitors_first_message_is_the_sessions_first_words(appwrite):
+    w = Widget()
+    assert listed(w.session_id)["firstWords"] is None
+    assert w.say("  Where is\nmy order?  ").status == 200
+    assert w.say("Hello?").status == 200
+    assert listed(w.session_id)["firstWords"] == "Where is my order?"
+    queue = execute("list-sessions", method="GET", path="/", secret=ADMIN_SECRET).json["sessions"]
+    assert [s["firstWords"] for s in queue] == ["Where is my order?"]
+
+
+def test_first_words_are_bounded_and_only_the_visitors():
+    long = rules.first_words("word " * 100)
+    assert len(long) == rules.FIRST_WORDS and long.endswith("\u2026")
+    assert rules.first_words("a\tb\n c") == "a b c"
