@@ -98,3 +98,45 @@ def test_offline_banner_names_and_first_words(stack, browser, width):
     page.locator("#availability-dot.available").wait_for(timeout=WAIT_MS)
     assert page.locator("#availability").input_value() == "available"
     assert not errors, errors
+
+
+def closed_rated_chat(stack, name: str, score: int) -> str:
+    fn, alice = functions(stack), functions(stack, "agent-alice")
+    created = call(fn, "create-session", {"userMeta": {"name": name, "page": "/orders"}})
+    sid, token = created["sessionId"], created["token"]
+    visitor = {"x-session-token": token}
+    call(fn, "touch-session", {"sessionId": sid, "message": {"text": f"{name}: my tent never came"}}, headers=visitor)
+    call(fn, "escalate", {"sessionId": sid}, headers=visitor)
+    call(alice, "assign-agent", {"sessionId": sid}, path="/claim")
+    call(alice, "touch-session", {"sessionId": sid, "message": {"role": "agent", "text": "It ships today."}})
+    call(fn, "close-session", {"sessionId": sid, "rating": {"score": score, "comment": f"{score} stars"}},
+         headers=visitor)
+    assert stack.wait_idle(10)
+    return sid
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_history_finds_a_closed_chat_and_opens_it(stack, browser, width):
+    good, bad = closed_rated_chat(stack, "Greta", 5), closed_rated_chat(stack, "Boris", 2)
+    w, h = WIDTHS[width]
+    page = browser.new_context(viewport={"width": w, "height": h}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_console(page, stack, "agent-alice", 5)
+    page.locator("#history-agent").fill("agent-alice")
+    page.locator("#history-form button[type=submit]").click()
+    row(page, "history", good).wait_for(timeout=WAIT_MS)
+    row(page, "history", bad).wait_for(timeout=WAIT_MS)
+    page.locator("#history-rating").select_option("1,2")  # the unhappy ones
+    page.locator("#history-form button[type=submit]").click()
+    row(page, "history", good).wait_for(state="detached", timeout=WAIT_MS)
+    assert row(page, "history", bad).locator(".badge.rating").inner_text() == "\u2605 2/5"
+    assert page.evaluate("document.documentElement.scrollWidth") <= w
+    shot(page, "console-history" + ("-phone" if width == "phone" else ""))
+    row(page, "history", bad).click()
+    page.locator("#detail-body .timeline li[data-action=rate]").wait_for(timeout=WAIT_MS)
+    assert "2 / 5" in page.locator("#detail-body").inner_text()
+    assert page.locator("#messages .msg .role").all_inner_texts() == ["Visitor", "Alice (agent)"]
+    assert page.locator("#detail-name").inner_text() == "with Boris"
+    shot(page, "console-history-open" + ("-phone" if width == "phone" else ""))
+    assert not errors, errors

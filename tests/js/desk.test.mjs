@@ -53,3 +53,13 @@ test("the figures say what they measure: open for, or duration once closed", () 
   const closed = detailRows({ status: "closed", lastSeenAgo: "1 hour ago", duration: "4 minutes", messageCount: 1 }, "a");
   assert.deepEqual(closed.slice(2, 4), [["Visitor last active", "1 hour ago"], ["Duration", "4 minutes"]]);
 });
+
+test("the history's search is list-sessions' filters on closed chats, newest first, the last day included", async () => {
+  const { historyQuery } = await import("../../web/console/history.js");
+  assert.deepEqual(historyQuery({}), { status: "closed", sort: "lastSeen", order: "desc", summary: "false", limit: "20" });
+  const q = historyQuery({ agent: " agent-bob ", rating: "1,2", from: "2026-12-01", to: "2026-12-01" }, "s_next");
+  assert.equal(q.assignedAgent, "agent-bob");
+  assert.equal(q.rating, "1,2");
+  assert.equal(Date.parse(q.createdBefore) - Date.parse(q.createdAfter), 86400000);
+  assert.equal(q.cursor, "s_next");
+});

@@ -8,6 +8,7 @@ import { arrivalText, canClose as closable, detailRows, label, others, refreshPe
          stars, statusLabel as labelFor, waited } from "./format.js";
 import { messageItem, pairs, timelineItem } from "./views.js";
 import { firstWords, humanLabel, offlineBanner, rememberChoice, rememberedChoice } from "./desk.js";
+import { createHistory } from "./history.js";
 
 const CONFIG = JSON.parse(document.getElementById("console-config").textContent || "{}");
 const endpoint = CONFIG.endpoint || (location.origin + "/v1");
@@ -566,6 +567,8 @@ $("reply").addEventListener("submit", (e) => {
 });
 
 $("back").addEventListener("click", unselect);
+
+createHistory($, list, select, (error) => notice(`Could not search the history: ${error.message}`, "error"));
 
 // ---- keyboard
 

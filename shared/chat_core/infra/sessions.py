@@ -76,6 +76,8 @@ class Sessions:
             queries.append(Query.equal("needsHuman", [wanted.needs_human]))
         if wanted.assigned_agent:
             queries.append(Query.equal("assignedAgent", [wanted.assigned_agent]))
+        if wanted.ratings:
+            queries.append(Query.equal("ratingScore", list(wanted.ratings)))
         if wanted.idle_for is not None:
             queries.append(Query.less_than_equal("lastSeen", iso(now - wanted.idle_for)))
         if wanted.created_after:
