@@ -140,3 +140,24 @@ def test_the_history_finds_a_closed_chat_and_opens_it(stack, browser, width):
     assert page.locator("#detail-name").inner_text() == "with Boris"
     shot(page, "console-history-open" + ("-phone" if width == "phone" else ""))
     assert not errors, errors
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1280, 600), (360, 640)])
+def test_the_shortcuts_dialog_shows_all_its_text(stack, browser, size):
+    page = browser.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
+    open_console(page, stack, "agent-alice", 5)
+    page.keyboard.press("?")
+    dialog = page.locator("#help")
+    dialog.wait_for(timeout=WAIT_MS)
+    box = dialog.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= size[0]
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size[1]
+    # Nothing cut: no cell or the dialog is wider than shown; what does not fit the height scrolls inside the dialog.
+    cut = page.evaluate("""[...document.querySelectorAll('#help td, #help')]
+                             .filter((e) => e.scrollWidth > e.clientWidth + 1)
+                             .map((e) => [e.tagName, e.scrollWidth, e.clientWidth])""")
+    assert cut == [], cut
+    shot(page, f"help-{size[0]}x{size[1]}")
+    page.locator("#help-close").scroll_into_view_if_needed()
+    page.locator("#help-close").click()
+    dialog.wait_for(state="hidden", timeout=WAIT_MS)
