@@ -12,7 +12,7 @@ import json
 
 import pytest
 from chat_core.infra import operators
-from conftest import Widget, execute, row, rows
+from conftest import ADMIN_SECRET, Widget, execute, row, rows
 from hardening_support import snapshot
 
 OPERATORS = [
@@ -50,6 +50,9 @@ def test_a_visitor_message_shaped_like_an_operator_is_stored_verbatim(appwrite, 
     assert [m["text"] for m in stored] == [text]
     transcript = execute("touch-session", method="GET", path=f"/messages?sessionId={w.session_id}", token=w.token)
     assert [m["text"] for m in transcript.json["messages"]] == [text]
+    # The queue's preview of the first words, copied onto the session by an update, shows them as written too.
+    shown = execute("list-sessions", method="GET", path=f"/{w.session_id}", secret=ADMIN_SECRET)
+    assert shown.json["session"]["firstWords"] == " ".join(text.split())
 
 
 @pytest.mark.parametrize("text", OPERATORS)

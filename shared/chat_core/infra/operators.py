@@ -44,3 +44,17 @@ def reads_as_operator(value: Any) -> bool:
 def operator_columns(data: dict[str, Any]) -> list[str]:
     """The columns of an update's `data` whose values Appwrite would read as operators."""
     return sorted(key for key, value in data.items() if reads_as_operator(value))
+
+
+# Derived text the functions copy from a visitor's words onto the session (the queue's preview of the first message):
+# it must be stored whatever it says, so one that reads as an operator is stored behind an invisible separator that
+# no JSON text can start with, and read back without it.
+SHIELD = "\u2063"
+
+
+def shield(value: str | None) -> str | None:
+    return SHIELD + value if value is not None and reads_as_operator(value) else value
+
+
+def unshield(value: str | None) -> str | None:
+    return value.removeprefix(SHIELD) if isinstance(value, str) else value

@@ -23,6 +23,7 @@ QUEUE_TAKEN_BY = ("auto", "claim", "admin")  # assignedBy of an assignment that 
 LISTED_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
                   "escalatedAt", "escalationReason", "escalatedBy", "assignedAt", "closedAt", "closeReason", "ownerId",
                   "ratingScore", "ratingComment", "ratedAt", "firstWords")
+DERIVED_TEXT = ("firstWords",)  # columns holding text copied from a visitor's message (operators.shield)
 _SORT_COLUMNS = {"lastSeen": "lastSeen", "escalatedAt": "escalatedAt"}  # list-sessions' `sort`, as columns
 
 
@@ -49,6 +50,9 @@ class Sessions:
                      if getattr(after.ledger, name) != getattr(before.ledger, name)})
         data.update({"writeLog": " ".join(after.ledger.write_log), "counted": encode_tally(after.ledger.counted),
                      "dirty": after.ledger.dirty})
+        for column in DERIVED_TEXT:  # copied from a visitor's words: stored whatever they say
+            if column in data:
+                data[column] = operators.shield(data[column])
         if refused := operators.operator_columns(data):  # validation refuses such text first; never send it
             raise BadRequest(f"{', '.join(refused)} would be applied as an Appwrite operation", code="operator_text")
         return from_row(self._conn.update_if_unchanged(TABLE, before.id, data, before.updated_at))
@@ -223,7 +227,7 @@ def from_row(row: Any) -> Session:
         assignments=int(d.get("assignments") or 0), waited_seconds=int(d.get("waitedSeconds") or 0),
         assigned_by=d.get("assignedBy"), over_capacity=bool(d.get("overCapacity")),
         rating_score=d.get("ratingScore"), rating_comment=d.get("ratingComment"), rated_at=parse_time(d.get("ratedAt")),
-        first_words=d.get("firstWords"),
+        first_words=operators.unshield(d.get("firstWords")),
         ledger=Ledger(
             write_log=tuple((d.get("writeLog") or "").split()), counted=decode_tally(d.get("counted") or ""),
             fold_from=decode_tally(d.get("foldFrom") or ""), fold_batch=int(d.get("foldBatch") or 0),
