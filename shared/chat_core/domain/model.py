@@ -49,6 +49,8 @@ class Session:
     rating_score: int | None = None
     rating_comment: str | None = None
     rated_at: datetime | None = None
+    # The visitor's place in the queue as last computed (ops/queueing.py): kept on the row so polls read no count.
+    queue: Queue | None = None
     # What the consistency layer keeps on the same row (ops.consistency, ops.counters, ops.audit): no rule reads it.
     ledger: Ledger = field(default_factory=lambda: Ledger())
 
@@ -180,3 +182,5 @@ class Queue:
     waiting: int  # every session waiting now
     available_agents: int
     expected_wait_seconds: int | None  # None: nobody available, or no recent rate to go on
+    # When these figures were computed (kept on the session: ops/queueing.py); not part of what is told.
+    as_of: datetime | None = None

@@ -103,15 +103,18 @@ def require_agent_user(core: Core, user_id: str) -> None:
 
 # --- the minute's pass and the repair ------------------------------------------------------------
 
-def periodic(core: Core) -> dict:
+def periodic(core: Core) -> tuple[dict, list[Agent] | None]:
     """The minute's pass (list-sessions' schedule): a load left one high by a crash or a lost answer is set back
-    once its agent's slots have been quiet a minute (`repair_loads`), then whatever an event missed is assigned."""
+    once its agent's slots have been quiet a minute (`repair_loads`), then whatever an event missed is assigned.
+    Returns its figures and the agent rows as auto-assignment left them (None: not read)."""
     rows = best_effort(core, "agent rows not read", core.gateway.agents.all)
     loads = rows is not None and best_effort(core, "agent loads not checked", lambda: repair_loads(
         core, SETTLE, counters.summary(core)["agents"], agents=rows))
-    assigned = autoassign.pump_quietly(core, limit=autoassign.PERIODIC_MAX,
-                                       agents=None if not rows or (loads and loads["repaired"]) else rows)
-    return {"autoAssigned": len(assigned), "agentLoadsRepaired": loads["repaired"] if loads else 0}
+    pumped = best_effort(core, "auto-assignment failed; the next pass tries again", lambda: autoassign.pump(
+        core, limit=autoassign.PERIODIC_MAX, agents=None if not rows or (loads and loads["repaired"]) else rows))
+    figures = {"autoAssigned": len(pumped.assigned) if pumped else 0,
+               "agentLoadsRepaired": loads["repaired"] if loads else 0}
+    return figures, (pumped.agents if pumped else None)
 
 
 def repair_loads(core: Core, settle: timedelta, held: dict[str, int], agents: list[Agent] | None = None) -> dict:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chat_core.core import best_effort
+from chat_core.domain import agents as roster
 from chat_core.errors import ChatError
-from chat_core.ops import agents, counters
+from chat_core.ops import agents, counters, queueing
 
 if TYPE_CHECKING:
     from chat_core.core import Core
@@ -16,10 +18,20 @@ if TYPE_CHECKING:
 def minute(core: Core) -> dict:
     moved = counters.fold(core)
     if moved is None:
-        return {"folded": 0, "skipped": "running", "auditMoved": 0, **agents.periodic(core)}
+        return {"folded": 0, "skipped": "running", "auditMoved": 0, **_queue_and_agents(core)}
     try:  # what the fold did not move of the audit trail; the next minute retries a failure
         swept = counters.sweep_audit(core)
     except ChatError as exc:
         core.log(f"audit: the sweep stopped ({exc.code}); the next run goes on")
         swept = 0
-    return {"folded": moved, "skipped": None, "auditMoved": swept, **agents.periodic(core)}
+    return {"folded": moved, "skipped": None, "auditMoved": swept, **_queue_and_agents(core)}
+
+
+def _queue_and_agents(core: Core) -> dict:
+    """The agents' pass (loads, auto-assignment), then every waiting visitor's queue figures (ops.queueing)."""
+    figures, rows = agents.periodic(core)
+    if rows is None:
+        rows = best_effort(core, "agent rows not read", lambda: core.gateway.agents.online(
+            roster.away_before(core.settings, core.now)))
+    done = rows is not None and best_effort(core, "queue figures not refreshed", lambda: queueing.refresh(core, rows))
+    return {**figures, "queueWritten": done["written"] if done else 0}
