@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from chat_core.edge import http
 from chat_core.infra.agents import presence_row_id, slots_row_id
+from chat_core.infra.counters import row_id as counter_row_id
 from conftest import ADMIN_SECRET, Widget, execute
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -53,7 +54,52 @@ def costs(appwrite, monkeypatch, size: int) -> dict[str, int]:
     return figures
 
 
+def console_costs(appwrite, monkeypatch, size: int) -> dict[str, int]:
+    """Issue 20, item 2 (the rest): the console's heartbeat, /capacity, the minute's pass and the list's summary."""
+    monkeypatch.setattr(http, "utcnow", lambda: NOW)
+    _team(appwrite, size)
+    for n in range(size):  # every one of them has worked here: a counter row each
+        appwrite.engine.create_row("chat", "counters", counter_row_id(f"agent-{n:05d}"),
+                                   {"agentId": f"agent-{n:05d}", "batch": 0})
+    execute("assign-agent", {"availability": "available"}, path="/availability", user="agent-alice")
+    execute("assign-agent", {"agentId": "agent-alice", "capacity": 1}, path="/capacity", secret=ADMIN_SECRET)
+    busy = Widget()
+    execute("escalate", {"sessionId": busy.session_id}, token=busy.token)  # alice is full from here on
+    waiting = Widget()
+    execute("escalate", {"sessionId": waiting.session_id}, token=waiting.token)
+    execute("list-sessions", trigger="schedule")  # folded: the counters hold alice's row
+    figures = {}
+
+    def count(name, action):
+        appwrite.reset_counts()
+        result = action()
+        assert result.status == 200, result
+        figures[name] = appwrite.count()
+        return result
+    count("console heartbeat", lambda: execute("assign-agent", {}, path="/availability", user="agent-alice"))
+    count("capacity, not raised past the load", lambda: execute(
+        "assign-agent", {"agentId": "agent-alice", "capacity": 1}, path="/capacity", secret=ADMIN_SECRET))
+    count("the minute's pass, nothing to fold", lambda: execute("list-sessions", trigger="schedule"))
+    listed = count("list page + summary (admin)", lambda: execute("list-sessions", method="GET", path="/",
+                                                                  secret=ADMIN_SECRET))
+    assert [a["agentId"] for a in listed.json["summary"]["team"].values()] == ["agent-alice"]
+    return figures
+
+
 MEASURED: dict[int, dict[str, int]] = {}
+CONSOLE: dict[int, dict[str, int]] = {}
+
+
+@pytest.mark.parametrize("size", [3, 3000])
+def test_the_consoles_heartbeat_capacity_the_minutes_pass_and_the_summary_cost_the_same_with_3_and_3000_agents(
+        size, appwrite, monkeypatch):
+    CONSOLE[size] = console_costs(appwrite, monkeypatch, size)
+    assert CONSOLE[size] == {
+        "console heartbeat": 2,  # the agent's two rows (one list on agentId), the presence write
+        "capacity, not raised past the load": 2,  # save, the agent's two rows (the admin check of labels remembered)
+        "the minute's pass, nothing to fold": 13,
+        "list page + summary (admin)": 4,
+    }
 
 
 @pytest.mark.parametrize("size", [3, 3000])
