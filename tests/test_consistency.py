@@ -309,9 +309,9 @@ def test_one_fold_at_a_time_and_a_repair_waits_for_it(appwrite):
     first = execute("list-sessions", trigger="schedule")
     second, repair = other[0]
     assert first.json == {"folded": 2, "skipped": None, "auditMoved": 0, "autoAssigned": 0,
-                          "agentLoadsRepaired": 0}, first
+                          "agentLoadsRepaired": 0, "queueWritten": 0}, first
     assert second.json == {"folded": 0, "skipped": "running", "auditMoved": 0, "autoAssigned": 0,
-                           "agentLoadsRepaired": 0}, second
+                           "agentLoadsRepaired": 0, "queueWritten": 0}, second
     assert (repair.status, repair.error) == (409, "busy"), repair
     assert violations(appwrite) == []
     assert execute("list-sessions", {}, path="/recount", secret=ADMIN_SECRET).status == 200  # the lease is back

@@ -1,6 +1,8 @@
-"""Issue 20, flat in agents: what a waiting visitor's answers and an escalation cost does not grow with the team.
-The agent rows are read with one filtered list (`Agents.online`: available, or heard from lately), not the whole
-table; here 3 agents and 3,000 (6,000 rows: the whole table would be 6 requests), all but one offline."""
+"""Issue 20, flat in agents and in the queue: what a waiting visitor's answers and an escalation cost does not grow
+with the team nor with the queue. The agent rows are read with one filtered list (`Agents.online`: available, or
+heard from lately), not the whole table; here 3 agents and 3,000 (6,000 rows: the whole table would be 6 requests),
+all but one offline. A waiting visitor's figures are kept on the session (ops/queueing.py): their poll and heartbeat
+count nothing, with 1 or 300 sessions ahead."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from chat_core.edge import http
 from chat_core.infra.agents import presence_row_id, slots_row_id
+from chat_core.infra.counters import row_id as counter_row_id
 from conftest import ADMIN_SECRET, Widget, execute
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -51,12 +54,123 @@ def costs(appwrite, monkeypatch, size: int) -> dict[str, int]:
     return figures
 
 
+def console_costs(appwrite, monkeypatch, size: int) -> dict[str, int]:
+    """Issue 20, item 2 (the rest): the console's heartbeat, /capacity, the minute's pass and the list's summary."""
+    monkeypatch.setattr(http, "utcnow", lambda: NOW)
+    _team(appwrite, size)
+    for n in range(size):  # every one of them has worked here: a counter row each
+        appwrite.engine.create_row("chat", "counters", counter_row_id(f"agent-{n:05d}"),
+                                   {"agentId": f"agent-{n:05d}", "batch": 0})
+    execute("assign-agent", {"availability": "available"}, path="/availability", user="agent-alice")
+    execute("assign-agent", {"agentId": "agent-alice", "capacity": 1}, path="/capacity", secret=ADMIN_SECRET)
+    busy = Widget()
+    execute("escalate", {"sessionId": busy.session_id}, token=busy.token)  # alice is full from here on
+    waiting = Widget()
+    execute("escalate", {"sessionId": waiting.session_id}, token=waiting.token)
+    execute("list-sessions", trigger="schedule")  # folded: the counters hold alice's row
+    figures = {}
+
+    def count(name, action):
+        appwrite.reset_counts()
+        result = action()
+        assert result.status == 200, result
+        figures[name] = appwrite.count()
+        return result
+    count("console heartbeat", lambda: execute("assign-agent", {}, path="/availability", user="agent-alice"))
+    count("capacity, not raised past the load", lambda: execute(
+        "assign-agent", {"agentId": "agent-alice", "capacity": 1}, path="/capacity", secret=ADMIN_SECRET))
+    count("the minute's pass, nothing to fold", lambda: execute("list-sessions", trigger="schedule"))
+    listed = count("list page + summary (admin)", lambda: execute("list-sessions", method="GET", path="/",
+                                                                  secret=ADMIN_SECRET))
+    assert [a["agentId"] for a in listed.json["summary"]["team"].values()] == ["agent-alice"]
+    return figures
+
+
 MEASURED: dict[int, dict[str, int]] = {}
+CONSOLE: dict[int, dict[str, int]] = {}
+
+
+@pytest.mark.parametrize("size", [3, 3000])
+def test_the_consoles_heartbeat_capacity_the_minutes_pass_and_the_summary_cost_the_same_with_3_and_3000_agents(
+        size, appwrite, monkeypatch):
+    CONSOLE[size] = console_costs(appwrite, monkeypatch, size)
+    assert CONSOLE[size] == {
+        "console heartbeat": 2,  # the agent's two rows (one list on agentId), the presence write
+        "capacity, not raised past the load": 2,  # save, the agent's two rows (the admin check of labels remembered)
+        "the minute's pass, nothing to fold": 13,
+        "list page + summary (admin)": 4,
+    }
 
 
 @pytest.mark.parametrize("size", [3, 3000])
 def test_a_waiting_visitors_answers_and_an_escalation_cost_the_same_with_3_and_3000_agents(size, appwrite,
                                                                                         monkeypatch):
     MEASURED[size] = costs(appwrite, monkeypatch, size)
-    assert MEASURED[size] == {"escalate (HTTP), nobody free": 7, "waiting heartbeat": 7, "waiting poll": 6,
-                              "a message asking for a person": 10}  # 9 + the message budget's first use
+    # An escalation computes the queue once and keeps it on the session (+1 write); a waiting visitor's poll and
+    # heartbeat read it with the session (issue 20, items 3 and 5: at most 3 requests).
+    assert MEASURED[size] == {"escalate (HTTP), nobody free": 8, "waiting heartbeat": 3, "waiting poll": 2,
+                              "a message asking for a person": 11}  # 10 + the message budget's first use
+
+
+def _ahead(appwrite, count: int, since: datetime) -> list[str]:
+    """`count` guests' sessions already waiting (straight into the table, oldest first)."""
+    ids = []
+    for n in range(count):
+        at = (since + timedelta(seconds=n)).isoformat(timespec="milliseconds")
+        ids.append(f"s_ahead{n:05d}")
+        appwrite.engine.create_row("chat", "sessions", ids[-1], {
+            "status": "active", "lastSeen": at, "needsHuman": True, "escalatedAt": at, "messageCount": 1,
+            "tokenHash": "0" * 64, "counted": "", "dirty": True, "writeLog": ""})
+    return ids
+
+
+@pytest.mark.parametrize("ahead", [1, 300])
+def test_a_waiting_visitors_poll_and_heartbeat_cost_the_same_whatever_the_queues_length(ahead, appwrite, clock):
+    ids = _ahead(appwrite, ahead, clock.now - timedelta(minutes=10))
+    waiting = Widget()
+    answer = execute("escalate", {"sessionId": waiting.session_id}, token=waiting.token).json["session"]["queue"]
+    assert (answer["position"], answer["waiting"]) == (ahead, ahead + 1)
+
+    def cost(action):
+        appwrite.reset_counts()
+        result = action()
+        return appwrite.count(), result.json["session"]["queue"]
+
+    def poll():
+        return execute("touch-session", method="GET", path=f"/messages?sessionId={waiting.session_id}",
+                       token=waiting.token)
+
+    def heartbeat():
+        return execute("touch-session", {"sessionId": waiting.session_id}, token=waiting.token)
+    assert cost(poll) == (2, answer)  # the session, the page: the figures ride on the session
+    heartbeat()  # this minute's heartbeat budget row exists from here on
+    assert cost(heartbeat) == (3, answer)  # the session, the heartbeat budget, the write
+    # The first in line leaves; the minute's pass walks the queue once and writes the figures that changed (every
+    # one: the rows made here had none).
+    appwrite.engine.update_row("chat", "sessions", ids[0], {"needsHuman": False, "status": "closed",
+                                                            "closedAt": clock.now.isoformat()})
+    clock.advance(1)
+    assert execute("list-sessions", trigger="schedule").json["queueWritten"] == ahead
+    requests, moved = cost(poll)
+    assert (requests, moved["position"], moved["waiting"]) == (2, ahead - 1, ahead)
+    # Five minutes on, the poll refreshes the waiting visitor's presence: one write, no budget.
+    for _ in range(5):
+        clock.advance(1)
+        execute("list-sessions", trigger="schedule")
+    assert cost(poll) == (3, moved)
+    assert cost(poll) == (2, moved)
+
+
+def test_figures_older_than_the_stale_bound_are_computed_again(appwrite, clock):
+    """The minute's pass not running (an incident): an answer that finds the figures older than 5 minutes counts
+    the queue again (the escalation's reads) and keeps them; the next answers are back to the session alone."""
+    waiting = Widget()
+    execute("escalate", {"sessionId": waiting.session_id}, token=waiting.token)
+    clock.advance(6)
+
+    def poll():
+        appwrite.reset_counts()
+        execute("touch-session", method="GET", path=f"/messages?sessionId={waiting.session_id}", token=waiting.token)
+        return appwrite.count()
+    assert poll() == 2 + 1 + 1 + 2 + 1  # presence write; the agent rows, two counts, the figures kept
+    assert poll() == 2

@@ -169,7 +169,7 @@ def test_a_forged_schedule_call_on_list_sessions_only_folds_the_counters(stack):
     rows_before = {r["$id"]: r for r in snapshot(stack)["sessions"]}
     status, answer = agent.run("list-sessions", {}, headers={"X-Appwrite-Trigger": "schedule"})
     assert status == 200 and set(answer) == {"folded", "skipped", "auditMoved", "autoAssigned",
-                                             "agentLoadsRepaired"}, answer
+                                             "agentLoadsRepaired", "queueWritten"}, answer
     assert answer["autoAssigned"] == 0
     for row_id, row in {r["$id"]: r for r in snapshot(stack)["sessions"]}.items():
         lifecycle = ("status", "needsHuman", "assignedAgent", "messageCount", "lastSeen", "closedAt")

@@ -52,6 +52,8 @@ class Session:
     # The visitor's first words (their first message, cut to FIRST_WORDS characters): the queue's and the alerts'
     # preview, stored by the write that admits that message, at no request of its own.
     first_words: str | None = None
+    # The visitor's place in the queue as last computed (ops/queueing.py): kept on the row so polls read no count.
+    queue: Queue | None = None
     # What the consistency layer keeps on the same row (ops.consistency, ops.counters, ops.audit): no rule reads it.
     ledger: Ledger = field(default_factory=lambda: Ledger())
 
@@ -183,3 +185,5 @@ class Queue:
     waiting: int  # every session waiting now
     available_agents: int
     expected_wait_seconds: int | None  # None: nobody available, or no recent rate to go on
+    # When these figures were computed (kept on the session: ops/queueing.py); not part of what is told.
+    as_of: datetime | None = None

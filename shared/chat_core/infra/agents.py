@@ -45,6 +45,22 @@ class Agents:
         return self._merge(self._conn.walk(TABLE, [Query.or_queries([
             Query.equal("availability", [AVAILABLE]), Query.greater_than_equal("heartbeatAt", iso(since))])]))
 
+    def at_work(self, since: datetime) -> list[Agent]:
+        """`online`, and the agents holding slots (load above 0) whatever their availability: everyone the minute's
+        pass (loads, auto-assignment, the queue) and the summary's team need, in one request for up to PAGE_LIMIT such
+        rows (indexes `availability`, `heartbeatAt`, `load`): flat in the team, linear in the agents at work."""
+        return self._merge(self._conn.walk(TABLE, [Query.or_queries([
+            Query.equal("availability", [AVAILABLE]), Query.greater_than_equal("heartbeatAt", iso(since)),
+            Query.greater_than("load", 0)])]))
+
+    def of(self, agent_ids: list[str]) -> list[Agent]:
+        """These agents' rows (both of each), in one request per 250 agents (index `agentId`); an agent without a
+        row is not in the answer."""
+        found: list[Agent] = []
+        for start in range(0, len(agent_ids), 250):  # a query takes 500 values (APP_DATABASE_QUERY_MAX_VALUES)
+            found += self._merge(self._conn.walk(TABLE, [Query.equal("agentId", agent_ids[start:start + 250])]))
+        return found
+
     def _merge(self, found: Any) -> list[Agent]:
         slots: dict[str, Agent] = {}
         presence: dict[str, Any] = {}

@@ -18,7 +18,6 @@ from chat_core.infra.audit import Audit
 from chat_core.infra.client import POOL, Transport
 from chat_core.infra.connection import Connection
 from chat_core.infra.counters import Counters
-from chat_core.infra.executions import Executions
 from chat_core.infra.jobs import Jobs
 from chat_core.infra.limits import Limits
 from chat_core.infra.messages import Messages
@@ -40,4 +39,3 @@ class Gateway:
         self.jobs = Jobs(conn)
         self.limits = Limits(conn)
         self.users = Users(conn, memory)
-        self.executions = Executions(conn)

@@ -11,7 +11,7 @@ from typing import Any
 from appwrite.query import Query
 
 from chat_core.domain import inputs, rules
-from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, Ledger, Session, Tally, iso, parse_time
+from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, Ledger, Queue, Session, Tally, iso, parse_time
 from chat_core.domain.rules import EMPTY
 from chat_core.errors import BadRequest
 from chat_core.infra import operators
@@ -190,11 +190,29 @@ _COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Session field -> (c
     "waited_seconds": ("waitedSeconds", _same), "assigned_by": ("assignedBy", _same),
     "over_capacity": ("overCapacity", _same), "rating_score": ("ratingScore", _same),
     "rating_comment": ("ratingComment", _same), "rated_at": ("ratedAt", iso), "first_words": ("firstWords", _same),
+    "queue": ("queueState", lambda q: encode_queue(q)),
 }
 _LEDGER_COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Ledger field -> (column, encoder), when changed
     "fold_from": ("foldFrom", lambda t: encode_tally(t)), "fold_batch": ("foldBatch", _same),
     "transitions": ("transitions", _same), "audit_seq": ("auditSeq", _same), "audit_pending": ("auditPending", _same),
 }
+
+
+def encode_queue(queue: Queue | None) -> str | None:
+    """`position|waiting|availableAgents|expectedWaitSeconds|asOf` (expected "" for none); None for no queue."""
+    if queue is None:
+        return None
+    expected = "" if queue.expected_wait_seconds is None else str(queue.expected_wait_seconds)
+    return "|".join((str(queue.position), str(queue.waiting), str(queue.available_agents), expected,
+                     iso(queue.as_of) if queue.as_of else ""))
+
+
+def decode_queue(raw: str | None) -> Queue | None:
+    if not raw:
+        return None
+    position, in_queue, agents, expected, as_of = raw.split("|")
+    return Queue(int(position), int(in_queue), int(agents), int(expected) if expected else None,
+                 parse_time(as_of or None))
 
 
 def encode_tally(counted: Tally | None) -> str:
@@ -228,6 +246,7 @@ def from_row(row: Any) -> Session:
         assigned_by=d.get("assignedBy"), over_capacity=bool(d.get("overCapacity")),
         rating_score=d.get("ratingScore"), rating_comment=d.get("ratingComment"), rated_at=parse_time(d.get("ratedAt")),
         first_words=operators.unshield(d.get("firstWords")),
+        queue=decode_queue(d.get("queueState")),
         ledger=Ledger(
             write_log=tuple((d.get("writeLog") or "").split()), counted=decode_tally(d.get("counted") or ""),
             fold_from=decode_tally(d.get("foldFrom") or ""), fold_batch=int(d.get("foldBatch") or 0),

@@ -30,9 +30,15 @@ class AgentUpdate:
 
 
 def team(core: Core, agents: list[Agent] | None = None) -> list[Agent]:
-    """Every agent with a row, by ID (the summary, GET list-sessions /agents, the CLI): one request."""
+    """Every agent with a row, by ID (GET list-sessions /agents, the CLI): one request per 500 agents."""
     rows = core.gateway.agents.all() if agents is None else agents
     return sorted(rows, key=lambda a: a.agent_id)
+
+
+def at_work(core: Core) -> list[Agent]:
+    """The summary's team: the agents available, heard from lately, or holding sessions, by ID: one request
+    whatever the size of the team (an offline agent holding nothing has nothing to show there)."""
+    return team(core, core.gateway.agents.at_work(roster.away_before(core.settings, core.now)))
 
 
 def set_availability(core: Core, change: AvailabilityChange) -> AgentUpdate:
@@ -42,8 +48,7 @@ def set_availability(core: Core, change: AvailabilityChange) -> AgentUpdate:
     own = agent_id == core.caller.user_id  # only the agent's own console proves they are there
     if change.availability is None and not own:
         raise BadRequest("missing field(s): availability (to set another agent's)", code="missing_field")
-    rows = core.gateway.agents.all()
-    before = roster.find(rows, agent_id)
+    before = roster.find(core.gateway.agents.of([agent_id]), agent_id)  # their two rows: flat in the team
     after = before
     if change.availability is not None and change.availability != before.availability:
         after = core.gateway.agents.save(agent_id, {"availability": change.availability})
@@ -54,7 +59,7 @@ def set_availability(core: Core, change: AvailabilityChange) -> AgentUpdate:
     if roster.effective(after, core.settings, core.now) == AVAILABLE != roster.effective(before, core.settings,
                                                                                         core.now):
         # Newly available (or back from a silent console): the longest waiting come to them.
-        return _fill(core, after, [a for a in rows if a.agent_id != agent_id])
+        return _fill(core, after)
     return AgentUpdate(after)
 
 
@@ -65,18 +70,19 @@ def set_capacity(core: Core, change: CapacityChange) -> AgentUpdate:
     authz.require_admin(core.caller)
     require_agent_user(core, change.agent_id)
     saved = core.gateway.agents.save(change.agent_id, {"capacity": change.capacity})
-    everyone = core.gateway.agents.all()
-    present = roster.find(everyone, change.agent_id)
+    present = roster.find(core.gateway.agents.of([change.agent_id]), change.agent_id)
     agent = replace(saved, heartbeat_at=present.heartbeat_at, last_assigned_at=present.last_assigned_at)
     if roster.takes_work(agent, core.settings, core.now):  # more room: the longest waiting come to them
-        return _fill(core, agent, [a for a in everyone if a.agent_id != change.agent_id])
+        return _fill(core, agent)
     return AgentUpdate(agent)
 
 
-def _fill(core: Core, agent: Agent, others: list[Agent]) -> AgentUpdate:
-    """Auto-assignment for an agent with new room; the agent's row as it left it."""
-    result = best_effort(core, "auto-assignment failed; the next pass tries again",
-                         lambda: autoassign.pump(core, agents=[*others, agent]))
+def _fill(core: Core, agent: Agent) -> AgentUpdate:
+    """Auto-assignment for an agent with new room (the others at work: one list); the agent's row as it left it."""
+    def pump() -> autoassign.Pumped:
+        others = core.gateway.agents.online(roster.away_before(core.settings, core.now))
+        return autoassign.pump(core, agents=[*(a for a in others if a.agent_id != agent.agent_id), agent])
+    result = best_effort(core, "auto-assignment failed; the next pass tries again", pump)
     if result is None:
         return AgentUpdate(agent)
     assigned = [s.id for s in result.assigned if s.assigned_agent == agent.agent_id]
@@ -103,15 +109,19 @@ def require_agent_user(core: Core, user_id: str) -> None:
 
 # --- the minute's pass and the repair ------------------------------------------------------------
 
-def periodic(core: Core) -> dict:
+def periodic(core: Core) -> tuple[dict, list[Agent] | None]:
     """The minute's pass (list-sessions' schedule): a load left one high by a crash or a lost answer is set back
-    once its agent's slots have been quiet a minute (`repair_loads`), then whatever an event missed is assigned."""
-    rows = best_effort(core, "agent rows not read", core.gateway.agents.all)
+    once its agent's slots have been quiet a minute (`repair_loads`), then whatever an event missed is assigned.
+    Returns its figures and the agent rows as auto-assignment left them (None: not read)."""
+    rows = best_effort(core, "agent rows not read", lambda: core.gateway.agents.at_work(
+        roster.away_before(core.settings, core.now)))
     loads = rows is not None and best_effort(core, "agent loads not checked", lambda: repair_loads(
         core, SETTLE, counters.summary(core)["agents"], agents=rows))
-    assigned = autoassign.pump_quietly(core, limit=autoassign.PERIODIC_MAX,
-                                       agents=None if not rows or (loads and loads["repaired"]) else rows)
-    return {"autoAssigned": len(assigned), "agentLoadsRepaired": loads["repaired"] if loads else 0}
+    pumped = best_effort(core, "auto-assignment failed; the next pass tries again", lambda: autoassign.pump(
+        core, limit=autoassign.PERIODIC_MAX, agents=None if not rows or (loads and loads["repaired"]) else rows))
+    figures = {"autoAssigned": len(pumped.assigned) if pumped else 0,
+               "agentLoadsRepaired": loads["repaired"] if loads else 0}
+    return figures, (pumped.agents if pumped else None)
 
 
 def repair_loads(core: Core, settle: timedelta, held: dict[str, int], agents: list[Agent] | None = None) -> dict:
@@ -125,6 +135,10 @@ def repair_loads(core: Core, settle: timedelta, held: dict[str, int], agents: li
     cutoff = core.now - settle
     repaired = unsettled = checked = 0
     rows = core.gateway.agents.all() if agents is None else agents
+    if agents is not None:  # the agents at work: add those holding sessions whose load reads 0 (rare: one request)
+        listed = {a.agent_id for a in rows}
+        if missing := sorted(agent for agent, count in held.items() if count and agent not in listed):
+            rows = [*rows, *core.gateway.agents.of(missing)]
     with_slots = {a.agent_id for a in rows if a.updated_at is not None}
     for agent_id in sorted(set(held) - with_slots):  # sessions held from before this feature, or a lost create
         checked += 1

@@ -11,6 +11,7 @@ left (`sweep_audit`).
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -37,7 +38,8 @@ FOLD_LEASE = timedelta(seconds=90)  # longer than list-sessions' timeout (60 s):
 FOLD_BATCH = 100
 
 
-FOLD_MAX_PER_RUN = 1000  # sessions one scheduled fold moves at most: well within list-sessions' 60 s
+FOLD_MAX_PER_RUN = 1000  # a fold's default bound (a reader's, a test's); the schedule's is `ops.schedule.fold_capacity`
+FOLD_SECONDS = 40.0  # a fold starts no batch after this long: list-sessions' timeout is 60 s, the lease 90 s
 
 
 READER_FOLD_AT = 1000  # pending sessions (a page to read) from which a summary reader folds one batch first: a
@@ -112,7 +114,8 @@ def fold(core: Core, *, max_sessions: int = FOLD_MAX_PER_RUN) -> int | None:
 
 def _fold(core: Core, max_sessions: int) -> int:
     moved = 0
-    while moved < max_sessions:
+    started = time.monotonic()
+    while moved < max_sessions and time.monotonic() - started < FOLD_SECONDS:
         rows = core.gateway.counters.rows()
         batch = global_batch(rows) + 1
         cut = core.gateway.sessions.in_fold(batch)

@@ -29,7 +29,7 @@ def sessions(core: Core, wanted: SessionFilter, page: Page) -> Listed:
     if not wanted.with_summary:
         return Listed(found, next_cursor)
     summary = _ratings_for(core, counters.summary(core))
-    team = agents.team(core) if core.caller.is_admin else None  # one more request
+    team = agents.at_work(core) if core.caller.is_admin else None  # one more request, whatever the team's size
     return Listed(found, next_cursor, summary, team)
 
 

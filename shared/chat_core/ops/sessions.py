@@ -138,8 +138,10 @@ def presence_every(settings: Settings) -> timedelta:
 def _waiting_presence(core: Core, session: Session, token: str | None) -> Session:
     """A visitor waiting for a person whose widget still polls is there, even in a background tab (where the widget
     sends no heartbeat): the owner's poll of a waiting session counts as a heartbeat once lastSeen is older than
-    `presence_every`, and spends the owner's heartbeat budget like one. Past the budget, or on any failure, the poll
-    answers as usual and lastSeen stays (logged): the poll itself is never refused for it."""
+    `presence_every`. It spends no budget (issue 20: a waiting poll is at most 3 requests): the write is its own
+    bound, one per `presence_every` per session, since it is conditional on the row read (of two polls at once one
+    loses and is not retried) and only a lastSeen that old lets it through; sessions are bounded by their own
+    budget. On any failure the poll answers as usual and lastSeen stays (logged)."""
     if (not waiting(session) or core.now - session.last_seen < presence_every(core.settings)
             or not core.caller.owns(session, token)):
         return session
@@ -148,16 +150,11 @@ def _waiting_presence(core: Core, session: Session, token: str | None) -> Sessio
         if not waiting(current):
             return Change(noop="not_waiting")
         return rules.heartbeat(current, core.now)
-    taken: list[str] = []
     try:
-        taken.append(budgets.take_heartbeat(core, session))
-        updated, change = consistency.commit(core, session.id, decide, first=session, attempts=1)
+        updated, _ = consistency.commit(core, session.id, decide, first=session, attempts=1)
     except ChatError as exc:
         core.log(f"session {session.id}: a waiting visitor's presence not written ({exc.code})")
-        budgets.give_back_all(core, taken)
         return session
-    if change.noop:
-        budgets.give_back_all(core, taken)
     return updated
 
 
