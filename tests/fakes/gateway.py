@@ -85,6 +85,19 @@ class FakeAgents:
         return self._merge(row for row in self.table.rows.values() if row.get("availability") == AVAILABLE
                            or (row.get("heartbeatAt") is not None and parse_time(row["heartbeatAt"]) >= since))
 
+    @op
+    def at_work(self, since: datetime) -> list[Agent]:
+        """The real one's filter: `online`, and the agents holding slots."""
+        return self._merge(row for row in self.table.rows.values() if row.get("availability") == AVAILABLE
+                           or (row.get("heartbeatAt") is not None and parse_time(row["heartbeatAt"]) >= since)
+                           or (row.get("load") or 0) > 0)
+
+    @op
+    def of(self, agent_ids: list[str]) -> list[Agent]:
+        """These agents' rows (both of each); an agent without a row is not in the answer."""
+        wanted = set(agent_ids)
+        return self._merge(row for row in self.table.rows.values() if row.get("agentId") in wanted)
+
     def _merge(self, rows) -> list[Agent]:
         slots: dict[str, Agent] = {}
         presence: dict[str, dict] = {}
