@@ -22,6 +22,7 @@ from chat_core.infra.executions import Executions
 from chat_core.infra.jobs import Jobs
 from chat_core.infra.limits import Limits
 from chat_core.infra.messages import Messages
+from chat_core.infra.replies import Replies
 from chat_core.infra.sessions import Sessions
 from chat_core.infra.users import MEMORY, Memory, Users
 
@@ -39,5 +40,6 @@ class Gateway:
         self.agents = Agents(conn)
         self.jobs = Jobs(conn)
         self.limits = Limits(conn)
+        self.replies = Replies(conn)
         self.users = Users(conn, memory)
         self.executions = Executions(conn)
