@@ -52,6 +52,8 @@ class Session:
     # The visitor's first words (their first message, cut to FIRST_WORDS characters): the queue's and the alerts'
     # preview, stored by the write that admits that message, at no request of its own.
     first_words: str | None = None
+    # The history's search (domain.search): the visitor's name and e-mail and the messages' text, lower-cased.
+    search_text: str = ""
     # What the consistency layer keeps on the same row (ops.consistency, ops.counters, ops.audit): no rule reads it.
     ledger: Ledger = field(default_factory=lambda: Ledger())
 

@@ -80,6 +80,8 @@ class Sessions:
             queries.append(Query.equal("ratingScore", list(wanted.ratings)))
         if wanted.idle_for is not None:
             queries.append(Query.less_than_equal("lastSeen", iso(now - wanted.idle_for)))
+        # One `search` per word (fulltext index `search`): Appwrite ANDs them, each word a prefix (domain.search).
+        queries += [Query.search("searchText", word) for word in wanted.words]
         if wanted.created_after:
             queries.append(Query.greater_than_equal("$createdAt", iso(wanted.created_after)))
         if wanted.created_before:
@@ -186,6 +188,7 @@ _COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Session field -> (c
     "waited_seconds": ("waitedSeconds", _same), "assigned_by": ("assignedBy", _same),
     "over_capacity": ("overCapacity", _same), "rating_score": ("ratingScore", _same),
     "rating_comment": ("ratingComment", _same), "rated_at": ("ratedAt", iso), "first_words": ("firstWords", _same),
+    "search_text": ("searchText", _same),
 }
 _LEDGER_COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Ledger field -> (column, encoder), when changed
     "fold_from": ("foldFrom", lambda t: encode_tally(t)), "fold_batch": ("foldBatch", _same),
@@ -223,7 +226,7 @@ def from_row(row: Any) -> Session:
         assignments=int(d.get("assignments") or 0), waited_seconds=int(d.get("waitedSeconds") or 0),
         assigned_by=d.get("assignedBy"), over_capacity=bool(d.get("overCapacity")),
         rating_score=d.get("ratingScore"), rating_comment=d.get("ratingComment"), rated_at=parse_time(d.get("ratedAt")),
-        first_words=d.get("firstWords"),
+        first_words=d.get("firstWords"), search_text=d.get("searchText") or "",
         ledger=Ledger(
             write_log=tuple((d.get("writeLog") or "").split()), counted=decode_tally(d.get("counted") or ""),
             fold_from=decode_tally(d.get("foldFrom") or ""), fold_batch=int(d.get("foldBatch") or 0),
