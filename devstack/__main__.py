@@ -105,7 +105,8 @@ def banner(stack: Stack) -> str:
     schedules = [f"{s.id} '{s.schedule}' (UTC)" for s in specs if s.schedule]
     users = ", ".join(f"{uid} [{', '.join(labels)}]" for uid, _, labels in DEV_USERS)
     endpoint, project, key = stack.endpoint, stack.project_id, stack.api_key
-    deploy_hint = f"python -m tools.deploy --endpoint {endpoint} --key <the API key> (appwrite push)"
+    python = interpreter(stack.root)
+    deploy_hint = f"{python} -m tools.deploy --endpoint {endpoint} --key <the API key> (appwrite push)"
     data = "" if stack.data_dir == Path(DEFAULT_DATA) else f" --data {stack.data_dir}"
     target = f"--port {stack.port}{data}"
     cli_env = "" if stack.data_dir == Path(DEFAULT_DATA) else f"CHAT_DEVSTACK_DATA={stack.data_dir} "
@@ -150,10 +151,24 @@ curl:
     -H 'content-type: application/json' -H 'x-appwrite-project: {project}' -H 'x-appwrite-key: {key}' \\
     -d '{{"method": "GET", "headers": {{"X-Chat-Secret": "<ADMIN_SECRET>"}}}}'
 
-  python -m devstack fire-schedule close-session {target}
-  python -m devstack user add agent-zoe --labels agent {target}
+  {python} -m devstack fire-schedule close-session {target}
+  {python} -m devstack user add agent-zoe --labels agent {target}
 Ctrl-C stops the stack; data stays in {stack.data_dir} (make run{make_args} RESET=1 starts empty).
 """
+
+
+def interpreter(root: Path) -> str:
+    """The Python running the stack (the venv's, which has the packages `python -m devstack` needs; the system's
+    may not): relative to the repository when inside it, as `.venv/bin/python`, else its absolute path (issue 22,
+    item 12)."""
+    executable = Path(sys.executable)
+    try:
+        return str(executable.relative_to(Path(root).resolve()))
+    except ValueError:
+        try:
+            return str(executable.absolute().relative_to(Path(root).absolute()))
+        except ValueError:
+            return str(executable)
 
 
 def secrets_lines(stack: Stack) -> str:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from devstack import operators
+from devstack import fulltext, operators
 from devstack.queries import MAX_LIMIT, SYSTEM_SQL, Compiler, Plan, keyset, parse_queries
 from devstack.schema import Column, Schema, Table, load_schema
 from devstack.values import (
@@ -66,6 +66,7 @@ class Engine:
         self._batch = False  # inside `atomic()` (devstack/transactions.py's commit)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
+        self._conn.create_function("appwrite_fulltext", 2, fulltext.matches, deterministic=True)  # `search`
         if str(path) != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -116,6 +117,8 @@ class Engine:
         for system in ("_createdAt", "_updatedAt"):
             self._conn.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'_{base}_{system}')} ON {name} ({system})")
         for index in table.indexes:
+            if index.type == "fulltext":  # matched row by row (devstack/fulltext.py): no SQLite index serves it
+                continue
             pairs = zip(index.columns, index.orders, strict=True)
             parts = [f"{SYSTEM_SQL.get(c, quote(c))} {o}" for c, o in pairs]
             unique = "UNIQUE " if index.type == "unique" else ""

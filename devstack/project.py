@@ -31,7 +31,7 @@ from .values import ID_PATTERN, EngineError, format_datetime, now, unique_id
 log = logging.getLogger("devstack.project")
 
 KEY_PATTERN = ID_PATTERN  # column and index keys (Key validator): the same 36 characters
-INDEX_TYPES = ("key", "unique")  # what appwrite.json declares; fulltext is not served
+INDEX_TYPES = ("key", "unique", "fulltext")  # what appwrite.json declares
 STRING_FORMATS = ("enum",)  # the one string format appwrite.json declares
 
 

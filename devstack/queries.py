@@ -1,7 +1,8 @@
 """List queries compiled to parameterized SQL for one table, so filtering and sorting large tables use its indexes.
 
 Served: the methods the product sends (shared/chat_core): equal, lessThan, lessThanEqual, greaterThan,
-greaterThanEqual, isNull, isNotNull, or, orderAsc, orderDesc, limit, cursorAfter, select. Any other method is 400
+greaterThanEqual, isNull, isNotNull, search (on a fulltext index: devstack/fulltext.py), or, orderAsc, orderDesc,
+limit, cursorAfter, select. Any other method is 400
 `general_query_invalid`: refused, never answered differently from Appwrite. Appwrite's bounds hold: at most 100
 queries of at most 4,096 characters, at most 100 values per query.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from devstack.fulltext import fulltext_value
 from devstack.schema import Column, Table
 from devstack.values import EngineError, normalize_datetime, quote
 
@@ -116,6 +118,8 @@ class Compiler:
         values = _values(query)
         if method == "or":
             return self._any(values)
+        if method == "search":
+            return self._search(query, values)
         handler = _FILTERS.get(method)
         if handler is None:
             raise _bad_query(f"Query method not supported: {method}")
@@ -125,6 +129,18 @@ class Compiler:
         attribute = query.get("attribute")
         converted = [None if v is None else self._value(attribute, column, v) for v in values]
         return handler(sql_column, column, converted)
+
+    def _search(self, query: dict, values: list) -> tuple[str, list]:
+        """Appwrite refuses `search` without a fulltext index over exactly that attribute (IndexedQueries.php);
+        then MariaDB.php's condition: an empty value matches nothing, else MATCH ... AGAINST in boolean mode."""
+        attribute = query.get("attribute")
+        sql_column, column = self._sql_column(attribute)
+        if not any(i.type == "fulltext" and i.columns == (attribute,) for i in self.table.indexes):
+            raise _bad_query(f'Searching by attribute "{attribute}" requires a fulltext index.')
+        if len(values) != 1 or not isinstance(values[0], str):
+            raise _bad_query("search queries require exactly one string value")
+        value = fulltext_value(values[0])
+        return ("0 = 1", []) if not value else (f"appwrite_fulltext({sql_column}, ?)", [value])
 
     def _any(self, values: list) -> tuple[str, list]:
         if not values or not all(isinstance(v, dict) and isinstance(v.get("method"), str) for v in values):

@@ -33,7 +33,7 @@ class Column:
 @dataclass(frozen=True)
 class Index:
     key: str
-    type: str  # key | unique
+    type: str  # key | unique | fulltext
     columns: tuple[str, ...]
     orders: tuple[str, ...]
 
@@ -101,6 +101,6 @@ def _index(raw: dict) -> Index:
     columns = tuple(raw.get("columns") or raw.get("attributes") or ())
     orders = tuple((o or "ASC").upper() for o in (raw.get("orders") or ()))
     orders = orders + ("ASC",) * (len(columns) - len(orders))
-    if raw.get("type", "key") not in ("key", "unique"):
-        raise ValueError(f"index {raw['key']!r}: the local stack serves key and unique indexes only")
+    if raw.get("type", "key") not in ("key", "unique", "fulltext"):
+        raise ValueError(f"index {raw['key']!r}: the local stack serves key, unique and fulltext indexes only")
     return Index(key=raw["key"], type=raw.get("type", "key"), columns=columns, orders=orders)

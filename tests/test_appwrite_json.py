@@ -34,7 +34,7 @@ def test_every_function_declares_what_appwrite_needs():
     assert FUNCTIONS["close-session"]["schedule"]
     assert FUNCTIONS["list-sessions"]["schedule"] == "* * * * *"  # the fold (chat_core.consistency)
     assert {t["$id"] for t in CONFIG["tables"]} == {"sessions", "messages", "counters", "agents", "jobs",
-                                                        "limits", "audit"}
+                                                        "limits", "audit", "replies"}
     assert all(t["$permissions"] == [] and not t["rowSecurity"] for t in CONFIG["tables"])
     assert "databases" not in CONFIG and "collections" not in CONFIG  # never mix with tablesDB
 

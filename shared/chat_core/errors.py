@@ -44,6 +44,8 @@ CATALOG: dict[str, Kind] = {
                                "5, `capacity` 0 to 1000)."),
     "reserved_reason": Kind(400, "A close `reason` that reads as `empty` or `idle` (any case, surrounding spaces): "
                                  "those mark the idle sweep's own closes."),
+    "invalid_shortcut": Kind(400, "A saved reply's `shortcut` is not 1 to 32 lower-case letters, digits or `-` "
+                                  "(a leading `/` is dropped)."),
     "invalid_availability": Kind(400, "`availability` is not one of `available`, `away`, `offline`."),
     "too_large": Kind(400, "`userMeta` or `theme` is longer than its column once encoded."),
     "invalid_agent": Kind(400, "`agentId` names no user with the agent or admin label."),
@@ -69,6 +71,7 @@ CATALOG: dict[str, Kind] = {
     # 404, 405
     "session_not_found": Kind(404, "No session with this ID."),
     "message_not_found": Kind(404, "An event names a message row that is not stored (a forged event)."),
+    "reply_not_found": Kind(404, "No saved reply with this shortcut."),
     "route_not_found": Kind(404, "This function has no such path."),
     "not_found": Kind(404, "A row the operation needed was deleted while it ran."),
     "method_not_allowed": Kind(405, "The path exists, but not with this method."),
@@ -85,6 +88,8 @@ CATALOG: dict[str, Kind] = {
     "concurrent_update": Kind(409, "The session (or, for a summary, the counters) kept changing while the operation "
                                    "ran; try again."),
     "busy": Kind(409, "A fold or a repair of the counters is running (one at a time); try again in a minute."),
+    "reply_exists": Kind(409, "A saved reply with this shortcut exists; remove it first to change it."),
+    "too_many_replies": Kind(409, "There are 200 saved replies already (the console reads them in one request)."),
     "already_exists": Kind(409, "A row with this ID already exists."),
     "conflict": Kind(409, "A conditional write lost a race. Internal: the operation decides again, and answers "
                           "`concurrent_update` if it keeps losing."),

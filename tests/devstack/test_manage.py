@@ -78,7 +78,6 @@ def test_string_columns_answer_encrypt_as_appwrite_does(stack):
     ("/attributes/string", {"key": "-bad", "size": 10, "required": False}, (400, "general_argument_invalid")),
     ("/indexes", {"key": "i", "type": "key", "attributes": ["missing"]}, (400, "attribute_unknown")),
     ("/indexes", {"key": "i", "type": "spatial", "attributes": ["x"]}, (400, "general_argument_invalid")),
-    ("/indexes", {"key": "i", "type": "fulltext", "attributes": ["x"]}, (400, "general_argument_invalid")),
 ])
 def test_bad_columns_and_indexes_are_refused_and_change_nothing(stack, path, body, expected):
     base = _table(stack, f"bad{abs(hash(path + json.dumps(body))) % 10**6}")

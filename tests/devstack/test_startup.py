@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.__main__ import banner
+from devstack.__main__ import banner, interpreter
 from devstack.engine import EngineError
 from devstack.server import DB_FILE, Stack
 from devstack.startup import StartupError
@@ -183,6 +183,11 @@ def test_the_banner_names_the_real_port_and_which_secrets_are_set(root: Path, mo
     assert f"make run PORT={stack.port} DATA={root / 'data'} RESET=1" in text
     assert "BOT_SECRET set (.env)" in text and "ADMIN_SECRET NOT set" in text
     assert f"{root / '.env'}" in text and "b0t-value" not in text
+    # The hints name the Python that runs the stack (the venv's), never a bare `python` (issue 22, item 12).
+    hints = [line.strip() for line in text.splitlines() if "-m devstack " in line]
+    assert len(hints) == 2 and all(h.startswith(f"{sys.executable} -m devstack ") for h in hints), hints
+    if Path(sys.executable).is_relative_to(ROOT):  # `make run`: the repository's venv, named as one types it
+        assert interpreter(ROOT) == str(Path(sys.executable).relative_to(ROOT)) == ".venv/bin/python"
 
     monkeypatch.setenv("ADMIN_SECRET", "from-the-shell")
     (root / ".env").unlink()

@@ -1,5 +1,5 @@
 """Command line: `sessions list|show|messages|export|history|audit|assign|unassign|close|repair|agents|capacity|
-availability` (the `sessions` command `make venv` installs).
+availability|replies` (the `sessions` command `make venv` installs).
 
 `.venv/bin/python -m tools.sessions_cli` runs the same, with or without the word `sessions` before the command.
 Exit codes: 0 done, 1 the backend refused (4xx: unknown session, 401, not allowed), 2 usage, 3 unreachable or a
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import render
+from . import render, replies
 from .api import EXIT_API, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Api, CliError, load_config
 
 FULL_ID_LENGTH = 34  # "s_" + 32 hex digits, as create-session makes them
@@ -41,6 +41,9 @@ EPILOG = """examples:
   sessions capacity agent-bob 4             (or `default`: the project's AGENT_CAPACITY)
   sessions availability agent-bob away
   sessions assign s_3f9a1c2b7d40 --agent agent-bob --over-capacity
+  sessions replies add refund "Refunds take 3 to 5 working days."   (agents type /refund in the console)
+  sessions replies list
+  sessions replies remove refund
 
 A session ID may be shortened to any unique prefix (the table shows 14 characters; --wide shows all).
 --as, --port, --endpoint and --no-color go before or after the command.
@@ -163,6 +166,8 @@ def _add_commands(commands: argparse._SubParsersAction) -> None:
     availability.add_argument("agent", metavar="AGENT")
     availability.add_argument("availability", choices=("available", "away", "offline"))
     availability.set_defaults(run=_availability)
+
+    replies.add_command(commands, _common)
 
     for sub in (ls, show, msgs, hist, trail, assign, unassign, close, repair, agents, capacity, availability):
         sub.add_argument("--json", action="store_true", help="print the function's raw JSON answer")

@@ -9,6 +9,7 @@ import { arrivalText, canClose as closable, detailRows, label, others, refreshPe
 import { messageItem, pairs, timelineItem } from "./views.js";
 import { firstWords, humanLabel, offlineBanner, rememberChoice, rememberedChoice } from "./desk.js";
 import { createHistory } from "./history.js";
+import { createReplyPicker } from "./replies.js";
 
 const CONFIG = JSON.parse(document.getElementById("console-config").textContent || "{}");
 const endpoint = CONFIG.endpoint || (location.origin + "/v1");
@@ -567,6 +568,9 @@ $("reply").addEventListener("submit", (e) => {
 });
 
 $("back").addEventListener("click", unselect);
+
+createReplyPicker($("reply-text"), $("reply-picker"), () => call("list", "GET", "/replies"),
+  { onError: (error) => notice(`Could not read the saved replies: ${error.message}`, "error") });
 
 createHistory($, list, select, (error) => notice(`Could not search the history: ${error.message}`, "error"));
 

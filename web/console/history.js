@@ -1,12 +1,14 @@
-// The history of closed chats (issue 22, item 6): search by agent, rating and date, newest first, in pages; a click
-// opens the chat in the detail pane (its transcript, rating and timeline). Built from list-sessions' filters
-// (status=closed, assignedAgent, rating, createdAfter/createdBefore), `list` being the page's call.
+// The history of closed chats (issue 22, item 6): search by visitor or words of the chat, agent, rating and date,
+// newest first, in pages; a click opens the chat in the detail pane (its transcript, rating and timeline). Built from
+// list-sessions' filters (status=closed, q, assignedAgent, rating, createdAfter/createdBefore), `list` being the
+// page's call.
 import { el } from "../shared/dom.js";
 import { humanLabel } from "./desk.js";
 
 // The query of one search: the form's values, as list-sessions takes them.
-export function historyQuery({ agent, rating, from, to }, cursor) {
+export function historyQuery({ q, agent, rating, from, to }, cursor) {
   const query = { status: "closed", sort: "lastSeen", order: "desc", summary: "false", limit: "20" };
+  if (q && q.trim()) query.q = q.trim();
   if (agent) query.assignedAgent = agent.trim();
   if (rating) query.rating = rating;
   if (from) query.createdAfter = new Date(from + "T00:00:00").toISOString();
@@ -29,7 +31,7 @@ export function historyItem(s, open) {
 export function createHistory($, list, open, onError) {
   let cursor = null;
   async function search(more) {
-    const form = { agent: $("history-agent").value, rating: $("history-rating").value,
+    const form = { q: $("history-q").value, agent: $("history-agent").value, rating: $("history-rating").value,
                    from: $("history-from").value, to: $("history-to").value };
     try {
       const answer = await list(historyQuery(form, more ? cursor : null));

@@ -71,6 +71,7 @@ class SessionFilter:
     sort_by: str = "lastSeen"
     with_summary: bool = True
     ratings: tuple[int, ...] = ()  # the history's search: sessions the visitor rated so
+    words: tuple[str, ...] = ()  # the history's search by visitor and text (domain.search.query_words)
 
 
 @dataclass(frozen=True)

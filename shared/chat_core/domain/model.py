@@ -54,6 +54,8 @@ class Session:
     first_words: str | None = None
     # The visitor's place in the queue as last computed (ops/queueing.py): kept on the row so polls read no count.
     queue: Queue | None = None
+    # The history's search (domain.search): the visitor's name and e-mail and the messages' text, lower-cased.
+    search_text: str = ""
     # What the consistency layer keeps on the same row (ops.consistency, ops.counters, ops.audit): no rule reads it.
     ledger: Ledger = field(default_factory=lambda: Ledger())
 

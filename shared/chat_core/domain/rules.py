@@ -19,6 +19,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from chat_core.domain import search
 from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, Session, Tally
 from chat_core.errors import BadRequest, Conflict, TooManyRequests
 
@@ -137,6 +138,7 @@ class Admission:
     window_start: datetime | None  # the flood window it was counted in (visitor messages only)
     escalated: bool
     first: bool = False  # it set the session's first words
+    search_added: str = ""  # what it appended to the session's searchText (domain.search)
 
 
 FIRST_WORDS = 160  # characters of the visitor's first message kept on the session (the queue's preview)
@@ -163,11 +165,13 @@ def admit(session: Session, row_id: str, now: datetime, *, by_owner: bool, limit
     first = by_owner and not session.first_words and bool(text.strip())
     if first:
         after = replace(after, first_words=first_words(text))
+    searched = search.with_message(session.search_text, text)
+    after = replace(after, search_text=searched)
     escalated = escalation is not None and session.status == ACTIVE and not session.needs_human
     if escalated:
         after = replace(after, needs_human=True, escalated_at=now, escalation_reason=escalation,
                         escalated_by=f"message:{row_id}")
-    return Change(after), Admission(row_id, window_start, escalated, first)
+    return Change(after), Admission(row_id, window_start, escalated, first, searched[len(session.search_text):])
 
 
 def unadmit(session: Session, admission: Admission) -> Change:
@@ -177,6 +181,7 @@ def unadmit(session: Session, admission: Admission) -> Change:
         after = replace(after, rate_window_count=max(0, session.rate_window_count - 1))
     if admission.first:
         after = replace(after, first_words=None)
+    after = replace(after, search_text=search.without_message(session.search_text, admission.search_added))
     if (admission.escalated and session.status == ACTIVE and session.needs_human
             and session.escalated_by == f"message:{admission.row_id}"):
         # Only an escalation nobody acted on since: the session was (active, not waiting) before, which happens

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from chat_core.domain import search
 from chat_core.domain.inputs import AuditFilter, ExportRequest, HistoryPage, Page, SessionFilter
 from chat_core.domain.model import STATUSES, parse_time
 from chat_core.edge import transcripts
@@ -125,7 +126,7 @@ def duration(raw: str | None, name: str = "idleFor") -> timedelta | None:
 
 
 LIST_PARAMS = ("status", "needsHuman", "assignedAgent", "idleFor", "createdAfter", "createdBefore", "order",
-               "sort", "summary", "limit", "cursor", "rating")
+               "sort", "summary", "limit", "cursor", "rating", "q")
 
 
 # What a list can be sorted by: the visitor's last activity, or when the session started waiting for a human
@@ -163,7 +164,22 @@ def session_filter(query: dict[str, list[str]]) -> SessionFilter:
         sort_by=sort_by,
         with_summary=_query_bool(_single(query, "summary"), "summary") is not False,
         ratings=tuple(sorted({int(r) for r in ratings})),
+        words=_search_words(_single(query, "q")),
     )
+
+
+def _search_words(q: str | None) -> tuple[str, ...]:
+    """`q`: the visitor's name or e-mail, or words of the chat; each word of 3 characters or more starts a word of
+    the session's searchText (domain.search). A `q` with no such word is a 400, not a list of everything."""
+    if q is None:
+        return ()
+    if len(q) > 200:
+        raise BadRequest("q must be at most 200 characters", code="invalid_query")
+    words = search.query_words(q)
+    if not words:
+        raise BadRequest("q needs a word of 3 or more letters or digits (short and common words are not indexed)",
+                         code="invalid_query")
+    return tuple(words)
 
 
 def export_request(query: dict[str, list[str]], *, with_session: bool = False) -> ExportRequest:

@@ -25,6 +25,7 @@ from chat_core.domain.model import (
     ROLES,
     TEXT_MAX,
 )
+from chat_core.domain.replies import REPLY_TEXT_MAX, SHORTCUT_PATTERN
 from chat_core.errors import BadRequest
 from chat_core.infra import operators
 
@@ -231,3 +232,19 @@ def recount_request(body: Any) -> timedelta:
     return timedelta(seconds=value)
 
 
+
+
+def reply_request(body: Any) -> tuple[str, str]:
+    """POST list-sessions /replies: {"shortcut": "refund", "text": "..."}; the shortcut as an agent types it after
+    `/` (a leading `/` is dropped; lower-case letters, digits and '-', at most 32)."""
+    body = fields(body, required=("shortcut", "text"))
+    return reply_shortcut(body["shortcut"]), text(body["text"], "text", max_len=REPLY_TEXT_MAX)
+
+
+def reply_shortcut(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("/"):
+        value = value[1:]
+    if not isinstance(value, str) or not SHORTCUT_PATTERN.fullmatch(value):
+        raise BadRequest("shortcut must be 1 to 32 lower-case letters, digits or '-' (as typed after /)",
+                         code="invalid_shortcut")
+    return value

@@ -10,6 +10,7 @@ from chat_core.config import Settings
 from chat_core.domain import agents as roster
 from chat_core.domain import ratings
 from chat_core.domain.model import ACTIVE, Agent, Message, Queue, Session, Transition, iso
+from chat_core.domain.replies import SavedReply
 
 
 def owner_view(session: Session, queue: Queue | None = None) -> dict:
@@ -149,3 +150,9 @@ def agent_status_view(agent: Agent, settings: Settings, now: datetime) -> dict:
 
 def team_view(agents: list[Agent], settings: Settings, now: datetime) -> dict:
     return {agent.agent_id: agent_status_view(agent, settings, now) for agent in agents}
+
+
+def reply_view(reply: SavedReply) -> dict:
+    """A saved reply: its shortcut (typed after `/`), its text, who added it and when."""
+    return {"shortcut": reply.shortcut, "text": reply.text, "createdBy": reply.created_by,
+            "createdAt": iso(reply.created_at)}

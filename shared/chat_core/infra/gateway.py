@@ -21,6 +21,7 @@ from chat_core.infra.counters import Counters
 from chat_core.infra.jobs import Jobs
 from chat_core.infra.limits import Limits
 from chat_core.infra.messages import Messages
+from chat_core.infra.replies import Replies
 from chat_core.infra.sessions import Sessions
 from chat_core.infra.users import MEMORY, Memory, Users
 
@@ -38,4 +39,5 @@ class Gateway:
         self.agents = Agents(conn)
         self.jobs = Jobs(conn)
         self.limits = Limits(conn)
+        self.replies = Replies(conn)
         self.users = Users(conn, memory)

@@ -23,7 +23,7 @@ QUEUE_TAKEN_BY = ("auto", "claim", "admin")  # assignedBy of an assignment that 
 LISTED_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
                   "escalatedAt", "escalationReason", "escalatedBy", "assignedAt", "closedAt", "closeReason", "ownerId",
                   "ratingScore", "ratingComment", "ratedAt", "firstWords")
-DERIVED_TEXT = ("firstWords",)  # columns holding text copied from a visitor's message (operators.shield)
+DERIVED_TEXT = ("firstWords", "searchText")  # columns holding text copied from a visitor's message (operators.shield)
 _SORT_COLUMNS = {"lastSeen": "lastSeen", "escalatedAt": "escalatedAt"}  # list-sessions' `sort`, as columns
 
 
@@ -84,6 +84,8 @@ class Sessions:
             queries.append(Query.equal("ratingScore", list(wanted.ratings)))
         if wanted.idle_for is not None:
             queries.append(Query.less_than_equal("lastSeen", iso(now - wanted.idle_for)))
+        # One `search` per word (fulltext index `search`): Appwrite ANDs them, each word a prefix (domain.search).
+        queries += [Query.search("searchText", word) for word in wanted.words]
         if wanted.created_after:
             queries.append(Query.greater_than_equal("$createdAt", iso(wanted.created_after)))
         if wanted.created_before:
@@ -191,6 +193,7 @@ _COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Session field -> (c
     "over_capacity": ("overCapacity", _same), "rating_score": ("ratingScore", _same),
     "rating_comment": ("ratingComment", _same), "rated_at": ("ratedAt", iso), "first_words": ("firstWords", _same),
     "queue": ("queueState", lambda q: encode_queue(q)),
+    "search_text": ("searchText", _same),
 }
 _LEDGER_COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Ledger field -> (column, encoder), when changed
     "fold_from": ("foldFrom", lambda t: encode_tally(t)), "fold_batch": ("foldBatch", _same),
@@ -245,7 +248,7 @@ def from_row(row: Any) -> Session:
         assignments=int(d.get("assignments") or 0), waited_seconds=int(d.get("waitedSeconds") or 0),
         assigned_by=d.get("assignedBy"), over_capacity=bool(d.get("overCapacity")),
         rating_score=d.get("ratingScore"), rating_comment=d.get("ratingComment"), rated_at=parse_time(d.get("ratedAt")),
-        first_words=operators.unshield(d.get("firstWords")),
+        first_words=operators.unshield(d.get("firstWords")), search_text=operators.unshield(d.get("searchText")) or "",
         queue=decode_queue(d.get("queueState")),
         ledger=Ledger(
             write_log=tuple((d.get("writeLog") or "").split()), counted=decode_tally(d.get("counted") or ""),

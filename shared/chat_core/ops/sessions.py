@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from chat_core.config import Settings
-from chat_core.domain import authz, ratings, rules
+from chat_core.domain import authz, ratings, rules, search
 from chat_core.domain.inputs import NewMessage, NewSession, Page, SessionRequest
 from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso
 from chat_core.errors import ChatError, UpstreamUnavailable
@@ -43,7 +43,8 @@ def create(core: Core, new: NewSession) -> Started:
     budgets.take_session(core)  # after every check that can refuse: a bad request uses up no budget
     token = secrets.token_urlsafe(32)
     data = {"status": ACTIVE, "lastSeen": iso(core.now), "needsHuman": False, "userMeta": new.user_meta,
-            "theme": new.theme, "messageCount": 0, "tokenHash": authz.hash_token(token), "ownerId": owner}
+            "theme": new.theme, "messageCount": 0, "tokenHash": authz.hash_token(token), "ownerId": owner,
+            "searchText": search.visitor_text(new.user_meta)}
     session_id = "s_" + secrets.token_hex(16)
     try:
         session = core.gateway.sessions.create(session_id, data)

@@ -5,11 +5,13 @@ from chat_core.core import Core
 from chat_core.domain import authz
 from chat_core.domain.model import Session, iso
 from chat_core.edge import queries, transcripts, validation
+from chat_core.edge.api import replies
 from chat_core.edge.http import App, Request
 from chat_core.edge.views import agent_view, message_view, team_view, transition_view
 from chat_core.ops import listing, repair, schedule
 
 app = App("list-sessions")
+replies.add_routes(app)  # /replies before /{session_id}: the first route that matches answers
 
 
 def staff_view(core: Core, session: Session) -> dict:
