@@ -30,12 +30,14 @@ from chat_core.config import Settings
 from chat_core.domain import rules
 from chat_core.domain.authz import Account
 from chat_core.domain.model import AVAILABLE, OFFLINE, Agent, CounterRow, iso, parse_time
+from chat_core.domain.replies import MAX_REPLIES, SavedReply, reply_id
 from chat_core.errors import ChatError, Unauthorized
 from chat_core.infra.agents import PRESENCE_PREFIX, presence_row_id, slots_row_id
 from chat_core.infra.agents import from_row as agent_from_row
 from chat_core.infra.connection import RowExists, RowMissing, Spent, StaleWrite
 from chat_core.infra.counters import row_id as counter_row_id
 from chat_core.infra.jobs import Lease
+from chat_core.infra.replies import from_row as reply_from_row
 
 from fakes.sessions import FakeAudit, FakeMessages, FakeSessions
 from fakes.store import Store, Table, ms, op, row_view
@@ -280,6 +282,33 @@ class FakeExecutions:
         return self.handlers[function_id](body, path, method, headers or {})
 
 
+class FakeReplies:
+    name = "replies"
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.table = Table(store)
+
+    @op
+    def all(self) -> list[SavedReply]:
+        found = [reply_from_row(row_view(row)) for row in self.table.rows.values()]
+        return sorted(found, key=lambda reply: reply.shortcut)[:MAX_REPLIES]
+
+    @op
+    def count(self) -> int:
+        return len(self.table.rows)
+
+    @op
+    def create(self, reply: SavedReply) -> SavedReply:
+        row = self.table.create(reply_id(reply.shortcut), {"shortcut": reply.shortcut, "text": reply.text,
+                                                            "createdBy": reply.created_by})
+        return reply_from_row(row_view(row))
+
+    @op
+    def delete(self, shortcut: str) -> None:
+        self.table.delete(reply_id(shortcut))
+
+
 class FakeGateway:
     """`Gateway`'s repositories in memory; see the module docstring."""
 
@@ -295,6 +324,7 @@ class FakeGateway:
         self.limits = FakeLimits(self.store)
         self.users = FakeUsers(self.store)
         self.executions = FakeExecutions(self.store)
+        self.replies = FakeReplies(self.store)
 
     def fail(self, name: str, *, lost: bool = False, after: int = 0) -> None:
         """The next call of `name` ("sessions.update") after `after` others fails: before it applies anything, or,
