@@ -135,8 +135,10 @@ if (typeof ResizeObserver === "function") new ResizeObserver(() => { if (followi
 // ---- the bot writing -----------------------------------------------------------------------------------------
 
 let typingTimer = null;
+const quietBot = data.botWriting === "off"; // a site without a bot that answers at once: data-bot-writing="off"
 function botWriting(on) { // shown from the visitor's message the bot will answer to its reply (25 s at most)
   clearTimeout(typingTimer);
+  if (quietBot) on = false;
   ui.typingText.textContent = fill(T.writing, { name: T.bot });
   ui.typing.hidden = !on;
   if (on) { typingTimer = setTimeout(() => botWriting(false), 25000); if (following) toEnd(); }
