@@ -96,7 +96,10 @@ def test_new_messages_stay_in_view_and_the_visitor_knows_who_writes(stack, brows
     assert "new message" in cue.inner_text().lower()
     assert log_metrics(page)["top"] == 0 and not in_view(page, reply)  # nothing moved under the reader's eyes
     shot(page, f"widget-new-message-cue-{device}")
-    cue.click()
+    if device == "desktop":
+        cue.click()  # the cue brings the visitor to the end
+    else:
+        page.evaluate(f"() => {{ const l = {LOG}; l.scrollTop = l.scrollHeight; }}")  # so does scrolling there
     cue.wait_for(state="hidden")
     assert at_end(page) and in_view(page, reply)
     assert (reply.locator(".avatar").inner_text(), reply.locator(".who").text_content()) == ("AM", "AMAlice Martin")
@@ -119,6 +122,31 @@ def test_new_messages_stay_in_view_and_the_visitor_knows_who_writes(stack, brows
     shot(page, f"widget-ended-{device}")
     assert not problems, problems
     context.close()
+
+
+def test_the_menu_works_from_the_keyboard(stack, browser):  # noqa: F811
+    """"More options" opens on Enter with the focus on its first item; arrows move, Escape closes it and gives the
+    focus back to its button (and leaves the panel open)."""
+    page = browser.new_context().new_page()
+    page.goto(f"{site(stack)}/demo/")
+    widget = Widget(page).open()
+    widget.say("Hello")
+    more = widget.panel.get_by_role("button", name="More options")
+    more.wait_for(timeout=WAIT_MS)
+    focused = "() => document.activeElement.shadowRoot.activeElement.textContent"
+    more.focus()
+    page.keyboard.press("Enter")
+    assert more.get_attribute("aria-expanded") == "true"
+    assert page.evaluate(focused) == "Download transcript"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(focused) == "End chat"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(focused) == "Download transcript"  # round
+    page.keyboard.press("Escape")
+    assert widget.panel.get_by_role("menu").is_hidden() and widget.panel.is_visible()
+    assert more.get_attribute("aria-expanded") == "false"
+    assert page.evaluate("() => document.activeElement.shadowRoot.activeElement.className") == "more"
+    page.context.close()
 
 
 def test_the_visitor_reads_the_widget_in_the_pages_language(stack, browser):  # noqa: F811

@@ -105,20 +105,23 @@ function renderItem(item, before) {
 
 let following = true; // the visitor is at the end of the log: new messages scroll into view
 let unseen = 0; // messages that came while the visitor had scrolled up
-let setTop = -1; // where toEnd() put the log: its own scroll event, read after the layout changed, is not the visitor's
+let lastTop = 0; // the log's last scroll position: only a move up is the visitor leaving the end (a log that got
+                 // shorter or longer under a scroll position that stayed is not)
 
 function toEnd() {
   ui.log.scrollTop = ui.log.scrollHeight;
-  setTop = ui.log.scrollTop;
+  lastTop = ui.log.scrollTop;
   following = true;
   unseen = 0;
   ui.cue.hidden = true;
 }
 
 function scrolled() {
-  if (ui.panel.hidden || ui.log.scrollTop === setTop) return;
-  following = atEnd(ui.log);
-  if (following) { unseen = 0; ui.cue.hidden = true; }
+  if (ui.panel.hidden) return;
+  const top = ui.log.scrollTop;
+  if (atEnd(ui.log)) { following = true; unseen = 0; ui.cue.hidden = true; }
+  else if (top < lastTop) following = false;
+  lastTop = top;
 }
 
 function arrived(mine) {
