@@ -41,11 +41,6 @@ def measure() -> list[tuple[str, int]]:
             action()
             figures.append((name, len(fake.requests)))
 
-        def event(message_id: str):
-            message = fake.engine.get_row("chat", "messages", message_id)
-            return execute("escalate", message, trigger="event",
-                           event=f"databases.chat.tables.messages.rows.{message_id}.create")
-
         warm = Widget()
         execute("touch-session", {"sessionId": warm.session_id}, token=warm.token)  # the minute's budget rows exist
         execute("escalate", {"sessionId": warm.session_id}, token=warm.token)
@@ -64,9 +59,24 @@ def measure() -> list[tuple[str, int]]:
         count("touch-session (with a message)", lambda: holder.update(said=w.say("where is my order?", id="o1")))
         count("touch-session (the same message again)", lambda: w.say("where is my order?", id="o1"))
         count("touch-session (a message asking for a person)", lambda: holder.update(asked=w.say("I need a human")))
-        count("escalate (event, already escalated by its message)",
-              lambda: event(holder["asked"].json["message"]["messageId"]))
-        count("escalate (event, nothing to escalate)", lambda: event(holder["said"].json["message"]["messageId"]))
+
+        def bot(message_id: str):
+            message = fake.engine.get_row("chat", "messages", message_id)
+            return execute("bot", message, trigger="event",
+                           event=f"databases.chat.tables.messages.rows.{message_id}.create")
+
+        asking = Widget()
+
+        def answered():  # the widget's message, the bot on its event, the bot on its own reply's event
+            said = asking.say("What are your opening hours?").json["message"]
+            reply = bot(said["messageId"]).json
+            holder["bot_reply"] = reply["messageId"]
+            bot(reply["messageId"])
+        count("an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)", answered)
+        count("bot (event) on its own reply", lambda: bot(holder["bot_reply"]))
+        bot_other = Widget()
+        bot_said = bot_other.say("Do you take PayPal?").json["message"]["messageId"]
+        count("bot (event) answering a visitor message", lambda: bot(bot_said))
         other = Widget()
         count("escalate (HTTP)", lambda: execute("escalate", {"sessionId": other.session_id}, token=other.token))
         count("assign-agent /claim", lambda: execute("assign-agent", {"sessionId": w.session_id}, path="/claim",

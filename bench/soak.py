@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.soak [--widgets 50] [--agents 8] [--operations 5000] [--seed 1]
 
 A Stack starts in a temporary directory (loopback, a free port). Widget threads create sessions, post messages
-(some asking for a person, which escalates through the message event; some resent with the same id), send
+(some asking for a person, which escalates in the write that admits it; some resent with the same id), send
 heartbeats, read their transcript, escalate and close. Agent threads list the queue and their own sessions, claim,
 reply, transfer, unassign and close. One admin thread lists with the summary, assigns, transfers and closes. They
 share a fixed budget of --operations calls (one call = one operation; no time-based loop), then the run waits for

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,37 @@ def row(fake: FakeAppwrite, table: str, row_id: str) -> dict:
 
 def rows(fake: FakeAppwrite, table: str) -> list[dict]:
     return fake.engine.list_rows("chat", table, [json.dumps({"method": "limit", "values": [5000]})])["rows"]
+
+
+class Clock:
+    """A clock the functions read (`chat_core.edge.http.utcnow`), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 14, 0, 5, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def next_minute(self) -> None:
+        self.now += timedelta(minutes=1)
+
+    def advance(self, minutes: float = 1) -> None:
+        self.now += timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    from chat_core.edge import http
+
+    clock = Clock()
+    monkeypatch.setattr(http, "utcnow", clock)
+    return clock
+
+
+@pytest.fixture
+def budgets(appwrite, monkeypatch):
+    """Small budgets, so each test reaches them; each test narrows what it is about."""
+    def set_budgets(**values: int) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, str(value))
+    return set_budgets

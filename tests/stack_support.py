@@ -133,7 +133,7 @@ def run_whole_story(stack: Stack, forged: dict | None = None) -> None:
                                               "message": {"role": "bot", "text": "Hello! How can I help?"}})
     assert status == 200 and reply["session"]["botShouldReply"] is True
 
-    # The visitor asks for a person: the message event escalates the session, asynchronously as on Appwrite.
+    # The visitor asks for a person: the write that admits the message escalates the session.
     widget.run("touch-session", {"sessionId": session_id, "message": {"text": "I want to talk to a human"}},
                headers=me)
     assert stack.wait_idle(10)

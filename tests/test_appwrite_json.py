@@ -30,7 +30,8 @@ def test_every_function_declares_what_appwrite_needs():
         assert (ROOT / function["path"] / function["entrypoint"]).is_file(), fid
         for key in ("execute", "scopes", "events", "schedule", "timeout", "commands", "ignore"):
             assert key in function, (fid, key)
-    assert FUNCTIONS["escalate"]["events"] and FUNCTIONS["close-session"]["schedule"]
+    assert FUNCTIONS["bot"]["events"] and FUNCTIONS["escalate"]["events"] == []
+    assert FUNCTIONS["close-session"]["schedule"]
     assert FUNCTIONS["list-sessions"]["schedule"] == "* * * * *"  # the fold (chat_core.consistency)
     assert {t["$id"] for t in CONFIG["tables"]} == {"sessions", "messages", "counters", "agents", "jobs",
                                                         "limits", "audit"}

@@ -1,7 +1,7 @@
 """The reference bot's rules, its FAQ, its model client (against a loopback stand-in) and its event handler.
 
-The handler runs against the fake Appwrite, which here also serves executions the way Appwrite does (the named
-function runs with the caller's headers), so the bot's reply goes through touch-session as on the platform.
+The handler runs against the fake Appwrite; it writes its reply itself, as the bot, through the operation
+touch-session runs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from chat_core.bot import faq as faqs
 from chat_core.bot import policy, provider
 from chat_core.domain.model import Message, Session
-from conftest import BOT_SECRET, ROOT, Widget, execute, load_main, row, rows
+from conftest import ROOT, Widget, execute, load_main, row, rows
 from llm_standin import ChatApiStandIn, completion
 
 FAQ = faqs.Faq.load(ROOT / "functions" / "bot" / "src" / "faq.json")
@@ -190,29 +190,19 @@ def test_model_settings_come_from_variables_and_stay_in_range():
         "http://x/v1", 25, 12, "gpt-4o-mini")
 
 
-# --- the event handler, through touch-session ------------------------------------------------------
+# --- the event handler: it writes its reply itself, as the bot ------------------------------------
 
 @pytest.fixture
 def executions(appwrite, monkeypatch):
-    """The fake Appwrite serves `POST /v1/functions/{id}/executions` too: the function runs with the caller's
-    headers and body, as a synchronous execution does. Returns the list of executions made."""
+    """Executions the handler creates through `POST /v1/functions/{id}/executions` (it should create none: it
+    writes its reply itself)."""
     made: list[dict] = []
     handle = appwrite.api.handle
 
     def serve(method, path, query, headers, body):
-        match = re.fullmatch(r"/v1/functions/([^/]+)/executions", path)
-        if method != "POST" or not match:
-            return handle(method, path, query, headers, body)
-        params = json.loads(body)
-        made.append({"function": match.group(1), **params})
-        result = execute(match.group(1), raw=params["body"].encode(), method=params["method"], path=params["path"],
-                         headers=params["headers"])
-        record = {"$id": "e1", "$createdAt": "", "$updatedAt": "", "$permissions": [], "functionId": match.group(1),
-                  "deploymentId": "d", "trigger": "http", "status": "completed",
-                  "requestMethod": params["method"], "requestPath": params["path"], "requestHeaders": [],
-                  "responseStatusCode": result.status, "responseBody": json.dumps(result.json),
-                  "responseHeaders": [], "logs": "", "errors": "", "duration": 0.1, "scheduledAt": None}
-        return 201, {"content-type": "application/json"}, json.dumps(record).encode()
+        if method == "POST" and re.fullmatch(r"/v1/functions/([^/]+)/executions", path):
+            made.append(json.loads(body))
+        return handle(method, path, query, headers, body)
 
     monkeypatch.setattr(appwrite.api, "handle", serve)
     return made
@@ -227,7 +217,7 @@ def replies(appwrite, session_id: str) -> list[dict]:
     return [m for m in rows(appwrite, "messages") if m["sessionId"] == session_id and m["role"] == "bot"]
 
 
-def test_a_visitor_question_is_answered_through_touch_session_as_the_bot(appwrite, executions):
+def test_a_visitor_question_is_answered_with_three_requests_and_no_execution(appwrite, executions):
     w = Widget()
     said = w.say("What are your opening hours?", id="c1").json["message"]
     appwrite.reset_counts()
@@ -235,12 +225,24 @@ def test_a_visitor_question_is_answered_through_touch_session_as_the_bot(appwrit
     assert result.status == 200 and result.json["replied"] is True and result.json["handoff"] is False
     (reply,) = replies(appwrite, w.session_id)
     assert "Monday to Friday" in reply["text"] and reply["clientMessageId"] == f"re-{said['messageId']}"
-    (call,) = executions
-    assert call["function"] == "touch-session" and call["headers"]["X-Chat-Secret"] == BOT_SECRET
-    assert call["async"] is False
-    # Its own cost: the message and the session read, then one execution (touch-session's own 3 requests).
-    assert appwrite.count() == 2 + 1 + 3
+    assert executions == []
+    # The message is read off the event (no re-read); the session, the admitting write, the message row.
+    assert appwrite.count() == 3
     assert row(appwrite, "sessions", w.session_id)["messageCount"] == 2
+
+
+def test_an_answered_visitor_message_costs_seven_requests_in_all(appwrite, executions):
+    """Issue 20: the widget's message (4: read, the message budget, the admitting write, the row), the bot on its
+    event (3), the bot on its reply's event (0); three executions, no escalate. Steady state: the guests' message
+    budget row of this minute exists (its first use in a minute adds one request)."""
+    Widget().say("warming the guests' budget")
+    w = Widget()
+    appwrite.reset_counts()
+    said = w.say("What are your opening hours?").json["message"]
+    assert deliver_to_bot(appwrite, said["messageId"]).json["replied"] is True
+    (reply,) = replies(appwrite, w.session_id)
+    assert deliver_to_bot(appwrite, reply["$id"]).json == {"ignored": "not a visitor message"}
+    assert appwrite.count() == 7 and executions == []
 
 
 def test_a_duplicate_delivery_stores_one_reply(appwrite, executions):
@@ -252,13 +254,13 @@ def test_a_duplicate_delivery_stores_one_reply(appwrite, executions):
     assert row(appwrite, "sessions", w.session_id)["messageCount"] == 2
 
 
-def test_the_bots_own_reply_costs_one_read_and_gets_no_answer(appwrite, executions):
+def test_the_bots_own_reply_costs_no_request_and_gets_no_answer(appwrite, executions):
     w = Widget()
     deliver_to_bot(appwrite, w.say("hello").json["message"]["messageId"])
     (reply,) = replies(appwrite, w.session_id)
     appwrite.reset_counts()
     assert deliver_to_bot(appwrite, reply["$id"]).json == {"ignored": "not a visitor message"}
-    assert appwrite.count() == 1 and len(executions) == 1
+    assert appwrite.count() == 0 and executions == []
 
 
 def test_it_hands_off_what_it_cannot_answer_and_its_reply_escalates(appwrite, executions):
@@ -283,49 +285,20 @@ def test_it_is_quiet_while_an_agent_holds_the_session(appwrite, executions):
     assert executions == [] and replies(appwrite, w.session_id) == []
 
 
-def test_a_forged_event_is_judged_on_the_stored_row(appwrite, executions):
-    w = Widget()
-    bot_row = execute("touch-session", {"sessionId": w.session_id, "message": {"role": "bot", "text": "Hi!"}},
-                      secret=BOT_SECRET).json["message"]
-    lie = {**row(appwrite, "messages", bot_row["messageId"]), "role": "user", "text": "hello"}
-    event = f"databases.chat.tables.messages.rows.{lie['$id']}.create"
-    forged = execute("bot", lie, headers={"X-Appwrite-Trigger": "event", "X-Appwrite-Event": event})
-    assert forged.json == {"ignored": "not a visitor message"}
-    missing = execute("bot", {**lie, "$id": "m_never_stored"}, trigger="event",
-                      event="databases.chat.tables.messages.rows.m_never_stored.create")
-    assert (missing.status, missing.error) == (404, "message_not_found")
-    assert executions == []
+def test_what_is_not_a_message_row_event_is_ignored_without_a_request(appwrite):
+    appwrite.reset_counts()
+    other = execute("bot", {"$id": "s_1"}, trigger="event", event="databases.chat.tables.sessions.rows.s_1.create")
+    broken = execute("bot", {"$id": "m_1", "role": "user"}, trigger="event",
+                     event="databases.chat.tables.messages.rows.m_1.create")
+    assert other.json == broken.json == {"ignored": "not a new chat message"} and appwrite.count() == 0
 
 
-def test_without_a_bot_secret_it_reads_nothing_and_says_why(appwrite, executions, monkeypatch):
+def test_without_a_bot_secret_it_still_answers(appwrite, executions, monkeypatch):
+    """BOT_SECRET is for external bots calling touch-session; the reference bot writes with its own key."""
     w = Widget()
     said = w.say("hello").json["message"]
     monkeypatch.delenv("BOT_SECRET")
-    appwrite.reset_counts()
-    result = deliver_to_bot(appwrite, said["messageId"])
-    assert result.json == {"ignored": "no_bot_secret"} and appwrite.count() == 0
-    assert any("BOT_SECRET" in line for line in result.context.logs)
-
-
-def test_a_bot_secret_touch_session_does_not_share_is_a_logged_502(appwrite, executions, monkeypatch):
-    w = Widget()
-    said = w.say("hello").json["message"]
-    handle = appwrite.api.handle
-
-    def with_other_secret(method, path, query, headers, body):  # touch-session runs with another BOT_SECRET
-        if "/executions" not in path:
-            return handle(method, path, query, headers, body)
-        monkeypatch.setenv("BOT_SECRET", "another-secret")
-        try:
-            return handle(method, path, query, headers, body)
-        finally:
-            monkeypatch.setenv("BOT_SECRET", BOT_SECRET)
-
-    monkeypatch.setattr(appwrite.api, "handle", with_other_secret)
-    result = deliver_to_bot(appwrite, said["messageId"])
-    assert (result.status, result.error) == (502, "upstream_rejected")
-    assert "same BOT_SECRET" in result.json["error"]["message"]
-    assert BOT_SECRET not in json.dumps(result.json) + "".join(result.context.logs + result.context.errors)
+    assert deliver_to_bot(appwrite, said["messageId"]).json["replied"] is True
 
 
 def test_a_broken_faq_file_hands_every_question_to_a_person(appwrite, executions, tmp_path):
@@ -349,7 +322,12 @@ def test_a_call_that_is_not_an_event_finds_nothing(appwrite):
     assert (result.status, result.error) == (404, "route_not_found")
 
 
-def test_the_bot_writes_nothing_itself(appwrite):
-    spec = next(f for f in json.loads(Path(ROOT / "appwrite.json").read_text())["functions"] if f["$id"] == "bot")
-    assert set(spec["scopes"]) == {"rows.read", "execution.write"} and spec["execute"] == []
+def test_only_appwrite_runs_it_and_it_writes_rows_but_runs_no_function(appwrite):
+    """execute [] is what makes its event payload trustworthy (docs/security.md); it needs rows.write for its
+    replies and no longer execution.write."""
+    functions = json.loads(Path(ROOT / "appwrite.json").read_text())["functions"]
+    spec = next(f for f in functions if f["$id"] == "bot")
+    assert set(spec["scopes"]) == {"rows.read", "rows.write"} and spec["execute"] == []
     assert spec["events"] == ["databases.chat.tables.messages.rows.*.create"]
+    # The only function on message events: one execution per stored message.
+    assert [f["$id"] for f in functions if f["events"]] == ["bot"]

@@ -1,5 +1,5 @@
-"""The reference bot end to end on the local stack: real events, the bot's own key, and its replies through a
-synchronous touch-session execution, as on Appwrite. Model mode against a loopback stand-in of the chat API."""
+"""The reference bot end to end on the local stack: real events, the bot's own key, and its replies written by
+itself, as on Appwrite. Model mode against a loopback stand-in of the chat API."""
 
 from __future__ import annotations
 
@@ -86,13 +86,13 @@ def test_the_bot_answers_hands_off_and_stays_quiet_once_an_agent_joins(stack):
 
 
 def test_what_one_visitor_message_costs_in_executions(stack):
-    """Per visitor message the bot answers: the widget's touch-session, escalate and the bot on its event, the bot's
-    touch-session, and escalate and the bot on the reply's event (the bot stops there after one read)."""
+    """Per visitor message the bot answers: the widget's touch-session, the bot on its event (it writes the reply
+    itself), and the bot on the reply's event (it stops there without a request). Issue 20: at most 3."""
     visitor, seen = Visitor(stack), set()
     executions_since(stack, seen)
     visitor.say("How long does delivery take?")
-    assert executions_since(stack, seen) == {("touch-session", "http"): 2, ("escalate", "event"): 2,
-                                             ("bot", "event"): 2}
+    assert executions_since(stack, seen) == {("touch-session", "http"): 1, ("bot", "event"): 2}
+    assert [m["role"] for m in visitor.transcript()[1]] == ["user", "bot"]
 
 
 def test_a_duplicate_event_delivery_stores_one_reply(stack):
@@ -122,14 +122,16 @@ def test_nobody_but_appwrite_and_servers_can_run_it_and_a_forged_event_changes_n
     status, answer = Party(stack).run("bot", lie, headers={"X-Appwrite-Trigger": "event",
                                                            "X-Appwrite-Event": EVENT.format(lie["$id"])})
     assert stack.wait_idle(20)
-    assert status == 200 and answer["duplicate"] is True  # the stored "hello" was answered already; nothing new
+    # A project key may run it (Appwrite skips `execute` for keys): a key holder is trusted (docs/security.md); here
+    # the reply key of the stored "hello" was answered already, so nothing new is stored.
+    assert status == 200 and answer["duplicate"] is True
     session, messages = visitor.transcript()
     assert len(messages) == 2 and session["needsHuman"] is False
 
 
-def test_its_replies_need_the_execution_scope_it_declares(stack):
-    """Its key carries only the scopes of appwrite.json (Appwrite's dynamic key); creating an execution needs
-    `execution.write` (Appwrite app/config/scopes.php: "Access to execute your project's functions")."""
+def test_its_replies_need_the_write_scope_it_declares(stack):
+    """Its key carries only the scopes of appwrite.json (Appwrite's dynamic key); writing its reply needs
+    `rows.write` (Appwrite app/config/scopes.php)."""
     admin = Functions(Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key))
     admin.update("bot", name="Reference bot", scopes=["rows.read"])
     try:
@@ -137,9 +139,9 @@ def test_its_replies_need_the_execution_scope_it_declares(stack):
         visitor = Visitor(stack)
         visitor.say("hello")
     finally:
-        admin.update("bot", name="Reference bot", scopes=["rows.read", "execution.write"])
-    refused = [r for r in stack.runtime.list_executions("bot") if "execution_key_refused" in r["responseBody"]]
-    assert refused and refused[0]["responseStatusCode"] == 401 and "execution.write scope" in refused[0]["logs"]
+        admin.update("bot", name="Reference bot", scopes=["rows.read", "rows.write"])
+    refused = [r for r in stack.runtime.list_executions("bot") if r["responseStatusCode"] >= 400]
+    assert refused, [r["responseBody"] for r in stack.runtime.list_executions("bot")]
     assert [m["role"] for m in visitor.transcript()[1]] == ["user"]
 
 
@@ -220,8 +222,8 @@ def test_what_a_typical_chat_costs_on_the_server(stack):
     visitor.party.run("close-session", {"sessionId": visitor.session_id}, headers=visitor.headers)
     assert stack.wait_idle(20)
     assert executions_since(stack, seen) == {
-        ("touch-session", "http"): 3 + 2 + 2,  # the visitor's 3 messages, the bot's 2 replies, the agent's 2
+        ("touch-session", "http"): 3 + 2,  # the visitor's 3 messages, the agent's 2 (the bot writes its own)
         ("escalate", "http"): 1, ("close-session", "http"): 1, ("assign-agent", "http"): 1,
-        ("escalate", "event"): 7, ("bot", "event"): 7,  # each of the 7 stored messages runs both once
+        ("bot", "event"): 7,  # each of the 7 stored messages runs the bot once, and nothing else
     }
     assert [m["role"] for m in visitor.transcript()[1]] == ["user", "bot", "user", "bot", "agent", "user", "agent"]

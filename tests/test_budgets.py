@@ -3,10 +3,8 @@ deleted; the idle sweep keeping up with the creation ceiling. Functions' mains a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-import pytest
-from chat_core.edge import http
 from chat_core.infra.sessions import Sessions
 from chat_core.ops import sweep as idle_sweep
 from conftest import ADMIN_SECRET, BOT_SECRET, Widget, execute, row, rows
@@ -17,31 +15,6 @@ FORGED = {"X-Appwrite-Client-Ip": "203.0.113.9", "X-Forwarded-For": "198.51.100.
           "X-Appwrite-User-Id": "someone-else", "X-Appwrite-Country-Code": "zz"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 14, 0, 5, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def next_minute(self) -> None:
-        self.now += timedelta(minutes=1)
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(http, "utcnow", clock)
-    return clock
-
-
-@pytest.fixture
-def budgets(appwrite, monkeypatch):
-    """Small budgets, so each test reaches them; each test narrows what it is about."""
-    def set_budgets(**values: int) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, str(value))
-    return set_budgets
 
 
 def written(fake) -> tuple[str, list]:

@@ -215,7 +215,8 @@ def test_a_visitor_starting_to_wait_raises_a_notification_a_title_badge_and_a_ch
     assert page.title() == f"({waiting + 1}) Agent console"
     after_refreshes(page)  # and only once
     alerts = page.evaluate("window.__alerts")
-    assert alerts["notes"] == [{"title": "A visitor is waiting", "body": f"Nia ({newcomer[:14]}…): wants a refund",
+    # (the visitor's first words, issue 22 item 7; the reason when they wrote nothing)
+    assert alerts["notes"] == [{"title": "A visitor is waiting", "body": f"Nia ({newcomer[:14]}…): Hello, I'm Nia",
                                 "shown": True}]
     assert alerts["tones"] == 4
 

@@ -56,7 +56,7 @@ class History:
         return sorted(self.writes[session_id], key=lambda r: r["$updatedAt"])
 
 
-EVENTS = Counter()  # every escalate event execution's answer (the stack keeps only its latest execution records)
+EVENTS = Counter()  # every message event execution's answer (the bot's; the stack keeps only its latest records)
 
 
 def _count_event_answers(stack: Stack) -> None:
@@ -64,7 +64,7 @@ def _count_event_answers(stack: Stack) -> None:
 
     def counted(record: dict, *args) -> None:
         finish(record, *args)
-        if record["functionId"] == "escalate" and record["trigger"] == "event":
+        if record["functionId"] == "bot" and record["trigger"] == "event":
             answer = json.loads(record["responseBody"] or "{}")
             outcome = answer.get("ignored") or answer.get("error", {}).get("code") or \
                 ("escalated" if answer.get("escalated") else "?")
@@ -141,7 +141,7 @@ def test_no_escalation_is_lost_while_others_write(stack):
 
         asked.append((session_id, at_once(ask, *(partial(write, n) for n in range(writers)))[0]))
         tally[f"{writers} writers"] += 1
-    assert stack.wait_idle(120)  # the message events too: they may escalate what the message did not
+    assert stack.wait_idle(120)  # the message events too (the bot's answers)
     events = Counter(EVENTS)
     for session_id, answer in asked:
         row = stack.engine.get_row("chat", "sessions", session_id)

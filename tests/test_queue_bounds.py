@@ -4,39 +4,9 @@ visitor's place; a waiting visitor whose widget still polls (a background tab) i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-import pytest
-from chat_core.edge import http
 from conftest import BOT_SECRET, Widget, execute, row, rows
 from hardening_support import violations
 from test_budgets import FORGED, written
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 14, 0, 5, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, minutes: float = 1) -> None:
-        self.now += timedelta(minutes=minutes)
-
-
-@pytest.fixture
-def clock(appwrite, monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(http, "utcnow", clock)
-    return clock
-
-
-@pytest.fixture
-def budgets(appwrite, monkeypatch):
-    def set_budgets(**values: int) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, str(value))
-    return set_budgets
 
 
 def escalate(session: dict | Widget, **who):

@@ -14,7 +14,7 @@ def test_a_short_soak_keeps_every_invariant():
     assert failed == [], markdown(report)
     assert report["operations"] == 300 and report["server_errors"] == 0
     assert report["by_type"]["create"]["2xx"] > 0 and report["by_type"]["message"]["2xx"] > 0
-    assert sum(report["event_executions"].values()) > 0  # messages fired the escalate event
+    assert sum(report["event_executions"].values()) > 0  # messages fired the bot's event
     assert "claim" in report["by_type"]  # agents found the queue
 
 

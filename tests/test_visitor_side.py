@@ -70,11 +70,11 @@ def test_anything_else_is_a_json_error(method, path, status, code):
     assert answer["statusCode"] == status and json.loads(answer["body"])["error"]["code"] == code
 
 
-def test_the_widget_function_needs_nothing_and_the_bot_can_only_read_and_execute():
+def test_the_widget_function_needs_nothing_and_the_bot_only_reads_and_writes_rows():
     widget, bot = FUNCTIONS["widget"], FUNCTIONS["bot"]
     assert (widget["execute"], widget["scopes"], widget["events"]) == (["any"], [], [])
-    assert (bot["execute"], sorted(bot["scopes"])) == ([], ["execution.write", "rows.read"])
-    assert bot["events"] == FUNCTIONS["escalate"]["events"]
+    assert (bot["execute"], sorted(bot["scopes"])) == ([], ["rows.read", "rows.write"])
+    assert bot["events"] == ["databases.chat.tables.messages.rows.*.create"] and FUNCTIONS["escalate"]["events"] == []
 
 
 # --- the demo on the local stack ------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ test("sessions are named by their visitor and the first 14 characters of their I
   assert.equal(short("s_short"), "s_short");
   assert.equal(label({ sessionId: ID, userMeta: { name: "  Vic " } }), "Vic (s_0996d3df2f6a…)");
   assert.equal(label({ sessionId: ID, userMeta: { email: "v@example.com", name: 7 } }), "v@example.com (s_0996d3df2f6a…)");
-  assert.equal(label({ sessionId: ID }), "s_0996d3df2f6a…");
+  assert.equal(label({ sessionId: ID }), "Visitor 2454");
 });
 
 test("a session's state in words, as the agent sees it; who may close it", () => {
@@ -70,7 +70,7 @@ test("the detail rows, the timeline and the arrivals in words", () => {
   assert.equal(arrivalText([{ sessionId: ID, assignedBy: "transfer", userMeta: { name: "Vic" } }]),
                "Vic (s_0996d3df2f6a…) was transferred to you.");
   assert.equal(arrivalText([{ sessionId: "s_a", assignedBy: "auto" }, { sessionId: "s_b", assignedBy: "admin" }]),
-               "2 visitors were assigned to you: s_a, s_b.");
+               "2 visitors were assigned to you: Visitor 10, Visitor 11.");
 });
 
 test("what a visitor wrote is text in the console, never markup", () => {

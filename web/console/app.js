@@ -5,8 +5,10 @@ import { el } from "../shared/dom.js";
 import { createApi } from "./api.js";
 import { createDrafts } from "./drafts.js";
 import { arrivalText, canClose as closable, detailRows, label, others, refreshPeriod, short, span,
-         stars, statusLabel as labelFor, visitorName, waited } from "./format.js";
+         stars, statusLabel as labelFor, waited } from "./format.js";
 import { messageItem, pairs, timelineItem } from "./views.js";
+import { firstWords, humanLabel, offlineBanner, rememberChoice, rememberedChoice } from "./desk.js";
+import { createHistory } from "./history.js";
 
 const CONFIG = JSON.parse(document.getElementById("console-config").textContent || "{}");
 const endpoint = CONFIG.endpoint || (location.origin + "/v1");
@@ -119,7 +121,7 @@ function item(session, now, kind) {
       actionButton("Transfer", (s) => transfer(s, target.value.trim()), session), actionButton("Unassign", unassign, session));
   }
   if (canClose(session)) actions.append(actionButton("Close", closeSession, session, "danger"));
-  const name = visitorName(session);
+  const name = humanLabel(session);
   const count = `${session.messageCount} message${session.messageCount === 1 ? "" : "s"}`;
   const meta = kind === "queue" ? `waiting ${waited(session, now)} · ${count} · last seen ${session.lastSeenAgo}`
                                 : `${count} · last seen ${session.lastSeenAgo}`;
@@ -129,6 +131,7 @@ function item(session, now, kind) {
     el("div", { class: "head" }, name ? el("span", { class: "name", text: name }) : null, idChip(sid),
       kind === "active" ? statusBadge(session) : null,
       arrived ? el("span", { class: "badge new", text: session.assignedBy === "auto" ? "new: auto-assigned" : "new" }) : null),
+    session.firstWords ? el("div", { class: "first", title: session.firstWords, text: firstWords(session) }) : null,
     el("div", { class: "meta", text: meta }),
     kind === "queue" ? el("div", { class: "reason", text: session.escalationReason || "escalated" }) : null,
     actions);
@@ -179,6 +182,7 @@ async function refresh() {
     renderRatings(queue.summary && queue.summary.ratings);
     alertWaiting(queue);
     renderTeam(queue.summary.team);
+    state.waiting = queue.summary.needsHuman;
     renderPresence();
     if (Date.now() - state.beatAt >= HEARTBEAT_MS) presence();  // not awaited: the lists need not wait for it
     for (const s of active.sessions) if (s.assignedAgent) state.knownAgents.add(s.assignedAgent);
@@ -215,7 +219,11 @@ async function presence(choice) {
   if (!state.me) return;
   try {
     const answer = await call("assign", "POST", "/availability", choice ? { availability: choice } : {});
+    const signedIn = !state.agent;
     state.agent = answer.agent;
+    // Signing out sets the server's choice to offline: the first heartbeat after signing in restores this agent's.
+    const kept = rememberedChoice(localStorage, state.me);
+    if (signedIn && !choice && kept && kept !== answer.agent.chosen) return presence(kept);
     state.beatAt = Date.now();
     renderPresence();
     if (choice && answer.assigned && answer.assigned.length) await refresh();
@@ -227,6 +235,7 @@ async function presence(choice) {
 }
 
 function renderPresence() {
+  renderBanner(state.waiting);
   const a = state.agent;
   $("presence").hidden = !(state.me && a);
   if (!a) return;
@@ -241,7 +250,18 @@ function renderPresence() {
   load.dataset.capacity = String(a.capacity);
 }
 
-$("availability").addEventListener("change", (e) => presence(e.currentTarget.value));
+$("availability").addEventListener("change", (e) => {
+  rememberChoice(localStorage, state.me, e.currentTarget.value);
+  presence(e.currentTarget.value);
+});
+
+// A banner while visitors wait and I am not available (agents start offline).
+function renderBanner(waiting) {
+  const text = state.me ? offlineBanner(waiting, state.agent) : null;
+  $("offline-banner").hidden = !text;
+  $("offline-text").textContent = text || "";
+}
+$("go-available").addEventListener("click", () => { rememberChoice(localStorage, state.me, "available"); presence("available"); });
 
 // Sessions that became mine without my claim (auto-assignment, a transfer, an admin): a notice, the chime and a
 // desktop notification, and a "new" mark for a minute.
@@ -265,7 +285,7 @@ function announce(fresh) {
   if (!$("notify-toggle").checked || !("Notification" in window) || Notification.permission !== "granted") return;
   try {
     const shown = new Notification(fresh.length === 1 ? "A visitor is yours" : `${fresh.length} visitors are yours`,
-      { body: fresh.map((s) => `${label(s)}: ${s.escalationReason || "waiting for a human"}`).join("\n"), tag: "console-mine" });
+      { body: fresh.map((s) => `${label(s)}: ${s.firstWords || s.escalationReason || "waiting for a human"}`).join("\n"), tag: "console-mine" });
     shown.onclick = () => { window.focus(); select(first.sessionId); shown.close(); };
   } catch (error) { /* notifications only from a service worker: the notice and the sound remain */ }
 }
@@ -300,7 +320,7 @@ function alertWaiting(queue) {
   if (!$("notify-toggle").checked || !("Notification" in window) || Notification.permission !== "granted") return;
   const first = fresh[0];
   const title = fresh.length === 1 ? "A visitor is waiting" : `${fresh.length} visitors started waiting`;
-  const body = fresh.length === 1 ? `${label(first)}: ${first.escalationReason || "escalated"}`
+  const body = fresh.length === 1 ? `${label(first)}: ${first.firstWords || first.escalationReason || "escalated"}`
                                   : fresh.map(label).join(", ");
   try {
     const shown = new Notification(title, { body, tag: "console-waiting" });
@@ -494,7 +514,7 @@ async function showDetail(sessionId) {
   const s = answer.session;
   state.detail = s;
   $("detail-id").replaceChildren(idChip(s.sessionId));
-  $("detail-name").textContent = visitorName(s) ? `with ${visitorName(s)}` : "";
+  $("detail-name").textContent = `with ${humanLabel(s)}`;
   const rows = detailRows(s, state.me);
   const meta = Object.entries(s.userMeta || {});
   const actions = el("div", { class: "detail-actions" });
@@ -510,7 +530,7 @@ async function showDetail(sessionId) {
     el("ol", { class: "timeline", "aria-labelledby": "timeline-title" }, ...timeline.map(timelineItem)));
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  box.replaceChildren(...(all.length ? all.map(messageItem) : [el("p", { class: "empty", text: "No messages yet." })]));
+  box.replaceChildren(...(all.length ? all.map((m) => messageItem(m, state.me, state.myName)) : [el("p", { class: "empty", text: "No messages yet." })]));
   if (atBottom) box.scrollTop = box.scrollHeight;
   $("reply").hidden = !(s.status === "agent_assigned" && s.assignedAgent === state.me);
 }
@@ -547,6 +567,8 @@ $("reply").addEventListener("submit", (e) => {
 });
 
 $("back").addEventListener("click", unselect);
+
+createHistory($, list, select, (error) => notice(`Could not search the history: ${error.message}`, "error"));
 
 // ---- keyboard
 
@@ -614,6 +636,7 @@ $("help-close").addEventListener("click", () => $("help").close());
 async function start() {
   const me = await api.account();
   state.me = me ? me.$id : null;
+  state.myName = me && me.name ? me.name : null;
   api.forgetJwt();
   alerts.seen = null;
   state.agent = null; state.mineSeen = null; state.arrived.clear(); state.beatAt = 0;

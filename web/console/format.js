@@ -1,5 +1,6 @@
 // What the console says about sessions, agents and time: pure functions of their arguments, no page, no state
 // (tests/js/console.test.mjs).
+import { humanLabel } from "./desk.js";
 
 // The refresh period in milliseconds: `?refresh=N` (seconds) or the function's default, clamped to the range the
 // function sends (past 2**31-1 ms, 24.8 days, a browser's setTimeout overflows and fires at once).
@@ -32,10 +33,11 @@ export function visitorName(session) {
   return "";
 }
 
-// "Vic (s_0996d3df2f6a…)" in notices; the full ID is one click away (copy).
+// "Vic (s_0996d3df2f6a…)" in notices, or "Visitor 2454 on /pricing" for a visitor the site did not name; the full
+// ID is one click away (copy).
 export function label(session) {
   const name = visitorName(session);
-  return name ? `${name} (${short(session.sessionId)})` : short(session.sessionId);
+  return name ? `${name} (${short(session.sessionId)})` : humanLabel(session);
 }
 
 // The session's state in words, as `me` sees it.
@@ -63,8 +65,11 @@ export const ASSIGNED_BY = { auto: "automatically", claim: "claimed", admin: "by
 
 // The detail pane's rows: [name, value] pairs.
 export function detailRows(s, me) {
+  // "Duration" from the start to the close; while open, how long it has been open. The visitor's last activity
+  // moves with their messages and the widget's 5-minute heartbeat, so "under 5 minutes ago" is as fine as it gets.
   const rows = [["Status", statusLabel(s, me)], ["Agent", s.assignedAgent || "-"],
-    ["Last seen", s.lastSeenAgo], ["Duration", s.duration], ["Messages", String(s.messageCount)]];
+    [s.status === "closed" ? "Visitor last active" : "Visitor active", s.lastSeenAgo],
+    [s.status === "closed" ? "Duration" : "Open for", s.duration], ["Messages", String(s.messageCount)]];
   if (s.escalationReason && s.status !== "closed") rows.push(["Escalation", s.escalationReason]);
   if (s.assignedBy && s.assignedAgent) rows.push(["Assigned", ASSIGNED_BY[s.assignedBy] + (s.overCapacity ? " (over capacity)" : "")]);
   if (s.status === "closed" && s.closeReason) rows.push(["Closed", s.closeReason]);

@@ -1,7 +1,8 @@
 """bot: the reference bot. On each new visitor message it answers from faq.json (beside this file), or from an
 OpenAI-compatible chat API when BOT_LLM_ENDPOINT is set, and hands off to a human when it can't help or when asked.
 
-Event  a new row in `messages` (like escalate). It replies through touch-session with BOT_SECRET (chat_core.bot).
+Event  a new row in `messages` (only Appwrite runs it: execute []). It writes its reply itself, as the bot
+       (chat_core.bot).
 HTTP   nothing: a call that is not an event is answered 404.
 """
 

@@ -30,6 +30,11 @@ def effective(agent: Agent, settings: Settings, now: datetime) -> str:
     return AWAY if silent else AVAILABLE
 
 
+def away_before(settings: Settings, now: datetime) -> datetime:
+    """A console silent since before this is away (`effective`)."""
+    return now - timedelta(seconds=settings.agent_away_seconds)
+
+
 def takes_work(agent: Agent, settings: Settings, now: datetime) -> bool:
     """Auto-assignment may give this agent one more session."""
     return effective(agent, settings, now) == AVAILABLE and agent.load < capacity(agent, settings)

@@ -71,6 +71,11 @@ def _action(was: str, now_state: str, actor: str, after: Session) -> str:
     if now_state.startswith(ASSIGNED):
         if was.startswith(ASSIGNED):
             return "transfer"
+        # How the write says it assigned (`assignedBy`) names it, whoever's request ran it: an auto-assignment
+        # run inside an agent's own request (going available) is not that agent's claim.
+        by = {"auto": "auto_assign", "claim": "claim", "admin": "assign"}.get(after.assigned_by or "")
+        if by:
+            return by
         if actor == "agent:" + now_state.removeprefix(ASSIGNED):
             return "claim"
         return "auto_assign" if actor == "system" else "assign"

@@ -108,6 +108,11 @@ class Caller:
     def system(cls, settings: Settings) -> Caller:
         return cls("system", settings)
 
+    @classmethod
+    def reference_bot(cls, settings: Settings) -> Caller:
+        """The bundled bot's event handler, which only Appwrite runs (docs/security.md): it posts as the bot."""
+        return cls("bot", settings)
+
     def account(self) -> Account | None:
         """The proven user, or None for callers without a JWT. An invalid JWT is a 401, never 'anonymous'."""
         if self.kind != "user":

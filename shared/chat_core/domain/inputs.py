@@ -70,6 +70,7 @@ class SessionFilter:
     oldest_first: bool = False
     sort_by: str = "lastSeen"
     with_summary: bool = True
+    ratings: tuple[int, ...] = ()  # the history's search: sessions the visitor rated so
 
 
 @dataclass(frozen=True)

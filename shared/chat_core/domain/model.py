@@ -49,6 +49,9 @@ class Session:
     rating_score: int | None = None
     rating_comment: str | None = None
     rated_at: datetime | None = None
+    # The visitor's first words (their first message, cut to FIRST_WORDS characters): the queue's and the alerts'
+    # preview, stored by the write that admits that message, at no request of its own.
+    first_words: str | None = None
     # What the consistency layer keeps on the same row (ops.consistency, ops.counters, ops.audit): no rule reads it.
     ledger: Ledger = field(default_factory=lambda: Ledger())
 

@@ -136,10 +136,20 @@ class Admission:
     row_id: str
     window_start: datetime | None  # the flood window it was counted in (visitor messages only)
     escalated: bool
+    first: bool = False  # it set the session's first words
+
+
+FIRST_WORDS = 160  # characters of the visitor's first message kept on the session (the queue's preview)
+
+
+def first_words(text: str) -> str:
+    """The first message as one line, cut to FIRST_WORDS characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= FIRST_WORDS else line[: FIRST_WORDS - 1].rstrip() + "\u2026"
 
 
 def admit(session: Session, row_id: str, now: datetime, *, by_owner: bool, limit: int,
-          escalation: str | None) -> tuple[Change, Admission]:
+          escalation: str | None, text: str = "") -> tuple[Change, Admission]:
     """A message joins the session: counted, within the visitor's flood window, escalating when `escalation` (a
     reason from `escalation_reason`) says so and the session is not already waiting or assigned. Decided on the
     session as read and written only if it is still so, this is where a closed session, a transferred agent or a
@@ -150,11 +160,14 @@ def admit(session: Session, row_id: str, now: datetime, *, by_owner: bool, limit
     if by_owner:  # only the visitor's own activity moves lastSeen and fills the window
         window_start, count = _rate_window(session, now, limit)
         after = replace(after, last_seen=now, rate_window_start=window_start, rate_window_count=count)
+    first = by_owner and not session.first_words and bool(text.strip())
+    if first:
+        after = replace(after, first_words=first_words(text))
     escalated = escalation is not None and session.status == ACTIVE and not session.needs_human
     if escalated:
         after = replace(after, needs_human=True, escalated_at=now, escalation_reason=escalation,
                         escalated_by=f"message:{row_id}")
-    return Change(after), Admission(row_id, window_start, escalated)
+    return Change(after), Admission(row_id, window_start, escalated, first)
 
 
 def unadmit(session: Session, admission: Admission) -> Change:
@@ -162,6 +175,8 @@ def unadmit(session: Session, admission: Admission) -> Change:
     after = replace(session, message_count=max(0, session.message_count - 1))
     if admission.window_start is not None and session.rate_window_start == admission.window_start:
         after = replace(after, rate_window_count=max(0, session.rate_window_count - 1))
+    if admission.first:
+        after = replace(after, first_words=None)
     if (admission.escalated and session.status == ACTIVE and session.needs_human
             and session.escalated_by == f"message:{admission.row_id}"):
         # Only an escalation nobody acted on since: the session was (active, not waiting) before, which happens

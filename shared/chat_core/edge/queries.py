@@ -125,7 +125,7 @@ def duration(raw: str | None, name: str = "idleFor") -> timedelta | None:
 
 
 LIST_PARAMS = ("status", "needsHuman", "assignedAgent", "idleFor", "createdAfter", "createdBefore", "order",
-               "sort", "summary", "limit", "cursor")
+               "sort", "summary", "limit", "cursor", "rating")
 
 
 # What a list can be sorted by: the visitor's last activity, or when the session started waiting for a human
@@ -142,6 +142,10 @@ def session_filter(query: dict[str, list[str]]) -> SessionFilter:
     if any(s not in STATUSES for s in statuses):
         raise BadRequest(f"status must be among {', '.join(STATUSES)}", code="invalid_query")
     agent = _single(query, "assignedAgent")
+    rating = _single(query, "rating")
+    ratings = tuple(rating.split(",")) if rating else ()
+    if any(r not in ("1", "2", "3", "4", "5") for r in ratings):
+        raise BadRequest("rating must be 1 to 5, or several separated by commas", code="invalid_query")
     order = _single(query, "order") or "desc"
     if order not in ("asc", "desc"):
         raise BadRequest("order must be asc or desc", code="invalid_query")
@@ -158,6 +162,7 @@ def session_filter(query: dict[str, list[str]]) -> SessionFilter:
         oldest_first=order == "asc",
         sort_by=sort_by,
         with_summary=_query_bool(_single(query, "summary"), "summary") is not False,
+        ratings=tuple(sorted({int(r) for r in ratings})),
     )
 
 

@@ -50,16 +50,19 @@ def rating_view(session: Session) -> dict | None:
 def agent_view(session: Session, now: datetime, *, shows_rating: bool) -> dict:
     """For agents and admins. `shows_rating`: whether this caller sees the session's rating (`authz.sees_rating`);
     if not, `rating` is null, as for a session not rated."""
-    duration = max(0, int((session.last_seen - session.created_at).total_seconds()))
+    # A chat lasts from its start to its close (or to now while open): not to the visitor's last activity, which
+    # stops at their last message while an agent goes on answering.
+    duration = max(0, int(((session.closed_at or now) - session.created_at).total_seconds()))
     return {
         **{k: v for k, v in owner_view(session).items() if k != "queue"},
         "rating": rating_view(session) if shows_rating else None,
-        "lastSeenAgo": ago(session.last_seen, now),
+        "lastSeenAgo": seen_ago(session.last_seen, now),
         "idleSeconds": max(0, int((now - session.last_seen).total_seconds())),
         "durationSeconds": duration,
         "duration": span(duration),
         "escalatedAt": iso(session.escalated_at),
         "escalationReason": session.escalation_reason,
+        "firstWords": session.first_words,
         "assignedAt": iso(session.assigned_at),
         "assignedBy": session.assigned_by,
         "overCapacity": session.over_capacity,
@@ -113,10 +116,21 @@ def span(seconds: int) -> str:
     return "0 seconds"
 
 
-def ago(moment: datetime, now: datetime) -> str:
+# The widget's heartbeat (web/widget/policy.js POLICY.heartbeat) moves lastSeen every 5 minutes while the visitor
+# reads with the tab in front: a lastSeen younger than that (and a margin for the request) says "here within the
+# last 5 minutes", nothing finer.
+HEARTBEAT_SECONDS = 300
+HEARTBEAT_MARGIN = 30
+
+
+def seen_ago(moment: datetime, now: datetime) -> str:
+    """`just now` (under 10 s: they just wrote), `under 5 minutes ago` (the heartbeat's resolution), then `N units
+    ago`. A visitor reading the chat never shows "3 minutes ago" as if they had left."""
     seconds = int((now - moment).total_seconds())
     if seconds < 10:
         return "just now"
+    if seconds < HEARTBEAT_SECONDS + HEARTBEAT_MARGIN:
+        return "under 5 minutes ago"
     return f"{span(seconds)} ago"
 
 

@@ -10,7 +10,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from chat_core.domain.model import OFFLINE, Agent, iso, parse_time
+from appwrite.query import Query
+
+from chat_core.domain.model import AVAILABLE, OFFLINE, Agent, iso, parse_time
 from chat_core.infra.connection import Connection, RowExists, RowMissing, Spent, StaleWrite, unreadable_as_upstream
 
 TABLE = "agents"
@@ -32,9 +34,21 @@ class Agents:
 
     def all(self) -> list[Agent]:
         """Every agent: one request for up to PAGE_LIMIT rows (two per agent)."""
+        return self._merge(self._conn.walk(TABLE, []))
+
+    def online(self, since: datetime) -> list[Agent]:
+        """The agents who may be available now: a slots row saying "available", or a console heard from after
+        `since` (with both rows of an agent who has both). Every agent whose effective availability is "available"
+        is in it with both rows, so it answers the waiting visitor's queue and auto-assignment exactly, in one
+        request for up to PAGE_LIMIT such rows: flat in the size of the team, linear only in the agents at work
+        (the `availability` and `heartbeatAt` indexes)."""
+        return self._merge(self._conn.walk(TABLE, [Query.or_queries([
+            Query.equal("availability", [AVAILABLE]), Query.greater_than_equal("heartbeatAt", iso(since))])]))
+
+    def _merge(self, found: Any) -> list[Agent]:
         slots: dict[str, Agent] = {}
         presence: dict[str, Any] = {}
-        for row in self._conn.walk(TABLE, []):
+        for row in found:
             if row.id.startswith(PRESENCE_PREFIX):
                 presence[row.data.get("agentId")] = row
             else:

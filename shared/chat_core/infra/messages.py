@@ -3,11 +3,13 @@ the row <-> `Message` conversion."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from appwrite.query import Query
 
 from chat_core.domain.model import ID_PATTERN, Message, parse_time
+from chat_core.errors import UpstreamUnavailable
 from chat_core.infra.connection import Connection, unreadable_as_upstream
 
 TABLE = "messages"
@@ -57,6 +59,19 @@ class Messages:
             return None
         row_id = payload.get("$id")
         return row_id if isinstance(row_id, str) and ID_PATTERN.fullmatch(row_id) else None
+
+    def from_event(self, event: str, payload: Any) -> Message | None:
+        """The message a `messages` row-create event carries, read off its payload (the row as stored), or None for
+        any other event or a payload that is not a message row. No request. Only for a function nobody but
+        Appwrite can run (empty `execute`, docs/security.md): anyone who may execute a function can make a call
+        look like an event."""
+        row_id = self.created_id(event, payload)
+        if row_id is None:
+            return None
+        try:
+            return from_row(SimpleNamespace(id=row_id, createdat=payload["$createdAt"], data=payload))
+        except (KeyError, UpstreamUnavailable):  # a payload that is not a message row is no message
+            return None
 
 
 @unreadable_as_upstream

@@ -22,7 +22,7 @@ QUEUE_TAKEN_BY = ("auto", "claim", "admin")  # assignedBy of an assignment that 
 # What a list shows of a session (its ledger columns are the fold's business).
 LISTED_COLUMNS = ("status", "lastSeen", "needsHuman", "assignedAgent", "userMeta", "theme", "messageCount",
                   "escalatedAt", "escalationReason", "escalatedBy", "assignedAt", "closedAt", "closeReason", "ownerId",
-                  "ratingScore", "ratingComment", "ratedAt")
+                  "ratingScore", "ratingComment", "ratedAt", "firstWords")
 _SORT_COLUMNS = {"lastSeen": "lastSeen", "escalatedAt": "escalatedAt"}  # list-sessions' `sort`, as columns
 
 
@@ -76,6 +76,8 @@ class Sessions:
             queries.append(Query.equal("needsHuman", [wanted.needs_human]))
         if wanted.assigned_agent:
             queries.append(Query.equal("assignedAgent", [wanted.assigned_agent]))
+        if wanted.ratings:
+            queries.append(Query.equal("ratingScore", list(wanted.ratings)))
         if wanted.idle_for is not None:
             queries.append(Query.less_than_equal("lastSeen", iso(now - wanted.idle_for)))
         if wanted.created_after:
@@ -183,7 +185,7 @@ _COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Session field -> (c
     "rate_window_count": ("rateWindowCount", _same), "assignments": ("assignments", _same),
     "waited_seconds": ("waitedSeconds", _same), "assigned_by": ("assignedBy", _same),
     "over_capacity": ("overCapacity", _same), "rating_score": ("ratingScore", _same),
-    "rating_comment": ("ratingComment", _same), "rated_at": ("ratedAt", iso),
+    "rating_comment": ("ratingComment", _same), "rated_at": ("ratedAt", iso), "first_words": ("firstWords", _same),
 }
 _LEDGER_COLUMNS: dict[str, tuple[str, Callable[[Any], Any]]] = {  # Ledger field -> (column, encoder), when changed
     "fold_from": ("foldFrom", lambda t: encode_tally(t)), "fold_batch": ("foldBatch", _same),
@@ -221,6 +223,7 @@ def from_row(row: Any) -> Session:
         assignments=int(d.get("assignments") or 0), waited_seconds=int(d.get("waitedSeconds") or 0),
         assigned_by=d.get("assignedBy"), over_capacity=bool(d.get("overCapacity")),
         rating_score=d.get("ratingScore"), rating_comment=d.get("ratingComment"), rated_at=parse_time(d.get("ratedAt")),
+        first_words=d.get("firstWords"),
         ledger=Ledger(
             write_log=tuple((d.get("writeLog") or "").split()), counted=decode_tally(d.get("counted") or ""),
             fold_from=decode_tally(d.get("foldFrom") or ""), fold_batch=int(d.get("foldBatch") or 0),

@@ -44,7 +44,7 @@ def pump(core: Core, *, limit: int = PUMP_MAX, agents: list[Agent] | None = None
     conditional write per session) when someone can."""
     if not core.settings.auto_assign:
         return Pumped(agents=agents)
-    rows = core.gateway.agents.all() if agents is None else agents
+    rows = core.gateway.agents.online(roster.away_before(core.settings, core.now)) if agents is None else agents
     result = Pumped(agents=rows)
     open_ = {a.agent_id: a for a in rows if roster.takes_work(a, core.settings, core.now)}
     free = sum(roster.capacity(a, core.settings) - a.load for a in open_.values())

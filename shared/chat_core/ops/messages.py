@@ -47,7 +47,8 @@ def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id:
     def decide(session: Session) -> Change:
         author = authz.post_message(core.caller, session, token, new.role)
         change, admission = rules.admit(session, row_id, core.now, by_owner=new.role == "user",
-                                        limit=core.settings.max_messages_per_minute, escalation=reason)
+                                        limit=core.settings.max_messages_per_minute, escalation=reason,
+                                        text=new.text)
         return replace(change, note=(author, admission))
 
     admitted, change = commit(core, first.id, decide, first=first, attempts=ADMIT_ATTEMPTS)

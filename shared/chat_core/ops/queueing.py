@@ -51,7 +51,7 @@ def queue_of(core: Core, session: Session, agents: list[Agent] | None = None) ->
 
 def _queue(core: Core, since: datetime, agents: list[Agent] | None, owned: bool) -> Queue:
     settings = core.settings
-    rows = core.gateway.agents.all() if agents is None else agents
+    rows = core.gateway.agents.online(roster.away_before(settings, core.now)) if agents is None else agents
     available = [a for a in rows if roster.effective(a, settings, core.now) == AVAILABLE]
     # Signed-in visitors go first (a guest's flood never takes their place): a signed-in visitor waits behind the
     # signed-in visitors who asked earlier; a guest behind every signed-in visitor and the guests who asked earlier.

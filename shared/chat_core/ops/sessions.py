@@ -79,12 +79,12 @@ def heartbeat(core: Core, req: SessionRequest, token: str | None) -> Touched:
     return Touched(updated)
 
 
-def post(core: Core, req: SessionRequest, token: str | None) -> Touched:
+def post(core: Core, req: SessionRequest, token: str | None, first: Session | None = None) -> Touched:
     """A message into the session (`ops.messages`), paid from the budgets it draws on, then auto-assignment if it
-    put the session in the queue."""
+    put the session in the queue. `first`: the session, if just read (the reference bot's)."""
     new = req.message
     assert new is not None
-    session = consistency.load(core, req.session_id)
+    session = first if first is not None and first.id == req.session_id else consistency.load(core, req.session_id)
     row_id = messages.row_id_for(session.id, new.role, new.client_id)
     # A message spends budgets only once the session itself would take it (the caller may post it, it is open, the
     # visitor's flood window has room): a refused message must not use up anyone's budget. A visitor's message
