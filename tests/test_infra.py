@@ -194,15 +194,15 @@ def test_a_name_and_the_labels_come_from_one_read_remembered_for_ten_minutes(app
     appwrite.engine.put_user("agent-alice", "Alice Martin", ["agent"])
     gateway = Gateway(Settings.from_env(), KEY)
     appwrite.reset_counts()
-    assert gateway.users.name("agent-alice") == "Alice Martin"
+    assert gateway.users.display_name("agent-alice") == "Alice Martin"
     assert gateway.users.labels("agent-alice") == {"agent"}
-    assert gateway.users.name("agent-alice") == "Alice Martin"
+    assert gateway.users.display_name("agent-alice") == "Alice Martin"
     assert len(appwrite.requests) == 1
-    assert gateway.users.name("nobody-here") == ""  # a user that is gone has no name
+    assert gateway.users.display_name("nobody-here") == ""  # a user that is gone has no name
     clock = [users.time.monotonic() + users.NAME_CACHE_SECONDS + 1]
     monkeypatch.setattr(users.time, "monotonic", lambda: clock[0])
     appwrite.engine.put_user("agent-alice", "Alice M.", ["agent"])
-    assert gateway.users.name("agent-alice") == "Alice M."  # read again once the ten minutes are over
+    assert gateway.users.display_name("agent-alice") == "Alice M."  # read again once the ten minutes are over
 
 
 def test_a_name_that_cannot_be_read_is_empty_and_not_asked_for_again_for_a_minute(appwrite, monkeypatch):
@@ -212,7 +212,7 @@ def test_a_name_that_cannot_be_read_is_empty_and_not_asked_for_again_for_a_minut
         raise UpstreamRejected("missing scope users.read")
 
     monkeypatch.setattr(users, "read", refuse)
-    assert gateway.users.name("agent-alice") == ""
+    assert gateway.users.display_name("agent-alice") == ""
     appwrite.reset_counts()
-    assert gateway.users.name("agent-alice") == ""
+    assert gateway.users.display_name("agent-alice") == ""
     assert appwrite.requests == []

@@ -88,7 +88,7 @@ class Users:
             return cached
         return self._read(user_id, now)[0]
 
-    def name(self, user_id: str) -> str:
+    def display_name(self, user_id: str) -> str:
         """A user's name ("" when they have none or are gone), remembered for NAME_CACHE_SECONDS: one Users read
         per user and warm instance in that time, shared with the labels (the same read gives both)."""
         now = time.monotonic()

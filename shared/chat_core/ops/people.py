@@ -15,4 +15,4 @@ if TYPE_CHECKING:
 
 def names(core: Core, user_ids: Iterable[str | None]) -> dict[str, str]:
     """The names of these users, by ID ("" for a user without one)."""
-    return {uid: core.gateway.users.name(uid) for uid in dict.fromkeys(u for u in user_ids if u)}
+    return {uid: core.gateway.users.display_name(uid) for uid in dict.fromkeys(u for u in user_ids if u)}
