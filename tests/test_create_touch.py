@@ -4,6 +4,7 @@ import re
 from datetime import datetime, timezone
 
 from chat_core.edge import http
+from chat_core.infra import users
 from conftest import Widget, execute, row, rows
 
 NOW = datetime(2026, 11, 25, 14, 0, 20, tzinfo=timezone.utc)
@@ -171,3 +172,29 @@ def test_the_bot_and_the_widget_cannot_collide_on_message_ids(appwrite, widget):
                   secret="bot-secret-for-tests")
     assert bot.json["duplicate"] is False and bot.json["message"]["text"] == "from the bot"
     assert row(appwrite, "sessions", widget.session_id)["messageCount"] == 2
+
+
+def test_the_widget_reads_its_agents_name_at_one_users_read_per_warm_instance(appwrite, monkeypatch):
+    """The session's `agentName` and each agent message's `authorName`, for "Alice joined the chat" and her initials;
+    a warm instance reads a name once (10 minutes), and an agent whose JWT it verified costs no read at all."""
+    monkeypatch.setattr(http, "utcnow", lambda: NOW)
+    appwrite.engine.put_user("agent-alice", "Alice Martin", ["agent"])
+    visitor = Widget()
+    polled = execute("touch-session", method="GET", path=f"/messages?sessionId={visitor.session_id}",
+                     token=visitor.token)
+    assert "agentName" not in polled.json["session"]  # no agent: nothing read, nothing said
+    assert execute("assign-agent", {"sessionId": visitor.session_id}, path="/claim", user="agent-alice").status == 200
+    users.MEMORY.clear()  # another instance: touch-session has never seen Alice
+    appwrite.reset_counts()
+    touched = visitor.say("hello?")
+    assert touched.json["session"]["agentName"] == "Alice Martin"
+    assert [p.split("/")[2] for _, p in appwrite.requests].count("users") == 1
+    assert execute("touch-session", {"sessionId": visitor.session_id, "message": {"role": "agent", "text": "Hi!"}},
+                   user="agent-alice").status == 200
+    appwrite.reset_counts()
+    polled = execute("touch-session", method="GET", path=f"/messages?sessionId={visitor.session_id}",
+                     token=visitor.token)
+    assert polled.json["session"]["agentName"] == "Alice Martin"
+    assert [(m["role"], m.get("authorName")) for m in polled.json["messages"]] == [("user", None),
+                                                                                   ("agent", "Alice Martin")]
+    assert [p for _, p in appwrite.requests if "/users/" in p] == []  # remembered

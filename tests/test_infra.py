@@ -15,7 +15,7 @@ from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.tables_db import TablesDB
 from chat_core.config import Settings
-from chat_core.errors import UpstreamUnavailable
+from chat_core.errors import UpstreamRejected, UpstreamUnavailable
 from chat_core.infra import users
 from chat_core.infra.client import AppwriteClient, PooledTransport
 from chat_core.infra.connection import Connection, Spent
@@ -188,3 +188,31 @@ def test_a_bounded_cache_forgets_the_expired_then_the_oldest():
     cache.put("d", 4, expires=100, now=10)  # full, none expired: the oldest goes
     assert (cache.get("b", 10), cache.get("d", 10)) == (None, 4)
     assert cache.get("d", 100) is None
+
+
+def test_a_name_and_the_labels_come_from_one_read_remembered_for_ten_minutes(appwrite, monkeypatch):
+    appwrite.engine.put_user("agent-alice", "Alice Martin", ["agent"])
+    gateway = Gateway(Settings.from_env(), KEY)
+    appwrite.reset_counts()
+    assert gateway.users.display_name("agent-alice") == "Alice Martin"
+    assert gateway.users.labels("agent-alice") == {"agent"}
+    assert gateway.users.display_name("agent-alice") == "Alice Martin"
+    assert len(appwrite.requests) == 1
+    assert gateway.users.display_name("nobody-here") == ""  # a user that is gone has no name
+    clock = [users.time.monotonic() + users.NAME_CACHE_SECONDS + 1]
+    monkeypatch.setattr(users.time, "monotonic", lambda: clock[0])
+    appwrite.engine.put_user("agent-alice", "Alice M.", ["agent"])
+    assert gateway.users.display_name("agent-alice") == "Alice M."  # read again once the ten minutes are over
+
+
+def test_a_name_that_cannot_be_read_is_empty_and_not_asked_for_again_for_a_minute(appwrite, monkeypatch):
+    gateway = Gateway(Settings.from_env(), KEY)
+
+    def refuse(*args, **kwargs):
+        raise UpstreamRejected("missing scope users.read")
+
+    monkeypatch.setattr(users, "read", refuse)
+    assert gateway.users.display_name("agent-alice") == ""
+    appwrite.reset_counts()
+    assert gateway.users.display_name("agent-alice") == ""
+    assert appwrite.requests == []

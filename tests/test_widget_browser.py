@@ -103,6 +103,11 @@ class Widget:
         found.wait_for(timeout=WAIT_MS)
         return found
 
+    def choose(self, item: str) -> None:
+        """An item of the header's menu ("More options"): "Download transcript", "End chat"."""
+        self.panel.get_by_role("button", name="More options").click()
+        self.panel.get_by_role("menuitem", name=item).click()
+
     def note(self, text: str):
         found = self.log.locator("li.note", has_text=text)
         found.wait_for(timeout=WAIT_MS)
@@ -157,19 +162,19 @@ def test_a_visitor_chats_with_the_bot_asks_for_a_person_and_an_agent_answers(sta
     shot(agent_page, "widget-3-agent-claims-and-replies")
 
     # 4. The visitor sees that an agent joined, and the reply; the bot stays quiet from now on.
-    widget.note("An agent has joined the chat.")
+    widget.note("Alice (agent) joined the chat.")  # the agent's name: their Appwrite user's
     widget.reply("agent", "I'm Alice")
-    widget.status.filter(has_text="chatting with an agent").wait_for(timeout=WAIT_MS)
+    widget.status.filter(has_text="chatting with Alice (agent)").wait_for(timeout=WAIT_MS)
     widget.say("My tent pole snapped on the first night.")
     agent_page.locator("#messages .msg.user", has_text="tent pole").wait_for(timeout=WAIT_MS)
     widget.log.locator("li.msg.user", has_text="tent pole").locator(".meta").wait_for(state="hidden")
     shot(visitor_page, "widget-4-visitor-sees-the-agent")
 
     # 5. The visitor ends the chat and rates it: 1 to 5 (radio buttons, keyboard first) and a comment.
-    visitor_page.get_by_role("button", name="End chat").click()
+    widget.choose("End chat")
     widget.note("You ended the chat.")
     visitor_page.get_by_role("button", name="Start a new chat").wait_for()
-    assert widget.box.is_disabled()
+    assert widget.box.is_hidden()  # an ended chat takes no message: the rating takes the box's place
     rating = visitor_page.get_by_role("form", name="How was this chat?")
     rating.wait_for()
     assert visitor_page.evaluate("document.activeElement.shadowRoot.activeElement.getAttribute('aria-label')") == \
@@ -669,7 +674,7 @@ def test_what_a_typical_chat_costs_in_widget_executions(stack, browser):
     sim.advance(20)
     sim.fake.add("agent", "No, all fees are included.")
     sim.advance(30)
-    sim.page.get_by_role("button", name="End chat").click()
+    sim.widget.choose("End chat")
     sim.settle()
     sim.advance(60)  # nothing more once the chat is over
     kinds: dict[str, int] = {}
@@ -712,5 +717,5 @@ def test_messages_left_unsent_when_the_chat_closes_say_so(stack, browser):
     sim.widget.note("This chat has been closed.")
     bubble = sim.widget.log.locator("li.msg.user", has_text="are you there?")
     bubble.locator(".meta", has_text="Not sent").wait_for()
-    assert sim.widget.box.is_disabled() and sim.page.get_by_role("button", name="Start a new chat").is_visible()
+    assert sim.widget.box.is_hidden() and sim.page.get_by_role("button", name="Start a new chat").is_visible()
     sim.close()

@@ -242,6 +242,7 @@ class FakeUsers:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.labelled: dict[str, frozenset[str]] = {}
+        self.names: dict[str, str] = {}  # user ID -> the user's name, if given one
         self.jwts: dict[str, str] = {}  # jwt -> user ID
 
     def put(self, user_id: str, labels: tuple[str, ...] = ()) -> str:
@@ -254,6 +255,10 @@ class FakeUsers:
     @op
     def labels(self, user_id: str) -> frozenset[str]:
         return self.labelled.get(user_id, frozenset())
+
+    @op
+    def display_name(self, user_id: str) -> str:
+        return self.names.get(user_id, "")
 
     @op
     def account_for_jwt(self, jwt: str) -> Account:

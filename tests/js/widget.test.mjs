@@ -78,6 +78,9 @@ test("a reload resumes what storage holds, checked: broken entries dropped, inte
   assert.deepEqual([state.seen, state.needsHuman, state.open, state.unread], [2, true, true, 3]);
   assert.deepEqual(state.items.map((i) => [i.text, i.state]), [["hi", "sending"], ["lost", "failed"]]);
   assert.deepEqual(state.outbox, [{ cid: "w-1", text: "hi" }]);
+  assert.equal(restore(freshState({}), { ...saved, agentName: "Alice Martin" }).agentName, "Alice Martin");
+  assert.equal(restore(freshState({}), { ...saved, agentName: { x: 1 } }).agentName, "");
+  assert.equal(snapshot(restore(freshState({}), { ...saved, agentName: "Bo" })).agentName, "Bo");
   const closed = restore(freshState({}), { ...saved, status: "closed" });
   assert.deepEqual(closed.outbox, []);
   assert.equal(restore(freshState({}), { session: { id: 1 } }).session, null);

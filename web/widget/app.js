@@ -13,8 +13,10 @@ import { ApiError } from "../shared/execution.js";
 import { createApi } from "./api.js";
 import { POLICY, heartbeatDue, nextDelay as policyDelay, retryDelay } from "./policy.js";
 import { createStore, freshState, restore, snapshot } from "./store.js";
-import { WHO, launcherName, metaText, statusText } from "./text.js";
-import { cleanTheme, pageTheme, themeVars } from "./theme.js";
+import { atEnd, onNewMessage } from "./follow.js";
+import { fill, textsFor } from "./i18n.js";
+import { cueText, initials, joinedText, launcherName, metaText, statusText, who } from "./text.js";
+import { DEFAULT_THEME, cleanTheme, pageTheme, themeVars } from "./theme.js";
 import { buildUi } from "./view.js";
 
 const LOST = ["session_not_found", "not_owner", "forbidden"]; // the stored session is gone or not ours
@@ -23,6 +25,9 @@ const LOST = ["session_not_found", "not_owner", "forbidden"]; // the stored sess
 // adds for this module, which finds that element by its own URL.
 const tag = [...document.querySelectorAll("script[type=module][data-project]")].find((s) => s.src === import.meta.url);
 const data = { ...((tag && tag.dataset) || {}) };
+// The visitor's language and every text they see (i18n.js): data-lang or the page's lang; data-texts,
+// window.ChatWidgetTexts and data-bot-name replace any of them.
+const T = textsFor({ data, pageLang: document.documentElement.lang, global: window.ChatWidgetTexts });
 const config = { endpoint: String(data.endpoint || "").replace(/\/+$/, ""), project: String(data.project || "") };
 const usable = /^https?:\/\//.test(config.endpoint) && Boolean(config.project);
 if (!usable) console.error("chat widget: the script tag needs data-endpoint (https://…/v1) and data-project");
@@ -37,13 +42,17 @@ const { host, root, ui } = buildUi({
   toggle: () => (state.open ? closePanel() : openPanel()), closePanel: () => closePanel(),
   askForPerson: () => askForPerson(), endChat: () => endChat(), newChat: () => newChat(),
   downloadTranscript: () => downloadTranscript(), submit: () => submit(), sendRating: () => sendRating(),
-});
+  scrolled: () => scrolled(), toEnd: () => toEnd(),
+}, T);
+
+// The title: the site's, else "Chat with us" in the visitor's language.
+function title() { return state.theme.title === DEFAULT_THEME.title ? T.title : state.theme.title; }
 
 function applyTheme() {
   const t = state.theme;
   for (const [name, value] of Object.entries(themeVars(t))) host.style.setProperty(name, value); // CSSOM: CSP-safe
-  ui.title.textContent = t.title;
-  ui.launcherLabel.textContent = t.title;
+  ui.title.textContent = title();
+  ui.launcherLabel.textContent = title();
   renderGreeting();
 }
 
@@ -55,9 +64,18 @@ let greeting = null;
 function renderGreeting() {
   if (greeting) greeting.remove();
   greeting = state.theme.greeting
-    ? el("li", { class: "msg greeting" }, el("span", { class: "who", text: WHO.bot }), state.theme.greeting)
+    ? el("li", { class: "msg greeting" }, whoLabel("bot"), state.theme.greeting)
     : null;
   if (greeting) ui.list.prepend(greeting);
+}
+
+// Who wrote it: a name (the agent's, the bot's) with its initials, or "You" for screen readers only.
+function whoLabel(role, name) {
+  const label = who(role, T, name);
+  if (role === "user") return el("span", { class: "who sr-only", text: label });
+  const letters = role === "agent" || role === "bot" ? initials(label) : "";
+  return el("span", { class: "who" }, letters ? el("span", { class: "avatar", "aria-hidden": "true", text: letters }) : null,
+            label);
 }
 
 function renderItem(item, before) {
@@ -66,23 +84,67 @@ function renderItem(item, before) {
     if (item.role === "note") {
       li = el("li", { class: "note", text: item.text });
     } else {
-      const role = WHO[item.role] ? item.role : "system";
-      li = el("li", { class: `msg ${role}` },
-              el("span", { class: role === "user" ? "who sr-only" : "who", text: WHO[role] }),
+      const role = ["user", "bot", "agent"].includes(item.role) ? item.role : "system";
+      li = el("li", { class: `msg ${role}` }, whoLabel(role, item.author || (role === "agent" ? state.agentName : "")),
               el("span", { class: "text", text: item.text }), el("span", { class: "meta" }));
     }
     rendered.set(item.key, li);
-    const nearBottom = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 60;
     const next = before && rendered.get(before.key);
     if (next) ui.list.insertBefore(li, next);
     else ui.list.append(li);
-    if (!next && (nearBottom || item.role === "user")) ui.log.scrollTop = ui.log.scrollHeight;
+    if (!next) arrived(item.role === "user");
   }
   if (item.id) li.dataset.messageId = item.id;
   li.classList.toggle("pending", item.state === "sending" || item.state === "retrying");
   li.classList.toggle("failed", item.state === "failed");
   const meta = li.querySelector(".meta");
-  if (meta) { meta.textContent = metaText(item); meta.hidden = !meta.textContent; }
+  if (meta) { meta.textContent = metaText(item, T); meta.hidden = !meta.textContent; }
+}
+
+// ---- keeping the newest message in view (follow.js) ----------------------------------------------------------
+
+let following = true; // the visitor is at the end of the log: new messages scroll into view
+let unseen = 0; // messages that came while the visitor had scrolled up
+let lastTop = 0; // the log's last scroll position: only a move up is the visitor leaving the end (a log that got
+                 // shorter or longer under a scroll position that stayed is not)
+
+function toEnd() {
+  ui.log.scrollTop = ui.log.scrollHeight;
+  lastTop = ui.log.scrollTop;
+  following = true;
+  unseen = 0;
+  ui.cue.hidden = true;
+}
+
+function scrolled() {
+  if (ui.panel.hidden) return;
+  const top = ui.log.scrollTop;
+  if (atEnd(ui.log)) { following = true; unseen = 0; ui.cue.hidden = true; }
+  else if (top < lastTop) following = false;
+  lastTop = top;
+}
+
+function arrived(mine) {
+  if (onNewMessage({ following, mine, shown: state.open && !ui.panel.hidden }) === "follow") { toEnd(); return; }
+  unseen += 1;
+  ui.cue.textContent = cueText(unseen, T);
+  ui.cue.hidden = false;
+}
+
+// The log changes size (the panel opens, the rating form or the status line comes and goes, a phone's keyboard):
+// at the end it stays at the end.
+if (typeof ResizeObserver === "function") new ResizeObserver(() => { if (following) toEnd(); }).observe(ui.log);
+
+// ---- the bot writing -----------------------------------------------------------------------------------------
+
+let typingTimer = null;
+const quietBot = data.botWriting === "off"; // a site without a bot that answers at once: data-bot-writing="off"
+function botWriting(on) { // shown from the visitor's message the bot will answer to its reply (25 s at most)
+  clearTimeout(typingTimer);
+  if (quietBot) on = false;
+  ui.typingText.textContent = fill(T.writing, { name: T.bot });
+  ui.typing.hidden = !on;
+  if (on) { typingTimer = setTimeout(() => botWriting(false), 25000); if (following) toEnd(); }
 }
 
 function renderAll() {
@@ -99,17 +161,23 @@ function renderControls() {
   ui.human.hidden = closed || agent || state.needsHuman;
   ui.end.hidden = closed || !state.session;
   ui.restart.hidden = !closed;
+  ui.actions.hidden = ui.human.hidden && ui.restart.hidden;
   ui.download.hidden = !state.session;
+  ui.more.hidden = ui.download.hidden && ui.end.hidden;
+  if (ui.more.hidden) ui.closeMenu(false);
   ui.rating.hidden = !(closed && state.session && !state.rated);
   ui.input.disabled = closed;
   ui.send.disabled = closed;
+  ui.form.hidden = closed; // an ended chat takes no message: the rating (or nothing) takes the box's place
   ui.box.classList.toggle("open", state.open);
   ui.panel.hidden = !state.open;
   ui.launcher.setAttribute("aria-expanded", String(state.open));
   ui.badge.hidden = state.open || !state.unread;
   ui.badge.textContent = String(state.unread);
-  ui.launcher.setAttribute("aria-label", launcherName(state.theme.title, state.unread, state.open));
-  ui.status.textContent = statusText({ status: state.status, needsHuman: state.needsHuman, queue, trouble });
+  ui.launcher.setAttribute("aria-label", launcherName(title(), state.unread, state.open, T));
+  ui.status.textContent = statusText({ status: state.status, needsHuman: state.needsHuman, queue, trouble,
+                                       agentName: state.agentName }, T);
+  if (following) toEnd(); // (the rating card, the box or the status line came or went)
 }
 
 let trouble = false;
@@ -141,14 +209,16 @@ function applySession(session, answer) {
   const before = { status: state.status, needsHuman: state.needsHuman };
   if (["active", "agent_assigned", "closed"].includes(session.status)) state.status = session.status;
   state.needsHuman = Boolean(session.needsHuman);
+  if (typeof session.agentName === "string") state.agentName = session.agentName.slice(0, 128);
   queue = (answer && answer.queue) || session.queue || null;
   if (before.status && before.status !== state.status) {
-    if (state.status === "agent_assigned") note("An agent has joined the chat.");
+    if (state.status === "agent_assigned") note(joinedText(state.agentName, T));
     else if (state.status === "active" && before.status === "agent_assigned" && state.needsHuman)
-      note("The agent handed the chat back: you're in the queue again.");
-    else if (state.status === "closed" && !endingChat) note("This chat has been closed.");
+      note(T.handedBack);
+    else if (state.status === "closed" && !endingChat) note(T.closed);
   }
-  if (state.status === "closed") { dropOutbox("the chat has ended"); stopPolling(); }
+  if (state.status !== "active" || state.needsHuman) botWriting(false);
+  if (state.status === "closed") { dropOutbox("chatEnded"); stopPolling(); }
   renderControls();
   save();
 }
@@ -220,6 +290,7 @@ async function flush() { // sends the outbox in order; a message keeps its id ac
         if (item) { item.state = null; renderItem(item); }
         setTrouble(false);
         applySession(answer.session, answer);
+        if (answer.session && answer.session.botShouldReply && !answer.session.needsHuman && !answer.duplicate) botWriting(true);
         activity();
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
@@ -249,11 +320,11 @@ async function askForPerson() {
     const answer = await api.escalate(session);
     applySession(answer.session, answer);
     // (auto-assigned at once: "an agent has joined" says it all)
-    if (answer.escalated && state.status !== "agent_assigned") note("You asked for a person: an agent will join as soon as one is free.");
+    if (answer.escalated && state.status !== "agent_assigned") note(T.asked);
     activity();
   } catch (error) {
     if (error.code === "session_closed") applySession({ status: "closed", needsHuman: false });
-    else note(`Could not reach us (${error.message}). Please try again.`);
+    else note(fill(T.unreachable, { reason: error.message }));
   } finally {
     ui.human.disabled = false;
   }
@@ -266,12 +337,12 @@ async function endChat() {
   ui.end.disabled = true;
   try {
     const answer = await api.close(state.session);
-    note("You ended the chat.");
+    note(T.youEnded);
     applySession(answer.session, answer);
     if (!ui.rating.hidden) ui.scores[0].querySelector("input").focus(); // keyboard users land on the rating
   } catch (error) {
     if (error.code === "session_closed") applySession({ status: "closed", needsHuman: false });
-    else note(`Could not end the chat (${error.message}). Please try again.`);
+    else note(fill(T.cannotEnd, { reason: error.message }));
   } finally {
     endingChat = false;
     ui.end.disabled = false;
@@ -288,7 +359,7 @@ async function downloadTranscript() {
   downloading = true;
   ui.download.disabled = true;
   ui.download.setAttribute("aria-busy", "true");
-  ui.download.textContent = "Preparing transcript…";
+  ui.download.textContent = T.preparing;
   try {
     const chunks = ["\ufeff"];
     const seen = new Set();
@@ -310,30 +381,30 @@ async function downloadTranscript() {
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60000); // after the browser has taken the file
-    note("Transcript downloaded.");
+    note(T.downloaded);
   } catch (error) {
-    note(`Could not download the transcript (${error.message}). Please try again.`);
+    note(fill(T.cannotDownload, { reason: error.message }));
   } finally {
     downloading = false;
     ui.download.disabled = false;
     ui.download.removeAttribute("aria-busy");
-    ui.download.textContent = "Download transcript";
+    ui.download.textContent = T.download;
   }
 }
 
 async function sendRating() {
   const picked = ui.scores.map((label) => label.querySelector("input")).find((input) => input.checked);
-  if (!picked) { note("Pick a score from 1 to 5 first."); ui.scores[0].querySelector("input").focus(); return; }
+  if (!picked) { note(T.pickScore); ui.scores[0].querySelector("input").focus(); return; }
   const comment = ui.comment.value.trim().slice(0, 1000);
   ui.rate.disabled = true;
   try {
     await api.rate(state.session, { score: Number(picked.value), ...(comment ? { comment } : {}) });
     state.rated = true;
-    note("Thank you for rating this chat.");
+    note(T.thanks);
   } catch (error) {
-    if (error.code === "already_rated") { state.rated = true; note("This chat was rated already."); }
-    else if (LOST.includes(error.code)) { state.rated = true; note("This chat can no longer be rated."); }
-    else note(`Could not send your rating (${error.message}). Please try again.`);
+    if (error.code === "already_rated") { state.rated = true; note(T.ratedAlready); }
+    else if (LOST.includes(error.code)) { state.rated = true; note(T.cannotRate); }
+    else note(fill(T.cannotSendRating, { reason: error.message }));
   } finally {
     ui.rate.disabled = false;
     renderControls();
@@ -343,8 +414,8 @@ async function sendRating() {
 }
 
 function forgetSession() {
-  note("This chat is no longer available. Your next message starts a new one.");
-  dropOutbox("the chat is no longer available");
+  note(T.gone);
+  dropOutbox("chatGone");
   Object.assign(state, { session: null, cursor: null, seen: 0, status: null, needsHuman: false });
   stopPolling();
   renderControls();
@@ -356,8 +427,10 @@ function newChat() {
   const open = state.open;
   Object.assign(state, freshState(pageTheme(data)), { open });
   queue = null;
+  botWriting(false);
   applyTheme();
   renderAll();
+  toEnd();
   save();
   ui.input.focus();
 }
@@ -399,6 +472,8 @@ function addMessage(m) { // a message from the server, shown once
     return;
   }
   const item = { key: m.messageId, id: m.messageId, role: String(m.role), text: m.text, at };
+  if (m.role === "agent" && typeof m.authorName === "string" && m.authorName) item.author = m.authorName.slice(0, 128);
+  if (m.role === "bot") botWriting(false);
   // In order of creation: a message found by a re-read goes before the first one shown that is newer.
   const index = at ? state.items.findIndex((i) => i.at && i.at > at) : -1;
   if (index >= 0) state.items.splice(index, 0, item);
@@ -466,11 +541,12 @@ function openPanel() {
   state.unread = 0;
   renderControls();
   save();
-  ui.log.scrollTop = ui.log.scrollHeight;
-  ui.input.focus();
+  toEnd(); // opened (or reopened after a reload): at the newest message
+  if (!ui.form.hidden) ui.input.focus();
 }
 
 function closePanel() {
+  ui.closeMenu(false);
   state.open = false;
   renderControls();
   save();
@@ -481,6 +557,7 @@ function start() {
   document.body.append(host);
   applyTheme();
   renderAll();
+  toEnd();
   if (state.session && state.status !== "closed") {
     for (const item of state.items) if (item.state === "sending" || item.state === "retrying") renderItem(item);
     flush();

@@ -15,7 +15,7 @@ export function createStore(storage, key) {
 
 export function freshState(theme) {
   return { session: null, theme: cleanTheme(theme), items: [], cursor: null, seen: 0, status: null,
-           needsHuman: false, outbox: [], open: false, unread: 0, rereading: false, rated: false };
+           needsHuman: false, outbox: [], open: false, unread: 0, rereading: false, rated: false, agentName: "" };
 }
 
 // `state` (fresh) with what `saved` holds that is well formed.
@@ -28,7 +28,7 @@ export function restore(state, saved) {
       cursor: typeof saved.cursor === "string" ? saved.cursor : null, seen: Number(saved.seen) || 0,
       rereading: Boolean(saved.rereading),
       status: typeof saved.status === "string" ? saved.status : null, needsHuman: Boolean(saved.needsHuman),
-      rated: Boolean(saved.rated),
+      rated: Boolean(saved.rated), agentName: typeof saved.agentName === "string" ? saved.agentName.slice(0, 128) : "",
       outbox: Array.isArray(saved.outbox) ? saved.outbox.filter((o) => o && typeof o.cid === "string" && typeof o.text === "string") : [],
     });
   }
@@ -38,7 +38,7 @@ export function restore(state, saved) {
   const queued = new Set(state.outbox.map((o) => o.cid));
   for (const item of state.items) { // a page closed while sending: what is still queued is sent again
     if ((item.state === "sending" || item.state === "retrying") && !queued.has(item.cid)) {
-      Object.assign(item, { state: "failed", error: "interrupted" });
+      Object.assign(item, { state: "failed", error: "interrupted" }); // (text.js says it in the visitor's language)
     }
   }
   return state;
@@ -48,5 +48,5 @@ export function restore(state, saved) {
 export function snapshot(state) {
   return { session: state.session, theme: state.theme, items: state.items.slice(-POLICY.keep), cursor: state.cursor,
            seen: state.seen, rereading: state.rereading, status: state.status, needsHuman: state.needsHuman,
-           outbox: state.outbox, rated: state.rated, open: state.open, unread: state.unread };
+           outbox: state.outbox, rated: state.rated, open: state.open, unread: state.unread, agentName: state.agentName };
 }

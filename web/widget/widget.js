@@ -4,7 +4,10 @@
  *   <script src="https://<the widget function's domain>/widget.js" defer
  *           data-endpoint="https://cloud.appwrite.io/v1" data-project="<project ID>"
  *           data-title="Chat with us" data-greeting="Hi! How can we help?"
- *           data-accent="#2856d8" data-background="#ffffff"></script>
+ *           data-accent="#2856d8" data-background="#ffffff"
+ *           data-bot-name="Trailbot" data-lang="de" data-texts='{"send": "Go"}'></script>
+ *
+ * (the last three optional: the bot's name, the language, any text the visitor sees; see i18n.js)
  *
  * A classic script, so any site can embed it as it is; the widget itself is native ES modules (app.js and what it
  * imports), which this loader adds as one <script type="module"> from the same domain, handing it the tag's data-*

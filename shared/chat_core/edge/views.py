@@ -13,10 +13,11 @@ from chat_core.domain.model import ACTIVE, Agent, Message, Queue, Session, Trans
 from chat_core.domain.replies import SavedReply
 
 
-def owner_view(session: Session, queue: Queue | None = None) -> dict:
-    """For the widget and the AI bot: every answer carries the status, so the bot knows to stay quiet, and a waiting
-    visitor's place in the queue (`ops.queueing`)."""
-    return {
+def owner_view(session: Session, queue: Queue | None = None, agent_name: str | None = None) -> dict:
+    """For the widget and the AI bot: every answer carries the status, so the bot knows to stay quiet, a waiting
+    visitor's place in the queue (`ops.queueing`) and, in the answers the widget polls, the name of the session's
+    agent (`ops.people`; "" when the agent has none, null when there is no agent or it was not asked for)."""
+    view = {
         "sessionId": session.id,
         "status": session.status,
         "botShouldReply": session.status == ACTIVE,
@@ -30,6 +31,9 @@ def owner_view(session: Session, queue: Queue | None = None) -> dict:
         "escalatedAt": iso(session.escalated_at),
         "queue": queue_view(queue),
     }
+    if agent_name is not None:
+        view["agentName"] = agent_name
+    return view
 
 
 def queue_view(queue: Queue | None) -> dict | None:
@@ -81,6 +85,14 @@ def message_view(message: Message) -> dict:
         "clientMessageId": message.client_message_id,
         "createdAt": iso(message.created_at),
     }
+
+
+def owner_message_view(message: Message, names: dict[str, str]) -> dict:
+    """A message as the widget reads it: an agent's carries the name of its author (`authorName`, "" if none)."""
+    view = message_view(message)
+    if message.role == "agent":
+        view["authorName"] = names.get(message.author_id or "", "")
+    return view
 
 
 def stored_object(raw: str) -> dict:

@@ -1,5 +1,5 @@
-"""Users and accounts: a user's labels (Users API) and who a JWT belongs to (Account API with that JWT), both
-remembered by a warm instance for a short while in `Memory`, an object the process keeps (`MEMORY`, the default every
+"""Users and accounts: a user's labels and name (Users API) and who a JWT belongs to (Account API with that JWT), all
+remembered by a warm instance for a while in `Memory`, an object the process keeps (`MEMORY`, the default every
 gateway uses; tests clear it with `MEMORY.clear()`)."""
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from appwrite.services.account import Account as AccountService
 from appwrite.services.users import Users as UsersService
 
 from chat_core.domain.authz import Account
-from chat_core.errors import Unauthorized, UpstreamRejected
+from chat_core.errors import ChatError, Unauthorized, UpstreamRejected
 from chat_core.infra.connection import Connection, RowMissing, read
 
 JWT_CACHE_MAX = 2048  # verified JWTs one warm instance remembers
+NAME_CACHE_MAX = 2048  # users' names one warm instance remembers
+NAME_CACHE_SECONDS = 600  # a renamed agent shows under the new name within 10 minutes
+NAME_RETRY_SECONDS = 60  # a name that could not be read is not asked for again for a minute
 V = TypeVar("V")
 
 
@@ -55,15 +58,17 @@ class ExpiringCache(Generic[V]):
 
 
 class Memory:
-    """What a warm instance remembers of users between executions: labels by user ID (monotonic clock), and
-    accounts by the SHA-256 of their JWT (wall clock: a JWT's expiry is wall-clock time)."""
+    """What a warm instance remembers of users between executions: labels and names by user ID (monotonic clock),
+    and accounts by the SHA-256 of their JWT (wall clock: a JWT's expiry is wall-clock time)."""
 
     def __init__(self) -> None:
         self.labels: ExpiringCache[frozenset[str]] = ExpiringCache()
+        self.names: ExpiringCache[str] = ExpiringCache(NAME_CACHE_MAX)
         self.jwts: ExpiringCache[Account] = ExpiringCache(JWT_CACHE_MAX)
 
     def clear(self) -> None:
         self.labels.clear()
+        self.names.clear()
         self.jwts.clear()
 
 
@@ -81,13 +86,32 @@ class Users:
         cached = self._memory.labels.get(user_id, now)
         if cached is not None:
             return cached
+        return self._read(user_id, now)[0]
+
+    def display_name(self, user_id: str) -> str:
+        """A user's name ("" when they have none or are gone), remembered for NAME_CACHE_SECONDS: one Users read
+        per user and warm instance in that time, shared with the labels (the same read gives both)."""
+        now = time.monotonic()
+        cached = self._memory.names.get(user_id, now)
+        if cached is not None:
+            return cached
+        try:
+            return self._read(user_id, now)[1]
+        except ChatError:  # no users.read scope, Appwrite down: no name for a minute, the answer itself stands
+            self._memory.names.put(user_id, "", now + NAME_RETRY_SECONDS, now)
+            return ""
+
+    def _read(self, user_id: str, now: float) -> tuple[frozenset[str], str]:
+        """One Users read: the labels and the name, both remembered."""
         try:
             user = read(UsersService(self._conn.client()).get, user_id)
             labels = frozenset(str(label) for label in user.labels)
+            name = str(user.name or "").strip()[:128]
         except RowMissing:
-            labels = frozenset()
+            labels, name = frozenset(), ""
         self._memory.labels.put(user_id, labels, now + self._conn.settings.label_cache_seconds, now)
-        return labels
+        self._memory.names.put(user_id, name, now + NAME_CACHE_SECONDS, now)
+        return labels, name
 
     def account_for_jwt(self, jwt: str) -> Account:
         """Who a JWT belongs to, as Appwrite says (GET /account with that JWT), with the user's labels.
@@ -105,6 +129,8 @@ class Users:
             raise Unauthorized("the JWT is not valid or has expired; sign in again",
                                code="invalid_credentials") from None
         account = Account(user_id=str(user.id), labels=frozenset(str(label) for label in user.labels))
+        tick = time.monotonic()  # the agent's name comes with the read: the widget's answers need no other
+        self._memory.names.put(account.user_id, str(user.name or "").strip()[:128], tick + NAME_CACHE_SECONDS, tick)
         expires = min(now + self._conn.settings.label_cache_seconds, _jwt_expiry(jwt))
         self._memory.jwts.put(digest, account, expires, now)
         return account

@@ -4,15 +4,16 @@ from chat_core.core import Core
 from chat_core.domain.model import Agent, Session, iso
 from chat_core.edge import queries, transcripts, validation
 from chat_core.edge.http import App, Request
-from chat_core.edge.views import message_view, owner_view
-from chat_core.ops import messages, queueing, sessions
+from chat_core.edge.views import message_view, owner_message_view, owner_view
+from chat_core.ops import messages, people, queueing, sessions
 
 app = App("touch-session")
 
 
 def owner_answer(core: Core, session: Session, agents: list[Agent] | None = None) -> dict:
-    """The session as its visitor sees it, with their place in the queue while they wait."""
-    return owner_view(session, queueing.queue_of(core, session, agents))
+    """The session as its visitor sees it, with their place in the queue while they wait and its agent's name."""
+    name = people.names(core, [session.assigned_agent]).get(session.assigned_agent or "")
+    return owner_view(session, queueing.queue_of(core, session, agents), name if session.assigned_agent else None)
 
 
 @app.route("POST", "/")
@@ -34,7 +35,8 @@ def own_messages(req: Request) -> dict:
     session = sessions.own_session(req.core, session_id, req.token)
     page = queries.page({k: v for k, v in req.query.items() if k in ("limit", "cursor")})
     found, next_cursor = messages.page_of(req.core, session.id, page)
-    return {"session": owner_answer(req.core, session), "messages": [message_view(m) for m in found],
+    names = people.names(req.core, [session.assigned_agent, *(m.author_id for m in found if m.role == "agent")])
+    return {"session": owner_answer(req.core, session), "messages": [owner_message_view(m, names) for m in found],
             "nextCursor": next_cursor}
 
 
