@@ -238,8 +238,9 @@ def test_a_visitor_question_is_answered_through_touch_session_as_the_bot(appwrit
     (call,) = executions
     assert call["function"] == "touch-session" and call["headers"]["X-Chat-Secret"] == BOT_SECRET
     assert call["async"] is False
-    # Its own cost: the message and the session read, then one execution (touch-session's own 3 requests).
-    assert appwrite.count() == 2 + 1 + 3
+    # Its own cost: the message and the session read, then one execution (touch-session's own 3 requests and the
+    # signal row).
+    assert appwrite.count() == 2 + 1 + 4
     assert row(appwrite, "sessions", w.session_id)["messageCount"] == 2
 
 

@@ -23,6 +23,7 @@ from chat_core.infra.jobs import Jobs
 from chat_core.infra.limits import Limits
 from chat_core.infra.messages import Messages
 from chat_core.infra.sessions import Sessions
+from chat_core.infra.signals import Signals
 from chat_core.infra.users import MEMORY, Memory, Users
 
 
@@ -41,3 +42,4 @@ class Gateway:
         self.limits = Limits(conn)
         self.users = Users(conn, memory)
         self.executions = Executions(conn)
+        self.signals = Signals(conn)
