@@ -70,5 +70,7 @@ export function createApi({ endpoint, project, functions }, { storage, fetch = g
       jwt = null;
     },
     forgetJwt() { jwt = null; },
+    // The Realtime socket's credentials (shared/realtime.js): a JWT of the agent's session, for `?jwt=`.
+    socketCredentials: async () => ({ jwt: await token(false) }),
   };
 }
