@@ -7,7 +7,9 @@
 //   const rt = createRealtime({ endpoint, project, channels, credentials, onEvent, onLive, onDown });
 //   rt.start();  await rt.ready(2000);  rt.live();  rt.stop();
 //
-// `credentials()` answers {session}, {jwt} or null (no account: nothing to connect with, `onDown("unavailable")`).
+// `credentials()` answers {session} (sent in the `authentication` message unless the cookie already made the
+// connection a user), {jwt} (in the URL: never with a session cookie, which Appwrite refuses with 403), {cookie: true}
+// (the browser's own Appwrite cookie, on the endpoint's site) or null (no account: `onDown("unavailable")`).
 // `onLive({first, user})` once subscribed (first: the first time for this client; after a drop it is false and
 // the caller catches up with one fetch); `onDown(reason)` when it stops being live; `onEvent(payload, data)`.
 
@@ -24,6 +26,17 @@ export function realtimeUrl(endpoint, project, jwt) {
   url.searchParams.set("project", project);
   if (jwt) url.searchParams.set("jwt", jwt);
   return url.toString();
+}
+
+// The account session's secret in a kept X-Fallback-Cookies value (`{"a_session_<project>": "<secret>"}`), which
+// the `authentication` message carries; null when there is none.
+export function fallbackSecret(fallback, project) {
+  try {
+    const secret = JSON.parse(fallback)[`a_session_${project}`];
+    return typeof secret === "string" && secret ? secret : null;
+  } catch (error) {
+    return null;
+  }
 }
 
 export function reconnectDelay(failures) {
@@ -55,10 +68,10 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
   async function connect() {
     retry = null;
     if (stopped) return;
-    let auth = null;
+    let auth = null, who = null;
     try { auth = await credentials(); } catch (error) { auth = null; }
     if (stopped) return;
-    if (!auth || !(auth.session || auth.jwt)) { stopped = true; down("unavailable"); return; }
+    if (!auth || !(auth.session || auth.jwt || auth.cookie)) { stopped = true; down("unavailable"); return; }
     let ws;
     try {
       ws = new WebSocketImpl(realtimeUrl(endpoint, project, auth.jwt));
@@ -74,10 +87,12 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
       try { m = JSON.parse(message.data); } catch (error) { return; }
       const data = (m && m.data) || {};
       if (m.type === "connected") {
-        if (!data.user && auth.session) send({ type: "authentication", data: { session: auth.session } });
-        else subscribe();
+        who = data.user || null;
+        if (data.user) subscribe();
+        else if (auth.session) send({ type: "authentication", data: { session: auth.session } });
+        else fail("unauthenticated"); // a guest receives nothing: the caller polls
       } else if (m.type === "response" && data.to === "authentication") {
-        if (data.success) subscribe(); else fail("refused");
+        if (data.success) { who = data.user || null; subscribe(); } else fail("refused");
       } else if (m.type === "response" && data.to === "subscribe") {
         if (!data.success) { fail("refused"); return; }
         const first = !everLive;
@@ -85,7 +100,7 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
         timers.clearInterval(pinger);
         pinger = timers.setInterval(() => send({ type: "ping" }), REALTIME.ping * 1000);
         settle(true);
-        onLive({ first, user: data.user || null });
+        onLive({ first, user: who });
       } else if (m.type === "event") {
         if (live) onEvent(data.payload || {}, data);
       } else if (m.type === "error") {

@@ -2,7 +2,8 @@
 // (shared/execution.js) within the tab's per-minute budget (policy.js); create-session also carries the visitor's
 // Appwrite identity.
 import { ApiError, execute as run } from "../shared/execution.js";
-import { fallbackSecret, jwtUser } from "./live.js";
+import { fallbackSecret } from "../shared/realtime.js";
+import { jwtUser } from "./live.js";
 import { POLICY, createBudget } from "./policy.js";
 
 export const FUNCTIONS = Object.freeze({ create: "create-session", touch: "touch-session", escalate: "escalate",

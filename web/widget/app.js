@@ -512,7 +512,10 @@ function onSignal(payload) {
   const count = session.messageCount;
   if (messages.length && count <= state.seen) state.cursor = messages[messages.length - 1].messageId;
   applySession(session, { queue: session.needsHuman && waitingBefore ? queue : null });
-  if (count > state.seen || (state.needsHuman && !queue)) schedule(0); // missed one, or a new wait: one check
+  // A message missed, or a wait that began elsewhere (the bot's hand-off, an agent's unassign): one check, for the
+  // messages or the place in the queue (a send under way brings the place in its answer).
+  if (count > state.seen || (state.needsHuman && !queue && !flushing)) schedule(0);
+  else if (waitingBefore !== state.needsHuman && !polling) schedule(); // the safety net's pace changes
   save();
 }
 

@@ -41,13 +41,3 @@ export function jwtUser(jwt) {
     return null;
   }
 }
-
-// The account session's secret in a kept X-Fallback-Cookies value (`{"a_session_<project>": "<secret>"}`).
-export function fallbackSecret(fallback, project) {
-  try {
-    const secret = JSON.parse(fallback)[`a_session_${project}`];
-    return typeof secret === "string" && secret ? secret : null;
-  } catch (error) {
-    return null;
-  }
-}
