@@ -7,7 +7,8 @@
   new waiter  a visitor's "Talk to a person" (an escalate execution, timed from before the call) until the session
               is in the queue of an agent's console (its timer set to an hour: only the socket explains it): p50, p95
   checks      the widget's executions other than the visitor's own while this ran (the safety net)
-  signals     signal rows written per operation (the requests the design adds), counted from the stack's events
+  signals     signal rows written per operation, counted from the stack's events (one request whenever there are any:
+              the session's row, and the queue's in the same upsertRows when the write moved the queue)
 
 Both sides are real: the widget of the demo page and the agent console, each with its own socket. The reference
 bot is switched off so that it adds no message of its own. Times are wall-clock milliseconds on one machine.
@@ -151,7 +152,8 @@ def main() -> None:
     print(f"agent's reply on the visitor's screen: {figures(out['reply'])}")
     print(f"the widget's checks meanwhile: {out['checks']}")
     print(f"new waiting visitor in the console: {figures(out['waiter'])}")
-    print("signal rows written (requests added) per operation:")
+    print("signal rows written per operation (one request whenever any: upsertRow, or upsertRows for the session's"
+          " row and the queue's):")
     for op, n in out["per-op"].items():
         print(f"  {op}: {n}")
 

@@ -239,7 +239,9 @@ def test_what_a_typical_chat_costs_over_realtime(stack, browser):
     assert kinds == {"create-session": 1, "message": 3, "escalate": 1, "close-session": 1, "check": 1}, \
         [(t, f, m) for t, f, m, _, _ in sim.fake.calls]
     sent = sim.page.evaluate("window.__rt.sent.map(m => m.type)")
-    assert sent[:2] == ["authentication", "subscribe"] and set(sent[2:]) <= {"ping"}
+    # Authenticated and subscribed once; the queue's row watched while waiting; pings: far below 32 a minute.
+    assert sent[:2] == ["authentication", "subscribe"] and set(sent[2:]) <= {"ping", "subscribe", "unsubscribe"}
+    assert (sent.count("subscribe"), sent.count("unsubscribe")) == (2, 1)
     sim.close()
 
 
@@ -258,4 +260,27 @@ def test_a_missed_signal_is_fetched_with_one_check(stack, browser):
     sim.advance(1)  # (the check starts at once: a timer of 0 s, which the simulated clock runs)
     sim.widget.reply("bot", "first of two")
     assert len(sim.fake.polls()) == 1
+    sim.close()
+
+
+def test_when_the_queue_moves_a_waiting_visitor_checks_once_for_the_new_place(stack, browser):
+    """Someone ahead is served: the queue's row (readable by any signed-in visitor) arrives; the widget checks once
+    and shows its new place."""
+    sim = LiveSimulation(stack, browser)
+    sim.widget.open()
+    sim.fake.bot = False
+    sim.fake.queue = {"position": 1, "waiting": 2, "availableAgents": 1, "expectedWaitSeconds": 120}
+    sim.say("Hello")
+    sim.page.get_by_role("button", name="Talk to a person").click()
+    sim.settle()
+    sim.widget.status.filter(has_text="1 person ahead of you").wait_for()
+    sent = sim.page.evaluate("window.__rt.sent.filter(m => m.type === 'subscribe').map(m => m.data)")
+    assert sent[-1] == [{"subscriptionId": "queue", "channels": ["tablesdb.chat.tables.signals.rows.queue"]}]
+    checks = len(sim.fake.polls())
+    sim.fake.queue = {"position": 0, "waiting": 1, "availableAgents": 1, "expectedWaitSeconds": 60}
+    sim.fake.pending.append({"sessionId": "queue", "at": "2026-01-01T00:00:01.000+00:00"})
+    sim.settle()
+    sim.advance(1)
+    sim.widget.status.filter(has_text="You're next").wait_for()
+    assert len(sim.fake.polls()) == checks + 1
     sim.close()

@@ -168,3 +168,22 @@ def test_the_signal_carries_the_message_and_the_state_a_write_made(stack):
     while claimed[-1]["status"] != "agent_assigned":  # the bot's hand-off reply may land in between
         claimed = visitor.payloads(until_session=visitor.session_id)
     assert claimed[-1]["assignedAgent"] == "agent-alice" and claimed[-1]["lastMessage"] is None
+
+
+def test_the_queue_row_tells_every_signed_in_visitor_that_the_queue_moved_and_nothing_else(stack):
+    """A session entering or leaving the queue writes its own row and the queue's, in one request; the queue's row
+    reaches any signed-in visitor (role `users`), and names no session, no count, nobody."""
+    watcher = Visitor(stack).start().listen("tablesdb.chat.tables.signals.rows")
+    other = Visitor(stack).start()
+    writes: list[str] = []
+    unsubscribe = stack.engine.subscribe(lambda event: writes.append(event["tableId"]))
+    status, _ = other.party.run("escalate", {"sessionId": other.session_id}, headers={"X-Session-Token": other.token})
+    assert status == 200
+    watcher.say("fence")
+    unsubscribe()
+    received = watcher.payloads(until_session=watcher.session_id)
+    (queue,) = [p for p in received if p["sessionId"] == signals.QUEUE]
+    assert not [p for p in received if p["sessionId"] == other.session_id]  # the other visitor's own row: never
+    assert queue["$permissions"] == ['read("users")'] and queue["lastMessage"] is None
+    assert (queue["status"], queue["assignedAgent"], queue["escalatedAt"]) == (None, None, None)
+    assert writes.count("signals") == 2 + 1  # the escalation's two rows (one request), the fence's signal

@@ -184,3 +184,25 @@ test("the owner a JWT names", () => {
   assert.equal(jwtUser("garbage"), null);
   assert.equal(jwtUser(null), null);
 });
+
+test("watch() adds a subscription (kept across a reconnect), unwatch() ends it; neither is taken for going live", async () => {
+  const { rt, timers, made, seen } = client(() => ({ session: "secret" }));
+  rt.watch("queue", ["tablesdb.chat.tables.signals.rows.queue"]); // before it is live: sent with the first subscribe
+  rt.start();
+  await tick();
+  made[0].server({ type: "connected", data: { user: { $id: "u1" } } });
+  assert.deepEqual(made[0].sent[0].data.map((s) => s.subscriptionId), ["signals", "queue"]);
+  made[0].server({ type: "response", data: { to: "subscribe", success: true } });
+  rt.unwatch("queue");
+  assert.deepEqual(made[0].sent.at(-1), { type: "unsubscribe", data: [{ subscriptionId: "queue" }] });
+  rt.watch("queue", ["tablesdb.chat.tables.signals.rows.queue"]);
+  rt.watch("queue", ["tablesdb.chat.tables.signals.rows.queue"]); // the same again: nothing sent
+  assert.equal(made[0].sent.filter((m) => m.type === "subscribe").length, 2);
+  made[0].server({ type: "response", data: { to: "subscribe", success: true } });
+  assert.equal(seen.live.length, 1);
+  made[0].drop();
+  timers.run(1000);
+  await tick();
+  made[1].server({ type: "connected", data: { user: { $id: "u1" } } });
+  assert.deepEqual(made[1].sent[0].data.map((s) => s.subscriptionId), ["signals", "queue"]);
+});

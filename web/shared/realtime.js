@@ -5,7 +5,9 @@
 // event (fetch through the functions, or show the signal) is its own business.
 //
 //   const rt = createRealtime({ endpoint, project, channels, credentials, onEvent, onLive, onDown });
-//   rt.start();  await rt.ready(2000);  rt.live();  rt.stop();
+//   rt.start();  await rt.ready(2000);  rt.live();  rt.watch("queue", [...]);  rt.unwatch("queue");  rt.stop();
+//
+// `channels` is the main subscription; `watch` adds another by name (kept across reconnects), `unwatch` ends it.
 //
 // `credentials()` answers {session} (sent in the `authentication` message unless the cookie already made the
 // connection a user), {jwt} (in the URL: never with a session cookie, which Appwrite refuses with 403), {cookie: true}
@@ -46,6 +48,8 @@ export function reconnectDelay(failures) {
 export function createRealtime({ endpoint, project, channels, credentials, onEvent = () => {}, onLive = () => {},
                                  onDown = () => {}, WebSocketImpl = globalThis.WebSocket, timers = globalThis }) {
   let socket = null, pinger = null, retry = null, stopped = true, live = false, everLive = false, failures = 0;
+  let opening = false; // subscribed yet on this socket? (later subscribe answers are for watch())
+  const extra = new Map(); // subscriptionId -> channels, from watch()
   let waiters = [];
 
   function settle(value) { const w = waiters; waiters = []; for (const resolve of w) resolve(value); }
@@ -63,7 +67,10 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
     try { socket.send(JSON.stringify(message)); } catch (error) { /* closing: the close handler follows */ }
   }
 
-  function subscribe() { send({ type: "subscribe", data: [{ subscriptionId: "signals", channels }] }); }
+  function subscribe() {
+    send({ type: "subscribe", data: [{ subscriptionId: "signals", channels },
+                                     ...[...extra].map(([subscriptionId, c]) => ({ subscriptionId, channels: c }))] });
+  }
 
   async function connect() {
     retry = null;
@@ -81,6 +88,7 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
       return;
     }
     socket = ws;
+    opening = true;
     ws.onmessage = (message) => {
       if (socket !== ws) return;
       let m;
@@ -94,6 +102,8 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
       } else if (m.type === "response" && data.to === "authentication") {
         if (data.success) { who = data.user || null; subscribe(); } else fail("refused");
       } else if (m.type === "response" && data.to === "subscribe") {
+        if (!opening) return; // a watch() added
+        opening = false;
         if (!data.success) { fail("refused"); return; }
         const first = !everLive;
         live = true; everLive = true; failures = 0;
@@ -146,6 +156,14 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
       try { if (ws) ws.close(); } catch (error) { /* already closed */ }
     },
     live: () => live,
+    watch(id, more) {
+      if (extra.has(id) && extra.get(id).join() === more.join()) return;
+      extra.set(id, more);
+      if (live) send({ type: "subscribe", data: [{ subscriptionId: id, channels: more }] });
+    },
+    unwatch(id) {
+      if (extra.delete(id) && live) send({ type: "unsubscribe", data: [{ subscriptionId: id }] });
+    },
     // Resolves true once live, false when it goes down or `ms` pass first.
     ready(ms) {
       if (live) return Promise.resolve(true);

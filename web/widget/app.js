@@ -13,7 +13,7 @@ import { el } from "../shared/dom.js";
 import { ApiError } from "../shared/execution.js";
 import { createRealtime } from "../shared/realtime.js";
 import { createApi } from "./api.js";
-import { LIVE, liveDelay, signalAnswer, signalChannel } from "./live.js";
+import { LIVE, QUEUE_ROW, liveDelay, signalAnswer, signalChannel } from "./live.js";
 import { POLICY, heartbeatDue, nextDelay as policyDelay, retryDelay } from "./policy.js";
 import { createStore, freshState, restore, snapshot } from "./store.js";
 import { WHO, launcherName, metaText, statusText } from "./text.js";
@@ -152,6 +152,7 @@ function applySession(session, answer) {
     else if (state.status === "closed" && !endingChat) note("This chat has been closed.");
   }
   if (state.status === "closed") { dropOutbox("the chat has ended"); stopPolling(); stopLive(); }
+  watchQueue();
   renderControls();
   save();
 }
@@ -493,7 +494,15 @@ function startLive() {
     onDown: () => { if (live === rt) activity(); }, // checks take over, quickly at first
   });
   live = rt;
+  watchQueue();
   rt.start();
+}
+
+// While the visitor waits, the queue's row too: when it moves, one check tells the new place.
+function watchQueue() {
+  if (!live) return;
+  if (state.needsHuman) live.watch(QUEUE_ROW, [signalChannel(QUEUE_ROW)]);
+  else live.unwatch(QUEUE_ROW);
 }
 
 function stopLive() {
@@ -504,6 +513,7 @@ function stopLive() {
 
 // A signal: shown as a check's answer would be. A message it skipped (two writes close together) is fetched.
 function onSignal(payload) {
+  if (payload.sessionId === QUEUE_ROW) { if (state.needsHuman && !flushing) schedule(0); return; }
   if (!state.session || payload.sessionId !== state.session.id) return;
   const { session, messages } = signalAnswer(payload);
   const waitingBefore = state.needsHuman;

@@ -13,6 +13,9 @@ export const LIVE = Object.freeze({
 
 export function signalChannel(sessionId) { return `tablesdb.chat.tables.signals.rows.${sessionId}`; }
 
+// The queue's row (docs/security.md): it moved. Watched only while the visitor waits.
+export const QUEUE_ROW = "queue";
+
 // The signal row as {session, messages}: what a check's answer holds (without the queue: a signal does not
 // carry it, so the caller keeps the place it knows while the session still waits).
 export function signalAnswer(payload) {

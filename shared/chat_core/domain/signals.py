@@ -8,6 +8,10 @@ visitor already reads in the functions' answers, by construction: a fixed allow-
 rating is ever copied here. Read by the session's owner (an Appwrite user: the widget's anonymous account) and by
 the staff labels; a guest session's row is read by staff alone. Nobody may write it but the functions' key.
 Pure: the operations decide when to write it (`ops.signals`).
+
+One more row, `queue`, tells waiting visitors that the queue moved (someone entered or left it), so that they ask
+for their new place: it holds its name and the time, nothing else, and any signed-in user may read it (`users`:
+the widget's anonymous accounts). It is written in the same request as the session's row that moved the queue.
 """
 
 from __future__ import annotations
@@ -22,6 +26,20 @@ STAFF_LABELS = ("agent", "admin")
 SIGNALLED = ("status", "needs_human", "assigned_agent", "escalated_at", "closed_at")
 COLUMNS = ("sessionId", "status", "botShouldReply", "needsHuman", "assignedAgent", "messageCount", "escalatedAt",
            "closedAt", "lastMessage", "at")
+
+
+QUEUE = "queue"  # the queue's row ID (no session ID has that form: they start with s_)
+QUEUE_READERS = ['read("users")']
+
+
+def queue_moved(before: Session, after: Session) -> bool:
+    """Whether a write moved the queue: a session entered or left it (the places behind it changed)."""
+    return before.needs_human != after.needs_human
+
+
+def queue_row(now: datetime) -> dict:
+    """The queue's row: that it moved, and when. No count, no session, nobody."""
+    return {"sessionId": QUEUE, "at": iso(now)}
 
 
 def changed(before: Session, after: Session) -> bool:

@@ -63,7 +63,7 @@ def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id:
         _take_back(core, admitted, admission)
         raise
     if ours:
-        signals.publish(core, admitted, stored)
+        signals.publish(core, admitted, stored, queue=admitted.needs_human != first.needs_human)
         return Posted(admitted, stored, duplicate=False)
     # Another attempt with the same client ID stored it (the widget retried): answer with that row, counted once.
     return Posted(_take_back(core, admitted, admission) or admitted, stored, duplicate=True)
