@@ -41,7 +41,8 @@ def page(endpoint: str, project: str, method: str) -> tuple[int, dict[str, str],
     body = PAGE.read_text(encoding="utf-8")
     for name, value in values.items():
         body = body.replace("{{" + name + "}}", value)
-    policy = (f"default-src 'none'; script-src {origin}; connect-src {origin}; style-src 'nonce-{nonce}'; "
+    socket = origin.replace("http", "ws", 1)  # Realtime (the widget's socket): ws(s):// on the endpoint's host
+    policy = (f"default-src 'none'; script-src {origin}; connect-src {origin} {socket}; style-src 'nonce-{nonce}'; "
               "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
     headers: dict[str, Any] = {"content-type": "text/html; charset=utf-8", "cache-control": "no-store",
                                "content-security-policy": policy, "x-content-type-options": "nosniff",

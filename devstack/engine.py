@@ -281,6 +281,36 @@ class Engine:
             return row, [self._event(table, "update", row)]
         return self._write(work)
 
+    def upsert_rows(self, database_id: str, table_id: str, rows: list[dict]) -> dict:
+        """Bulk upsert (``PUT .../rows``): each row names its ``$id`` and may carry ``$permissions``; all are
+        written in one commit and each sends its own event, as appwrite's ``Documents/Bulk/Upsert.php`` does
+        (``triggerBulk`` in ``Documents/Action.php``: one Realtime event per row). At most 100 rows
+        (APP_LIMIT_DATABASE_BATCH)."""
+        table = self.table(database_id, table_id)
+        if not isinstance(rows, list) or not rows or len(rows) > BULK_ANSWER_ROWS:
+            raise EngineError(400, "general_argument_invalid", "Param \"rows\" must be an array of 1 to 100 rows.")
+        prepared = []
+        for raw in rows:
+            data = dict(raw) if isinstance(raw, dict) else {}
+            row_id, permissions = data.pop("$id", None), data.pop("$permissions", None)
+            if not isinstance(row_id, str) or not row_id:
+                raise EngineError(400, "general_argument_invalid", "Each row needs a \"$id\".")
+            prepared.append((row_id, operators.parse_operators(data), permissions))
+
+        def work() -> tuple[dict, list[Event]]:
+            written, events = [], []
+            for row_id, data, permissions in prepared:
+                old = self._fetch(table, row_id)
+                if old is None:
+                    row = self._insert(table, self._new_id(row_id), data, permissions)
+                    events.append(self._event(table, "create", row))
+                else:
+                    row = self._update(table, old, data, permissions, None)
+                    events.append(self._event(table, "update", row))
+                written.append(row)
+            return {"total": len(written), "rows": written}, events
+        return self._write(work)
+
     def delete_row(self, database_id: str, table_id: str, row_id: str, *,
                    timestamp: str | None = None) -> dict:
         table = self.table(database_id, table_id)

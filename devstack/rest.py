@@ -195,7 +195,8 @@ class RestApi:
     def _row_route(self, method: str, s: list[str], n: int) -> tuple[Handler, str] | None:
         table: dict[str, Handler] = {}
         if n == 5:
-            table = {"GET": self._list_rows, "POST": self._create_row, "DELETE": self._delete_rows}
+            table = {"GET": self._list_rows, "POST": self._create_row, "PUT": self._upsert_rows,
+                     "DELETE": self._delete_rows}
         elif n == 6:
             table = {"GET": self._get_row, "PATCH": self._update_row, "PUT": self._upsert_row,
                      "DELETE": self._delete_row}
@@ -233,6 +234,9 @@ class RestApi:
         row = self.engine.upsert_row(r.segments[1], r.segments[3], r.segments[5], r.param("data"),
                                      r.param("permissions"), timestamp=_timestamp(r))
         return _json(201, row)
+
+    def _upsert_rows(self, r: _Request) -> Response:
+        return _json(200, self.engine.upsert_rows(r.segments[1], r.segments[3], _required(r, "rows")))
 
     def _delete_row(self, r: _Request) -> Response:
         self.engine.delete_row(r.segments[1], r.segments[3], r.segments[5], timestamp=_timestamp(r))

@@ -78,14 +78,14 @@ def test_claim_costs_four_requests_and_close_five(appwrite):
     appwrite.reset_counts()
     claim(w.session_id, "agent-alice")
     # read (decided before any write), a slot on alice's row (one increment), conditional write (no counter
-    # write), lastAssignedAt
+    # write), lastAssignedAt; the signal row (ops.signals)
     assert appwrite.requests[1][1].endswith("/load/increment")
-    assert len(appwrite.requests) == 4, appwrite.requests
+    assert len(appwrite.requests) == 5, appwrite.requests
     appwrite.reset_counts()
     execute("close-session", {"sessionId": w.session_id}, user="agent-alice")
     # read, a release stamp on her slots row, conditional write, her slot back (a bounded decrement), the agent rows
-    # (nobody is available: no auto-assignment)
-    assert len(appwrite.requests) == 5, appwrite.requests
+    # (nobody is available: no auto-assignment); the signal row
+    assert len(appwrite.requests) == 6, appwrite.requests
 
 
 def test_who_may_assign(appwrite):

@@ -379,13 +379,15 @@ def test_auto_assignment_costs_what_docs_reliability_says(team, appwrite):
     appwrite.reset_counts()
     assert execute("escalate", {"sessionId": first.session_id}, token=first.token).json["session"]["assignedAgent"]
     # read, the guests' escalation budget, write (escalated), the agent rows, the waiting list (signed-in
-    # visitors' first, then guests'), her slot, the assigning write, lastAssignedAt
-    assert len(appwrite.requests) == 9, appwrite.requests
+    # visitors' first, then guests'), her slot, the assigning write, lastAssignedAt; a signal row after each of
+    # the two session writes (ops.signals)
+    assert len(appwrite.requests) == 11, appwrite.requests
     execute("escalate", {"sessionId": second.session_id}, token=second.token)
     appwrite.reset_counts()
     execute("close-session", {"sessionId": first.session_id}, user="agent-alice")
-    # read, release stamp, write (closed), her slot back; then the same six as above for the next waiter
-    assert len(appwrite.requests) == 10, appwrite.requests
+    # read, release stamp, write (closed), her slot back; then the same six as above for the next waiter; a
+    # signal row after each session write
+    assert len(appwrite.requests) == 12, appwrite.requests
     assert row(appwrite, "sessions", second.session_id)["assignedAgent"] == "agent-alice"
 
 

@@ -93,7 +93,8 @@ def test_the_demo_page_embeds_the_widget_with_one_tag_under_a_strict_policy(stac
     tag = (f'<script src="{origin}/functions/widget/widget.js" data-endpoint="{stack.endpoint}" '
            f'data-project="{stack.project_id}"')
     assert page.count(tag) == 1 and "&lt;script src=" in page  # the tag, and the tag shown as text
-    assert f"script-src {origin};" in policy and f"connect-src {origin};" in policy
+    socket = origin.replace("http", "ws", 1)  # the widget's Realtime socket
+    assert f"script-src {origin};" in policy and f"connect-src {origin} {socket};" in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
     assert f"{origin}/functions/agent-console/" in page
     request = urllib.request.Request(f"{origin}/demo/", data=b"x", method="POST")

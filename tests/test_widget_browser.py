@@ -372,7 +372,8 @@ def test_a_site_on_another_origin_embeds_the_widget_with_one_tag_under_a_strict_
     modules from the widget function's domain, which the browser fetches with CORS; the site's policy allows that
     domain only. The tag is there twice: one widget."""
     widget_origin = site(stack)
-    policy = (f"default-src 'none'; script-src {widget_origin}; connect-src {widget_origin}; img-src data:; "
+    socket = widget_origin.replace("http", "ws", 1)  # Appwrite Realtime, on the endpoint's host
+    policy = (f"default-src 'none'; script-src {widget_origin}; connect-src {widget_origin} {socket}; img-src data:; "
               "base-uri 'none'")
     tag = (f'<script src="{widget_origin}/functions/widget/widget.js" data-endpoint="{stack.endpoint}" '
            f'data-project="{stack.project_id}" data-title="Shop help" defer></script>')
@@ -529,12 +530,17 @@ SETTLE = """() => new Promise((resolve) => { const channel = new MessageChannel(
     channel.port2.postMessage(0); })"""
 
 
+# The page without WebSocket: the widget's Realtime socket cannot open (as under a policy that blocks it), so these
+# tests see the checks, the fallback, alone (tests/test_realtime_browser.py plays the socket).
+NO_SOCKET = "delete window.WebSocket;"
+
+
 class Simulation:
-    def __init__(self, stack: Stack, browser) -> None:
+    def __init__(self, stack: Stack, browser, socket: str = NO_SOCKET) -> None:
         self.fake = FakeChat()
         self.context = browser.new_context()
         self.page = self.context.new_page()
-        self.page.add_init_script(INSTRUMENT)
+        self.page.add_init_script(INSTRUMENT + socket)
         self.page.clock.install(time=0)
         self.page.route("**/v1/functions/*/executions", self.fake.handle)
         self.page.goto(f"{site(stack)}/demo/")
@@ -656,7 +662,8 @@ def test_never_more_than_20_executions_a_minute_even_in_a_flood(stack, browser):
 
 def test_what_a_typical_chat_costs_in_widget_executions(stack, browser):
     """Two questions to the bot, a request for a person, a wait of 90 s, three messages with an agent, End chat:
-    what the README quotes."""
+    what it costs when the widget can only check (a guest, or a socket that cannot open). Over Realtime the same
+    chat: tests/test_realtime_browser.py::test_what_a_typical_chat_costs_over_realtime."""
     sim = Simulation(stack, browser)
     sim.widget.open()
     sim.say("Do you ship to Norway?")

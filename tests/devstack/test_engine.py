@@ -532,3 +532,23 @@ def test_file_engine_persists(tmp_path):
     assert reopened.get_row(DB, "sessions", "s1")["status"] == "active"
     assert reopened.get_user("u1")["labels"] == ["agent"]
     assert reopened.create_row(DB, "sessions", "s2", session())["$sequence"] == "2"
+
+
+def test_bulk_upsert_writes_each_row_with_its_permissions_and_one_event_each(fake, tables):
+    """appwrite `TablesDB/Tables/Rows/Bulk/Upsert.php` (PUT /tablesdb/{db}/tables/{t}/rows, `rows` with `$id` and
+    `$permissions`, at most APP_LIMIT_DATABASE_BATCH) and `Documents/Action.php` `triggerBulk` (one event, Realtime
+    included, per row): what the signals' writes use (chat_core/infra/signals.py)."""
+    events = []
+    fake.engine.subscribe(events.append)
+    tables.upsert_row(DB, "signals", "s1", {"sessionId": "s1", "status": "active", "at": "2026-01-01T00:00:00Z"})
+    answer = tables.upsert_rows(DB, "signals", [
+        {"$id": "s1", "$permissions": ['read("user:u1")'], "sessionId": "s1", "status": "closed",
+         "at": "2026-01-01T00:00:01Z"},
+        {"$id": "queue", "$permissions": ['read("users")'], "sessionId": "queue", "at": "2026-01-01T00:00:01Z"}])
+    assert answer.total == 2 and [r.id for r in answer.rows] == ["s1", "queue"]
+    assert [(e["rowId"], e["action"]) for e in events] == [("s1", "create"), ("s1", "update"), ("queue", "create")]
+    assert tables.get_row(DB, "signals", "s1").permissions == ['read("user:u1")']
+    assert tables.get_row(DB, "signals", "queue").data["status"] is None
+    assert error_of(tables.upsert_rows, DB, "signals", [{"sessionId": "x", "at": "2026-01-01T00:00:00Z"}]).code == 400
+    assert error_of(tables.upsert_rows, DB, "signals", [{"$id": f"r{i}", "at": "2026-01-01T00:00:00Z"}
+                                                        for i in range(101)]).code == 400

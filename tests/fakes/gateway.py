@@ -314,6 +314,25 @@ class FakeReplies:
         self.table.delete(reply_id(shortcut))
 
 
+class FakeSignals:
+    """The signal rows as the last upsert left them, with their readers (what a socket would be sent)."""
+
+    name = "signals"
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.rows: dict[str, tuple[dict, list[str]]] = {}
+
+    @op
+    def publish(self, session_id: str, data: dict, readers: list[str]) -> None:
+        self.rows[session_id] = (dict(data), list(readers))
+
+    @op
+    def publish_many(self, rows: list[tuple[str, dict, list[str]]]) -> None:
+        for row_id, data, readers in rows:
+            self.rows[row_id] = (dict(data), list(readers))
+
+
 class FakeGateway:
     """`Gateway`'s repositories in memory; see the module docstring."""
 
@@ -330,6 +349,7 @@ class FakeGateway:
         self.users = FakeUsers(self.store)
         self.executions = FakeExecutions(self.store)
         self.replies = FakeReplies(self.store)
+        self.signals = FakeSignals(self.store)
 
     def fail(self, name: str, *, lost: bool = False, after: int = 0) -> None:
         """The next call of `name` ("sessions.update") after `after` others fails: before it applies anything, or,

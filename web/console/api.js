@@ -6,6 +6,7 @@
 // sent back on the account routes. Executions carry a 15-minute JWT, renewed every 10 minutes, twice:
 // X-Appwrite-JWT (Appwrite runs the execution as that user) and X-Chat-JWT (the function verifies who it is).
 import { ApiError, execute } from "../shared/execution.js";
+import { fallbackSecret } from "../shared/realtime.js";
 
 const JWT_RENEW_MS = 10 * 60 * 1000;  // Appwrite's JWTs last 15 minutes
 const SESSION_KEY = "console.fallbackCookies";
@@ -70,5 +71,11 @@ export function createApi({ endpoint, project, functions }, { storage, fetch = g
       jwt = null;
     },
     forgetJwt() { jwt = null; },
+    // The Realtime socket's credentials (shared/realtime.js): the session Appwrite handed over in X-Fallback-Cookies,
+    // else its cookie (a JWT would meet that cookie on the endpoint's site, which Appwrite refuses).
+    socketCredentials: async () => {
+      const secret = fallbackSecret(storage.getItem(SESSION_KEY), project);
+      return secret ? { session: secret } : { cookie: true };
+    },
   };
 }

@@ -2,6 +2,7 @@
 // functions only, through Appwrite executions as the signed-in agent (api.js); what it says comes from format.js,
 // the parts it builds from answers from views.js.
 import { el } from "../shared/dom.js";
+import { createRealtime } from "../shared/realtime.js";
 import { createApi } from "./api.js";
 import { createDrafts } from "./drafts.js";
 import { arrivalText, canClose as closable, detailRows, label, others, refreshPeriod, short, span,
@@ -14,6 +15,10 @@ import { createReplyPicker } from "./replies.js";
 const CONFIG = JSON.parse(document.getElementById("console-config").textContent || "{}");
 const endpoint = CONFIG.endpoint || (location.origin + "/v1");
 const REFRESH = refreshPeriod(CONFIG, location.search);
+// Live (Appwrite Realtime, below): every session's signal row reaches the staff, and the console refreshes when one
+// arrives; refreshing on a timer is then the safety net, once a minute unless ?refresh= asks for a period.
+const SAFETY_NET = new URLSearchParams(location.search).has("refresh") ? REFRESH : Math.max(REFRESH, 60 * 1000);
+const SIGNALS = "tablesdb.chat.tables.signals.rows";
 const SELECTED_KEY = "console.selected", DRAFTS_KEY = "console.drafts";  // this tab's, kept across reloads
 const NOTIFY_KEY = "console.notify", SOUND_KEY = "console.sound";           // this browser's choices
 const TITLE = document.title;
@@ -97,6 +102,7 @@ async function signIn(email, password) {
 
 async function signOut() {
   if (state.agent && state.agent.chosen !== "offline") await presence("offline");  // nobody is here any more
+  stopLive();
   await api.signOut();
   state.me = null; drafts.clear(); setSelected(null); clearDetail(); alerts.seen = null;
   state.agent = null; state.mineSeen = null; renderPresence();
@@ -158,7 +164,7 @@ function fill(id, sessions, now, kind, empty, total = sessions.length) {
 
 async function refresh() {
   clearTimeout(state.timer);
-  state.timer = setTimeout(refresh, REFRESH);
+  state.timer = setTimeout(refresh, period());
   if (state.busy) { state.again = true; return; }  // an action's refresh waits for the one in flight, then runs
   if (!state.me) {
     for (const id of ["queue", "mine", "active"]) fill(id, [], Date.now(), id, "Sign in above.");
@@ -189,7 +195,7 @@ async function refresh() {
     for (const s of active.sessions) if (s.assignedAgent) state.knownAgents.add(s.assignedAgent);
     $("agents").replaceChildren(...[...state.knownAgents].sort().map((a) => el("option", { value: a })));
     if (state.selected) await showDetail(state.selected);
-    $("refresh-status").textContent = `as ${state.me} · updated ${new Date().toLocaleTimeString()} · every ${REFRESH / 1000}s`;
+    $("refresh-status").textContent = `as ${state.me}${live && live.live() ? " · live" : ""} · updated ${new Date().toLocaleTimeString()} · every ${period() / 1000}s`;
   } catch (error) {
     $("refresh-status").textContent = "refresh failed";
     notice(`Could not load sessions: ${error.message}`, "error");
@@ -648,7 +654,36 @@ async function start() {
   notice("");
   setSelected(state.me ? state.selected : null);
   if (state.selected) $("reply-text").value = drafts.get("reply", state.selected);
+  stopLive();
+  if (state.me) startLive();
   await refresh();
+}
+
+// ---- live: every session's signal row over Appwrite Realtime (docs/admin-tools.md, "Live")
+
+let live = null, soon = null;
+
+function period() { return live && live.live() ? SAFETY_NET : REFRESH; }
+
+function startLive() {
+  const rt = createRealtime({
+    endpoint, project: CONFIG.project, channels: [SIGNALS], credentials: api.socketCredentials,
+    onEvent: () => { // a session changed: refresh once, soon (events close together make one refresh)
+      if (live !== rt) return;
+      clearTimeout(soon);
+      soon = setTimeout(refresh, 100);
+    },
+    onLive: () => { if (live === rt) refresh(); },  // (re)connected: catch up, and the timer slows down
+    onDown: () => { if (live === rt) refresh(); },  // polling again, at the usual period
+  });
+  live = rt;
+  rt.start();
+}
+
+function stopLive() {
+  const rt = live;
+  live = null;
+  if (rt) rt.stop();
 }
 
 start();

@@ -2,6 +2,8 @@
 // (shared/execution.js) within the tab's per-minute budget (policy.js); create-session also carries the visitor's
 // Appwrite identity.
 import { ApiError, execute as run } from "../shared/execution.js";
+import { fallbackSecret } from "../shared/realtime.js";
+import { jwtUser } from "./live.js";
 import { POLICY, createBudget } from "./policy.js";
 
 export const FUNCTIONS = Object.freeze({ create: "create-session", touch: "touch-session", escalate: "escalate",
@@ -64,11 +66,19 @@ export function createApi({ endpoint, project }, { storage = globalThis.localSto
   }
 
   return {
+    // The socket's credentials: the visitor's account session (Realtime's `authentication` message), or null.
+    socketCredentials: () => {
+      let fallback = null;
+      try { fallback = storage.getItem(accountKey); } catch (error) { /* private mode */ }
+      const session = fallback ? fallbackSecret(fallback, project) : null;
+      return session ? { session } : null;
+    },
     // Only create-session needs the JWT: the session remembers its owner, whose budget its messages then use.
     createSession: async (theme, userMeta) => {
       const jwt = await visitorJwt();
       try {
-        return await execute(FUNCTIONS.create, { body: { theme, userMeta }, jwt });
+        // `owner`: the visitor's user, who may receive the session's signals over Realtime (live.js).
+        return { ...(await execute(FUNCTIONS.create, { body: { theme, userMeta }, jwt })), owner: jwt ? jwtUser(jwt) : null };
       } catch (error) { // a JWT refused (its session revoked meanwhile): start as a guest rather than not at all
         if (!jwt || error.status !== 401) throw error;
         return execute(FUNCTIONS.create, { body: { theme, userMeta } });

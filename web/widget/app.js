@@ -7,10 +7,13 @@
 // touch-session for messages (each with an idempotency key, retried on network errors without duplicates) and for
 // the transcript, escalate ("Talk to a person") and close-session ("End chat"). "Download transcript" pages through
 // touch-session /export (one execution per 100 messages) and saves one CSV file. After "End chat", the visitor may
-// rate the chat: 1 to 5 and a comment, through close-session /rate, once. How often it calls: policy.js.
+// rate the chat: 1 to 5 and a comment, through close-session /rate, once. How often it calls: policy.js. A visitor
+// with an account hears of replies and changes over Appwrite Realtime (live.js): checks are then the fallback.
 import { el } from "../shared/dom.js";
 import { ApiError } from "../shared/execution.js";
+import { createRealtime } from "../shared/realtime.js";
 import { createApi } from "./api.js";
+import { LIVE, QUEUE_ROW, liveDelay, signalAnswer, signalChannel } from "./live.js";
 import { POLICY, heartbeatDue, nextDelay as policyDelay, retryDelay } from "./policy.js";
 import { createStore, freshState, restore, snapshot } from "./store.js";
 import { atEnd, onNewMessage } from "./follow.js";
@@ -218,7 +221,8 @@ function applySession(session, answer) {
     else if (state.status === "closed" && !endingChat) note(T.closed);
   }
   if (state.status !== "active" || state.needsHuman) botWriting(false);
-  if (state.status === "closed") { dropOutbox("chatEnded"); stopPolling(); }
+  if (state.status === "closed") { dropOutbox("chatEnded"); stopPolling(); stopLive(); }
+  watchQueue();
   renderControls();
   save();
 }
@@ -240,10 +244,11 @@ function ensureSession() { // one create-session at a time, shared by whoever ne
       if (typeof answer.sessionId !== "string" || typeof answer.token !== "string") {
         throw new ApiError(0, "bad_answer", "create-session answered without a session");
       }
-      state.session = { id: answer.sessionId, token: answer.token };
+      state.session = { id: answer.sessionId, token: answer.token, ...(answer.owner ? { owner: answer.owner } : {}) };
       state.theme = cleanTheme(answer.theme);
       applyTheme();
       applySession(answer, answer);
+      startLive();
       return state.session;
     }).finally(() => { sessionStarting = null; });
   }
@@ -278,6 +283,7 @@ async function flush() { // sends the outbox in order; a message keeps its id ac
       const item = localItem(entry.cid);
       try {
         const session = await ensureSession();
+        if (live) await live.ready(LIVE.ready); // a new chat listens before its first message gets a reply
         const answer = await api.send(session, entry.text, entry.cid);
         state.outbox.shift();
         attempt = 0;
@@ -418,12 +424,14 @@ function forgetSession() {
   dropOutbox("chatGone");
   Object.assign(state, { session: null, cursor: null, seen: 0, status: null, needsHuman: false });
   stopPolling();
+  stopLive();
   renderControls();
   save();
 }
 
 function newChat() {
   stopPolling();
+  stopLive();
   const open = state.open;
   Object.assign(state, freshState(pageTheme(data)), { open });
   queue = null;
@@ -445,6 +453,7 @@ let lastHeartbeat = Date.now();
 function hidden() { return document.visibilityState === "hidden"; }
 
 function nextDelay() {
+  if (live && live.live()) return liveDelay({ needsHuman: state.needsHuman });
   const next = policyDelay({ hidden: hidden(), step, live: state.needsHuman || state.status === "agent_assigned" });
   step = next.step;
   return next.seconds;
@@ -482,9 +491,11 @@ function addMessage(m) { // a message from the server, shown once
   if (m.role !== "user" && (!state.open || hidden())) state.unread += 1;
 }
 
+let pollAgain = false; // a check asked for while one runs: it runs right after
 async function poll() {
   timer = null;
-  if (polling || !state.session || state.status === "closed") return;
+  if (polling) { pollAgain = true; return; }
+  if (!state.session || state.status === "closed") return;
   polling = true;
   try {
     const session = state.session;
@@ -512,7 +523,8 @@ async function poll() {
     polling = false;
     renderControls();
     save();
-    schedule();
+    schedule(pollAgain ? 0 : undefined);
+    pollAgain = false;
   }
 }
 
@@ -530,9 +542,67 @@ document.addEventListener("visibilitychange", () => {
   if (!state.session || state.status === "closed") return;
   if (hidden()) { schedule(POLICY.pollHidden); return; }
   if (state.open && state.unread) { state.unread = 0; renderControls(); save(); } // read while away: seen now
+  if (live && live.live()) return; // the socket kept it up to date
   activity(); // the visitor is back: look soon
 });
 window.addEventListener("online", () => { setTrouble(false); flush(); activity(); });
+
+// ---- live: the session's signal row over Appwrite Realtime (live.js; docs/visitor-side.md, "Live") -----------
+// Only a session with an owner (the visitor's anonymous account) has signals the visitor may read; a guest polls.
+
+let live = null;
+
+function startLive() {
+  const session = state.session;
+  if (live || !session || !session.owner || state.status === "closed" || typeof WebSocket !== "function") return;
+  const rt = createRealtime({
+    endpoint: config.endpoint, project: config.project, channels: [signalChannel(session.id)],
+    credentials: () => api.socketCredentials(),
+    onEvent: (payload) => { if (live === rt) onSignal(payload); },
+    onLive: ({ first, user }) => {
+      if (live !== rt) return;
+      if (user && user.$id !== session.owner) { stopLive(); activity(); return; } // another account: it hears nothing
+      setTrouble(false);
+      if (first) schedule(); // checks slow down to the safety net
+      else schedule(0);      // back after a drop: catch up with one check
+    },
+    onDown: () => { if (live === rt) activity(); }, // checks take over, quickly at first
+  });
+  live = rt;
+  watchQueue();
+  rt.start();
+}
+
+// While the visitor waits, the queue's row too: when it moves, one check tells the new place.
+function watchQueue() {
+  if (!live) return;
+  if (state.needsHuman) live.watch(QUEUE_ROW, [signalChannel(QUEUE_ROW)]);
+  else live.unwatch(QUEUE_ROW);
+}
+
+function stopLive() {
+  const rt = live;
+  live = null;
+  if (rt) rt.stop();
+}
+
+// A signal: shown as a check's answer would be. A message it skipped (two writes close together) is fetched.
+function onSignal(payload) {
+  if (payload.sessionId === QUEUE_ROW) { if (state.needsHuman && !flushing) schedule(0); return; }
+  if (!state.session || payload.sessionId !== state.session.id) return;
+  const { session, messages } = signalAnswer(payload);
+  const waitingBefore = state.needsHuman;
+  if (session.status === "agent_assigned") applySession(session, { queue: null }); // "joined" above what they wrote
+  for (const m of messages) addMessage(m);
+  const count = session.messageCount;
+  if (messages.length && count <= state.seen) state.cursor = messages[messages.length - 1].messageId;
+  applySession(session, { queue: session.needsHuman && waitingBefore ? queue : null });
+  // A message missed, or a wait that began elsewhere (the bot's hand-off, an agent's unassign): one check, for the
+  // messages or the place in the queue (a send under way brings the place in its answer).
+  if (count > state.seen || (state.needsHuman && !queue && !flushing)) schedule(0);
+  else if (waitingBefore !== state.needsHuman && !polling) schedule(); // the safety net's pace changes
+  save();
+}
 
 // ---- opening and closing the panel --------------------------------------------------------------------------
 
@@ -562,6 +632,7 @@ function start() {
     for (const item of state.items) if (item.state === "sending" || item.state === "retrying") renderItem(item);
     flush();
     schedule(0); // catch up with what happened while the visitor was away
+    startLive();
   }
 }
 

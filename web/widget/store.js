@@ -23,7 +23,7 @@ export function restore(state, saved) {
   const s = saved.session;
   if (s && typeof s.id === "string" && typeof s.token === "string") {
     Object.assign(state, {
-      session: { id: s.id, token: s.token }, theme: cleanTheme(saved.theme),
+      session: { id: s.id, token: s.token, ...(typeof s.owner === "string" ? { owner: s.owner } : {}) }, theme: cleanTheme(saved.theme),
       items: Array.isArray(saved.items) ? saved.items.filter((i) => i && typeof i.text === "string" && typeof i.role === "string") : [],
       cursor: typeof saved.cursor === "string" ? saved.cursor : null, seen: Number(saved.seen) || 0,
       rereading: Boolean(saved.rereading),

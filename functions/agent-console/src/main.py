@@ -57,10 +57,13 @@ def version() -> str:
 
 
 def security_headers(endpoint: str) -> dict:
-    """The page runs its own scripts and style (no inline code) and calls the Appwrite endpoint only."""
+    """The page runs its own scripts and style (no inline code) and calls the Appwrite endpoint only (its Realtime
+    socket too: ws(s):// on the same host)."""
     origin = "/".join(endpoint.split("/")[:3]) if "://" in endpoint else ""
+    socket = origin.replace("http", "ws", 1) if origin else ""
     policy = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; "
-              f"connect-src 'self' {origin}".rstrip() + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+              f"connect-src 'self' {origin} {socket}".rstrip() + "; base-uri 'none'; form-action 'none'; "
+              "frame-ancestors 'none'")
     return {**HEADERS, "content-security-policy": policy}
 
 

@@ -23,6 +23,7 @@ from chat_core.infra.limits import Limits
 from chat_core.infra.messages import Messages
 from chat_core.infra.replies import Replies
 from chat_core.infra.sessions import Sessions
+from chat_core.infra.signals import Signals
 from chat_core.infra.users import MEMORY, Memory, Users
 
 
@@ -41,3 +42,4 @@ class Gateway:
         self.limits = Limits(conn)
         self.replies = Replies(conn)
         self.users = Users(conn, memory)
+        self.signals = Signals(conn)

@@ -23,7 +23,7 @@ from chat_core.domain import rules
 from chat_core.domain.model import Change, Session
 from chat_core.errors import ChatError, Conflict, NotFound, UpstreamUnavailable
 from chat_core.infra.connection import RowMissing, StaleWrite
-from chat_core.ops import audit
+from chat_core.ops import audit, signals
 
 if TYPE_CHECKING:
     from chat_core.core import Core
@@ -43,10 +43,12 @@ def load(core: Core, session_id: str) -> Session:
 
 
 def commit(core: Core, session_id: str, decide: Callable[[Session], Change], *,
-           first: Session | None = None, attempts: int = COMMIT_ATTEMPTS) -> tuple[Session, Change]:
+           first: Session | None = None, attempts: int = COMMIT_ATTEMPTS,
+           signal: bool = True) -> tuple[Session, Change]:
     """Read (or take `first`, a read just made), decide, write only over the state decided on. A lost race reads
     again and decides again (the loser of two claims then sees the winner's assignment), with a short random pause
-    so that writers on one busy session do not keep colliding; after `attempts`, 409 concurrent_update.
+    so that writers on one busy session do not keep colliding; after `attempts`, 409 concurrent_update. A write
+    that changes what clients show is signalled (`ops.signals`), unless `signal` is False (its caller signals).
 
     Returns the session and the decision that landed: normally the last one; an earlier attempt's, if its write
     (answer lost, applied late) shows up in the write log instead."""
@@ -62,10 +64,14 @@ def commit(core: Core, session_id: str, decide: Callable[[Session], Change], *,
         if change.noop or change.after is None:
             return session, change
         try:
-            return _write(core, session, change, tried)
+            written = _write(core, session, change, tried)
         except StaleWrite:
             session = None
             time.sleep(random.uniform(0, min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(attempt, 10))))
+            continue
+        if signal:
+            signals.after_write(core, session, written[0])
+        return written
     raise Conflict("the session is changing too fast; try again", code="concurrent_update")
 
 

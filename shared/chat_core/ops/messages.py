@@ -21,6 +21,7 @@ from chat_core.domain.inputs import NewMessage, Page
 from chat_core.domain.model import Change, Message, Session
 from chat_core.errors import ChatError, UpstreamUnavailable
 from chat_core.infra.connection import RowExists, RowMissing
+from chat_core.ops import signals
 from chat_core.ops.consistency import commit
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id:
                                         text=new.text)
         return replace(change, note=(author, admission))
 
-    admitted, change = commit(core, first.id, decide, first=first, attempts=ADMIT_ATTEMPTS)
+    # Signalled once, with the stored message, below (an admission that escalates too: one signal, not two).
+    admitted, change = commit(core, first.id, decide, first=first, attempts=ADMIT_ATTEMPTS, signal=False)
     author, admission = change.note
     message = Message(id=row_id, session_id=first.id, role=new.role, text=new.text, created_at=core.now,
                       handoff=new.handoff, author_id=author if new.role == "agent" else None,
@@ -62,6 +64,7 @@ def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id:
         _take_back(core, admitted, admission)
         raise
     if ours:
+        signals.publish(core, admitted, stored, queue=admitted.needs_human != first.needs_human)
         return Posted(admitted, stored, duplicate=False)
     # Another attempt with the same client ID stored it (the widget retried): answer with that row, counted once.
     return Posted(_take_back(core, admitted, admission) or admitted, stored, duplicate=True)
@@ -87,7 +90,7 @@ def _take_back(core: Core, admitted: Session, admission: rules.Admission) -> Ses
     try:
         # It must land, or the count stays one over: it keeps trying longer than a caller's operation would.
         session, _ = commit(core, admitted.id, lambda s: rules.unadmit(s, admission), first=admitted,
-                            attempts=TAKE_BACK_ATTEMPTS)
+                            attempts=TAKE_BACK_ATTEMPTS, signal=False)
         return session
     except ChatError as exc:
         core.log(f"session {admitted.id}: an admitted message could not be taken back ({exc.code}): its "

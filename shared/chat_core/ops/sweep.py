@@ -68,7 +68,7 @@ def _delete_empty(core: Core, capacity: int) -> tuple[int, int]:
         cutoff = core.now - timedelta(minutes=core.settings.empty_session_minutes)
         for session in core.gateway.sessions.empty(cutoff, capacity):
             _, change = consistency.commit(core, session.id, lambda s: rules.discard_empty(s, core.now, cutoff),
-                                           first=session)
+                                           first=session, signal=False)  # nobody shows an empty session
             discarded += not change.noop
     except ChatError as exc:  # one failure must not stop the sweep
         core.log(f"empty sessions: stopped: {exc.code}")

@@ -1,0 +1,73 @@
+"""A session's signal row: what a browser may receive over Appwrite Realtime (docs/security.md, "Realtime: what a
+browser can receive").
+
+Realtime sends a whole row to every connection allowed to read it, so the row holds only what the session's
+visitor already reads in the functions' answers, by construction: a fixed allow-list of the session's public state
+(the owner view of `edge.views` without `lastSeen`, the rating and the queue) and the message the write stored, as
+`message_view` renders it. Nothing of the ledger, the token hash, the write log, the budgets, the admission or the
+rating is ever copied here. Read by the session's owner (an Appwrite user: the widget's anonymous account) and by
+the staff labels; a guest session's row is read by staff alone. Nobody may write it but the functions' key.
+Pure: the operations decide when to write it (`ops.signals`).
+
+One more row, `queue`, tells waiting visitors that the queue moved (someone entered or left it), so that they ask
+for their new place: it holds its name and the time, nothing else, and any signed-in user may read it (`users`:
+the widget's anonymous accounts). It is written in the same request as the session's row that moved the queue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chat_core import jsonio
+from chat_core.domain.model import ACTIVE, Message, Session, iso
+
+STAFF_LABELS = ("agent", "admin")
+# The Session fields a signal reports: a write that changes none of them (a heartbeat, a fold, a repair) sends none.
+SIGNALLED = ("status", "needs_human", "assigned_agent", "escalated_at", "closed_at")
+COLUMNS = ("sessionId", "status", "botShouldReply", "needsHuman", "assignedAgent", "messageCount", "escalatedAt",
+           "closedAt", "lastMessage", "at")
+
+
+QUEUE = "queue"  # the queue's row ID (no session ID has that form: they start with s_)
+QUEUE_READERS = ['read("users")']
+
+
+def queue_moved(before: Session, after: Session) -> bool:
+    """Whether a write moved the queue: a session entered or left it (the places behind it changed)."""
+    return before.needs_human != after.needs_human
+
+
+def queue_row(now: datetime) -> dict:
+    """The queue's row: that it moved, and when. No count, no session, nobody."""
+    return {"sessionId": QUEUE, "at": iso(now)}
+
+
+def changed(before: Session, after: Session) -> bool:
+    """Whether a write from `before` to `after` is one a client must hear of."""
+    return any(getattr(before, name) != getattr(after, name) for name in SIGNALLED)
+
+
+def readers(session: Session) -> list[str]:
+    """The row's permissions: read for the owner (when the session has one) and the staff labels; nothing else."""
+    roles = ([f"user:{session.owner_id}"] if session.owner_id else []) + [f"label:{label}" for label in STAFF_LABELS]
+    return [f'read("{role}")' for role in roles]
+
+
+def message_payload(message: Message) -> dict:
+    """The message as `edge.views.message_view` shows it to the session's visitor (its session ID is the row's)."""
+    return {"messageId": message.id, "role": message.role, "text": message.text, "handoff": message.handoff,
+            "authorId": message.author_id, "clientMessageId": message.client_message_id,
+            "createdAt": iso(message.created_at)}
+
+
+def row(session: Session, message: Message | None, now: datetime) -> dict:
+    """The row's columns (COLUMNS): the session's public state and the message this write stored (None: the write
+    stored none, e.g. a claim or a close)."""
+    return {
+        "sessionId": session.id, "status": session.status, "botShouldReply": session.status == ACTIVE,
+        "needsHuman": session.needs_human, "assignedAgent": session.assigned_agent,
+        "messageCount": session.message_count, "escalatedAt": iso(session.escalated_at),
+        "closedAt": iso(session.closed_at),
+        "lastMessage": jsonio.dumps(message_payload(message), ensure_ascii=False) if message is not None else None,
+        "at": iso(now),
+    }

@@ -1,0 +1,35 @@
+"""Telling browsers that a session changed: its signal row (`domain.signals`), written after the write it reports.
+
+One request per operation that changes what a client shows: a stored message (the visitor's, the bot's, an
+agent's), or a change of status, queue, assignee or close (`domain.signals.changed`). Heartbeats, polls, folds and
+repairs write none. Best effort: the change itself has landed, so a signal that fails is logged, never the
+caller's error; clients that missed it catch up at their next check (docs/visitor-side.md). A write that moves
+the queue also writes the queue's row, in the same request (upsertRows)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chat_core.core import best_effort
+from chat_core.domain import signals
+from chat_core.domain.model import Message, Session
+
+if TYPE_CHECKING:
+    from chat_core.core import Core
+
+
+def publish(core: Core, session: Session, message: Message | None = None, *, queue: bool = False) -> None:
+    """The session's signal; with `queue`, the queue's row too, in the same request."""
+    row = (session.id, signals.row(session, message, core.now), signals.readers(session))
+    if queue:
+        rows = [row, (signals.QUEUE, signals.queue_row(core.now), signals.QUEUE_READERS)]
+        write = lambda: core.gateway.signals.publish_many(rows)  # noqa: E731
+    else:
+        write = lambda: core.gateway.signals.publish(*row)  # noqa: E731
+    best_effort(core, f"session {session.id}: its signal was not written", write)
+
+
+def after_write(core: Core, before: Session, after: Session) -> None:
+    """A session write that landed: signal it when a client must hear of it."""
+    if signals.changed(before, after):
+        publish(core, after, queue=signals.queue_moved(before, after))
