@@ -56,14 +56,15 @@ def cli(env: dict, *argv: str) -> tuple[int, str, str]:
 
 
 def visitor_transcript(chat: dict) -> list[dict]:
-    """What the widget shows: GET touch-session /messages, every page."""
+    """What the widget shows: GET touch-session /messages, every page; each message as stored (an export holds the
+    stored messages: the widget's answers add an agent message's `authorName`)."""
     messages, cursor = [], ""
     while True:
         status, page = chat["widget"].run(
             "touch-session", path=f"/messages?sessionId={chat['sessionId']}&limit=5{cursor}", method="GET",
             headers=chat["headers"])
         assert status == 200
-        messages += page["messages"]
+        messages += [{k: v for k, v in m.items() if k != "authorName"} for m in page["messages"]]
         if not page["nextCursor"]:
             return messages
         cursor = f"&cursor={page['nextCursor']}"

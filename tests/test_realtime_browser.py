@@ -59,7 +59,7 @@ def test_both_sides_talk_live(stack, browser):
     # Everything the visitor saw came over the socket: the checks are at most one, for the place in the queue if the
     # signal of the wait came before the answer that carries it.
     assert checks(stack, session_id) <= 1
-    visitor_page.get_by_role("button", name="End chat").click()
+    widget.choose("End chat")
     widget.note("You ended the chat.")
     assert not problems, problems
     visitor_page.context.close()
@@ -228,7 +228,7 @@ def test_what_a_typical_chat_costs_over_realtime(stack, browser):
     sim.settle()
     sim.widget.reply("agent", "all fees are included")
     sim.advance(30)
-    sim.page.get_by_role("button", name="End chat").click()
+    sim.widget.choose("End chat")
     sim.settle()
     sim.advance(60)
     kinds: dict[str, int] = {}

@@ -22,6 +22,7 @@ export function signalAnswer(payload) {
   const p = payload && typeof payload === "object" ? payload : {};
   const session = { sessionId: p.sessionId, status: p.status, botShouldReply: Boolean(p.botShouldReply),
                     needsHuman: Boolean(p.needsHuman), assignedAgent: p.assignedAgent || null,
+                    ...(typeof p.agentName === "string" ? { agentName: p.agentName } : {}),
                     messageCount: Number(p.messageCount) || 0, escalatedAt: p.escalatedAt || null,
                     closedAt: p.closedAt || null };
   let message = null;

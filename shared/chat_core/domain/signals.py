@@ -24,8 +24,8 @@ from chat_core.domain.model import ACTIVE, Message, Session, iso
 STAFF_LABELS = ("agent", "admin")
 # The Session fields a signal reports: a write that changes none of them (a heartbeat, a fold, a repair) sends none.
 SIGNALLED = ("status", "needs_human", "assigned_agent", "escalated_at", "closed_at")
-COLUMNS = ("sessionId", "status", "botShouldReply", "needsHuman", "assignedAgent", "messageCount", "escalatedAt",
-           "closedAt", "lastMessage", "at")
+COLUMNS = ("sessionId", "status", "botShouldReply", "needsHuman", "assignedAgent", "agentName", "messageCount",
+           "escalatedAt", "closedAt", "lastMessage", "at")
 
 
 QUEUE = "queue"  # the queue's row ID (no session ID has that form: they start with s_)
@@ -53,21 +53,26 @@ def readers(session: Session) -> list[str]:
     return [f'read("{role}")' for role in roles]
 
 
-def message_payload(message: Message) -> dict:
-    """The message as `edge.views.message_view` shows it to the session's visitor (its session ID is the row's)."""
-    return {"messageId": message.id, "role": message.role, "text": message.text, "handoff": message.handoff,
-            "authorId": message.author_id, "clientMessageId": message.client_message_id,
-            "createdAt": iso(message.created_at)}
+def message_payload(message: Message, agent_name: str | None = None) -> dict:
+    """The message as `edge.views.message_view` shows it to the session's visitor (its session ID is the row's); an
+    agent's carries its author's name, as the widget's answers do."""
+    payload = {"messageId": message.id, "role": message.role, "text": message.text, "handoff": message.handoff,
+               "authorId": message.author_id, "clientMessageId": message.client_message_id,
+               "createdAt": iso(message.created_at)}
+    if message.role == "agent":
+        payload["authorName"] = agent_name or ""
+    return payload
 
 
-def row(session: Session, message: Message | None, now: datetime) -> dict:
-    """The row's columns (COLUMNS): the session's public state and the message this write stored (None: the write
-    stored none, e.g. a claim or a close)."""
+def row(session: Session, message: Message | None, now: datetime, agent_name: str | None = None) -> dict:
+    """The row's columns (COLUMNS): the session's public state, its agent's name (as the widget's answers give it)
+    and the message this write stored (None: the write stored none, e.g. a claim or a close)."""
     return {
         "sessionId": session.id, "status": session.status, "botShouldReply": session.status == ACTIVE,
-        "needsHuman": session.needs_human, "assignedAgent": session.assigned_agent,
+        "needsHuman": session.needs_human, "assignedAgent": session.assigned_agent, "agentName": agent_name,
         "messageCount": session.message_count, "escalatedAt": iso(session.escalated_at),
         "closedAt": iso(session.closed_at),
-        "lastMessage": jsonio.dumps(message_payload(message), ensure_ascii=False) if message is not None else None,
+        "lastMessage": (jsonio.dumps(message_payload(message, agent_name), ensure_ascii=False)
+                        if message is not None else None),
         "at": iso(now),
     }

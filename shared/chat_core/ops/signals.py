@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
 def publish(core: Core, session: Session, message: Message | None = None, *, queue: bool = False) -> None:
     """The session's signal; with `queue`, the queue's row too, in the same request."""
-    row = (session.id, signals.row(session, message, core.now), signals.readers(session))
+    # The agent's name, as the widget's answers carry it: remembered per warm instance (infra/users.py), so at most
+    # one Users read per agent in NAME_CACHE_SECONDS, none when this instance verified the agent's JWT.
+    name = core.gateway.users.display_name(session.assigned_agent) if session.assigned_agent else None
+    row = (session.id, signals.row(session, message, core.now, name), signals.readers(session))
     if queue:
         rows = [row, (signals.QUEUE, signals.queue_row(core.now), signals.QUEUE_READERS)]
         write = lambda: core.gateway.signals.publish_many(rows)  # noqa: E731
