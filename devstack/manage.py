@@ -386,7 +386,10 @@ class ManagementApi:
                                   "it.")
             elif known[name]["status"] != "available":
                 raise EngineError(400, "attribute_not_available", f"Column not available: {name}")
-        orders = [str(o).upper() for o in orders] + ["ASC"] * (len(columns) - len(orders))
+        # Stored as given, as Appwrite stores them (appwrite 1.9.6 `.../Collections/Indexes/Create.php`: `orders`
+        # goes into the index document unpadded); the engine pads missing ones with ASC (devstack/schema.py). A CLI
+        # that pushes again compares these with its file: padded, a fulltext index's `[]` would read as a change.
+        orders = [str(o).upper() for o in orders]
         index = index_model(key, type_, columns, orders, stamp(), status="processing")
         self.state.add_index(table_key, index)
         return _json(202, self._index_view(index))

@@ -177,3 +177,18 @@ def test_a_blank_project_keeps_what_was_pushed_across_restarts(tmp_path):
         assert call(second, "GET", "/tablesdb/db/tables/kept/rows/r")[1]["text"] == "hi"
     with Stack(data_dir=tmp_path, port=0, run_scheduler=False, blank=True, reset=True) as third:
         assert call(third, "GET", "/tablesdb/db")[1]["type"] == "database_not_found"
+
+
+def test_an_index_keeps_its_orders_as_given(stack):
+    """appwrite 1.9.6 src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Indexes/Create.php: the
+    `orders` param goes into the index unpadded, so a CLI pushing the same file again sees no change (a fulltext
+    index with `orders: []` included)."""
+    base = _table(stack, "indexed")
+    assert call(stack, "POST", f"{base}/attributes/string", {"key": "body", "size": 100, "required": False,
+                                                             "array": False})[0] == 202
+    assert stack.project.wait_idle()
+    assert call(stack, "POST", f"{base}/indexes", {"key": "words", "type": "fulltext", "attributes": ["body"],
+                                                   "orders": []})[0] == 202
+    assert call(stack, "POST", f"{base}/indexes", {"key": "by_body", "type": "key", "attributes": ["body"]})[0] == 202
+    listed = {i["key"]: i["orders"] for i in call(stack, "GET", f"{base}/indexes")[1]["indexes"]}
+    assert listed == {"words": [], "by_body": []}
