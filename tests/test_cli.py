@@ -308,3 +308,32 @@ def test_a_signed_in_agent_uses_the_cli_with_a_jwt(stack, env):
     assert code == 0 and sid[:14] in out
     code, _, err = cli({**jwt_env, "CHAT_JWT": "not.a.jwt"}, "sessions", "list")
     assert code == 1 and "401" in err
+
+
+def test_from_a_subfolder_it_finds_the_project_and_its_stack(stack, tmp_path):
+    """Item 11: run from deep inside a project (or anywhere, for the CLI's own repository), `sessions` walks up to the
+    folder holding appwrite.json and takes its .env, its project and its stack's key, with no configuration."""
+    project = tmp_path / "project"
+    (project / ".local").mkdir(parents=True)
+    (project / ".local" / "api-key").write_text(stack.api_key + "\n")
+    (project / ".env").write_text(f"CHAT_ENDPOINT={stack.endpoint}\n")
+    (project / "appwrite.json").write_text(json.dumps({"projectId": stack.project_id}))
+    deep = project / "web" / "console"
+    deep.mkdir(parents=True)
+    command = Path(sys.executable).parent / "sessions"
+    answer = subprocess.run([str(command), "list", "--limit", "1"], cwd=deep, capture_output=True, text=True,
+                            timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert (answer.returncode, answer.stderr) == (0, "")
+    assert answer.stdout.startswith(("ID ", "No sessions match."))
+
+
+def test_without_a_key_it_says_what_is_missing_and_how_to_set_it(stack, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    answer = subprocess.run([str(Path(sys.executable).parent / "sessions"), "list"], cwd=elsewhere,
+                            capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "CHAT_ENDPOINT": stack.endpoint,
+                                 "CHAT_PROJECT": stack.project_id, "CHAT_DEVSTACK_DATA": str(tmp_path / "no-stack")})
+    assert answer.returncode == 1 and answer.stdout == "" and answer.stderr.count("\n") == 1, answer
+    assert f"no {tmp_path / 'no-stack' / 'api-key'}" in answer.stderr
+    assert "CHAT_API_KEY" in answer.stderr and "make run" in answer.stderr and "CHAT_DEVSTACK_DATA" in answer.stderr

@@ -163,3 +163,40 @@ def test_the_shortcuts_dialog_shows_all_its_text(stack, browser, size):
     page.locator("#help-close").scroll_into_view_if_needed()
     page.locator("#help-close").click()
     dialog.wait_for(state="hidden", timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_other_agents_show_by_name(stack, browser, width):
+    """Item 7: an admin sees Bob's session, his message, his claim in the timeline and his Team row under his name
+    (the Appwrite user's, `Bob (agent)` on the local stack), not as `agent-bob`."""
+    fn, bob = functions(stack), functions(stack, "agent-bob")
+    created = call(fn, "create-session", {"userMeta": {"name": "Nora", "page": "/orders"}})
+    sid, visitor = created["sessionId"], {"x-session-token": created["token"]}
+    call(fn, "touch-session", {"sessionId": sid, "message": {"text": "Where is my tent?"}}, headers=visitor)
+    call(fn, "escalate", {"sessionId": sid}, headers=visitor)
+    call(bob, "assign-agent", {"sessionId": sid}, path="/claim")  # (before going available: no auto-assignment)
+    call(bob, "assign-agent", {"availability": "available"}, path="/availability")
+    call(bob, "touch-session", {"sessionId": sid, "message": {"role": "agent", "text": "Bob here: it ships today."}})
+    assert stack.wait_idle(10)
+    w, h = WIDTHS[width]
+    page = browser.new_context(viewport={"width": w, "height": h}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_console(page, stack, "admin-ada", 5)
+    listed = row(page, "active", sid)
+    listed.wait_for(timeout=WAIT_MS)
+    assert "With Bob (agent)" in listed.inner_text()
+    assert "agent-bob" not in listed.inner_text()
+    team = page.locator("#team li[data-agent=agent-bob] strong")
+    team.wait_for(timeout=WAIT_MS)
+    assert team.inner_text() == "Bob (agent)"
+    listed.click()
+    page.locator("#messages .msg.agent .role").first.wait_for(timeout=WAIT_MS)
+    assert page.locator("#messages .msg .role").all_inner_texts() == ["Visitor", "Bob (agent)"]
+    claim = page.locator("#detail-body .timeline li[data-action=claim]")
+    claim.wait_for(timeout=WAIT_MS)
+    assert claim.locator(".action").inner_text() == "Bob (agent) claimed"
+    assert "Bob (agent)" in page.locator("#detail-body").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= w
+    shot(page, "console-desk-names" + ("-phone" if width == "phone" else ""))
+    assert not errors, errors

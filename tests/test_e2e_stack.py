@@ -97,7 +97,8 @@ def test_the_schedule_closes_idle_sessions_and_deletes_empty_ones(stack):
 def test_every_function_proves_an_agent_with_nothing_cached_and_no_users_scope(stack):
     """On Appwrite each function is its own process: nothing verified by one is known to another. The JWT is the
     agent's own credential, so no function needs `users.read` to prove who calls (assign-agent keeps it for the agent
-    an assign or transfer names; touch-session and escalate for the agent's name the widget shows)."""
+    an assign or transfer names; touch-session and escalate for the agent's name the widget shows; list-sessions for
+    the agents' names the console shows)."""
     from chat_core.infra import users
 
     widget, alice = Party(stack, key=False), Party(stack, signed_in="agent-alice")
@@ -115,7 +116,7 @@ def test_every_function_proves_an_agent_with_nothing_cached_and_no_users_scope(s
         assert status == 200, (function_id, answer)
     scopes = {spec.id: spec.scopes for spec in stack.runtime.functions.values()}
     assert [fid for fid, granted in scopes.items() if "users.read" in granted] == ["touch-session", "escalate",
-                                                                                     "assign-agent"]
+                                                                                     "assign-agent", "list-sessions"]
 
 
 def test_the_boundary_holds_over_http(stack):

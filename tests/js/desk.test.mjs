@@ -5,7 +5,7 @@ import { test } from "node:test";
 
 import { author, firstWords, humanLabel, offlineBanner, rememberChoice, rememberedChoice,
          shortNumber } from "../../web/console/desk.js";
-import { detailRows, label } from "../../web/console/format.js";
+import { agentName, detailRows, label, statusLabel, timelineText } from "../../web/console/format.js";
 import { memoryStorage } from "./fake-dom.mjs";
 
 const ID = "s_0996d3df2f6a06829342d3e65b7c8aa0";
@@ -26,6 +26,8 @@ test("messages are labelled Visitor, Bot and the agent", () => {
   assert.equal(author({ role: "bot" }, "agent-alice", "Alice"), "Bot");
   assert.equal(author({ role: "agent", authorId: "agent-alice" }, "agent-alice", "Alice"), "Alice");
   assert.equal(author({ role: "agent", authorId: "agent-bob" }, "agent-alice", "Alice"), "agent-bob");
+  assert.equal(author({ role: "agent", authorId: "agent-bob", authorName: "Bob" }, "agent-alice", "Alice"), "Bob");
+  assert.equal(author({ role: "agent", authorId: "agent-alice", authorName: "Alice M" }, "agent-alice", null), "Alice M");
   assert.equal(author({ role: "system" }, "agent-alice"), "System");
 });
 
@@ -62,4 +64,16 @@ test("the history's search is list-sessions' filters on closed chats, newest fir
   assert.equal(q.rating, "1,2");
   assert.equal(Date.parse(q.createdBefore) - Date.parse(q.createdAfter), 86400000);
   assert.equal(q.cursor, "s_next");
+});
+
+test("other agents by name: the session's agent, its status, the detail and the timeline", () => {
+  const s = { status: "agent_assigned", assignedAgent: "agent-bob", assignedAgentName: "Bob Stone" };
+  assert.equal(agentName(s), "Bob Stone");
+  assert.equal(agentName({ assignedAgent: "agent-bob", assignedAgentName: "" }), "agent-bob");
+  assert.equal(statusLabel(s, "agent-alice"), "With Bob Stone");
+  assert.deepEqual(detailRows(s, "agent-alice").find(([k]) => k === "Agent"), ["Agent", "Bob Stone"]);
+  assert.equal(timelineText({ actor: "agent:agent-bob", actorName: "Bob Stone", action: "claim", to: "agent_assigned" }).who,
+               "Bob Stone");
+  assert.equal(timelineText({ actor: "agent:agent-bob", actorName: "", action: "claim", to: "agent_assigned" }).who,
+               "agent-bob");
 });

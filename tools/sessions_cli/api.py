@@ -1,8 +1,10 @@
 """Configuration and the one way the CLI talks to the backend: a synchronous function execution.
 
-Settings come from the command's options, then the environment, then a `.env` in the working directory (read as
-python-dotenv reads it), then defaults that fit the local stack (`make run`): endpoint http://127.0.0.1:8787/v1,
-the project of ./appwrite.json, the dev API key kept in .local/api-key, acting as the dev admin `admin-ada`.
+Settings come from the command's options, then the environment, then a `.env` in the working directory, then the
+project's `.env` (read as python-dotenv reads it), then defaults that fit the local stack (`make run`): endpoint
+http://127.0.0.1:8787/v1, the project of appwrite.json, the dev API key kept in .local/api-key, acting as the dev
+admin `admin-ada`. The project is the nearest folder holding appwrite.json from the working directory up, else the
+repository this CLI was installed from (the dev venv's editable install), so `sessions` works from any folder.
 
     CHAT_ENDPOINT      Appwrite endpoint, with /v1
     CHAT_PROJECT       project ID
@@ -57,6 +59,7 @@ class Config:
     admin_secret: str = ""
     jwt: str = ""
     as_user: str = ""
+    missing: str = ""  # what the local stack's key was looked for in, said when the stack refuses the call
 
     @property
     def local(self) -> bool:
@@ -70,29 +73,58 @@ class Config:
         return "with the admin secret" if self.admin_secret else "with the API key"
 
 
+INSTALLED_FROM = Path(__file__).resolve().parents[2]  # the repository of the dev venv's editable install
+
+
+def project_root(cwd: Path, installed_from: Path = INSTALLED_FROM) -> Path | None:
+    """The nearest folder holding appwrite.json, from `cwd` up; else the repository the CLI comes from; else None."""
+    for folder in (cwd, *cwd.parents):
+        if (folder / "appwrite.json").is_file():
+            return folder
+    return installed_from if (installed_from / "appwrite.json").is_file() else None
+
+
 def load_config(env: dict[str, str] | None = None, cwd: Path | None = None, as_user: str | None = None,
-                endpoint: str | None = None, warn: Callable[[str], None] | None = None) -> Config:
-    """Settings from `env` (default os.environ), else ./.env, else the local stack's defaults; options win."""
-    dotenv = read_env_file(Path(".env") if cwd is None else cwd / ".env")  # warnings name it as the user would
-    cwd = Path.cwd() if cwd is None else cwd
-    for line in dotenv.warnings if warn else ():
-        warn(line)
-    values = {**dotenv.values, **(os.environ if env is None else env)}
+                endpoint: str | None = None, warn: Callable[[str], None] | None = None,
+                installed_from: Path = INSTALLED_FROM) -> Config:
+    """Settings from `env` (default os.environ), else ./.env, else the project's .env, else the local stack's
+    defaults; options win. Without the local stack's key, `missing` says where it was looked for."""
+    here = Path.cwd() if cwd is None else cwd
+    root = project_root(here.resolve(), installed_from)
+    files = [Path(".env") if cwd is None else cwd / ".env"]  # warnings name it as the user would
+    if root is not None and root != here.resolve():
+        files.insert(0, root / ".env")
+    values: dict[str, str] = {}
+    for dotenv in map(read_env_file, files):  # the working directory's .env wins over the project's
+        for line in dotenv.warnings if warn else ():
+            warn(line)
+        values.update(dotenv.values)
+    values.update(os.environ if env is None else env)
 
     def get(name: str) -> str:
         return (values.get(name) or "").strip()
 
     endpoint = (endpoint or get("CHAT_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-    project = get("CHAT_PROJECT") or _project_of(cwd / "appwrite.json")
+    project = get("CHAT_PROJECT") or (_project_of(root / "appwrite.json") if root else DEFAULT_PROJECT)
     config = Config(endpoint=endpoint, project=project, api_key=get("CHAT_API_KEY"),
                     admin_secret=get("CHAT_ADMIN_SECRET"), jwt=get("CHAT_JWT"), as_user=as_user or get("CHAT_AS_USER"))
-    if config.local and not config.api_key:  # the local stack keeps its dev key in its data folder
-        key_file = cwd / (get("CHAT_DEVSTACK_DATA") or ".local") / "api-key"
-        if key_file.is_file():
-            config = replace(config, api_key=key_file.read_text(encoding="utf-8").strip())
+    if config.local and not (config.api_key or config.jwt):  # the local stack keeps its dev key in its data folder
+        data = Path(get("CHAT_DEVSTACK_DATA") or ".local")
+        tried = [data] if data.is_absolute() else list(dict.fromkeys([here / data, *([root / data] if root else [])]))
+        key_file = next((folder / "api-key" for folder in tried if (folder / "api-key").is_file()), None)
+        config = (replace(config, missing=_missing_key(tried, root)) if key_file is None
+                  else replace(config, api_key=key_file.read_text(encoding="utf-8").strip()))
     if config.local and not (config.as_user or config.admin_secret or config.jwt):
         config = replace(config, as_user=DEV_ADMIN)
     return config
+
+
+def _missing_key(tried: list[Path], root: Path | None) -> str:
+    where = " or ".join(str(folder / "api-key") for folder in tried)
+    start = f"start the stack with `make run` in {root}" if root else "run it from the repository (make run there)"
+    return (f"no API key for the local stack: CHAT_API_KEY is not set and there is no {where}; {start}, or set "
+            "CHAT_API_KEY (and CHAT_ENDPOINT, CHAT_PROJECT) in the environment or a .env here; for `make run "
+            "DATA=...` set CHAT_DEVSTACK_DATA to that folder")
 
 
 def _project_of(appwrite_json: Path) -> str:
@@ -142,6 +174,8 @@ class Api:
             hint = " (is the local stack running? make run)" if self.config.local else ""
             return CliError(f"cannot reach {endpoint}{hint}", EXIT_UNREACHABLE)
         message = _first_line(exc.message)
+        if code == 401 and self.config.missing:
+            return CliError(f"{endpoint} answered 401: {self.config.missing}", EXIT_API)
         if code == 401:
             return CliError(f"{endpoint} answered 401: {message} (check CHAT_API_KEY / CHAT_PROJECT)", EXIT_API)
         if code == 404 and exc.type == "function_not_found":

@@ -304,7 +304,7 @@ function renderTeam(team) {
   const agents = Object.values(team);
   $("team-count").textContent = `${agents.filter((a) => a.availability === "available").length} of ${agents.length} available`;
   $("team").replaceChildren(...(agents.length ? agents.map((a) => el("li", { "data-agent": a.agentId },
-    el("span", { class: "dot " + a.availability, "aria-hidden": "true" }), el("strong", { text: a.agentId }),
+    el("span", { class: "dot " + a.availability, "aria-hidden": "true" }), el("strong", { text: a.name || a.agentId, title: a.agentId }),
     el("span", { class: "badge", text: a.availability + (a.availability !== a.chosen ? " (silent)" : "") }),
     el("span", { class: "meta", "data-role": "load", text: `load ${a.load} / ${a.capacity}` +
       (a.silentSeconds === null ? "" : ` · heard from ${a.silentSeconds < 10 ? "just now" : span(a.silentSeconds) + " ago"}`) })))

@@ -21,11 +21,14 @@ export function firstWords(session) {
   return session.firstWords ? `\u201c${session.firstWords}\u201d` : "";
 }
 
-// Who wrote a message: Visitor, Bot, the agent (by name when it is me), System.
+// Who wrote a message: Visitor, Bot, the agent by name (list-sessions' `authorName`; mine from my account), System.
 export function author(message, me, myName) {
   if (message.role === "user") return "Visitor";
   if (message.role === "bot") return "Bot";
-  if (message.role === "agent") return message.authorId && message.authorId === me ? (myName || me) : message.authorId || "Agent";
+  if (message.role === "agent") {
+    if (message.authorId && message.authorId === me && myName) return myName;
+    return message.authorName || message.authorId || "Agent";
+  }
   return "System";
 }
 

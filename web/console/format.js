@@ -40,11 +40,16 @@ export function label(session) {
   return name ? `${name} (${short(session.sessionId)})` : humanLabel(session);
 }
 
+// The session's agent as people call them: their name (the Appwrite user's), else their ID.
+export function agentName(session) {
+  return session.assignedAgentName || session.assignedAgent || "";
+}
+
 // The session's state in words, as `me` sees it.
 export function statusLabel(session, me) {
   if (session.status === "closed") return "Closed";
   if (session.status === "agent_assigned") {
-    return session.assignedAgent === me ? "With you" : `With ${session.assignedAgent || "an agent"}`;
+    return session.assignedAgent === me ? "With you" : `With ${agentName(session) || "an agent"}`;
   }
   return session.needsHuman ? "Waiting for a human" : "With the bot";
 }
@@ -67,7 +72,7 @@ export const ASSIGNED_BY = { auto: "automatically", claim: "claimed", admin: "by
 export function detailRows(s, me) {
   // "Duration" from the start to the close; while open, how long it has been open. The visitor's last activity
   // moves with their messages and the widget's 5-minute heartbeat, so "under 5 minutes ago" is as fine as it gets.
-  const rows = [["Status", statusLabel(s, me)], ["Agent", s.assignedAgent || "-"],
+  const rows = [["Status", statusLabel(s, me)], ["Agent", agentName(s) || "-"],
     [s.status === "closed" ? "Visitor last active" : "Visitor active", s.lastSeenAgo],
     [s.status === "closed" ? "Duration" : "Open for", s.duration], ["Messages", String(s.messageCount)]];
   if (s.escalationReason && s.status !== "closed") rows.push(["Escalation", s.escalationReason]);
@@ -90,7 +95,7 @@ export const ACTIONS = { open: "opened", escalate: "asked for a human", claim: "
 // A timeline entry ({actor, action, from, to, why}) in words: {who, action, move}.
 export function timelineText(entry) {
   const who = entry.actor === "visitor" ? "Visitor" : entry.actor === "system" ? "System"
-    : entry.actor === "bot" ? "Bot" : entry.actor === "admin" ? "Admin" : entry.actor.replace(/^agent:/, "");
+    : entry.actor === "bot" ? "Bot" : entry.actor === "admin" ? "Admin" : entry.actorName || entry.actor.replace(/^agent:/, "");
   return { who, action: `${who} ${ACTIONS[entry.action] || entry.action}`,
            move: entry.from ? `${entry.from} \u2192 ${entry.to}` : entry.to };
 }

@@ -24,7 +24,7 @@ export function historyItem(s, open) {
     el("div", { class: "head" }, el("span", { class: "name", text: humanLabel(s) }),
       el("span", { class: "badge rating", text: rating })),
     s.firstWords ? el("div", { class: "first", text: `\u201c${s.firstWords}\u201d` }) : null,
-    el("div", { class: "meta", text: `${new Date(s.closedAt || s.lastSeen).toLocaleString()} \u00b7 ${s.assignedAgent || "no agent"} \u00b7 ${s.messageCount} messages \u00b7 ${s.duration}` }));
+    el("div", { class: "meta", text: `${new Date(s.closedAt || s.lastSeen).toLocaleString()} \u00b7 ${s.assignedAgentName || s.assignedAgent || "no agent"} \u00b7 ${s.messageCount} messages \u00b7 ${s.duration}` }));
 }
 
 // Wires the History section: `list(query)` answers a page, `open(sessionId)` shows a chat.

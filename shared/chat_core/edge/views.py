@@ -48,9 +48,10 @@ def rating_view(session: Session) -> dict | None:
     return ratings.given(session)
 
 
-def agent_view(session: Session, now: datetime, *, shows_rating: bool) -> dict:
+def agent_view(session: Session, now: datetime, *, shows_rating: bool, names: dict[str, str] | None = None) -> dict:
     """For agents and admins. `shows_rating`: whether this caller sees the session's rating (`authz.sees_rating`);
-    if not, `rating` is null, as for a session not rated."""
+    if not, `rating` is null, as for a session not rated. `assignedAgentName`: the assigned agent's name from `names`
+    (`ops.people`; "" when they have none or it could not be read, null without an agent)."""
     # A chat lasts from its start to its close (or to now while open): not to the visitor's last activity, which
     # stops at their last message while an agent goes on answering.
     duration = max(0, int(((session.closed_at or now) - session.created_at).total_seconds()))
@@ -64,6 +65,7 @@ def agent_view(session: Session, now: datetime, *, shows_rating: bool) -> dict:
         "escalatedAt": iso(session.escalated_at),
         "escalationReason": session.escalation_reason,
         "firstWords": session.first_words,
+        "assignedAgentName": (names or {}).get(session.assigned_agent, "") if session.assigned_agent else None,
         "assignedAt": iso(session.assigned_at),
         "assignedBy": session.assigned_by,
         "overCapacity": session.over_capacity,
@@ -88,7 +90,8 @@ def message_view(message: Message) -> dict:
 
 
 def owner_message_view(message: Message, names: dict[str, str]) -> dict:
-    """A message as the widget reads it: an agent's carries the name of its author (`authorName`, "" if none)."""
+    """A message as the widget and the console read it: an agent's carries the name of its author (`authorName`, ""
+    if none)."""
     view = message_view(message)
     if message.role == "agent":
         view["authorName"] = names.get(message.author_id or "", "")
@@ -135,18 +138,23 @@ def seen_ago(moment: datetime, now: datetime) -> str:
     return f"{span(seconds)} ago"
 
 
-def transition_view(entry: Transition) -> dict:
-    """One entry of a timeline or the trail; the opening entry (seq 0, the session's creation) comes from nowhere."""
-    return {"seq": entry.seq, "at": iso(entry.at), "actor": entry.actor, "action": entry.action,
+def transition_view(entry: Transition, names: dict[str, str] | None = None) -> dict:
+    """One entry of a timeline or the trail; the opening entry (seq 0, the session's creation) comes from nowhere.
+    `actorName`: the name of the agent who made it (`agent:<id>`; "" when unknown, null for other actors)."""
+    actor_id = entry.actor.removeprefix("agent:") if entry.actor.startswith("agent:") else None
+    return {"seq": entry.seq, "at": iso(entry.at), "actor": entry.actor,
+            "actorName": (names or {}).get(actor_id, "") if actor_id else None, "action": entry.action,
             "from": entry.from_state or None, "to": entry.to_state, "why": entry.why, "agent": entry.agent,
             "sessionId": entry.session_id}
 
 
-def agent_status_view(agent: Agent, settings: Settings, now: datetime) -> dict:
-    """An agent's availability, capacity and load, for the console, the summary's team and the CLI."""
+def agent_status_view(agent: Agent, settings: Settings, now: datetime, name: str = "") -> dict:
+    """An agent's availability, capacity and load, for the console, the summary's team and the CLI; `name`: their
+    Appwrite user's name ("" when unknown)."""
     cap = roster.capacity(agent, settings)
     return {
         "agentId": agent.agent_id,
+        "name": name,
         "availability": roster.effective(agent, settings, now),
         "chosen": agent.availability,
         "capacity": cap,
@@ -160,8 +168,9 @@ def agent_status_view(agent: Agent, settings: Settings, now: datetime) -> dict:
     }
 
 
-def team_view(agents: list[Agent], settings: Settings, now: datetime) -> dict:
-    return {agent.agent_id: agent_status_view(agent, settings, now) for agent in agents}
+def team_view(agents: list[Agent], settings: Settings, now: datetime, names: dict[str, str] | None = None) -> dict:
+    return {agent.agent_id: agent_status_view(agent, settings, now, (names or {}).get(agent.agent_id, ""))
+            for agent in agents}
 
 
 def reply_view(reply: SavedReply) -> dict:

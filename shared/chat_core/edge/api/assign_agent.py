@@ -6,14 +6,15 @@ from chat_core.domain.model import Change, Session
 from chat_core.edge import validation
 from chat_core.edge.http import App, Request
 from chat_core.edge.views import agent_status_view, agent_view
-from chat_core.ops import agents, assignment
+from chat_core.ops import agents, assignment, people
 
 app = App("assign-agent")
 
 
 def assigned(core: Core, result: tuple[Session, Change]) -> dict:
     session, change = result
-    return {"session": agent_view(session, core.now, shows_rating=authz.sees_rating(core.caller, session)),
+    names = people.names(core, [session.assigned_agent])
+    return {"session": agent_view(session, core.now, shows_rating=authz.sees_rating(core.caller, session), names=names),
             "changed": not change.noop, "detail": change.noop}
 
 

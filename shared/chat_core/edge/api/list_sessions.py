@@ -3,21 +3,32 @@ timeline, the audit trail, the team), the admins' repair, and the minute's sched
 
 from chat_core.core import Core
 from chat_core.domain import authz
-from chat_core.domain.model import Session, iso
+from chat_core.domain.model import Message, Session, Transition, iso
 from chat_core.edge import queries, transcripts, validation
 from chat_core.edge.api import replies
 from chat_core.edge.http import App, Request
-from chat_core.edge.views import agent_view, message_view, team_view, transition_view
-from chat_core.ops import listing, repair, schedule
+from chat_core.edge.views import agent_view, message_view, owner_message_view, team_view, transition_view
+from chat_core.ops import listing, people, repair, schedule
 
 app = App("list-sessions")
 replies.add_routes(app)  # /replies before /{session_id}: the first route that matches answers
 
 
-def staff_view(core: Core, session: Session) -> dict:
-    """A session as agents and admins see it; its rating only where the summary's rule lets this caller see it
-    (`authz.sees_rating`)."""
-    return agent_view(session, core.now, shows_rating=authz.sees_rating(core.caller, session))
+def staff_view(core: Core, session: Session, names: dict[str, str] | None = None) -> dict:
+    """A session as agents and admins see it, with its agent's name; its rating only where the summary's rule lets
+    this caller see it (`authz.sees_rating`)."""
+    if names is None:
+        names = people.names(core, [session.assigned_agent])
+    return agent_view(session, core.now, shows_rating=authz.sees_rating(core.caller, session), names=names)
+
+
+def agent_names(core: Core, sessions: list[Session] = (), messages: list[Message] = (),
+                entries: list[Transition] = (), agent_ids: list[str] = ()) -> dict[str, str]:
+    """The names of every agent an answer names, read once per agent and warm instance (`ops.people`)."""
+    return people.names(core, [*(s.assigned_agent for s in sessions), *(m.author_id for m in messages
+                                                                         if m.role == "agent"),
+                               *(e.actor.removeprefix("agent:") for e in entries if e.actor.startswith("agent:")),
+                               *agent_ids])
 
 
 def _split(query: dict[str, list[str]]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -31,12 +42,13 @@ def list_sessions(req: Request) -> dict:
     authz.require_agent(req.core.caller)
     filters, paging = _split(req.query)
     listed = listing.sessions(req.core, queries.session_filter(filters), queries.page(paging))
-    answer = {"sessions": [staff_view(req.core, s) for s in listed.sessions], "nextCursor": listed.next_cursor,
+    names = agent_names(req.core, listed.sessions, agent_ids=[a.agent_id for a in listed.team or []])
+    answer = {"sessions": [staff_view(req.core, s, names) for s in listed.sessions], "nextCursor": listed.next_cursor,
               "generatedAt": iso(req.core.now)}
     if listed.summary is not None:
         answer["summary"] = listed.summary
         if listed.team is not None:
-            answer["summary"]["team"] = team_view(listed.team, req.core.settings, req.core.now)
+            answer["summary"]["team"] = team_view(listed.team, req.core.settings, req.core.now, names)
     return answer
 
 
@@ -51,14 +63,17 @@ def audit_trail(req: Request) -> dict:
     authz.require_admin(req.core.caller)
     filters, paging = _split(req.query)
     entries, next_cursor = listing.trail(req.core, queries.audit_filter(filters), queries.page(paging))
-    return {"audit": [transition_view(e) for e in entries], "nextCursor": next_cursor,
+    names = agent_names(req.core, entries=entries)
+    return {"audit": [transition_view(e, names) for e in entries], "nextCursor": next_cursor,
             "generatedAt": iso(req.core.now)}
 
 
 @app.route("GET", "/agents")  # before /{session_id}
 def team(req: Request) -> dict:
     settings = req.core.settings
-    return {"agents": list(team_view(listing.team(req.core), settings, req.core.now).values()),
+    agents = listing.team(req.core)
+    names = agent_names(req.core, agent_ids=[a.agent_id for a in agents])
+    return {"agents": list(team_view(agents, settings, req.core.now, names).values()),
             "autoAssign": settings.auto_assign, "defaultCapacity": settings.agent_capacity,
             "awayAfterSeconds": settings.agent_away_seconds, "generatedAt": iso(req.core.now)}
 
@@ -74,7 +89,8 @@ def session_messages(req: Request) -> dict:
     authz.require_agent(req.core.caller)
     session_id = validation.identifier(req.params["session_id"])
     session, found, next_cursor = listing.session_messages(req.core, session_id, queries.page(_split(req.query)[1]))
-    return {"session": staff_view(req.core, session), "messages": [message_view(m) for m in found],
+    names = agent_names(req.core, [session], found)
+    return {"session": staff_view(req.core, session, names), "messages": [owner_message_view(m, names) for m in found],
             "nextCursor": next_cursor}
 
 
@@ -83,7 +99,8 @@ def history(req: Request) -> dict:
     authz.require_agent(req.core.caller)
     page = queries.history_page(req.query)
     session, entries, next_cursor = listing.history(req.core, validation.identifier(req.params["session_id"]), page)
-    return {"session": staff_view(req.core, session), "history": [transition_view(e) for e in entries],
+    names = agent_names(req.core, [session], entries=entries)
+    return {"session": staff_view(req.core, session, names), "history": [transition_view(e, names) for e in entries],
             "nextCursor": next_cursor}
 
 
