@@ -195,4 +195,6 @@ def resolve_caller(req: Request, settings: Settings, gateway: Gateway, *, system
     The executor's `authorization` header and `x-appwrite-user-id` are ignored."""
     if system:
         return Caller.system(settings)
-    return Caller.resolve(Credentials.from_headers(req.headers), settings, gateway.users.account_for_jwt)
+    # The Users repository (and the SDK's Account service) loads only when a JWT is to be verified.
+    return Caller.resolve(Credentials.from_headers(req.headers), settings,
+                          lambda jwt: gateway.users.account_for_jwt(jwt))

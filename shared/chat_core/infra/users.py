@@ -12,9 +12,6 @@ import time
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from appwrite.services.account import Account as AccountService
-from appwrite.services.users import Users as UsersService
-
 from chat_core.domain.authz import Account
 from chat_core.errors import ChatError, Unauthorized, UpstreamRejected
 from chat_core.infra.connection import Connection, RowMissing, read
@@ -104,6 +101,7 @@ class Users:
     def _read(self, user_id: str, now: float) -> tuple[frozenset[str], str]:
         """One Users read: the labels and the name, both remembered."""
         try:
+            from appwrite.services.users import Users as UsersService  # loaded by the first read: cold starts skip it
             user = read(UsersService(self._conn.client()).get, user_id)
             labels = frozenset(str(label) for label in user.labels)
             name = str(user.name or "").strip()[:128]
@@ -124,6 +122,7 @@ class Users:
         if cached is not None:
             return cached
         try:
+            from appwrite.services.account import Account as AccountService  # as above
             user = read(AccountService(self._conn.client(jwt=jwt)).get)
         except (Unauthorized, RowMissing, UpstreamRejected):  # 401 user_jwt_invalid: expired, revoked or forged
             raise Unauthorized("the JWT is not valid or has expired; sign in again",
