@@ -21,7 +21,7 @@ def test_the_agent_sees_the_rating_and_the_timeline_of_the_session_they_view(sta
     timeline.locator("li[data-action=claim]").wait_for(timeout=WAIT_MS)
     assert timeline.locator("li").evaluate_all("items => items.map(i => i.dataset.action)") == [
         "open", "escalate", "claim"]
-    assert "agent-alice claimed (waiting → assigned:agent-alice)" in timeline.inner_text()
+    assert "Alice (agent) claimed (waiting → assigned:agent-alice)" in timeline.inner_text()  # named (issue 22)
 
     # The visitor ends the chat and rates it while the agent looks at it: the page shows both at its next refresh.
     call(functions(stack), "close-session", {"sessionId": sid, "rating": {"score": 5, "comment": "Found it, thanks!"}},

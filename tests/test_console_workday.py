@@ -74,7 +74,7 @@ def test_each_session_is_listed_once_with_a_short_id_its_status_in_words_and_the
         assert page.locator(f"main li[data-session='{sid}']").count() == 1, sid
         assert row(page, section, sid).count() == 1, (sid, section)
     assert "With the bot" in row(page, "active", with_bot).inner_text()
-    assert "With agent-bob" in row(page, "active", bobs).inner_text()
+    assert "With Bob (agent)" in row(page, "active", bobs).inner_text()  # named (issue 22)
     assert "agent_assigned" not in page.locator("main").inner_text()
 
     # A short ID (the CLI's 14 characters), the full one on hover and one click from the clipboard.

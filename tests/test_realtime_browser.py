@@ -48,7 +48,7 @@ def test_both_sides_talk_live(stack, browser):
     queued = agent_page.locator(f"#queue li[data-session='{session_id}']")
     queued.wait_for(timeout=LIVE_MS)  # the new waiter, pushed
     queued.locator("button[data-action=claim]").click()
-    widget.note("An agent has joined the chat.").wait_for(timeout=LIVE_MS)
+    widget.note("Alice (agent) joined the chat.").wait_for(timeout=LIVE_MS)  # named (issue 22)
     agent_page.locator("#reply-text").fill("Hi, I'm Alice. How can I help?")
     agent_page.locator("#reply button[type=submit]").click()
     widget.reply("agent", "I'm Alice").wait_for(timeout=LIVE_MS)
@@ -85,7 +85,7 @@ def test_a_socket_that_drops_mid_chat(stack, browser):
     from stack_support import Party
     alice = Party(stack, signed_in="agent-alice")
     assert alice.run("assign-agent", {"sessionId": session_id}, path="/claim")[0] == 200
-    widget.note("An agent has joined the chat.").wait_for(timeout=LIVE_MS)
+    widget.note("Alice (agent) joined the chat.").wait_for(timeout=LIVE_MS)  # named (issue 22)
     before = checks(stack, session_id)
 
     page.route_web_socket("**/v1/realtime**", lambda ws: ws.close())  # down, and refused for a while

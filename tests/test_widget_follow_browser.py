@@ -14,7 +14,7 @@ Screenshots go where test_widget_browser.py puts them (WIDGET_SCREENSHOTS=docs w
 from __future__ import annotations
 
 import pytest
-from stack_support import Party
+from stack_support import Party, disable_functions
 from test_widget_browser import BOT_SECRET, WAIT_MS, Widget, browser, shot, site, stack, stored, watch  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -62,18 +62,22 @@ def test_new_messages_stay_in_view_and_the_visitor_knows_who_writes(stack, brows
     actions = page.locator("#chat-widget .actions")
     assert actions.bounding_box()["height"] <= 56  # one row: "Talk to a person"
 
-    # While the bot thinks: "Trailbot is writing…"; its answer then carries its name and initials.
+    # While the bot thinks: "Trailbot is writing…"; its answer then carries its name and initials. The test plays the
+    # bot (the reference bot answers in milliseconds on the local stack, too fast to see the indicator).
+    disable_functions(stack, "bot")
     widget.say("What are your opening hours?")
     writing = widget.log.get_by_text("Trailbot is writing…")
     writing.wait_for(timeout=WAIT_MS)
     shot(page, f"widget-bot-writing-{device}")
+    session_id = stored(page)["session"]["id"]
+    bot = Party(stack, key=False, headers={"X-Chat-Secret": BOT_SECRET})
+    assert bot.run("touch-session", {"sessionId": session_id, "message": {
+        "role": "bot", "text": "We are open Monday to Friday, 9 to 6."}})[0] == 200
     answer = widget.reply("bot", "Monday to Friday")
     writing.wait_for(state="hidden", timeout=WAIT_MS)
     assert (answer.locator(".avatar").inner_text(), answer.locator(".who").text_content()) == ("T", "TTrailbot")
 
     # A long chat: a reload opens it at the newest message.
-    session_id = stored(page)["session"]["id"]
-    bot = Party(stack, key=False, headers={"X-Chat-Secret": BOT_SECRET})
     for n in range(1, 16):
         status, _ = bot.run("touch-session", {"sessionId": session_id,
                                               "message": {"role": "bot", "text": f"Tip {n}: pack light."}})
