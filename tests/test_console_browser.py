@@ -229,7 +229,7 @@ def test_transfer_and_unassign(stack, browser):
     mine.locator("[data-role=transfer-to]").fill("agent-bob")
     mine.locator("button[data-action=transfer]").click()
     mine.wait_for(state="detached", timeout=WAIT_MS)
-    assert "agent-bob" in row(page, "active", sid).inner_text()
+    assert "With Bob (agent)" in row(page, "active", sid).inner_text()  # the agent by name (issue 22, item 7)
 
     open_console(page, stack, "agent-bob", 3600)
     row(page, "mine", sid).locator("button[data-action=unassign]").click()
