@@ -3,7 +3,6 @@ listed once, short IDs with copy, visitor info and status in words, confirmation
 refreshes and reloads, alerts when a visitor starts waiting, keyboard shortcuts.
 
 The browser, the stack and the helpers are those of test_console_browser.py (this module gets its own instances).
-`CONSOLE_SCREENSHOT=docs/console.png` also writes the phone screenshot next to it (docs/console-phone.png).
 """
 
 from __future__ import annotations
@@ -12,13 +11,12 @@ import json
 
 import pytest
 import test_console_browser as console
-from test_console_browser import SCREENSHOT, WAIT_MS, call, functions, open_console, row
+from test_console_browser import WAIT_MS, call, functions, open_console, row
 
 pytestmark = pytest.mark.browser
 
 stack = console.stack  # the same fixtures, registered here too
 browser = console.browser
-PHONE_SCREENSHOT = SCREENSHOT.with_name(f"{SCREENSHOT.stem}-phone{SCREENSHOT.suffix}")
 
 
 def visitor(stack, name: str, reason: str | None = "needs a person", **meta) -> str:
@@ -298,9 +296,6 @@ def test_a_phone_sees_the_lists_then_the_session_without_sideways_scrolling(stac
     row(page, "mine", mine).wait_for(timeout=WAIT_MS)
     assert overflow(page) == 0
     assert page.locator("#detail").is_hidden()  # the lists take the whole width
-    if width == 390:
-        PHONE_SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(PHONE_SCREENSHOT))
 
     # A tap on a session shows it, within the screen, with the reply box; Back returns to the lists.
     row(page, "mine", mine).locator(".meta").click()

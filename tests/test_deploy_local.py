@@ -44,13 +44,26 @@ pytestmark = pytest.mark.build
 def deployed(tmp_path_factory):
     data = tmp_path_factory.mktemp("deployed")
     config = (ROOT / "appwrite.json").read_bytes()
+    printed = Printed()
     with Stack(data_dir=data / "stack", port=0, run_scheduler=False, blank=True) as stack:
-        transcript = deploy(stack.endpoint, stack.api_key, home=data / "cli-home", out=sys.stdout)
+        transcript = deploy(stack.endpoint, stack.api_key, home=data / "cli-home", out=printed)
         assert (ROOT / "appwrite.json").read_bytes() == config  # the CLI rewrote it identically (--project-id)
         active = verify(stack.endpoint, stack.api_key)
         set_function_variables(stack, {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET,
                                        "IDLE_CLOSE_MINUTES": "30"})
+        stack.printed = printed.getvalue()
         yield stack, transcript, active
+
+
+class Printed(io.StringIO):
+    """What `make deploy-local` shows (stdout, with -s), kept for the test of its length and content."""
+
+    def write(self, text: str) -> int:
+        sys.stdout.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
 
 
 def _get(stack: Stack, path: str) -> bytes:
@@ -67,6 +80,28 @@ def test_the_cli_pushed_every_table_and_function(deployed):
     assert sorted(active) == sorted(FUNCTIONS)
     assert {d["type"] for d in active.values()} == {"cli"}  # uploaded by the CLI, not by hand
     assert stack.engine.table("chat", "sessions").columns["status"].elements == ("active", "agent_assigned", "closed")
+
+
+def test_what_make_deploy_local_prints_is_short_and_names_every_function(deployed):
+    """The CLI's raw output is hundreds of lines (one block of spinner frames per poll of the builds, and the first
+    pass's expected errors); what is printed is each command, its results, one line for the expected errors."""
+    stack, transcript, _ = deployed
+    printed = stack.printed
+    assert len(transcript.splitlines()) > 100  # what it was before (538 lines on the day of issue 22)
+    assert not [c for c in printed if c in "\x1b\r" or 0x2800 <= ord(c) <= 0x28ff or 0x25d0 <= ord(c) <= 0x25d3]
+    lines = printed.splitlines()
+    assert len(lines) <= 45, printed  # a screenful
+    assert [line for line in lines if line.startswith("$ appwrite ")] == [
+        "$ appwrite client --endpoint " + stack.endpoint + " --project-id chat-widget --key <key>",
+        "$ appwrite push tables --all --force", "$ appwrite push functions --all --force --no-code",
+        "$ appwrite push functions --all --force"]
+    assert f"Successfully pushed {len(CONFIG['tables'])} tables" in printed
+    assert f"Successfully pushed {len(FUNCTIONS)} functions." in printed
+    expected = [line for line in lines if "Session not found" in line]
+    assert len(expected) == 1 and expected[0].startswith("\u2717 Expected: ")
+    assert all(f"{f}," in expected[0] or f"{f})" in expected[0] for f in FUNCTIONS)
+    for function in CONFIG["functions"]:
+        assert f"\u2713 Deployed   \u2022 {function['name']} ({function['$id']})" in lines, function["$id"]
 
 
 def test_the_whole_story_runs_on_the_deployed_build(deployed):
