@@ -52,7 +52,7 @@ def test_both_sides_talk_live(stack, browser):
     agent_page.locator("#reply-text").fill("Hi, I'm Alice. How can I help?")
     agent_page.locator("#reply button[type=submit]").click()
     widget.reply("agent", "I'm Alice").wait_for(timeout=LIVE_MS)
-    widget.status.filter(has_text="chatting with an agent").wait_for(timeout=LIVE_MS)
+    widget.status.filter(has_text="chatting with Alice (agent)").wait_for(timeout=LIVE_MS)  # named (issue 22)
     widget.say("My tent pole snapped.")
     agent_page.locator("#messages .msg.user", has_text="tent pole").wait_for(timeout=LIVE_MS)
     agent_page.locator("#close-session, button[data-action=close]").first.wait_for(timeout=LIVE_MS)
