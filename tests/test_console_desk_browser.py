@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from stack_support import disable_functions
-from test_console_browser import CHROMIUM_FLAGS, call, chromium_path, functions, open_console, row
+from test_console_browser import call, functions, open_console, row
+from test_widget_browser import browser  # noqa: F401  (the Chromium fixture)
 
 from devstack.server import Stack
 
@@ -21,15 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / os.environ.get("DESK_SCREENSHOTS", ".local/desk")
 WAIT_MS = 20_000
 WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -56,7 +48,7 @@ def nameless_waiting_visitor(stack) -> str:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_offline_banner_names_and_first_words(stack, browser, width):
+def test_offline_banner_names_and_first_words(stack, browser, width):  # noqa: F811
     sid = nameless_waiting_visitor(stack)
     number = str(int(sid[2:6], 16))
     w, h = WIDTHS[width]
@@ -118,7 +110,7 @@ def closed_rated_chat(stack, name: str, score: int) -> str:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_history_finds_a_closed_chat_and_opens_it(stack, browser, width):
+def test_the_history_finds_a_closed_chat_and_opens_it(stack, browser, width):  # noqa: F811
     good, bad = closed_rated_chat(stack, "Greta", 5), closed_rated_chat(stack, "Boris", 2)
     w, h = WIDTHS[width]
     page = browser.new_context(viewport={"width": w, "height": h}).new_page()
@@ -145,7 +137,7 @@ def test_the_history_finds_a_closed_chat_and_opens_it(stack, browser, width):
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (1280, 600), (360, 640)])
-def test_the_shortcuts_dialog_shows_all_its_text(stack, browser, size):
+def test_the_shortcuts_dialog_shows_all_its_text(stack, browser, size):  # noqa: F811
     page = browser.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
     open_console(page, stack, "agent-alice", 5)
     page.keyboard.press("?")
@@ -166,7 +158,7 @@ def test_the_shortcuts_dialog_shows_all_its_text(stack, browser, size):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_other_agents_show_by_name(stack, browser, width):
+def test_other_agents_show_by_name(stack, browser, width):  # noqa: F811
     """Item 7: an admin sees Bob's session, his message, his claim in the timeline and his Team row under his name
     (the Appwrite user's, `Bob (agent)` on the local stack), not as `agent-bob`."""
     fn, bob = functions(stack), functions(stack, "agent-bob")
