@@ -47,6 +47,7 @@ lint: venv
 ## Measurements quoted in the README (the stack benchmark takes about 10 minutes on 2 cores).
 bench: venv
 	$(PY) -m bench.requests_per_operation
+	$(PY) -m bench.scale
 	$(PY) -m bench.importtime
 	UPSTREAM_TIMEOUT_SECONDS=120 $(PY) -m bench.stack
 	$(PY) -m bench.sweep

@@ -201,6 +201,30 @@ def measure() -> list[tuple[str, int]]:
         clock[0] += timedelta(minutes=1)
         count("idle sweep: the 100 sessions closed as empty deleted", lambda: execute("close-session",
                                                                                       trigger="schedule"))
+
+        # A chat an agent holds (bench.scale's traffic model), measured last so that nothing above moves: the
+        # agent's reply, the bot's event on it, a visitor message the bot leaves to the agent, and what one refresh
+        # of the agent console costs (its three lists: the queue with the summary, the agent's own, the active ones).
+        held = Widget()
+        held.say("hello")
+        execute("escalate", {"sessionId": held.session_id}, token=held.token)
+        execute("assign-agent", {"sessionId": held.session_id}, path="/claim", user="agent-bob")
+        count("touch-session, an agent's reply", lambda: holder.update(reply=execute(
+            "touch-session", {"sessionId": held.session_id, "message": {"role": "agent", "text": "Hi, Bob here"}},
+            user="agent-bob")))
+        count("bot (event) on an agent's reply", lambda: bot(holder["reply"].json["message"]["messageId"]))
+        count("touch-session with a message, an agent holds the session", lambda: holder.update(
+            to_agent=held.say("thanks, my order is 42")))
+        count("bot (event) on a visitor message an agent holds", lambda: bot(
+            holder["to_agent"].json["message"]["messageId"]))
+
+        def console_refresh():
+            for query in ("needsHuman=true&sort=escalatedAt&order=asc&summary=true&limit=100",
+                          "status=agent_assigned&assignedAgent=agent-bob&summary=false&limit=100",
+                          "status=active%2Cagent_assigned&summary=false&limit=100"):
+                answer = execute("list-sessions", method="GET", path="/?" + query, user="agent-bob")
+                assert answer.status == 200, answer
+        count("the agent console's refresh (3 list-sessions executions)", console_refresh)
     return figures
 
 

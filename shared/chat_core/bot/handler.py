@@ -24,12 +24,12 @@ from chat_core.domain.authz import Caller
 from chat_core.domain.inputs import NewMessage, SessionRequest
 from chat_core.domain.model import Message, Session
 from chat_core.errors import Conflict, NotFound, UpstreamUnavailable
-from chat_core.ops import consistency, sessions
 
 
 def on_message(core: Core, event: str, payload: Any, faq: Faq, *, provider: Provider | None = None) -> dict:
     """A `messages` row was created: answer it if the rules say so. The answer says what was done. `provider`: the
     model to ask (default: the one the function's variables configure, if any)."""
+    from chat_core.ops import consistency
     message = core.gateway.messages.from_event(event, payload)  # trusted: only Appwrite runs this function
     if message is None:
         core.log(f"event ignored: {event[:200]}")
@@ -57,6 +57,7 @@ def on_message(core: Core, event: str, payload: Any, faq: Faq, *, provider: Prov
 
 def _model_reply(core: Core, model: Provider, faq: Faq, message: Message,
                  session: Session) -> tuple[Reply | Quiet, Session]:
+    from chat_core.ops import consistency
     history = core.gateway.messages.latest(session.id, model.history + 10)
     if any(m.role == "bot" and m.client_message_id == reply_key(message.id) for m in history):
         return Quiet("already answered"), session  # a duplicate delivery: the model is not asked (or paid) twice
@@ -77,6 +78,7 @@ def _model_reply(core: Core, model: Provider, faq: Faq, message: Message,
 def _post(core: Core, session: Session, message_id: str, reply: Reply) -> dict:
     """As the bot, through ops.sessions.post. Retried once (reading the session again) when Appwrite fails: the
     idempotency key makes it safe."""
+    from chat_core.ops import sessions
     text = reply.text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     request = SessionRequest(session.id, None, message=NewMessage(
         role="bot", text=text, client_id=reply_key(message_id), handoff=reply.handoff))

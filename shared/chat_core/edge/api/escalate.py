@@ -4,13 +4,13 @@ a message row the rules say asks for a person."""
 from chat_core.edge import validation
 from chat_core.edge.api.touch_session import owner_answer
 from chat_core.edge.http import App, Request
-from chat_core.ops import escalation
 
 app = App("escalate")
 
 
 @app.route("POST", "/")
 def escalate(req: Request) -> dict:
+    from chat_core.ops import escalation
     request = validation.escalate_request(req.json())
     done = escalation.escalate(req.core, request, request.token or req.token)
     return {"session": owner_answer(req.core, done.session, done.agents), "escalated": done.detail is None,
@@ -19,4 +19,5 @@ def escalate(req: Request) -> dict:
 
 @app.on_event
 def on_message(req: Request) -> dict:
+    from chat_core.ops import escalation
     return escalation.escalate_from_event(req.core, req.headers.get("x-appwrite-event", ""), req.json())

@@ -8,7 +8,6 @@ from chat_core.edge import queries, transcripts, validation
 from chat_core.edge.api import replies
 from chat_core.edge.http import App, Request
 from chat_core.edge.views import agent_view, message_view, owner_message_view, team_view, transition_view
-from chat_core.ops import listing, people, repair, schedule
 
 app = App("list-sessions")
 replies.add_routes(app)  # /replies before /{session_id}: the first route that matches answers
@@ -17,6 +16,7 @@ replies.add_routes(app)  # /replies before /{session_id}: the first route that m
 def staff_view(core: Core, session: Session, names: dict[str, str] | None = None) -> dict:
     """A session as agents and admins see it, with its agent's name; its rating only where the summary's rule lets
     this caller see it (`authz.sees_rating`)."""
+    from chat_core.ops import people
     if names is None:
         names = people.names(core, [session.assigned_agent])
     return agent_view(session, core.now, shows_rating=authz.sees_rating(core.caller, session), names=names)
@@ -25,6 +25,7 @@ def staff_view(core: Core, session: Session, names: dict[str, str] | None = None
 def agent_names(core: Core, sessions: list[Session] = (), messages: list[Message] = (),
                 entries: list[Transition] = (), agent_ids: list[str] = ()) -> dict[str, str]:
     """The names of every agent an answer names, read once per agent and warm instance (`ops.people`)."""
+    from chat_core.ops import people
     return people.names(core, [*(s.assigned_agent for s in sessions), *(m.author_id for m in messages
                                                                          if m.role == "agent"),
                                *(e.actor.removeprefix("agent:") for e in entries if e.actor.startswith("agent:")),
@@ -39,6 +40,7 @@ def _split(query: dict[str, list[str]]) -> tuple[dict[str, list[str]], dict[str,
 
 @app.route("GET", "/")
 def list_sessions(req: Request) -> dict:
+    from chat_core.ops import listing
     authz.require_agent(req.core.caller)
     filters, paging = _split(req.query)
     listed = listing.sessions(req.core, queries.session_filter(filters), queries.page(paging))
@@ -54,12 +56,14 @@ def list_sessions(req: Request) -> dict:
 
 @app.route("POST", "/recount")
 def recount(req: Request) -> dict:
+    from chat_core.ops import repair
     authz.require_admin(req.core.caller)
     return repair.recount(req.core, validation.recount_request(req.json()))
 
 
 @app.route("GET", "/audit")  # before /{session_id}: the first route that matches answers
 def audit_trail(req: Request) -> dict:
+    from chat_core.ops import listing
     authz.require_admin(req.core.caller)
     filters, paging = _split(req.query)
     entries, next_cursor = listing.trail(req.core, queries.audit_filter(filters), queries.page(paging))
@@ -70,6 +74,7 @@ def audit_trail(req: Request) -> dict:
 
 @app.route("GET", "/agents")  # before /{session_id}
 def team(req: Request) -> dict:
+    from chat_core.ops import listing
     settings = req.core.settings
     agents = listing.team(req.core)
     names = agent_names(req.core, agent_ids=[a.agent_id for a in agents])
@@ -80,12 +85,14 @@ def team(req: Request) -> dict:
 
 @app.route("GET", "/{session_id}")
 def get_session(req: Request) -> dict:
+    from chat_core.ops import listing
     authz.require_agent(req.core.caller)
     return {"session": staff_view(req.core, listing.session(req.core, validation.identifier(req.params["session_id"])))}
 
 
 @app.route("GET", "/{session_id}/messages")
 def session_messages(req: Request) -> dict:
+    from chat_core.ops import listing
     authz.require_agent(req.core.caller)
     session_id = validation.identifier(req.params["session_id"])
     session, found, next_cursor = listing.session_messages(req.core, session_id, queries.page(_split(req.query)[1]))
@@ -96,6 +103,7 @@ def session_messages(req: Request) -> dict:
 
 @app.route("GET", "/{session_id}/history")
 def history(req: Request) -> dict:
+    from chat_core.ops import listing
     authz.require_agent(req.core.caller)
     page = queries.history_page(req.query)
     session, entries, next_cursor = listing.history(req.core, validation.identifier(req.params["session_id"]), page)
@@ -106,6 +114,7 @@ def history(req: Request) -> dict:
 
 @app.route("GET", "/{session_id}/export")
 def export(req: Request) -> dict:
+    from chat_core.ops import listing
     authz.require_agent(req.core.caller)
     wanted = queries.export_request(req.query)
     session, found, next_cursor = listing.session_messages(req.core, validation.identifier(req.params["session_id"]),
@@ -117,4 +126,5 @@ def export(req: Request) -> dict:
 
 @app.on_schedule
 def minute(req: Request) -> dict:
+    from chat_core.ops import schedule
     return schedule.minute(req.core)

@@ -5,19 +5,20 @@ from chat_core.domain.model import Agent, Session, iso
 from chat_core.edge import queries, transcripts, validation
 from chat_core.edge.http import App, Request
 from chat_core.edge.views import message_view, owner_message_view, owner_view
-from chat_core.ops import messages, people, queueing, sessions
 
 app = App("touch-session")
 
 
 def owner_answer(core: Core, session: Session, agents: list[Agent] | None = None) -> dict:
     """The session as its visitor sees it, with their place in the queue while they wait and its agent's name."""
+    from chat_core.ops import people, queueing
     name = people.names(core, [session.assigned_agent]).get(session.assigned_agent or "")
     return owner_view(session, queueing.queue_of(core, session, agents), name if session.assigned_agent else None)
 
 
 @app.route("POST", "/")
 def touch(req: Request) -> dict:
+    from chat_core.ops import sessions
     request = validation.touch_request(req.json())
     token = request.token or req.token
     if request.message is None:
@@ -31,6 +32,7 @@ def touch(req: Request) -> dict:
 
 @app.route("GET", "/messages")
 def own_messages(req: Request) -> dict:
+    from chat_core.ops import messages, people, sessions
     session_id = validation.identifier((req.query.get("sessionId") or [None])[0])
     session = sessions.own_session(req.core, session_id, req.token)
     page = queries.page({k: v for k, v in req.query.items() if k in ("limit", "cursor")})
@@ -42,6 +44,7 @@ def own_messages(req: Request) -> dict:
 
 @app.route("GET", "/export")
 def export(req: Request) -> dict:
+    from chat_core.ops import sessions
     wanted = queries.export_request(req.query, with_session=True)
     assert wanted.session_id is not None
     session, found, next_cursor = sessions.own_export(req.core, wanted.session_id, req.token, wanted.page)

@@ -1,0 +1,221 @@
+"""What a busy desk costs per minute, on paper, from the measured per-operation costs (issue 20, item 7).
+
+    .venv/bin/python -m bench.scale [--visitors 10000] [--agents 300]
+
+COSTS is the one table of per-operation costs: executions, and the Appwrite requests `bench.requests_per_operation`
+counts for the operations it names (tests/test_scale.py measures them and fails when the code moves a figure, so
+the table follows the code). MODEL is the traffic model; every figure printed is COSTS x MODEL, nothing else.
+Appwrite Cloud's plan limits are quoted with their source; a figure that could not be confirmed says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, replace
+
+# operation: (executions, [labels printed by bench.requests_per_operation, summed], divisor, what)
+COSTS: dict[str, tuple[int, list[str], int, str]] = {
+    "open": (1, ["create-session"], 1, "create-session"),
+    "bot_message": (3, ["an answered visitor message, in all (widget 5, bot 4, bot on its reply 0; 3 executions)"],
+                    1, "a visitor message the bot answers: touch-session, bot, bot on its own reply"),
+    "escalate": (1, ["escalate (HTTP), nobody free: waits, with its queue"], 1, "'Talk to a person', nobody free"),
+    "assign_on_close": (1, ["close-session: the freed slot assigns the next waiter"], 1,
+                        "an agent closes; the freed slot assigns the next waiter"),
+    "visitor_to_agent": (2, ["touch-session with a message, an agent holds the session",
+                             "bot (event) on a visitor message an agent holds"], 1,
+                         "a visitor message in an agent's chat, and the bot's event on it"),
+    "agent_reply": (2, ["touch-session, an agent's reply", "bot (event) on an agent's reply"], 1,
+                    "an agent's reply, and the bot's event on it"),
+    "heartbeat": (1, ["touch-session (heartbeat)"], 1, "the widget's heartbeat"),
+    "waiting_check": (1, ["touch-session GET /messages, waiting (the widget's poll, with its queue)"], 1,
+                      "a waiting visitor's check (its place and wait)"),
+    "idle_sweep_100": (1, ["idle sweep: 100 idle sessions closed"], 100,
+                       "the sweep, per idle session closed (100 in one run: 8 + 3 each)"),
+    "console_refresh": (3, ["the agent console's refresh (3 list-sessions executions)"], 1,
+                        "one agent console refresh: queue + summary, mine, active"),
+    "console_heartbeat": (1, ["assign-agent /availability: the console's heartbeat"], 1, "the console's heartbeat"),
+    "minute_pass": (1, ["fold (schedule: nothing to fold)"], 1, "list-sessions' minute pass, nothing to fold"),
+    "fold_100": (0, ["fold (schedule: 100 sessions, 100 not folded yet, 100 transitions of 100 to move)"], 100,
+                 "the fold, per session with one transition (100 in one run, minus the pass's 12 below)"),
+}
+
+# The measured figures (bench.requests_per_operation, this code); tests/test_scale.py checks them.
+MEASURED: dict[str, int] = {
+    "create-session": 3,
+    "an answered visitor message, in all (widget 5, bot 4, bot on its reply 0; 3 executions)": 9,
+    "escalate (HTTP), nobody free: waits, with its queue": 9,
+    "close-session: the freed slot assigns the next waiter": 12,
+    "touch-session with a message, an agent holds the session": 5,
+    "bot (event) on a visitor message an agent holds": 1,
+    "touch-session, an agent's reply": 4,
+    "bot (event) on an agent's reply": 0,
+    "touch-session (heartbeat)": 3,
+    "touch-session GET /messages, waiting (the widget's poll, with its queue)": 2,
+    "idle sweep: 100 idle sessions closed": 308,
+    "the agent console's refresh (3 list-sessions executions)": 5,
+    "assign-agent /availability: the console's heartbeat": 2,
+    "fold (schedule: nothing to fold)": 12,
+    "fold (schedule: 100 sessions, 100 not folded yet, 100 transitions of 100 to move)": 218,
+}
+
+
+def cost(name: str) -> tuple[int, float]:
+    """(executions, requests) of one operation, from COSTS and MEASURED."""
+    executions, labels, divisor, _ = COSTS[name]
+    requests = sum(MEASURED[label] for label in labels) / divisor
+    if name == "fold_100":
+        requests = (MEASURED[labels[0]] - MEASURED["fold (schedule: nothing to fold)"]) / divisor
+    return executions, requests
+
+
+@dataclass(frozen=True)
+class Model:
+    visitors: int = 10_000          # open chats at any moment
+    agents: int = 300               # consoles open, each an agent at work
+    capacity: int = 3               # chats an agent holds at once (AGENT_CAPACITY defaults to 5; 3 is a busy desk)
+    bot_minutes: float = 8.0        # a chat the bot ends (or the visitor leaves): its length
+    escalate_share: float = 0.08    # chats that ask for a person ...
+    before_escalate: float = 3.0    # ... after this many minutes with the bot,
+    wait_minutes: float = 2.0       # ... wait this long on average (agents free up, availability lags),
+    agent_minutes: float = 8.0      # ... then talk to an agent this long; the agent closes it
+    visitor_rate: float = 0.5       # messages a visitor writes per minute (bot or agent)
+    agent_rate: float = 0.5         # messages an agent writes per minute per chat
+    live_share: float = 1.0         # widgets with a Realtime socket (an anonymous account); the rest poll
+    poll_checks: float = 28 / (230 / 60)  # checks a minute without a socket: the typical chat's 28 in 230 s
+    heartbeats: float = 0.2         # a live widget's heartbeat/safety-net check: every 5 min (an upper bound)
+    debounce_s: float = 0.1         # the console refreshes 100 ms after the last signal (trailing)
+    safety_net_s: float = 60.0      # ... and at least once a minute while live
+
+    def populations(self) -> dict[str, float]:
+        # visitors = arrivals x mean time in the desk (Little's law), split by state
+        per_arrival = ((1 - self.escalate_share) * self.bot_minutes
+                       + self.escalate_share * (self.before_escalate + self.wait_minutes + self.agent_minutes))
+        arrivals = self.visitors / per_arrival
+        escalations = arrivals * self.escalate_share
+        return {"arrivals": arrivals, "escalations": escalations,
+                "with_bot": arrivals * ((1 - self.escalate_share) * self.bot_minutes
+                                        + self.escalate_share * self.before_escalate),
+                "waiting": escalations * self.wait_minutes, "with_agent": escalations * self.agent_minutes,
+                "bot_closes": arrivals * (1 - self.escalate_share)}
+
+
+def per_minute(m: Model) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+    """{line: (executions, requests)} a minute, and the Realtime figures."""
+    p = m.populations()
+    lines: dict[str, tuple[float, float]] = {}
+
+    def add(line, name, times):
+        executions, requests = cost(name)
+        lines[line] = (executions * times, requests * times)
+
+    # Realtime events: one per session signal (each stored message, each change of status: escalate 1, close and
+    # the next waiter's assignment 2, an idle close 1), one per move of the queue's row
+    queue_moves = p["escalations"] * 2          # someone joins, someone is served
+    session_signals = (p["with_bot"] * m.visitor_rate * 2 + p["with_agent"] * (m.visitor_rate + m.agent_rate)
+                       + p["escalations"] * 1 + p["escalations"] * 2 + p["bot_closes"])
+    add("open", "open", p["arrivals"])
+    add("visitor messages the bot answers", "bot_message", p["with_bot"] * m.visitor_rate)
+    add("ask for a person", "escalate", p["escalations"])
+    add("agent closes, next waiter assigned", "assign_on_close", p["escalations"])
+    add("visitor messages to an agent", "visitor_to_agent", p["with_agent"] * m.visitor_rate)
+    add("agent replies", "agent_reply", p["with_agent"] * m.agent_rate)
+    live = m.live_share
+    add("widget heartbeats and safety-net checks (live)", "heartbeat",
+        (p["with_bot"] + p["with_agent"]) * live * m.heartbeats)
+    # A live waiting widget checks every 60 s and once on each move of the queue's row, within the tab's cap of 12
+    # checks a minute (web/widget/policy.js)
+    checks_waiting = min(TAB_CHECKS, 1.0 + queue_moves)
+    add("waiting visitors' checks (live: every 60 s, and on each queue move)", "waiting_check",
+        p["waiting"] * live * checks_waiting)
+    add("checks without a socket (polling)", "waiting_check", m.visitors * (1 - live) * m.poll_checks)
+    add("idle sweep closes (the bot's chats; one run a minute)", "idle_sweep_100", p["bot_closes"])
+    lines["idle sweep closes (the bot's chats; one run a minute)"] = (
+        1, lines["idle sweep closes (the bot's chats; one run a minute)"][1])
+    add("the minute's pass", "minute_pass", 1)
+    folded = p["bot_closes"] * 2 + p["escalations"] * 4   # start+close; start, escalate, assign, close
+    add("the fold (one per changed session and transition)", "fold_100", folded)
+    lines["the fold (one per changed session and transition)"] = (0, lines[
+        "the fold (one per changed session and transition)"][1])
+    rate = (session_signals + queue_moves) / 60           # events a second every console hears
+    refreshes = 60 * (rate * math.exp(-rate * m.debounce_s)) + 60 / m.safety_net_s
+    add("agent consoles' refreshes", "console_refresh", m.agents * refreshes)
+    add("agent consoles' heartbeats", "console_heartbeat", m.agents * min(2.0, refreshes))
+    connections = m.visitors * live + m.agents
+    messages = (session_signals * (live + m.agents) + queue_moves * (p["waiting"] * live + m.agents))
+    realtime = {"connections": connections, "messages": messages, "events_per_second": rate,
+                "console_refreshes_per_minute": refreshes}
+    return lines, realtime
+
+
+TAB_CHECKS = 12  # web/widget/policy.js: a tab's checks and heartbeats a minute, at most
+MINUTES_A_MONTH = 30 * 24 * 60
+# Appwrite Cloud, Pro plan, a month. (figure or None, source, how sure)
+CLOUD_PRO = {
+    "executions": (3_500_000, "third-party summary of appwrite.io/pricing (api-evangelist/appwrite "
+                   "plans/appwrite-plans-pricing.yml, read 2026-09-12); not confirmed on an Appwrite page here"),
+    "database operations (reads 1,750,000 + writes 750,000)": (2_500_000, "appwrite/website docs "
+                   "advanced/platform/database-reads-and-writes: counted per ROW read or written, not per request"),
+    "Realtime concurrent connections": (500, "the same third-party summary and an Appwrite changelog draft "
+                   "(appwrite/website PR 2825, open); a peak, not a monthly sum (appwrite discussion 11785)"),
+    "Realtime messages": (6_000_000, "only an Appwrite changelog draft (appwrite/website PR 2825, open, "
+                   "enforcement from 2026-04-15); not confirmed"),
+}
+
+
+def report(m: Model) -> str:
+    p = m.populations()
+    lines, rt = per_minute(m)
+    out = [f"Traffic model: {m.visitors:,} open chats, {m.agents} agents x {m.capacity} chats; "
+           f"{p['arrivals']:,.0f} chats start a minute; {m.escalate_share:.0%} ask for a person after "
+           f"{m.before_escalate:g} min, wait {m.wait_minutes:g} min, talk {m.agent_minutes:g} min; the bot's chats "
+           f"last {m.bot_minutes:g} min and end by the idle sweep; {m.visitor_rate:g} visitor and {m.agent_rate:g} "
+           f"agent messages a minute; {m.live_share:.0%} of widgets on Realtime.",
+           f"At a moment: {p['with_bot']:,.0f} with the bot, {p['waiting']:,.0f} waiting, "
+           f"{p['with_agent']:,.0f} with an agent ({p['with_agent'] / (m.agents * m.capacity):.0%} of the slots).",
+           "", f"{'per minute':<70}{'executions':>12}{'requests':>12}"]
+    total_e = total_r = 0.0
+    for line, (e, r) in lines.items():
+        out.append(f"{line:<70}{e:>12,.0f}{r:>12,.0f}")
+        total_e += e
+        total_r += r
+    out += [f"{'total':<70}{total_e:>12,.0f}{total_r:>12,.0f}", "",
+            f"Realtime: {rt['connections']:,.0f} concurrent connections; {rt['events_per_second']:.0f} signal "
+            f"events a second, each to the session's widget and all {m.agents} consoles: {rt['messages']:,.0f} "
+            f"messages a minute. The consoles' 100 ms debounce then fires {rt['console_refreshes_per_minute']:.2f} "
+            "times a minute (events never pause that long): they refresh on the 60 s safety net, not on signals.",
+            "", "Appwrite Cloud Pro, included a month, and how long this load takes to use it up:"]
+    use = {"executions": total_e, "database operations (reads 1,750,000 + writes 750,000)": total_r,
+           "Realtime messages": rt["messages"]}
+    binding = []
+    for limit, (figure, source) in CLOUD_PRO.items():
+        if limit == "Realtime concurrent connections":
+            verdict = f"exceeded from the first minute ({rt['connections']:,.0f} at once)"
+            binding.append((0.0, limit))
+        else:
+            minutes = figure / use[limit]
+            binding.append((minutes, limit))
+            verdict = f"used up in {minutes:,.0f} min ({use[limit] * MINUTES_A_MONTH / figure:,.0f}x a month)"
+        out.append(f"- {limit}: {figure:,}: {verdict}. Source: {source}.")
+    out += ["  Database requests are a floor for billed operations: a list is billed per row it returns.",
+            f"Binds first: {min(binding)[1]}; then " + ", ".join(b for _, b in sorted(binding)[1:]) + ".",
+            "On Pro each is bought beyond the plan up to the budget cap (not a hard stop). Self-hosted, none of "
+            f"these apply; the database must serve {total_r / 60:,.0f} requests a second (this project measured "
+            "about 150 a second on its 2-core local stack, which is not Appwrite: no self-hosted figure is known "
+            "here).",
+            f"This project's own ceiling binds before all of them: SESSIONS_PER_MINUTE defaults to 600, this desk "
+            f"starts {p['arrivals']:,.0f} a minute."]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=Model.visitors)
+    parser.add_argument("--agents", type=int, default=Model.agents)
+    parser.add_argument("--live-share", type=float, default=Model.live_share)
+    args = parser.parse_args()
+    print(report(replace(Model(), visitors=args.visitors, agents=args.agents, live_share=args.live_share)))
+
+
+if __name__ == "__main__":
+    main()
