@@ -1,186 +1,189 @@
-"""The chat story of issue 20, step by step, on the local stack; and, given a running Node system, on theirs.
+"""The chat story of issue 20, step by step, on the local stack: ours, and side by side the Node system we replace.
 
-    .venv/bin/python -m bench.story [--runs 5] [--node-url URL --node-token TOKEN]
+    .venv/bin/python -m bench.story [--runs 5] [--warm 3]
+        [--node-url URL --node-token TOKEN --stack-port 18787 --llm-port 18788 --node-key KEY] [--trace]
 
-The story: open, three questions the bot answers, ask for a human, claim, agent reply, admin list. Ours runs
-through executions over loopback HTTP as a widget, the reference bot (its event executions), an agent and an admin
-would; each step waits until the stack is idle (the bot's event executions done), so the requests it counts are the
-step's whole cost: every TablesDB/Users request the stack serves meanwhile, bot included. Latency is the step's
-execution at the client (the bot's reply is not in the visitor's execution: it arrives over Realtime). Medians over
-`--runs` stories.
+The story: open, three questions the bot answers, ask for a human, claim, agent reply, admin list.
 
-Theirs (Aamirgheewale/ai-support `apps/api` at 920d408, not part of this repository, started separately): the same
-story through its own interface, Socket.IO for the visitor and the agent (`start_session`, `user_message`,
-`agent_takeover`, `agent_message`) and HTTP for the admin (`GET /admin/sessions`, bearer `--node-token`); needs the
-`python-socketio` client. This driver was written from their routes and has NOT been run against their system;
-it times their steps at the client only (their Appwrite requests are not counted yet: that needs their
-APPWRITE_ENDPOINT on a counting stack). Without `--node-url` the bench prints ours and says the comparison needs
-theirs running.
+Ours runs through executions over loopback HTTP as a widget, the bot (its event executions), an agent and an admin
+would, twice per round: with the reference FAQ bot, and with the bot's model provider (BOT_LLM_ENDPOINT) pointed at
+a loopback chat-API stand-in (tests/llm_standin.py). Theirs (Aamirgheewale/ai-support `apps/api` at 920d408, started
+beforehand with its Appwrite endpoint on `--stack-port`, this stand-in's project ID and `--node-key`, and its Gemini
+base URL on `--llm-port`: bench/story_node.py) runs after each of ours, on the same stand-in, in the same process's
+stack: ours (FAQ), theirs, ours (model), theirs, and so on. Their collections are made on the stand-in from their
+documented schema (bench/node_schema.py).
+
+Requests: every TablesDB/Users/Databases request the stand-in serves in the step's window, bot included. Each step
+starts when the stand-in is idle and ends when it is idle again (ours: no execution queued or running; theirs: no
+request for 0.3 s), so a window holds one side's requests only. Latency: from the step's start until its outcome
+is stored and seen: theirs until the visitor's socket (or the admin's HTTP client) receives it; ours until the
+execution answered AND the step's last row write is committed (for a question that is the bot's reply's Realtime
+signal, written after the reply; the socket's delivery is not waited for), which can only overstate ours. Both
+sides warm up with `--warm` stories first (the same number, so their admin lists see as many sessions). The figures
+are medians over `--runs` rounds; the story's row is the median of the per-story sums.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from llm_standin import ChatApiStandIn, completion, generation  # noqa: E402
 from stack_support import Party, function_variables  # noqa: E402
 
-from bench import ROOMY_BUDGETS  # noqa: E402
-from bench.stack import Counted  # noqa: E402
+from bench import ROOMY_BUDGETS, node_schema  # noqa: E402
+from bench.story_node import AGENT_REPLY, HANDOFF, QUESTIONS, STEPS, Step, Traced, their_story  # noqa: E402
 from devstack.server import Stack  # noqa: E402
 
 ADMIN_SECRET = "story-admin-secret"
 AGENT = "agent-story"
-QUESTIONS = ("What are your opening hours?", "How long does shipping take?", "How do I return an item?")
-HANDOFF = "I want to talk to a person"
-STEPS = ("open", "question 1", "question 2", "question 3", "ask for a human", "claim", "agent reply", "admin list")
+MODEL_ANSWER = "Our opening hours are Monday to Friday, 9 to 17."
+TARGETS = {"requests": 2.0, "latency": 3.0}  # issue 20, item 1: theirs / ours at least
+OURS_FAQ, OURS_MODEL, THEIRS = "ours (FAQ bot)", "ours (model)", "theirs"
 
 
-def step(stack: Stack, counted: Counted, action: Callable[[], tuple[int, dict]]) -> tuple[int, float, dict]:
-    """Runs one step: (requests served until the stack is idle again, the client's ms, the answer)."""
-    before = counted.count
-    started = time.perf_counter()
-    status, answer = action()
-    took = (time.perf_counter() - started) * 1000
-    assert status in (200, 201), (status, answer)
-    assert stack.wait_idle(15)
-    return counted.count - before, took, answer
+def answer_for(body: dict) -> tuple[int, dict]:
+    """The model stand-in's one answer, in the shape each side's client reads."""
+    return generation(MODEL_ANSWER) if isinstance(body, dict) and "contents" in body else completion(MODEL_ANSWER)
 
 
-def our_story(stack: Stack, counted: Counted, widget: Party, agent: Party, admin: Party) -> dict[str, tuple]:
-    figures: dict[str, tuple] = {}
-    n, ms, created = step(stack, counted, lambda: widget.run("create-session", {}))
-    figures["open"] = (n, ms)
-    sid, me = created["sessionId"], {"x-session-token": created["token"]}
+class Ours:
+    def __init__(self, stack: Stack, traced: Traced) -> None:
+        self.stack, self.traced = stack, traced
+        self.widget, self.agent = Party(stack, key=False), Party(stack, user=AGENT)
+        self.admin = Party(stack, headers={"x-chat-secret": ADMIN_SECRET})
 
-    def say(text: str) -> Callable[[], tuple[int, dict]]:
-        return lambda: widget.run("touch-session", {"sessionId": sid, "message": {"text": text}}, headers=me)
-
-    for i, question in enumerate(QUESTIONS, 1):
-        figures[f"question {i}"] = step(stack, counted, say(question))[:2]
-    figures["ask for a human"] = step(stack, counted, say(HANDOFF))[:2]
-    figures["claim"] = step(stack, counted, lambda: agent.run("assign-agent", {"sessionId": sid}, path="/claim"))[:2]
-    figures["agent reply"] = step(stack, counted, lambda: agent.run(
-        "touch-session", {"sessionId": sid, "message": {"role": "agent", "text": "Hello, I am here to help."}}))[:2]
-    figures["admin list"] = step(stack, counted, lambda: admin.run("list-sessions", method="GET"))[:2]
-    assert admin.run("close-session", {"sessionId": sid})[0] == 200  # not in the story: frees the agent's slot
-    assert stack.wait_idle(15)
-    return figures
-
-
-def ours(runs: int, port: int) -> list[dict[str, tuple]]:
-    with tempfile.TemporaryDirectory() as data, \
-            function_variables({**ROOMY_BUDGETS, "ADMIN_SECRET": ADMIN_SECRET, "AUTO_ASSIGN": "off"}), \
-            Stack(data_dir=Path(data), port=port, run_scheduler=False) as stack:
-        stack.add_user(AGENT, AGENT, ["agent"])
-        counted = Counted(stack.rest)
-        widget, agent = Party(stack, key=False), Party(stack, user=AGENT)
-        admin = Party(stack, headers={"x-chat-secret": ADMIN_SECRET})
-        our_story(stack, counted, widget, agent, admin)  # warm: every function's first execution, JWT verified
-        return [our_story(stack, counted, widget, agent, admin) for _ in range(runs)]
-
-
-def their_story(url: str, token: str, timeout: float = 30.0) -> dict[str, tuple]:
-    """Theirs, timed at the client; requests are filled in by the caller when their Appwrite is our stack."""
-    import requests
-    import socketio  # python-socketio's client: their visitor and agent speak Socket.IO
-
-    figures: dict[str, tuple] = {}
-    sid = f"story_{uuid.uuid4().hex[:12]}"
-    visitor, agent = socketio.Client(), socketio.Client()
-    answered: list[dict] = []
-    heard: dict[str, int] = {}
-    visitor.on("bot_message", lambda data: answered.append(data))
-    for event in ("session_started", "agent_joined", "agent_message"):  # what the visitor's room is told
-        visitor.on(event, lambda data, event=event: heard.__setitem__(event, heard.get(event, 0) + 1))
-    visitor.connect(url)
-    agent.connect(url)
-
-    def until(condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the Node system did not answer in time")
-            time.sleep(0.005)
-
-    def timed(name: str, action: Callable[[], None]) -> None:
+    def step(self, action: Callable[[], tuple[int, dict]]) -> tuple[Step, dict]:
+        assert self.stack.wait_idle(30)
+        self.traced.wait_quiet(0.02)
+        self.traced.begin()
         started = time.perf_counter()
-        action()
-        figures[name] = (None, (time.perf_counter() - started) * 1000)
+        status, answer = action()
+        answered = time.perf_counter()
+        assert status in (200, 201), (status, answer)
+        assert self.stack.wait_idle(30)
+        self.traced.wait_quiet(0.02)
+        return self.traced.close(started, max(answered, self.traced.last_write)), answer
 
-    def emit_until(client: socketio.Client, event: str, data: dict, answer: str) -> Callable[[], None]:
-        def action() -> None:
-            seen = heard.get(answer, 0)
-            client.emit(event, data)
-            until(lambda: heard.get(answer, 0) > seen)
-        return action
+    def story(self) -> dict[str, Step]:
+        figures: dict[str, Step] = {}
+        figures["open"], created = self.step(lambda: self.widget.run("create-session", {}))
+        sid, me = created["sessionId"], {"x-session-token": created["token"]}
 
-    timed("open", emit_until(visitor, "start_session", {"sessionId": sid, "userMeta": {}}, "session_started"))
-    for i, question in enumerate((*QUESTIONS, HANDOFF), 1):
-        seen = len(answered)
-        visitor.emit("user_message", {"sessionId": sid, "text": question})
-        name = f"question {i}" if i <= len(QUESTIONS) else "ask for a human"
-        timed(name, lambda seen=seen: until(lambda: len(answered) > seen))
-    timed("claim", emit_until(agent, "agent_takeover", {"sessionId": sid, "agentId": AGENT}, "agent_joined"))
-    timed("agent reply", emit_until(agent, "agent_message", {"sessionId": sid, "agentId": AGENT,
-                                                             "text": "Hello, I am here to help."}, "agent_message"))
-    timed("admin list", lambda: requests.get(f"{url}/admin/sessions", headers={"Authorization": f"Bearer {token}"},
-                                             timeout=timeout).raise_for_status())
-    visitor.disconnect()
-    agent.disconnect()
-    return figures
+        def say(text: str) -> Callable[[], tuple[int, dict]]:
+            return lambda: self.widget.run("touch-session", {"sessionId": sid, "message": {"text": text}}, headers=me)
+
+        for i, question in enumerate(QUESTIONS, 1):
+            figures[f"question {i}"] = self.step(say(question))[0]
+        figures["ask for a human"] = self.step(say(HANDOFF))[0]
+        figures["claim"] = self.step(lambda: self.agent.run("assign-agent", {"sessionId": sid}, path="/claim"))[0]
+        figures["agent reply"] = self.step(lambda: self.agent.run(
+            "touch-session", {"sessionId": sid, "message": {"role": "agent", "text": AGENT_REPLY}}))[0]
+        figures["admin list"] = self.step(lambda: self.admin.run("list-sessions", method="GET"))[0]
+        assert self.admin.run("close-session", {"sessionId": sid})[0] == 200  # not in the story: frees the slot
+        assert self.stack.wait_idle(30)
+        return figures
 
 
-def medians(stories: list[dict[str, tuple]]) -> dict[str, tuple]:
-    """step -> (median requests or None, median ms), and the story's: the median of the sums."""
-    out = {}
-    for name in (*STEPS, "story"):
-        if name == "story":
-            counts = [sum(s[k][0] for k in STEPS) if all(s[k][0] is not None for k in STEPS) else None
-                      for s in stories]
-            times = [sum(s[k][1] for k in STEPS) for s in stories]
-        else:
-            counts = [s[name][0] for s in stories]
-            times = [s[name][1] for s in stories]
-        known = [c for c in counts if c is not None]
-        out[name] = (statistics.median(known) if known else None, statistics.median(times))
+def run(args: argparse.Namespace) -> dict[str, list[dict[str, Step]]]:
+    stories: dict[str, list[dict[str, Step]]] = {OURS_FAQ: [], OURS_MODEL: [], THEIRS: []}
+    with ExitStack() as on_exit:
+        data = on_exit.enter_context(tempfile.TemporaryDirectory())
+        api = on_exit.enter_context(ChatApiStandIn(answer_for, port=args.llm_port))
+        model = {"BOT_LLM_ENDPOINT": api.endpoint, "BOT_LLM_API_KEY": "sk-local-story", "BOT_LLM_MODEL": "stand-in"}
+        on_exit.enter_context(function_variables({**ROOMY_BUDGETS, "ADMIN_SECRET": ADMIN_SECRET,
+                                                  "AUTO_ASSIGN": "off"}))
+        stack = on_exit.enter_context(Stack(data_dir=Path(data), port=args.stack_port, run_scheduler=False))
+        stack.add_user(AGENT, AGENT, ["agent"])
+        if args.node_url:  # their key: the scopes their Databases calls need, as an admin would make it
+            stack.keys.add(args.node_key, {"documents.read", "documents.write"})
+            node_schema.create(stack.endpoint, stack.project_id, stack.api_key)
+        traced = Traced(stack)
+        ours = Ours(stack, traced)
+
+        def play(side: str) -> dict[str, Step]:
+            if side == THEIRS:
+                return their_story(args.node_url, args.node_token, traced, AGENT)
+            with function_variables(model if side == OURS_MODEL else {"BOT_LLM_ENDPOINT": ""}):
+                return ours.story()
+
+        rounds = [OURS_FAQ, THEIRS, OURS_MODEL, THEIRS] if args.node_url else [OURS_FAQ, OURS_MODEL]
+        for side in dict.fromkeys(rounds):  # the same number of warm-up stories per side
+            for _ in range(args.warm):
+                play(side)
+        for _ in range(args.runs):
+            for side in rounds:
+                stories[side].append(play(side))
+        if args.trace:
+            print(f"stand-in: {stack.endpoint}, project {stack.project_id}; model stand-in {api.endpoint}")
+    return {side: runs for side, runs in stories.items() if runs}
+
+
+def medians(stories: list[dict[str, Step]]) -> dict[str, tuple[float, float, float]]:
+    """step -> (median requests, median ms, median ms serving requests); "story": medians of the per-story sums."""
+    out = {name: (statistics.median(s[name].requests for s in stories), statistics.median(s[name].ms for s in stories),
+                  statistics.median(s[name].request_ms for s in stories)) for name in STEPS}
+    out["story"] = tuple(statistics.median(sum(getattr(s[k], f) for k in STEPS) for s in stories)  # type: ignore
+                         for f in ("requests", "ms", "request_ms"))
     return out
+
+
+def report(stories: dict[str, list[dict[str, Step]]], args: argparse.Namespace) -> None:
+    figures = {side: medians(runs) for side, runs in stories.items()}
+    sides = list(figures)
+    per_side = {side: len(runs) for side, runs in stories.items()}
+    print(f"the story, {args.runs} rounds after {args.warm} warm-up stories per side "
+          f"(stories per side: {per_side}); medians; the story's row: the median of the per-story sums")
+    print(f"{'step':<16}" + "".join(f"{side + ' req':>21}{'ms':>8}" for side in sides))
+    for name in (*STEPS, "story"):
+        print(f"{name:<16}" + "".join(f"{figures[s][name][0]:>21g}{figures[s][name][1]:>8.1f}" for s in sides))
+    print("\nours, ms serving TablesDB requests / the rest (the runner's execution, HTTP, the SDK) per step:")
+    for side in (OURS_FAQ, OURS_MODEL):
+        split = {name: (figures[side][name][2], figures[side][name][1] - figures[side][name][2])
+                 for name in (*STEPS, "story")}
+        print(f"  {side}: " + ", ".join(f"{name} {a:.1f}/{b:.1f}" for name, (a, b) in split.items()))
+    if THEIRS not in figures:
+        print("\nthe comparison needs theirs running: --node-url URL --node-token TOKEN (bench/story.py's docstring)")
+    else:
+        theirs = figures[THEIRS]["story"]
+        print()
+        for side in (OURS_FAQ, OURS_MODEL):
+            ours = figures[side]["story"]
+            for what, ratio in (("requests", theirs[0] / ours[0]), ("latency", theirs[1] / ours[1])):
+                met = "met" if ratio >= TARGETS[what] else "NOT met"
+                print(f"{what} per story, theirs / {side}: {ratio:.2f}x (target >= {TARGETS[what]:g}x: {met})")
+    if args.trace:
+        for side, runs in stories.items():
+            print(f"\n{side}, the last story's requests per step:")
+            for name in STEPS:
+                step = runs[-1][name]
+                print(f"  {name} ({step.requests}, {step.ms:.1f} ms, {step.request_ms:.1f} ms serving them): "
+                      + "; ".join(step.trace))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--port", type=int, default=0, help="our stack's port (0: any free one)")
-    parser.add_argument("--node-url", help="a running Node system's base URL (theirs)")
-    parser.add_argument("--node-token", default="", help="an admin's bearer token for theirs")
+    parser.add_argument("--warm", type=int, default=3, help="warm-up stories per side, not measured")
+    parser.add_argument("--stack-port", type=int, default=0, help="the stand-in's port (theirs points at it)")
+    parser.add_argument("--llm-port", type=int, default=0, help="the model stand-in's port (theirs points at it)")
+    parser.add_argument("--node-url", help="the running Node system's base URL (theirs)")
+    parser.add_argument("--node-token", default=os.environ.get("NODE_ADMIN_TOKEN", ""),
+                        help="their admin bearer token (their ADMIN_SHARED_SECRET)")
+    parser.add_argument("--node-key", default="node-story-key", help="the API key their system sends")
+    parser.add_argument("--trace", action="store_true", help="list each step's requests (method + path)")
     args = parser.parse_args()
-    our = medians(ours(args.runs, args.port))
-    their = medians([their_story(args.node_url, args.node_token) for _ in range(args.runs)]) if args.node_url \
-        else None
-    print(f"story over {args.runs} runs (medians; the story's row: the median of the sums)")
-    header = f"{'step':<18}{'our requests':>13}{'our ms':>9}"
-    if their:
-        header += f"{'their requests':>15}{'their ms':>10}{'requests x':>11}{'latency x':>10}"
-    print(header)
-    for name in (*STEPS, "story"):
-        n, ms = our[name]
-        line = f"{name:<18}{n:>13g}{ms:>9.1f}"
-        if their:
-            tn, tms = their[name]
-            ratio = f"{tn / n:.2f}" if tn is not None and n else "-"
-            line += f"{tn if tn is not None else '-':>15}{tms:>10.1f}{ratio:>11}{tms / ms:>10.2f}"
-        print(line)
-    if not their:
-        print("the comparison needs theirs running: --node-url URL (Aamirgheewale/ai-support apps/api, 920d408)")
+    report(run(args), args)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ class Engine:
 
     @staticmethod
     def _sql_type(column: Column) -> str:
-        return "INTEGER" if column.kind in ("integer", "boolean") else "TEXT"
+        return {"integer": "INTEGER", "boolean": "INTEGER", "double": "REAL"}.get(column.kind, "TEXT")
 
     def close(self) -> None:
         with self._lock:

@@ -47,6 +47,7 @@ from .project import (
     stamp,
     table_column_view,
 )
+from .schema import FLOAT_MAX
 from .versions import SERVER_VERSION
 
 log = logging.getLogger("devstack.manage")
@@ -54,7 +55,8 @@ log = logging.getLogger("devstack.manage")
 VERSION = SERVER_VERSION  # the one version the stack plays (devstack/versions.py)
 Response = tuple[int, dict[str, str], bytes]
 _QUERY_KEY = re.compile(r"^queries\[(\d*)\]$")
-COLUMN_TYPES = ("string", "integer", "boolean", "datetime", "enum")  # what appwrite.json declares (devstack/schema.py)
+# What appwrite.json declares (devstack/schema.py), and `float` (stored as type `double`: Attributes/Float/Create.php)
+COLUMN_TYPES = ("string", "integer", "boolean", "datetime", "enum", "float")
 RUNTIMES = ("python-3.8", "python-3.9", "python-3.10", "python-3.11", "python-3.12")  # self-hosted 1.8 tops at 3.12
 SPECIFICATIONS = ("s-0.5vcpu-512mb", "s-1vcpu-512mb", "s-1vcpu-1gb", "s-2vcpu-2gb", "s-2vcpu-4gb", "s-4vcpu-4gb",
                   "s-4vcpu-8gb", "s-8vcpu-4gb", "s-8vcpu-8gb")  # app/config/specifications.php (1.8.1)
@@ -305,7 +307,8 @@ class ManagementApi:
                               "exists. Attribute keys must be unique, try again with a different key.")
         if _bool(r.param("array", False), "array"):
             raise EngineError(400, "general_argument_invalid", f"The local stack does not serve array {kind}s.")
-        spec = {"key": key, "type": type_, "required": _bool(_required(r, "required"), "required"),
+        spec = {"key": key, "type": "double" if type_ == "float" else type_,
+                "required": _bool(_required(r, "required"), "required"),
                 "array": False, "default": r.param("default")}
         if type_ == "string":
             spec["size"] = _int(_required(r, "size"), "size", 1, 1_073_741_824)
@@ -315,6 +318,12 @@ class ManagementApi:
             spec["elements"] = _elements(_required(r, "elements"))
         if type_ == "integer":
             spec["min"], spec["max"] = r.param("min"), r.param("max")
+        if type_ == "float":  # `$min ??= -PHP_FLOAT_MAX; $max ??= PHP_FLOAT_MAX`, kept as floats
+            low, high = r.param("min"), r.param("max")
+            spec["min"] = -FLOAT_MAX if low is None else _float(low, "min")
+            spec["max"] = FLOAT_MAX if high is None else _float(high, "max")
+            if spec["min"] > spec["max"]:
+                raise EngineError(400, "attribute_value_invalid", "Minimum value must be lesser than maximum value")
         _check_column(spec, kind)
         column = column_model(spec, stamp(), status="processing")
         self.state.add_column(table_key, column)
@@ -324,7 +333,7 @@ class ManagementApi:
         table_key, column = self._find_column(r, key)
         kind = "attribute"
         declared = column.get("format") or column["type"]
-        if type_ != declared:
+        if {"float": "double"}.get(type_, type_) != declared:
             raise EngineError(400, f"{kind}_type_invalid", f"{kind.capitalize()} type is {declared}, not {type_}.")
         if r.param("newKey") not in (None, "", key):
             raise EngineError(400, "general_argument_invalid", "The local stack does not rename columns.")
@@ -626,6 +635,13 @@ def _bool(value: Any, name: str) -> bool:
     return params.boolean(value, name, loose=name in _LOOSE_BOOLEANS)
 
 
+def _float(value: Any, name: str) -> float:
+    """`FloatValidator` (not loose): a number, not a boolean."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EngineError(400, "general_argument_invalid", f"Invalid `{name}` param: Value must be a valid float")
+    return float(value)
+
+
 def _int(value: Any, name: str, low: int, high: int) -> int:
     return params.integer_range(value, name, low, high)
 
@@ -675,10 +691,11 @@ def _check_column(spec: dict[str, Any], kind: str) -> None:
     valid = {
         "boolean": isinstance(default, bool),
         "integer": isinstance(default, int) and not isinstance(default, bool),
+        "double": isinstance(default, (int, float)) and not isinstance(default, bool),
         "enum": default in (spec.get("elements") or []),
         "string": isinstance(default, str) and len(default) <= int(spec.get("size") or 0),
     }.get(type_, isinstance(default, str))
-    if type_ == "integer" and valid:
+    if type_ in ("integer", "double") and valid:
         low, high = spec.get("min"), spec.get("max")
         valid = (low is None or default >= low) and (high is None or default <= high)
     if not valid:

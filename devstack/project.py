@@ -71,7 +71,7 @@ def column_model(spec: dict[str, Any], created: str, status: str = "available") 
         model["elements"] = list(spec.get("elements") or [])
     elif kind == "string":
         model["size"] = int(spec.get("size") or 0)
-    elif kind == "integer":
+    elif kind in ("integer", "double"):
         model["min"], model["max"] = spec.get("min"), spec.get("max")
     elif kind == "datetime":
         model["format"] = ""  # createAttribute stores the request's format, empty for datetimes

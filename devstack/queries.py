@@ -176,6 +176,7 @@ _QUERY_VALUE: dict[str, Callable[[Any], Any]] = {
     "string": lambda v: v if isinstance(v, str) else _INVALID,
     "enum": lambda v: v if isinstance(v, str) else _INVALID,
     "integer": _query_int,
+    "double": lambda v: v if isinstance(v, (int, float)) and not isinstance(v, bool) else _INVALID,
     "boolean": lambda v: int(v) if isinstance(v, bool) else _INVALID,
     "datetime": lambda v: normalize_datetime(v) or _INVALID,
 }

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from devstack import params
+from devstack import documents, params
 from devstack.accounts import (
     JWT_DEFAULT_SECONDS,
     JWT_MAX_SECONDS,
@@ -121,9 +121,20 @@ class RestApi:
     def handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str],
                body: bytes, client_ip: str = "") -> Response:
         """Never raises: every failure becomes an Appwrite-shaped JSON error. `client_ip`: the TCP peer, which
-        Appwrite's own rate limits key on (callers cannot choose it; the in-process fake has none)."""
+        Appwrite's own rate limits key on (callers cannot choose it; the in-process fake has none). The legacy
+        document routes run the rows code in their own words (devstack/documents.py)."""
+        path, _, inline_query = path.partition("?")
+        legacy = documents.tablesdb_path(path)
+        if legacy is None:
+            return self._answer(method.upper(), path, query_string or inline_query, headers, body or b"", client_ip)
+        return documents.response(self._answer(method.upper(), legacy, query_string or inline_query, headers,
+                                               documents.request_body(body or b""), client_ip,
+                                               documents.scope(method.upper())))
+
+    def _answer(self, method: str, path: str, query_string: str, headers: Mapping[str, str], body: bytes,
+                client_ip: str, scope: str | None = None) -> Response:
         try:
-            return self._handle(method.upper(), path, query_string or "", headers, body or b"", client_ip)
+            return self._handle(method, path, query_string, headers, body, client_ip, scope)
         except RateLimited as exc:
             status, answer_headers, answer = error_response(exc.code, exc.type, exc.message)
             return status, {**answer_headers, **exc.headers}, answer
@@ -134,9 +145,7 @@ class RestApi:
             return error_response(500, "general_unknown", "Server Error")
 
     def _handle(self, method: str, path: str, query_string: str, headers: Mapping[str, str],
-                body: bytes, client_ip: str = "") -> Response:
-        path, _, inline_query = path.partition("?")
-        query_string = query_string or inline_query
+                body: bytes, client_ip: str = "", scope_override: str | None = None) -> Response:
         if not (path == "/v1" or path.startswith("/v1/")):
             raise _route_not_found()
         segments = [unquote(s) for s in path[len("/v1"):].split("/") if s]
@@ -144,6 +153,7 @@ class RestApi:
         if route is None:
             raise _route_not_found()
         handler, scope = route
+        scope = scope_override or scope
         lower = {k.lower(): v for k, v in headers.items()}
         if scope == ACCOUNT_SCOPE:  # a user's own routes: the project, then the session or JWT, no key
             self._check_project(lower)

@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 # The column types appwrite.json declares (docs/local-stack.md: the stack serves these and no others): string (enum
-# is a string with `format: enum`), integer, boolean, datetime. Any other type, or an array column, is refused when
+# is a string with `format: enum`), integer, boolean, datetime; and double (Appwrite's float attribute, made through
+# the management routes: bench/node_schema.py's collections). Any other type, or an array column, is refused when
 # the schema is read.
-KINDS = ("string", "integer", "boolean", "datetime", "enum")
+KINDS = ("string", "integer", "boolean", "datetime", "enum", "double")
+FLOAT_MAX = 1.7976931348623157e308  # PHP_FLOAT_MAX: a float attribute's bounds when none are given
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
 class Column:
     key: str
-    kind: str  # string | integer | boolean | datetime | enum
+    kind: str  # string | integer | boolean | datetime | enum | double
     required: bool = False
     size: int | None = None
     min: int | None = None
@@ -93,6 +95,9 @@ def _column(raw: dict) -> Column:
     if kind == "integer":  # Appwrite's integer columns are 64-bit when unbounded
         low = INT64_MIN if low is None else low
         high = INT64_MAX if high is None else high
+    if kind == "double":  # Attributes/Float/Create.php: `$min ??= -PHP_FLOAT_MAX; $max ??= PHP_FLOAT_MAX`
+        low = -FLOAT_MAX if low is None else low
+        high = FLOAT_MAX if high is None else high
     return Column(key=raw["key"], kind=kind, required=bool(raw.get("required", False)), size=raw.get("size"),
                   min=low, max=high, default=raw.get("default"), elements=tuple(raw.get("elements") or ()))
 

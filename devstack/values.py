@@ -110,6 +110,14 @@ def _check_integer(column: Column, value: Any) -> int:
     return value
 
 
+def _check_double(column: Column, value: Any) -> float:
+    """utopia-php/database's `FloatValidator` (not loose: a PHP float or int) and the attribute's `Range`."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise invalid(f'Attribute "{column.key}" has invalid type. Value must be a valid float')
+    check_range(column, value)
+    return float(value)
+
+
 def check_range(column: Column, value: float) -> None:
     if (column.min is not None and value < column.min) or (column.max is not None and value > column.max):
         raise invalid(f'Attribute "{column.key}" has invalid format. Value must be a valid range '
@@ -132,7 +140,7 @@ def _check_datetime(column: Column, value: Any) -> str:
 
 _CHECKERS: dict[str, Callable[[Column, Any], Any]] = {
     "string": _check_string, "enum": _check_enum, "integer": _check_integer, "boolean": _check_boolean,
-    "datetime": _check_datetime}
+    "datetime": _check_datetime, "double": _check_double}
 
 
 def to_sql(column: Column, value: Any) -> Any:

@@ -1,5 +1,6 @@
 """A local stand-in for an OpenAI-compatible chat API, on loopback: it records each request and answers from a
-script, so the bot's model mode is tested with no network."""
+script, so the bot's model mode is tested with no network. It can also answer as Gemini's `generateContent` does
+(`generation`), for the Node system the story bench compares with (bench/story.py), whose bot calls Gemini."""
 
 from __future__ import annotations
 
@@ -19,11 +20,20 @@ def completion(content: str) -> Answer:
                               "message": {"role": "assistant", "content": content}}]}
 
 
+def generation(content: str) -> Answer:
+    """What Gemini's `POST /v1beta/models/{model}:generateContent` answers for one reply (the fields
+    @google/generative-ai reads: candidates[0].content.parts[].text, usageMetadata)."""
+    return 200, {"candidates": [{"index": 0, "finishReason": "STOP",
+                                 "content": {"role": "model", "parts": [{"text": content}]}}],
+                 "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2},
+                 "modelVersion": "stand-in"}
+
+
 class ChatApiStandIn:
     """`with ChatApiStandIn() as api:` then point BOT_LLM_ENDPOINT at `api.endpoint`; `api.answers` is the script
     (one answer, or a callable of the request body, per call; the last one repeats); `api.requests` what came in."""
 
-    def __init__(self, *answers: Answer | Callable[[dict], Answer]) -> None:
+    def __init__(self, *answers: Answer | Callable[[dict], Answer], port: int = 0) -> None:
         self.answers = list(answers) or [completion("Hello from the model.")]
         self.requests: list[dict[str, Any]] = []
         self._hold = threading.Event()
@@ -58,7 +68,7 @@ class ChatApiStandIn:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},

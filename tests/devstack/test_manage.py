@@ -72,7 +72,7 @@ def test_string_columns_answer_encrypt_as_appwrite_does(stack):
     ("/attributes/integer", {"key": "n", "required": False, "min": 0, "max": 5, "default": 9},
      (400, "attribute_value_invalid")),
     ("/attributes/relationship", {"key": "r", "required": False}, (400, "general_argument_invalid")),
-    ("/attributes/float", {"key": "f", "required": False}, (400, "general_argument_invalid")),
+    ("/attributes/email", {"key": "f", "required": False}, (400, "general_argument_invalid")),
     ("/attributes/string", {"key": "s", "size": 10, "required": False, "array": True},
      (400, "general_argument_invalid")),
     ("/attributes/string", {"key": "-bad", "size": 10, "required": False}, (400, "general_argument_invalid")),
