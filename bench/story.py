@@ -1,6 +1,6 @@
 """The chat story of issue 20, step by step, on the local stack: ours, and side by side the Node system we replace.
 
-    .venv/bin/python -m bench.story [--runs 5] [--warm 3]
+    .venv/bin/python -m bench.story [--runs 5] [--warm 2]
         [--node-url URL --node-token TOKEN --stack-port 18787 --llm-port 18788 --node-key KEY] [--trace]
 
 The story: open, three questions the bot answers, ask for a human, claim, agent reply, admin list.
@@ -19,8 +19,9 @@ request for 0.3 s), so a window holds one side's requests only. Latency: from th
 is stored and seen: theirs until the visitor's socket (or the admin's HTTP client) receives it; ours until the
 execution answered AND the step's last row write is committed (for a question that is the bot's reply's Realtime
 signal, written after the reply; the socket's delivery is not waited for), which can only overstate ours. Both
-sides warm up with `--warm` stories first (the same number, so their admin lists see as many sessions). The figures
-are medians over `--runs` rounds; the story's row is the median of the per-story sums.
+sides warm up with `--warm` rounds first (a round plays ours twice, FAQ and model, and theirs twice, so each side's
+admin list sees as many sessions). The figures are medians over `--runs` rounds; the story's row is the median of the
+per-story sums.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ def run(args: argparse.Namespace) -> dict[str, list[dict[str, Step]]]:
                 return ours.story()
 
         rounds = [OURS_FAQ, THEIRS, OURS_MODEL, THEIRS] if args.node_url else [OURS_FAQ, OURS_MODEL]
-        for side in dict.fromkeys(rounds):  # the same number of warm-up stories per side
-            for _ in range(args.warm):
+        for _ in range(args.warm):  # whole rounds: each side then holds as many sessions as the other
+            for side in rounds:
                 play(side)
         for _ in range(args.runs):
             for side in rounds:
@@ -142,8 +143,8 @@ def report(stories: dict[str, list[dict[str, Step]]], args: argparse.Namespace) 
     figures = {side: medians(runs) for side, runs in stories.items()}
     sides = list(figures)
     per_side = {side: len(runs) for side, runs in stories.items()}
-    print(f"the story, {args.runs} rounds after {args.warm} warm-up stories per side "
-          f"(stories per side: {per_side}); medians; the story's row: the median of the per-story sums")
+    print(f"the story, {args.runs} rounds after {args.warm} warm-up rounds (stories per side: {per_side}); "
+          "medians; the story's row: the median of the per-story sums")
     print(f"{'step':<16}" + "".join(f"{side + ' req':>21}{'ms':>8}" for side in sides))
     for name in (*STEPS, "story"):
         print(f"{name:<16}" + "".join(f"{figures[s][name][0]:>21g}{figures[s][name][1]:>8.1f}" for s in sides))
@@ -174,7 +175,7 @@ def report(stories: dict[str, list[dict[str, Step]]], args: argparse.Namespace) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--warm", type=int, default=3, help="warm-up stories per side, not measured")
+    parser.add_argument("--warm", type=int, default=2, help="warm-up rounds, not measured")
     parser.add_argument("--stack-port", type=int, default=0, help="the stand-in's port (theirs points at it)")
     parser.add_argument("--llm-port", type=int, default=0, help="the model stand-in's port (theirs points at it)")
     parser.add_argument("--node-url", help="the running Node system's base URL (theirs)")
