@@ -27,7 +27,7 @@ class Client:
         self.events: list[tuple[str, Any, float]] = []
         self._arrived = threading.Condition()
         self._joined = threading.Event()
-        self._socket = connect(f"{base}/socket.io/?EIO=4&transport=websocket", open_timeout=timeout)
+        self._socket = connect(f"{base}/socket.io/?EIO=4&transport=websocket", open_timeout=timeout).__enter__()
         opening = self._socket.recv(timeout)
         if not str(opening).startswith("0"):
             raise ConnectionError(f"not an Engine.IO opening: {opening!r}")
