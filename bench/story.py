@@ -47,7 +47,7 @@ from bench.story_node import AGENT_REPLY, HANDOFF, QUESTIONS, STEPS, Step, Trace
 from devstack.server import Stack  # noqa: E402
 
 ADMIN_SECRET = "story-admin-secret"
-AGENT = "agent-story"
+AGENT = "agent-alice"  # a seeded agent who signs in, as the console does, and keeps its JWT
 MODEL_ANSWER = "Our opening hours are Monday to Friday, 9 to 17."
 TARGETS = {"requests": 2.0, "latency": 3.0}  # issue 20, item 1: theirs / ours at least
 OURS_FAQ, OURS_MODEL, THEIRS = "ours (FAQ bot)", "ours (model)", "theirs"
@@ -61,7 +61,7 @@ def answer_for(body: dict) -> tuple[int, dict]:
 class Ours:
     def __init__(self, stack: Stack, traced: Traced) -> None:
         self.stack, self.traced = stack, traced
-        self.widget, self.agent = Party(stack, key=False), Party(stack, user=AGENT)
+        self.widget, self.agent = Party(stack, key=False), Party(stack, signed_in=AGENT)
         self.admin = Party(stack, headers={"x-chat-secret": ADMIN_SECRET})
 
     def step(self, action: Callable[[], tuple[int, dict]]) -> tuple[Step, dict]:
@@ -105,7 +105,6 @@ def run(args: argparse.Namespace) -> dict[str, list[dict[str, Step]]]:
         on_exit.enter_context(function_variables({**ROOMY_BUDGETS, "ADMIN_SECRET": ADMIN_SECRET,
                                                   "AUTO_ASSIGN": "off"}))
         stack = on_exit.enter_context(Stack(data_dir=Path(data), port=args.stack_port, run_scheduler=False))
-        stack.add_user(AGENT, AGENT, ["agent"])
         if args.node_url:  # their key: the scopes their Databases calls need, as an admin would make it
             stack.keys.add(args.node_key, {"documents.read", "documents.write"})
             node_schema.create(stack.endpoint, stack.project_id, stack.api_key)
