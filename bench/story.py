@@ -74,7 +74,9 @@ class Ours:
         assert status in (200, 201), (status, answer)
         assert self.stack.wait_idle(30)
         self.traced.wait_quiet(0.02)
-        return self.traced.close(started, max(answered, self.traced.last_write)), answer
+        step = self.traced.close(started, max(answered, self.traced.last_write))
+        step.answered_ms = (answered - started) * 1000
+        return step, answer
 
     def story(self) -> dict[str, Step]:
         figures: dict[str, Step] = {}
@@ -167,8 +169,9 @@ def report(stories: dict[str, list[dict[str, Step]]], args: argparse.Namespace) 
             print(f"\n{side}, the last story's requests per step:")
             for name in STEPS:
                 step = runs[-1][name]
-                print(f"  {name} ({step.requests}, {step.ms:.1f} ms, {step.request_ms:.1f} ms serving them): "
-                      + "; ".join(step.trace))
+                answered = f", the execution answered at {step.answered_ms:.1f} ms" if step.answered_ms else ""
+                print(f"  {name} ({step.requests}, {step.ms:.1f} ms, {step.request_ms:.1f} ms serving them"
+                      f"{answered}): " + "; ".join(step.trace))
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ class Step:
     ms: float
     trace: list[str] = field(default_factory=list)  # method + path of each request (IDs as {id}) @ ms into the step
     request_ms: float = 0.0  # time the stand-in spent serving them (summed; they do not overlap within a side)
+    answered_ms: float | None = None  # ours: when the caller's execution answered (the bot's event runs after)
 
 
 class Traced:
