@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from chat_core.config import Settings
 from chat_core.domain.authz import Caller
+from chat_core.domain.queue import Line
 from chat_core.errors import ChatError
 from chat_core.infra.gateway import Gateway
 
@@ -22,6 +23,12 @@ class Core:
     caller: Caller
     now: datetime
     log: Callable[[str], None] = print
+    # The queue's line as this request last wrote it to the queue's row (ops.signals), if it did: the answer counts
+    # the visitor's place from it (ops.queueing) instead of reading the row back.
+    queue_line: Line | None = None
+    # The line an escalation counted before its write, this wait in it (ops.queueing.entering): the queue's row of
+    # the next write that moves the queue, instead of a read after it.
+    line_ahead: Line | None = None
 
 
 T = TypeVar("T")
