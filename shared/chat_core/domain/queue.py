@@ -74,8 +74,8 @@ def follow(told: Queue, position: int, waiting: int) -> Queue:
     """The figures told before, moved to a new place: the expected wait follows the sessions still to leave the
     queue at the same rate (exact while no slot is free; else the next computation brings it)."""
     expected = told.expected_wait_seconds
-    if expected:
-        expected = round(expected * (position + 1) / (told.position + 1))
+    if expected:  # rounded half up, as the widget's Math.round
+        expected = (2 * expected * (position + 1) + told.position + 1) // (2 * (told.position + 1))
     return replace(told, position=position, waiting=waiting, expected_wait_seconds=expected)
 
 
