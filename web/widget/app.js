@@ -585,7 +585,7 @@ function startLive() {
 function onQueueRow(payload) {
   if (!state.needsHuman) return;
   const line = readLine(payload.line);
-  if (line) queueLine = line;
+  queueLine = line; // a row without one: what the widget held is behind
   const moved = placed(queue);
   if (moved !== queue) { queue = moved; renderControls(); }
   else if ((!line || !queue) && !flushing) schedule(0);
