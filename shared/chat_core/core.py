@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from chat_core.config import Settings
 from chat_core.domain.authz import Caller
-from chat_core.domain.queue import Line
 from chat_core.errors import ChatError
 from chat_core.infra.gateway import Gateway
+
+if TYPE_CHECKING:  # not loaded by a function that never reads the queue (tests/test_importtime.py)
+    from chat_core.domain.queue import Line
 
 
 @dataclass
