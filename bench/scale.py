@@ -44,14 +44,14 @@ COSTS: dict[str, tuple[int, list[str], int, str]] = {
 MEASURED: dict[str, int] = {
     "create-session": 3,
     "an answered visitor message, in all (widget 5, bot 4, bot on its reply 0; 3 executions)": 9,
-    "escalate (HTTP), nobody free: waits, with its queue": 9,
-    "close-session: the freed slot assigns the next waiter": 12,
+    "escalate (HTTP), nobody free: waits, with its queue": 7,
+    "close-session: the freed slot assigns the next waiter": 13,
     "touch-session with a message, an agent holds the session": 5,
     "bot (event) on a visitor message an agent holds": 1,
     "touch-session, an agent's reply": 4,
     "bot (event) on an agent's reply": 0,
     "touch-session (heartbeat)": 3,
-    "touch-session GET /messages, waiting (the widget's poll, with its queue)": 2,
+    "touch-session GET /messages, waiting (the widget's poll, with its queue)": 3,
     "idle sweep: 100 idle sessions closed": 308,
     "the agent console's refresh (3 list-sessions executions)": 5,
     "assign-agent /availability: the console's heartbeat": 2,
@@ -123,11 +123,9 @@ def per_minute(m: Model) -> tuple[dict[str, tuple[float, float]], dict[str, floa
     live = m.live_share
     add("widget heartbeats and safety-net checks (live)", "heartbeat",
         (p["with_bot"] + p["with_agent"]) * live * m.heartbeats)
-    # A live waiting widget checks every 60 s and once on each move of the queue's row, within the tab's cap of 12
-    # checks a minute (web/widget/policy.js)
-    checks_waiting = min(TAB_CHECKS, 1.0 + queue_moves)
-    add("waiting visitors' checks (live: every 60 s, and on each queue move)", "waiting_check",
-        p["waiting"] * live * checks_waiting)
+    # A live waiting widget checks every 60 s; a move of the queue's row costs it nothing: it counts its place from
+    # the row's line (web/widget/queue.js; beyond the line's 100 it keeps the figure told until its next check)
+    add("waiting visitors' checks (live: every 60 s)", "waiting_check", p["waiting"] * live * 1.0)
     add("checks without a socket (polling)", "waiting_check", m.visitors * (1 - live) * m.poll_checks)
     add("idle sweep closes (the bot's chats; one run a minute)", "idle_sweep_100", p["bot_closes"])
     lines["idle sweep closes (the bot's chats; one run a minute)"] = (
@@ -148,7 +146,6 @@ def per_minute(m: Model) -> tuple[dict[str, tuple[float, float]], dict[str, floa
     return lines, realtime
 
 
-TAB_CHECKS = 12  # web/widget/policy.js: a tab's checks and heartbeats a minute, at most
 MINUTES_A_MONTH = 30 * 24 * 60
 # Appwrite Cloud, Pro plan, a month. (figure or None, source, how sure)
 CLOUD_PRO = {

@@ -78,9 +78,9 @@ def test_claim_costs_four_requests_and_close_five(appwrite):
     appwrite.reset_counts()
     claim(w.session_id, "agent-alice")
     # read (decided before any write), a slot on alice's row (one increment), conditional write (no counter
-    # write), lastAssignedAt; the signal row (ops.signals)
+    # write), lastAssignedAt; the queue's line and the signal row with the queue's row (ops.signals)
     assert appwrite.requests[1][1].endswith("/load/increment")
-    assert len(appwrite.requests) == 5, appwrite.requests
+    assert len(appwrite.requests) == 6, appwrite.requests
     appwrite.reset_counts()
     execute("close-session", {"sessionId": w.session_id}, user="agent-alice")
     # read, a release stamp on her slots row, conditional write, her slot back (a bounded decrement), the agent rows

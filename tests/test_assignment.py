@@ -145,9 +145,9 @@ def test_nobody_above_capacity_the_rest_wait_in_order_and_a_freed_slot_takes_the
     def poll():
         return execute("touch-session", method="GET", path=f"/messages?sessionId={late[2][0].session_id}",
                        token=late[2][0].token).json["session"]["queue"]
-    # The figures a waiting visitor sees are those of the minute's last pass (docs/assignment.md): still 2 ahead
-    # until it runs, then 1.
-    assert (poll()["position"], poll()["waiting"]) == (2, 3)
+    # The place follows the queue at once (docs/assignment.md): the close's auto-assignment wrote the queue's row,
+    # and the poll counts from it; no minute's pass needed.
+    assert (poll()["position"], poll()["waiting"], poll()["availableAgents"]) == (1, 2, 1)
     execute("list-sessions", trigger="schedule")
     assert (poll()["position"], poll()["waiting"], poll()["availableAgents"]) == (1, 2, 1)
     assert agent_row(appwrite, "agent-alice")["load"] == 2
@@ -343,12 +343,12 @@ def test_the_queue_costs_the_same_whatever_its_length(team, appwrite):
     few = [waiting_visitor(team)[0] for _ in range(3)]
     cost_few = polled_cost(few[-1])
     many = [waiting_visitor(team)[0] for _ in range(40)]
-    # The session and its page: the figures ride on the session (issue 20: nothing counted on a poll).
-    assert polled_cost(many[-1]) == cost_few == 2
+    # The session, its page and the queue's row (issue 20: nothing counted on a poll).
+    assert polled_cost(many[-1]) == cost_few == 3
     availability("agent-alice", "available")
     capacity("agent-alice", 0)
     execute("list-sessions", trigger="schedule")  # the minute's pass: someone is available now
-    assert polled_cost(many[-1]) == 2
+    assert polled_cost(many[-1]) == 3
     polled = execute("touch-session", method="GET", path=f"/messages?sessionId={many[-1].session_id}",
                      token=many[-1].token).json["session"]["queue"]
     assert (polled["waiting"] - polled["position"], polled["availableAgents"]) == (1, 1)  # the last in line
@@ -378,16 +378,16 @@ def test_auto_assignment_costs_what_docs_reliability_says(team, appwrite):
     first, second = Widget(), Widget()
     appwrite.reset_counts()
     assert execute("escalate", {"sessionId": first.session_id}, token=first.token).json["session"]["assignedAgent"]
-    # read, the guests' escalation budget, write (escalated), the agent rows, the waiting list (signed-in
-    # visitors' first, then guests'), her slot, the assigning write, lastAssignedAt; a signal row after each of
-    # the two session writes (ops.signals)
-    assert len(appwrite.requests) == 11, appwrite.requests
+    # read, the guests' escalation budget, the agent rows (alice is free: no queue figures), write (escalated), the
+    # waiting list (signed-in visitors' first, then guests'), her slot, the assigning write, lastAssignedAt; a
+    # signal row after each of the two session writes, the second with the queue's row and the line read for it
+    assert len(appwrite.requests) == 12, appwrite.requests
     execute("escalate", {"sessionId": second.session_id}, token=second.token)
     appwrite.reset_counts()
     execute("close-session", {"sessionId": first.session_id}, user="agent-alice")
     # read, release stamp, write (closed), her slot back; then the same six as above for the next waiter; a
-    # signal row after each session write
-    assert len(appwrite.requests) == 12, appwrite.requests
+    # signal row after each session write, the second with the queue's row and the line read for it
+    assert len(appwrite.requests) == 13, appwrite.requests
     assert row(appwrite, "sessions", second.session_id)["assignedAgent"] == "agent-alice"
 
 

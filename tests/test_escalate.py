@@ -125,8 +125,9 @@ def test_event_escalation_costs_four_requests_and_a_check_two(appwrite, widget):
     message = stored_message(appwrite, widget, "human")
     appwrite.reset_counts()
     deliver(message)
-    # re-read the message, read the session, write it, its signal row; the agent rows (nobody available)
-    assert len(appwrite.requests) == 5
+    # re-read the message, read the session, write it, the queue's line and its signal row with the queue's row;
+    # the agent rows (nobody available)
+    assert len(appwrite.requests) == 6
     again = appwrite.engine.get_row("chat", "messages", widget.say("human again").json["message"]["messageId"])
     appwrite.reset_counts()
     deliver(again)

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from chat_core.config import Settings
-from chat_core.domain import inputs, rules
+from chat_core.domain import inputs, rules, signals
 from chat_core.domain.model import AVAILABLE, Message, Transition, iso, parse_time
+from chat_core.domain.queue import Line, key_ms
 from chat_core.errors import BadRequest, Unauthorized, UpstreamUnavailable
 from chat_core.infra.connection import RowExists, RowMissing, StaleWrite
 from chat_core.infra.gateway import REPOSITORIES, Gateway
@@ -196,6 +197,18 @@ def test_the_queue_order_signed_in_visitors_first_each_oldest_first(env):
     assert count() == 4 and count(owned=True) == 2 and count(owned=False) == 2
     assert count(before=NOW + timedelta(minutes=2), owned=True) == 0
     assert count(since=NOW + timedelta(minutes=1), owned=False) == 1
+
+
+def test_the_queues_line_holds_the_first_waiters_keys_by_time_and_counts_them_all(env):
+    for name, minute, owner in [("s_g1", 1, None), ("s_u2", 2, "u"), ("s_g0", 0, None), ("s_u3", 3, "u")]:
+        make(env.gw, name, needsHuman=True, escalatedAt=T(NOW + timedelta(minutes=minute)), ownerId=owner)
+    make(env.gw, "s_not", escalatedAt=T(NOW))
+    start = key_ms(NOW)
+    assert env.gw.sessions.line(3) == Line(4, ((start, False), (start + 60_000, False), (start + 120_000, True)))
+    assert env.gw.signals.line() is None  # no queue row yet
+    env.gw.signals.publish_many([(signals.QUEUE, signals.queue_row(NOW, Line(1, ((start, True),))),
+                                  signals.QUEUE_READERS)])
+    assert env.gw.signals.line() == Line(1, ((start, True),))
 
 
 def test_a_walk_reads_each_page_when_the_caller_reaches_it(env):

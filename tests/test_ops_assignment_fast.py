@@ -133,8 +133,8 @@ def test_a_signed_in_visitor_waits_ahead_of_guests_who_asked_earlier(world):
     member_caller = world.user("visitor-vic")
     member = waiting(world, member_caller)
     core = world.core(world.visitor())
-    assert queueing.queue_of(world.core(member_caller), world.session(member.session.id)).position == 0
-    told = queueing.queue_of(core, world.session(guest.session.id))
+    assert queueing.queue_of(world.core(member_caller), world.session(member.session.id), look=True).position == 0
+    told = queueing.queue_of(core, world.session(guest.session.id), look=True)  # a poll: from the queue's row
     assert (told.position, told.waiting, told.available_agents, told.expected_wait_seconds) == (1, 2, 0, None)
 
 

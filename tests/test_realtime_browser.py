@@ -263,12 +263,16 @@ def test_a_missed_signal_is_fetched_with_one_check(stack, browser):
     sim.close()
 
 
-def test_when_the_queue_moves_a_waiting_visitor_checks_once_for_the_new_place(stack, browser):
-    """Someone ahead is served: the queue's row (readable by any signed-in visitor) arrives; the widget checks once
-    and shows its new place."""
+def test_when_the_queue_moves_a_waiting_visitor_counts_its_new_place_from_the_row(stack, browser):
+    """Someone ahead is served: the queue's row (readable by any signed-in visitor) arrives with the queue's line,
+    and the widget counts its new place from it, with no check (docs/assignment.md). A row without a line (written
+    before this version) sets off one check instead."""
     sim = LiveSimulation(stack, browser)
     sim.widget.open()
     sim.fake.bot = False
+    asked, asked_ms = "2026-01-01T00:00:05.000+00:00", 1767225605000
+    session = sim.fake.session
+    sim.fake.session = lambda: {**session(), "escalatedAt": asked if sim.fake.needs_human else None}
     sim.fake.queue = {"position": 1, "waiting": 2, "availableAgents": 1, "expectedWaitSeconds": 120}
     sim.say("Hello")
     sim.page.get_by_role("button", name="Talk to a person").click()
@@ -277,10 +281,16 @@ def test_when_the_queue_moves_a_waiting_visitor_checks_once_for_the_new_place(st
     sent = sim.page.evaluate("window.__rt.sent.filter(m => m.type === 'subscribe').map(m => m.data)")
     assert sent[-1] == [{"subscriptionId": "queue", "channels": ["tablesdb.chat.tables.signals.rows.queue"]}]
     checks = len(sim.fake.polls())
-    sim.fake.queue = {"position": 0, "waiting": 1, "availableAgents": 1, "expectedWaitSeconds": 60}
-    sim.fake.pending.append({"sessionId": "queue", "at": "2026-01-01T00:00:01.000+00:00"})
+    line = {"waiting": 1, "from": asked_ms, "at": [0], "guests": []}  # the one ahead was served: only this visitor
+    sim.fake.pending.append({"sessionId": "queue", "at": "2026-01-01T00:00:09.000+00:00", "line": json.dumps(line)})
     sim.settle()
     sim.advance(1)
     sim.widget.status.filter(has_text="You're next").wait_for()
+    assert "about 1 min" in sim.widget.status.inner_text()  # the expected wait followed: 120 s for 2, 60 for 1
+    assert len(sim.fake.polls()) == checks  # counted from the row: no execution
+    sim.fake.queue = {"position": 0, "waiting": 3, "availableAgents": 1, "expectedWaitSeconds": 60}
+    sim.fake.pending.append({"sessionId": "queue", "at": "2026-01-01T00:00:10.000+00:00"})  # no line: ask
+    sim.settle()
+    sim.advance(1)
     assert len(sim.fake.polls()) == checks + 1
     sim.close()

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chat_core.domain import queue as queue_line
 from chat_core.domain import signals
+from chat_core.domain.model import parse_time
 from stack_support import BOT_SECRET, Party, function_variables
 from websockets.sync.client import ClientConnection, connect
 
@@ -118,7 +120,8 @@ def _send(ws: ClientConnection, message: dict) -> dict:
 
 
 def _only_public(payload: dict) -> None:
-    assert set(payload) - {k for k in payload if k.startswith("$")} == set(signals.COLUMNS)
+    assert set(payload) - {k for k in payload if k.startswith("$")} == {*signals.COLUMNS, "line"}
+    assert payload["line"] is None  # the queue's row's column: a session's row holds none
     assert not set(payload) & set(INTERNAL)
     if payload["lastMessage"]:
         assert set(json.loads(payload["lastMessage"])) == {"messageId", "role", "text", "handoff", "authorId",
@@ -146,7 +149,7 @@ def test_a_visitor_receives_its_own_signals_and_no_one_elses(stack):
     # The staff receive every session's signals, guests' included (a guest session's row is theirs alone).
     staff = agent.payloads(until_session=bob.session_id)
     assert {alice.session_id, guest.session_id} <= {p["sessionId"] for p in staff}
-    assert all(set(p) - {k for k in p if k.startswith("$")} == set(signals.COLUMNS) for p in staff)
+    assert all(set(p) - {k for k in p if k.startswith("$")} == {*signals.COLUMNS, "line"} for p in staff)
     assert next(p for p in staff if p["sessionId"] == guest.session_id)["$permissions"] == [
         'read("label:agent")', 'read("label:admin")']
 
@@ -172,7 +175,8 @@ def test_the_signal_carries_the_message_and_the_state_a_write_made(stack):
 
 def test_the_queue_row_tells_every_signed_in_visitor_that_the_queue_moved_and_nothing_else(stack):
     """A session entering or leaving the queue writes its own row and the queue's, in one request; the queue's row
-    reaches any signed-in visitor (role `users`), and names no session, no count, nobody."""
+    reaches any signed-in visitor (role `users`), and names no session, nobody: its line holds when each waiter
+    started waiting and whether they are signed in, and how many wait (docs/security.md)."""
     watcher = Visitor(stack).start().listen("tablesdb.chat.tables.signals.rows")
     other = Visitor(stack).start()
     writes: list[str] = []
@@ -186,4 +190,11 @@ def test_the_queue_row_tells_every_signed_in_visitor_that_the_queue_moved_and_no
     assert not [p for p in received if p["sessionId"] == other.session_id]  # the other visitor's own row: never
     assert queue["$permissions"] == ['read("users")'] and queue["lastMessage"] is None
     assert (queue["status"], queue["assignedAgent"], queue["escalatedAt"]) == (None, None, None)
+    assert set(queue) - {k for k in queue if k.startswith("$")} - set(signals.COLUMNS) == {"line"}
+    line = queue_line.decode(queue["line"])
+    waited = stack.engine.get_row("chat", "sessions", other.session_id)["escalatedAt"]
+    waiting = stack.engine.list_rows("chat", "sessions", [json.dumps({"method": "limit", "values": [5000]})])["rows"]
+    assert line.entries[-1] == (queue_line.key_ms(parse_time(waited)), True)  # the latest to ask, signed in
+    assert line.waiting == len(line.entries) == sum(1 for r in waiting if r["needsHuman"])
+    assert other.session_id not in queue["line"] and other.token not in queue["line"]
     assert writes.count("signals") == 2 + 1  # the escalation's two rows (one request), the fence's signal

@@ -7,12 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from chat_core.config import Settings
 from chat_core.domain.authz import Caller
 from chat_core.errors import ChatError
 from chat_core.infra.gateway import Gateway
+
+if TYPE_CHECKING:  # not loaded by a function that never reads the queue (tests/test_importtime.py)
+    from chat_core.domain.queue import Line
 
 
 @dataclass
@@ -22,6 +25,12 @@ class Core:
     caller: Caller
     now: datetime
     log: Callable[[str], None] = print
+    # The queue's line as this request last wrote it to the queue's row (ops.signals), if it did: the answer counts
+    # the visitor's place from it (ops.queueing) instead of reading the row back.
+    queue_line: Line | None = None
+    # The line an escalation counted before its write, this wait in it (ops.queueing.entering): the queue's row of
+    # the next write that moves the queue, instead of a read after it.
+    line_ahead: Line | None = None
 
 
 T = TypeVar("T")

@@ -27,9 +27,10 @@ from functools import partial
 from typing import Any
 
 from chat_core.config import Settings
-from chat_core.domain import rules
+from chat_core.domain import queue, rules, signals
 from chat_core.domain.authz import Account
 from chat_core.domain.model import AVAILABLE, OFFLINE, Agent, CounterRow, iso, parse_time
+from chat_core.domain.queue import Line
 from chat_core.domain.replies import MAX_REPLIES, SavedReply, reply_id
 from chat_core.errors import ChatError, Unauthorized
 from chat_core.infra.agents import PRESENCE_PREFIX, presence_row_id, slots_row_id
@@ -331,6 +332,11 @@ class FakeSignals:
     def publish_many(self, rows: list[tuple[str, dict, list[str]]]) -> None:
         for row_id, data, readers in rows:
             self.rows[row_id] = (dict(data), list(readers))
+
+    @op
+    def line(self) -> Line | None:
+        row = self.rows.get(signals.QUEUE)
+        return queue.decode(row[0].get("line")) if row else None
 
 
 class FakeGateway:

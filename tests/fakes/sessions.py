@@ -12,6 +12,7 @@ from typing import Any
 
 from chat_core.domain import inputs, rules
 from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, Ledger, Message, Session, Transition, parse_time
+from chat_core.domain.queue import Line, key_ms
 from chat_core.errors import BadRequest
 from chat_core.infra import operators
 from chat_core.infra.audit import row_id as audit_row_id
@@ -176,6 +177,13 @@ class FakeSessions:
             if s.needs_human and (owned is None or (s.owner_id is not None) == owned)
             and (before is None or (s.escalated_at is not None and s.escalated_at < ms(before)))
             and (since is None or (s.escalated_at is not None and s.escalated_at >= ms(since)))))
+
+    @op
+    def line(self, size: int) -> Line:
+        first = sorted((s for s in self.rows.values() if s.needs_human and s.escalated_at is not None),
+                       key=self._by("escalated_at"))[:max(1, min(size, PAGE_LIMIT))]
+        return Line(min(COUNT_LIMIT, sum(1 for s in self.rows.values() if s.needs_human)),
+                    tuple((key_ms(s.escalated_at), s.owner_id is not None) for s in first))
 
     @op
     def count_taken_since(self, since: datetime) -> int:

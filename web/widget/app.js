@@ -15,6 +15,7 @@ import { createRealtime } from "../shared/realtime.js";
 import { createApi } from "./api.js";
 import { LIVE, QUEUE_ROW, liveDelay, signalAnswer, signalChannel } from "./live.js";
 import { POLICY, heartbeatDue, nextDelay as policyDelay, retryDelay } from "./policy.js";
+import { follow, placeIn, readLine } from "./queue.js";
 import { createStore, freshState, restore, snapshot } from "./store.js";
 import { atEnd, onNewMessage } from "./follow.js";
 import { fill, textsFor } from "./i18n.js";
@@ -185,6 +186,8 @@ function renderControls() {
 
 let trouble = false;
 let queue = null;
+let queueLine = null;    // the queue's line, as the last queue row received over the socket in this wait (queue.js)
+let waitingSince = null; // this wait's escalatedAt: the visitor's own key in the line
 
 // ---- what happens ---------------------------------------------------------------------------------------
 
@@ -214,6 +217,9 @@ function applySession(session, answer) {
   state.needsHuman = Boolean(session.needsHuman);
   if (typeof session.agentName === "string") state.agentName = session.agentName.slice(0, 128);
   queue = (answer && answer.queue) || session.queue || null;
+  if (!state.needsHuman) queueLine = null;
+  else if (typeof session.escalatedAt === "string") waitingSince = session.escalatedAt;
+  queue = placed(queue);
   if (before.status && before.status !== state.status) {
     if (state.status === "agent_assigned") note(joinedText(state.agentName, T));
     else if (state.status === "active" && before.status === "agent_assigned" && state.needsHuman)
@@ -435,6 +441,7 @@ function newChat() {
   const open = state.open;
   Object.assign(state, freshState(pageTheme(data)), { open });
   queue = null;
+  queueLine = null;
   botWriting(false);
   applyTheme();
   renderAll();
@@ -566,14 +573,32 @@ function startLive() {
       if (first) schedule(); // checks slow down to the safety net
       else schedule(0);      // back after a drop: catch up with one check
     },
-    onDown: () => { if (live === rt) activity(); }, // checks take over, quickly at first
+    onDown: () => { if (live === rt) { queueLine = null; activity(); } }, // checks take over, quickly at first
   });
   live = rt;
   watchQueue();
   rt.start();
 }
 
-// While the visitor waits, the queue's row too: when it moves, one check tells the new place.
+// While the visitor waits, the queue's row too: when it moves, the widget counts the new place from its line
+// (queue.js), with no execution. A check only when the row cannot tell: no line in it, or no figures told yet.
+function onQueueRow(payload) {
+  if (!state.needsHuman) return;
+  const line = readLine(payload.line);
+  queueLine = line; // a row without one: what the widget held is behind
+  const moved = placed(queue);
+  if (moved !== queue) { queue = moved; renderControls(); }
+  else if ((!line || !queue) && !flushing) schedule(0);
+  // else: beyond the line, the figures told stand until the next check
+}
+
+// The figures told, at the place the queue's line says (unchanged when it cannot say).
+function placed(told) {
+  if (!told || !queueLine) return told;
+  const spot = placeIn(queueLine, { escalatedAt: waitingSince, signedIn: Boolean(state.session && state.session.owner) });
+  return spot ? follow(told, spot) : told;
+}
+
 function watchQueue() {
   if (!live) return;
   if (state.needsHuman) live.watch(QUEUE_ROW, [signalChannel(QUEUE_ROW)]);
@@ -588,7 +613,7 @@ function stopLive() {
 
 // A signal: shown as a check's answer would be. A message it skipped (two writes close together) is fetched.
 function onSignal(payload) {
-  if (payload.sessionId === QUEUE_ROW) { if (state.needsHuman && !flushing) schedule(0); return; }
+  if (payload.sessionId === QUEUE_ROW) { onQueueRow(payload); return; }
   if (!state.session || payload.sessionId !== state.session.id) return;
   const { session, messages } = signalAnswer(payload);
   const waitingBefore = state.needsHuman;

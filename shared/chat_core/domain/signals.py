@@ -9,9 +9,11 @@ rating is ever copied here. Read by the session's owner (an Appwrite user: the w
 the staff labels; a guest session's row is read by staff alone. Nobody may write it but the functions' key.
 Pure: the operations decide when to write it (`ops.signals`).
 
-One more row, `queue`, tells waiting visitors that the queue moved (someone entered or left it), so that they ask
-for their new place: it holds its name and the time, nothing else, and any signed-in user may read it (`users`:
-the widget's anonymous accounts). It is written in the same request as the session's row that moved the queue.
+One more row, `queue`, tells waiting visitors that the queue moved (someone entered or left it) and carries the
+queue's line (`domain.queue`: the first waiters' ordering keys, when each started waiting and whether signed in,
+and how many wait; no session ID, nobody), from which each waiting widget counts its own place: any signed-in user
+may read it (`users`: the widget's anonymous accounts). It is written in the same request as the session's row
+that moved the queue, from one read of the line after that write, and again by the minute's pass.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chat_core import jsonio
+from chat_core.domain import queue
 from chat_core.domain.model import ACTIVE, Message, Session, iso
 
 STAFF_LABELS = ("agent", "admin")
@@ -37,9 +40,12 @@ def queue_moved(before: Session, after: Session) -> bool:
     return before.needs_human != after.needs_human
 
 
-def queue_row(now: datetime) -> dict:
-    """The queue's row: that it moved, and when. No count, no session, nobody."""
-    return {"sessionId": QUEUE, "at": iso(now)}
+QUEUE_COLUMNS = ("sessionId", "at", "line")
+
+
+def queue_row(now: datetime, line: queue.Line) -> dict:
+    """The queue's row (QUEUE_COLUMNS): that it moved, when, and its line. No session, nobody."""
+    return {"sessionId": QUEUE, "at": iso(now), "line": queue.encode(line)}
 
 
 def changed(before: Session, after: Session) -> bool:

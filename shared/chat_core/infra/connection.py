@@ -190,6 +190,12 @@ class Connection:
         """The rows one list request answers (the caller sets the limit)."""
         return read(self.tables.list_rows, self.db, table, queries, total=False).rows
 
+    def rows_and_total(self, table: str, queries: list[str]) -> tuple[list[Any], int]:
+        """The rows one list request answers, and how many rows the queries select (Appwrite counts them in the
+        same request, exact up to 5,000)."""
+        answer = read(self.tables.list_rows, self.db, table, queries, total=True)
+        return answer.rows, int(answer.total)
+
     def count(self, table: str, queries: list[str]) -> int:
         """How many rows the queries select: one request, exact up to Appwrite's count limit (5,000,
         APP_LIMIT_COUNT)."""

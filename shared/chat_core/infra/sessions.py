@@ -12,6 +12,7 @@ from appwrite.query import Query
 
 from chat_core.domain import inputs, rules
 from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, Ledger, Queue, Session, Tally, iso, parse_time
+from chat_core.domain.queue import Line, key_ms
 from chat_core.domain.rules import EMPTY
 from chat_core.errors import BadRequest
 from chat_core.infra import operators
@@ -161,6 +162,15 @@ class Sessions:
         if since is not None:
             queries.append(Query.greater_than_equal("escalatedAt", iso(since)))
         return self._conn.count(TABLE, queries)
+
+    def line(self, size: int) -> Line:
+        """The queue's line (domain.queue): the first `size` waiting sessions by escalatedAt (index waiting_since),
+        only their ordering columns, and how many wait: one request."""
+        rows, total = self._conn.rows_and_total(TABLE, [
+            Query.equal("needsHuman", [True]), Query.order_asc("escalatedAt"),
+            Query.select(["escalatedAt", "ownerId"]), Query.limit(max(1, min(size, PAGE_LIMIT)))])
+        return Line(total, tuple((key_ms(at), row.data.get("ownerId") is not None) for row in rows
+                                 if (at := parse_time(row.data.get("escalatedAt"))) is not None))
 
     def count_taken_since(self, since: datetime) -> int:
         """Sessions taken from the queue (auto, claim, admin) since `since` and still marked so: one request."""

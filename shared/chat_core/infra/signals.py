@@ -3,7 +3,9 @@ Realtime (`domain.signals` says what it holds and who reads it). Written whole b
 
 from __future__ import annotations
 
-from chat_core.infra.connection import Connection, call
+from chat_core.domain import queue, signals
+from chat_core.domain.queue import Line
+from chat_core.infra.connection import Connection, RowMissing, call
 
 TABLE = "signals"
 
@@ -22,3 +24,11 @@ class Signals:
         (appwrite `Documents/Action.php` `triggerBulk`)."""
         call(self._conn.tables.upsert_rows, self._conn.db, TABLE,
              [{"$id": row_id, "$permissions": readers, **data} for row_id, data, readers in rows])
+
+    def line(self) -> Line | None:
+        """The queue's line as its row holds it (domain.queue): one read; None when there is no such row, or it holds
+        no line (written before this version)."""
+        try:
+            return queue.decode(self._conn.get(TABLE, signals.QUEUE).data.get("line"))
+        except RowMissing:
+            return None

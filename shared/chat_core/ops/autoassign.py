@@ -121,17 +121,21 @@ def _place(core: Core, session: Session, open_: dict[str, Agent], latest: dict[s
     return None
 
 
-def after_escalation(core: Core, session: Session) -> tuple[Session, list[Agent] | None]:
-    """A session started waiting: pump, and the session as it is now (assigned, if it was its turn)."""
-    result = best_effort(core, "auto-assignment failed; the next pass tries again", lambda: pump(core))
+def after_escalation(core: Core, session: Session,
+                     agents: list[Agent] | None = None) -> tuple[Session, list[Agent] | None]:
+    """A session started waiting: pump, and the session as it is now (assigned, if it was its turn). `agents`: the
+    agent rows, if just read."""
+    result = best_effort(core, "auto-assignment failed; the next pass tries again",
+                         lambda: pump(core, agents=agents))
     if result is None:
         return session, None
     mine = next((s for s in result.assigned if s.id == session.id), None)
     return mine or session, result.agents
 
 
-def after_message(core: Core, before: Session, after: Session) -> tuple[Session, list[Agent] | None]:
+def after_message(core: Core, before: Session, after: Session,
+                  agents: list[Agent] | None = None) -> tuple[Session, list[Agent] | None]:
     """A message was admitted: if it made the session wait, as `after_escalation`; else the session as it is."""
     if waiting(after) and not waiting(before):
-        return after_escalation(core, after)
+        return after_escalation(core, after, agents)
     return after, None

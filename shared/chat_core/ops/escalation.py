@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chat_core.core import best_effort
 from chat_core.domain import authz, rules
 from chat_core.domain.inputs import SessionRequest
 from chat_core.domain.model import Agent, Change, Message, Session
 from chat_core.errors import ChatError, Conflict, NotFound
 from chat_core.infra.connection import RowMissing
-from chat_core.ops import autoassign, budgets, consistency
+from chat_core.ops import autoassign, budgets, consistency, queueing
 from chat_core.ops.assignment import transition
 
 if TYPE_CHECKING:
@@ -28,23 +29,34 @@ class Escalated:
 
 
 def escalate(core: Core, req: SessionRequest, token: str | None) -> Escalated:
-    def decide(session: Session) -> Change:
-        return rules.escalate(session, req.reason, authz.escalate(core.caller, session, token), core.now)
     session = consistency.load(core, req.session_id)
     taken: list[str] = []
+    entered = None
     # The visitor (or the bot, on their behalf) putting the session in the queue spends the owner's escalation
-    # budget; staff do not. Only a request that would change something spends it: asking again is free.
-    if not decide(session).noop and not authz.escalate(core.caller, session, token).startswith("agent:"):
-        taken.append(budgets.take_escalation(core, session))
+    # budget; staff do not. Only a request that would change something spends it: asking again is free. Such a
+    # request counts the visitor's figures first, so that the write starting the wait keeps them (ops.queueing).
+    if not rules.escalate(session, req.reason, authz.escalate(core.caller, session, token), core.now).noop:
+        if not authz.escalate(core.caller, session, token).startswith("agent:"):
+            taken.append(budgets.take_escalation(core, session))
+        entered = best_effort(core, "queue figures not counted", lambda: queueing.entering(core, session))
+
+    def decide(current: Session) -> Change:
+        change = rules.escalate(current, req.reason, authz.escalate(core.caller, current, token), core.now)
+        return queueing.with_figures(change, entered)
+    core.line_ahead = entered.line if entered else None
     try:
         updated, change = transition(core, req.session_id, decide, first=session)
     except ChatError:
         budgets.give_back_all(core, taken)
         raise
+    finally:
+        core.line_ahead = None
     if change.noop:  # someone else put it in the queue meanwhile
         budgets.give_back_all(core, taken)
         return Escalated(updated, change.noop)
-    updated, agents = autoassign.after_escalation(core, updated)  # it started waiting: its turn may be now
+    # it started waiting: its turn may be now
+    updated, agents = autoassign.after_escalation(core, updated, entered.agents if entered else None)
+    queueing.settle(core, updated, entered)
     return Escalated(updated, None, agents)
 
 

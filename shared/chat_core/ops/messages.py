@@ -21,7 +21,7 @@ from chat_core.domain.inputs import NewMessage, Page
 from chat_core.domain.model import Change, Message, Session
 from chat_core.errors import ChatError, UpstreamUnavailable
 from chat_core.infra.connection import RowExists, RowMissing
-from chat_core.ops import signals
+from chat_core.ops import queueing, signals
 from chat_core.ops.consistency import commit
 
 if TYPE_CHECKING:
@@ -41,8 +41,10 @@ class Posted:
     duplicate: bool
 
 
-def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id: str) -> Posted:
-    """Admit, then store; see the module docstring."""
+def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id: str, *,
+         entered: queueing.Entering | None = None) -> Posted:
+    """Admit, then store; see the module docstring. `entered`: the visitor's queue figures, if the message starts a
+    wait (the admitting write keeps them)."""
     reason = rules.escalation_reason(new.role, new.text, new.handoff, core.settings.handoff_phrases)
 
     def decide(session: Session) -> Change:
@@ -50,7 +52,7 @@ def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id:
         change, admission = rules.admit(session, row_id, core.now, by_owner=new.role == "user",
                                         limit=core.settings.max_messages_per_minute, escalation=reason,
                                         text=new.text)
-        return replace(change, note=(author, admission))
+        return replace(queueing.with_figures(change, entered), note=(author, admission))
 
     # Signalled once, with the stored message, below (an admission that escalates too: one signal, not two).
     admitted, change = commit(core, first.id, decide, first=first, attempts=ADMIT_ATTEMPTS, signal=False)

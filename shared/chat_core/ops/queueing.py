@@ -10,32 +10,35 @@ answer the widget reads (null when the session is not waiting).
   moves at the recent rate: the sessions taken from it (assignedBy auto, claim or admin) in the last
   QUEUE_RATE_MINUTES. Expected = needed / rate; null too when nothing was taken in that window.
 
-Flat in the queue (issue 20): the figures are kept on the session (`queueState`) and read with it, so a waiting
-visitor's poll and heartbeat count nothing. They are computed
-- live, once, by the first answer of a wait (the escalation's): the agent rows (shared with its auto-assignment
-  pass), two counts on the (needsHuman, escalatedAt) index, the rate count when someone is available, and one
-  conditional write to keep them;
+Flat in the queue (issue 20, docs/assignment.md): the place and the queue's size come from the queue's line
+(domain.queue), which every write that moves the queue puts on the `queue` signal row (ops.signals: one list of
+the first LINE_SIZE waiters' ordering keys, after the write). A signed-in visitor's widget counts its place from the
+row it receives (no execution); a poll reads the row (one request) and counts the same way. The rest (available
+agents, the rate behind the expected wait) and the place of a visitor beyond the line are kept on the session
+(`queueState`):
+- computed by the escalation before the write that starts the wait, and stored by that write (`entering`): the
+  agent rows (shared with its auto-assignment pass), the line (or, beyond it, the counts), the rate count when
+  someone is available;
 - for the whole queue by the minute's pass (`refresh`, list-sessions' schedule): one walk of the queue in its order
-  (1,000 a request), one rate count, and a conditional write on each session whose figures changed (or were
-  written more than REWRITE_AFTER ago), the first REFRESH_MAX in line first;
+  (1,000 a request), one rate count, a conditional write on each session whose figures changed (or were written
+  more than REWRITE_AFTER ago), the first REFRESH_MAX in line first; and the queue's row again;
 - live again by an answer that finds them older than STALE (the pass has not run: an incident), or missing.
-So the figures a visitor sees are those of the last pass (at most a minute and the pass's own run old while the
-schedule runs), never older than STALE; exact as of then for the first REFRESH_MAX in line. Appwrite counts a
-list's `total` up to 5,000 (APP_LIMIT_COUNT): a live count beyond reads 5,000 ("5,000 or more").
+Appwrite counts a list's `total` up to 5,000 (APP_LIMIT_COUNT): a count beyond reads 5,000 ("5,000 or more").
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chat_core.core import best_effort
 from chat_core.domain import agents as roster
+from chat_core.domain import queue as line_of
 from chat_core.domain.model import AVAILABLE, Agent, Change, Queue, Session
-from chat_core.domain.queue import COUNT_LIMIT, estimate
+from chat_core.domain.queue import COUNT_LIMIT, LINE_SIZE, Line, estimate, follow, place
 from chat_core.errors import ChatError
-from chat_core.ops import consistency
+from chat_core.ops import consistency, signals
 from chat_core.ops.slots import waiting
 
 if TYPE_CHECKING:
@@ -46,21 +49,70 @@ REWRITE_AFTER = timedelta(minutes=3)  # the pass rewrites unchanged figures this
 REFRESH_MAX = 1000  # sessions the minute's pass writes at most (front of the queue first)
 
 
-def queue_of(core: Core, session: Session, agents: list[Agent] | None = None) -> Queue | None:
+def queue_of(core: Core, session: Session, agents: list[Agent] | None = None, *, look: bool = False) -> Queue | None:
     """The queue of a waiting session, as its visitor is told it; None when it is not waiting, when the bot or an
-    admin tool asks (they never show it), or when Appwrite fails (the answer itself stands). The figures kept on
-    the session when fresh (no request); else computed and kept. `agents`: the agent rows, if just read."""
+    admin tool asks (they never show it), or when Appwrite fails (the answer itself stands). The place from the
+    queue's line when this request wrote it, or (`look`: a poll) from the queue's row (one read); the rest from
+    the figures kept on the session when fresh; else all computed and kept. `agents`: the agent rows, if just
+    read."""
     if not waiting(session) or core.caller.kind in ("bot", "admin"):
         return None
+    line = core.queue_line
+    if line is None and look:
+        line = best_effort(core, "the queue's row was not read", core.gateway.signals.line)
+    spot = place(line, session.escalated_at, session.owner_id is not None) if line is not None else None
     if fresh(session, core.now):
-        return session.queue
+        assert session.queue is not None
+        return follow(session.queue, *spot) if spot else session.queue
     try:
-        queue = _queue(core, session.escalated_at or session.created_at, agents, owned=session.owner_id is not None)
+        queue = _queue(core, agents, spot or _counted(core, session.escalated_at or session.created_at,
+                                                      session.owner_id is not None))
     except ChatError as exc:
         core.log(f"queue position not computed: {exc.code}")
         return None
     best_effort(core, f"session {session.id}: queue figures not kept", lambda: _keep(core, session, queue))
     return queue
+
+
+@dataclass(frozen=True)
+class Entering:
+    """A wait about to start, counted before the write that starts it: the figures that write keeps (None when an
+    agent may take it at once), the queue's line with this wait in it (for the queue's row: no read after the
+    write), and the agent rows read (for the auto-assignment pass that follows)."""
+
+    queue: Queue | None
+    line: Line | None
+    agents: list[Agent]
+
+
+def entering(core: Core, session: Session) -> Entering:
+    """The figures of `session` as it starts waiting now (the rules stamp escalatedAt with `core.now`): the agent
+    rows, then, unless some agent may take it at once, the line (one list) and the rate count when needed; beyond
+    the line, the counts."""
+    rows = core.gateway.agents.online(roster.away_before(core.settings, core.now))
+    if core.settings.auto_assign and any(roster.takes_work(a, core.settings, core.now) for a in rows):
+        return Entering(None, signals.LATER, rows)  # the pass that follows decides (`settle`)
+    owned = session.owner_id is not None
+    before = core.gateway.sessions.line(LINE_SIZE)
+    line = line_of.with_entry(before, core.now, owned)
+    # Beyond the line, a guest waits behind everyone waiting now; a signed-in visitor behind the signed-in ones.
+    spot = place(line, core.now, owned) or (
+        core.gateway.sessions.count_waiting(owned=True) if owned else before.waiting, line.waiting)
+    return Entering(_queue(core, rows, spot), line, rows)
+
+
+def settle(core: Core, session: Session, entered: Entering | None) -> None:
+    """After the auto-assignment that followed an escalation some agent could take at once: if the session still
+    waits, the queue's row no write of this request has written yet (the line read now)."""
+    if entered is not None and entered.line is signals.LATER and waiting(session) and core.queue_line is None:
+        signals.publish_line(core)
+
+
+def with_figures(change: Change, entered: Entering | None) -> Change:
+    """The decision, with the figures `entering` counted when it starts the wait."""
+    if entered is None or entered.queue is None or change.after is None or not waiting(change.after):
+        return change
+    return replace(change, after=replace(change.after, queue=entered.queue))
 
 
 def fresh(session: Session, now: datetime) -> bool:
@@ -78,18 +130,13 @@ def _keep(core: Core, session: Session, queue: Queue) -> None:
     consistency.commit(core, session.id, decide, first=session, attempts=1)
 
 
-def _queue(core: Core, since: datetime, agents: list[Agent] | None, owned: bool) -> Queue:
+def _queue(core: Core, agents: list[Agent] | None, spot: tuple[int, int]) -> Queue:
+    """The figures of a wait at `spot` (position, waiting): the agent rows (unless given), the rate count if
+    needed."""
     settings = core.settings
+    position, in_queue = spot
     rows = core.gateway.agents.online(roster.away_before(settings, core.now)) if agents is None else agents
     available = [a for a in rows if roster.effective(a, settings, core.now) == AVAILABLE]
-    # Signed-in visitors go first (a guest's flood never takes their place): a signed-in visitor waits behind the
-    # signed-in visitors who asked earlier; a guest behind every signed-in visitor and the guests who asked earlier.
-    everyone = core.gateway.sessions.count_waiting()
-    if owned:
-        position = core.gateway.sessions.count_waiting(before=since, owned=True)
-    else:  # all but the guests who asked at the same time or later (this one included)
-        position = max(0, everyone - core.gateway.sessions.count_waiting(since=since, owned=False))
-    in_queue = max(everyone, min(COUNT_LIMIT, position + 1))  # two reads: keep them coherent
     expected = None
     if available:
         free = roster.free_slots(available, settings)
@@ -99,11 +146,27 @@ def _queue(core: Core, since: datetime, agents: list[Agent] | None, owned: bool)
     return Queue(position, in_queue, len(available), expected, core.now)
 
 
+def _counted(core: Core, since: datetime, owned: bool) -> tuple[int, int]:
+    """(position, waiting) of a wait beyond the line, counted. Signed-in visitors go first (a guest's flood never
+    takes their place): a signed-in visitor waits behind the signed-in visitors who asked earlier; a guest behind
+    every signed-in visitor and the guests who asked earlier."""
+    everyone = core.gateway.sessions.count_waiting()
+    if owned:
+        position = core.gateway.sessions.count_waiting(before=since, owned=True)
+    else:  # all but the guests who asked at the same time or later (this one included)
+        position = max(0, everyone - core.gateway.sessions.count_waiting(since=since, owned=False))
+    return position, max(everyone, min(COUNT_LIMIT, position + 1))  # two reads: keep them coherent
+
+
 def refresh(core: Core, agents: list[Agent]) -> dict:
-    """The minute's pass: every waiting session's figures, from one walk of the queue in its order. `agents`: the
-    agent rows as the pass's auto-assignment left them. Returns {"waiting", "written"}."""
+    """The minute's pass: every waiting session's figures, from one walk of the queue in its order, and the queue's
+    row (a row that two moves at once left behind is right again). `agents`: the agent rows as the pass's
+    auto-assignment left them. Returns {"waiting", "written"}."""
     settings = core.settings
     line = list(core.gateway.sessions.waiting(REFRESH_MAX))
+    if line:
+        signals.publish_line(core, line_of.of_sessions([(s.escalated_at or s.created_at, s.owner_id is not None)
+                                                        for s in line]))
     available = [a for a in agents if roster.effective(a, settings, core.now) == AVAILABLE]
     free = roster.free_slots(available, settings) if settings.auto_assign else 0
     window = timedelta(minutes=settings.queue_rate_minutes)

@@ -8,12 +8,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from chat_core.config import Settings
+from chat_core.core import best_effort
 from chat_core.domain import authz, ratings, rules, search
 from chat_core.domain.inputs import NewMessage, NewSession, Page, SessionRequest
 from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso
 from chat_core.errors import ChatError, UpstreamUnavailable
 from chat_core.infra.connection import RowMissing
-from chat_core.ops import autoassign, budgets, consistency, messages
+from chat_core.ops import autoassign, budgets, consistency, messages, queueing
 from chat_core.ops.assignment import transition
 from chat_core.ops.slots import waiting
 
@@ -95,16 +96,23 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
     rules.admit(session, row_id, core.now, by_owner=new.role == "user",
                 limit=core.settings.max_messages_per_minute, escalation=None)
     taken: list[str] = []
+    entered = None
     try:
         if new.role == "user":
             taken.append(budgets.take_message(core, session))
         if _would_queue(core, session, new):
             taken.append(budgets.take_escalation(core, session))
-        posted = messages.post(core, session, token, new, row_id)
+            # the visitor's figures, counted first so that the admitting write keeps them (ops.queueing)
+            entered = best_effort(core, "queue figures not counted", lambda: queueing.entering(core, session))
+            core.line_ahead = entered.line if entered else None
+        posted = messages.post(core, session, token, new, row_id, entered=entered)
     except ChatError:
         budgets.give_back_all(core, taken)
         raise
-    after, agents = autoassign.after_message(core, session, posted.session)
+    finally:
+        core.line_ahead = None
+    after, agents = autoassign.after_message(core, session, posted.session, entered.agents if entered else None)
+    queueing.settle(core, after, entered)
     return Touched(after, posted.message, posted.duplicate, agents)
 
 
@@ -116,11 +124,13 @@ def _would_queue(core: Core, session: Session, new: NewMessage) -> bool:
 
 # --- the owner's reads ---------------------------------------------------------------------------
 
-def own_session(core: Core, session_id: str, token: str | None) -> Session:
-    """The session its owner (or the bot) reads, with a waiting visitor's presence refreshed (`_waiting_presence`)."""
+def own_session(core: Core, session_id: str, token: str | None) -> tuple[Session, bool]:
+    """The session its owner (or the bot) reads, with a waiting visitor's presence refreshed (`_waiting_presence`),
+    and whether this read wrote it (the poll then spends no more request on the queue's row: at most 3)."""
     session = consistency.load(core, session_id)
     authz.read_transcript(core.caller, session, token)
-    return _waiting_presence(core, session, token)
+    updated = _waiting_presence(core, session, token)
+    return updated, updated is not session
 
 
 def own_export(core: Core, session_id: str, token: str | None, page: Page) -> tuple[Session, list[Message], str | None]:

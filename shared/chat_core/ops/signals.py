@@ -4,7 +4,8 @@ One request per operation that changes what a client shows: a stored message (th
 agent's), or a change of status, queue, assignee or close (`domain.signals.changed`). Heartbeats, polls, folds and
 repairs write none. Best effort: the change itself has landed, so a signal that fails is logged, never the
 caller's error; clients that missed it catch up at their next check (docs/visitor-side.md). A write that moves
-the queue also writes the queue's row, in the same request (upsertRows)."""
+the queue also writes the queue's row, in the same request (upsertRows), with the queue's line read after that
+write (one list: domain.queue)."""
 
 from __future__ import annotations
 
@@ -13,22 +14,31 @@ from typing import TYPE_CHECKING
 from chat_core.core import best_effort
 from chat_core.domain import signals
 from chat_core.domain.model import Message, Session
+from chat_core.domain.queue import LINE_SIZE, Line
 
 if TYPE_CHECKING:
     from chat_core.core import Core
 
 
+# An escalation an agent may take at once: its write leaves the queue's row to the auto-assignment that follows
+# (whose write moves the queue again), or to `publish_line` if the session still waits after it.
+LATER = Line(-1)
+
+
 def publish(core: Core, session: Session, message: Message | None = None, *, queue: bool = False) -> None:
-    """The session's signal; with `queue`, the queue's row too, in the same request."""
+    """The session's signal; with `queue`, the queue's row too, in the same request, with the line read now."""
     # The agent's name, as the widget's answers carry it: remembered per warm instance (infra/users.py), so at most
     # one Users read per agent in NAME_CACHE_SECONDS, none when this instance verified the agent's JWT.
     name = core.gateway.users.display_name(session.assigned_agent) if session.assigned_agent else None
     row = (session.id, signals.row(session, message, core.now, name), signals.readers(session))
-    if queue:
-        rows = [row, (signals.QUEUE, signals.queue_row(core.now), signals.QUEUE_READERS)]
+    write = lambda: core.gateway.signals.publish(*row)  # noqa: E731
+    line, core.line_ahead = core.line_ahead if queue else None, None  # an escalation's, counted before its write
+    if queue and line is None:
+        line = best_effort(core, "the queue's line was not read", lambda: core.gateway.sessions.line(LINE_SIZE))
+    if line is not None and line is not LATER:
+        core.queue_line = line
+        rows = [row, (signals.QUEUE, signals.queue_row(core.now, line), signals.QUEUE_READERS)]
         write = lambda: core.gateway.signals.publish_many(rows)  # noqa: E731
-    else:
-        write = lambda: core.gateway.signals.publish(*row)  # noqa: E731
     best_effort(core, f"session {session.id}: its signal was not written", write)
 
 
@@ -36,3 +46,16 @@ def after_write(core: Core, before: Session, after: Session) -> None:
     """A session write that landed: signal it when a client must hear of it."""
     if signals.changed(before, after):
         publish(core, after, queue=signals.queue_moved(before, after))
+
+
+def publish_line(core: Core, line: Line | None = None) -> None:
+    """The queue's row alone, with `line` or the line read now (the minute's pass: it corrects a row two moves at
+    once left behind; an escalation nobody took after all)."""
+    if line is None:
+        line = best_effort(core, "the queue's line was not read", lambda: core.gateway.sessions.line(LINE_SIZE))
+        if line is None:
+            return
+    core.queue_line = line
+    best_effort(core, "the queue's row was not written",
+                lambda: core.gateway.signals.publish(signals.QUEUE, signals.queue_row(core.now, line),
+                                                     signals.QUEUE_READERS))

@@ -9,11 +9,13 @@ from chat_core.edge.views import message_view, owner_message_view, owner_view
 app = App("touch-session")
 
 
-def owner_answer(core: Core, session: Session, agents: list[Agent] | None = None) -> dict:
-    """The session as its visitor sees it, with their place in the queue while they wait and its agent's name."""
+def owner_answer(core: Core, session: Session, agents: list[Agent] | None = None, *, look: bool = False) -> dict:
+    """The session as its visitor sees it, with their place in the queue while they wait (`look`: counted from the
+    queue's row, read now) and its agent's name."""
     from chat_core.ops import people, queueing
     name = people.names(core, [session.assigned_agent]).get(session.assigned_agent or "")
-    return owner_view(session, queueing.queue_of(core, session, agents), name if session.assigned_agent else None)
+    return owner_view(session, queueing.queue_of(core, session, agents, look=look),
+                      name if session.assigned_agent else None)
 
 
 @app.route("POST", "/")
@@ -34,12 +36,12 @@ def touch(req: Request) -> dict:
 def own_messages(req: Request) -> dict:
     from chat_core.ops import messages, people, sessions
     session_id = validation.identifier((req.query.get("sessionId") or [None])[0])
-    session = sessions.own_session(req.core, session_id, req.token)
+    session, wrote = sessions.own_session(req.core, session_id, req.token)
     page = queries.page({k: v for k, v in req.query.items() if k in ("limit", "cursor")})
     found, next_cursor = messages.page_of(req.core, session.id, page)
     names = people.names(req.core, [session.assigned_agent, *(m.author_id for m in found if m.role == "agent")])
-    return {"session": owner_answer(req.core, session), "messages": [owner_message_view(m, names) for m in found],
-            "nextCursor": next_cursor}
+    return {"session": owner_answer(req.core, session, look=not wrote),
+            "messages": [owner_message_view(m, names) for m in found], "nextCursor": next_cursor}
 
 
 @app.route("GET", "/export")

@@ -1,0 +1,63 @@
+// web/widget/queue.js: the waiting visitor's place counted from the queue's row, as the functions count it
+// (chat_core/domain/queue.py; tests/test_queue_line.py encodes the same LINE below and asserts the same places).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { follow, placeIn, readLine } from "../../web/widget/queue.js";
+
+// Four waiting: a signed-in visitor at 12:00:00, a guest at +1.5 s, a signed-in visitor at +3 s, a guest at +4 s.
+export const LINE = '{"waiting":4,"from":1796644800000,"at":[0,1500,3000,4000],"guests":[1,3]}';
+const at = (seconds) => new Date(1796644800000 + seconds * 1000).toISOString();
+
+test("signed-in visitors come first, then guests, each in the order they asked", () => {
+  const line = readLine(LINE);
+  assert.deepEqual(placeIn(line, { escalatedAt: at(0), signedIn: true }), { position: 0, waiting: 4 });
+  assert.deepEqual(placeIn(line, { escalatedAt: at(3), signedIn: true }), { position: 1, waiting: 4 });
+  assert.deepEqual(placeIn(line, { escalatedAt: at(1.5), signedIn: false }), { position: 2, waiting: 4 });
+  assert.deepEqual(placeIn(line, { escalatedAt: at(4), signedIn: false }), { position: 3, waiting: 4 });
+});
+
+test("the place moves when someone ahead leaves, not when someone behind does", () => {
+  const mine = { escalatedAt: at(3), signedIn: true };
+  const firstLeft = readLine('{"waiting":3,"from":1796644801500,"at":[0,1500,2500],"guests":[0,2]}');
+  assert.deepEqual(placeIn(firstLeft, mine), { position: 0, waiting: 3 });
+  const behindLeft = readLine('{"waiting":3,"from":1796644800000,"at":[0,1500,3000],"guests":[1]}');
+  assert.deepEqual(placeIn(behindLeft, mine), { position: 1, waiting: 3 });
+});
+
+test("a signed-in visitor who starts waiting goes ahead of a waiting guest", () => {
+  const guest = { escalatedAt: at(1.5), signedIn: false };
+  const before = readLine('{"waiting":2,"from":1796644800000,"at":[0,1500],"guests":[1]}');
+  const after = readLine('{"waiting":3,"from":1796644800000,"at":[0,1500,9000],"guests":[1]}');
+  assert.deepEqual([placeIn(before, guest).position, placeIn(after, guest).position], [1, 2]);
+});
+
+test("a chat handed back waits again from when it was handed back: the line with its old key does not hold it", () => {
+  const line = readLine(LINE);
+  assert.equal(placeIn(line, { escalatedAt: at(60), signedIn: true }), null); // the row predates the new wait
+  const later = readLine('{"waiting":5,"from":1796644800000,"at":[0,1500,3000,4000,60000],"guests":[1,3]}');
+  assert.deepEqual(placeIn(later, { escalatedAt: at(60), signedIn: true }), { position: 2, waiting: 5 });
+});
+
+test("beyond the line the row cannot tell: the figures told stand", () => {
+  const full = readLine('{"waiting":250,"from":1796644800000,"at":[0,1000],"guests":[]}'); // a line of 2, 250 wait
+  assert.deepEqual(placeIn(full, { escalatedAt: at(1), signedIn: true }), { position: 1, waiting: 250 });
+  assert.equal(placeIn(full, { escalatedAt: at(5), signedIn: true }), null);  // beyond it
+  const guestIn = readLine('{"waiting":250,"from":1796644800000,"at":[0,1000],"guests":[0]}');
+  assert.equal(placeIn(guestIn, { escalatedAt: at(0), signedIn: false }), null); // signed-in visitors beyond go first
+});
+
+test("a row without a line, or with a broken one, tells nothing", () => {
+  assert.equal(readLine(undefined), null);
+  assert.equal(readLine("not json"), null);
+  assert.equal(readLine('{"waiting":1}'), null);
+  assert.equal(placeIn(null, { escalatedAt: at(0), signedIn: true }), null);
+});
+
+test("the expected wait follows the place at the same rate", () => {
+  const told = { position: 3, waiting: 5, availableAgents: 1, expectedWaitSeconds: 800 };
+  assert.deepEqual(follow(told, { position: 1, waiting: 3 }),
+                   { position: 1, waiting: 3, availableAgents: 1, expectedWaitSeconds: 400 });
+  assert.equal(follow({ ...told, expectedWaitSeconds: null }, { position: 0, waiting: 1 }).expectedWaitSeconds, null);
+  assert.equal(follow({ ...told, position: 1, expectedWaitSeconds: 5 }, { position: 0, waiting: 1 }).expectedWaitSeconds, 3);
+});
