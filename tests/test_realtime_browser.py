@@ -8,8 +8,6 @@ that drops mid-chat (the checks take over, the reconnect catches up with one che
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import test_widget_browser
 from test_console_browser import open_console
@@ -152,29 +150,36 @@ window.WebSocket = class FakeSocket {
   close() { if (this.readyState === 3) return; this.readyState = 3;
     this._later(() => this.onclose && this.onclose({ code: 1000 })); }
 };
-window.__rt.push = (payload) => { for (const s of window.__rt.sockets)
-  if (s.readyState === 1 && s.subscribed) s._later(() => s._emit({ type: "event", data: { payload } })); };
+window.__rt.push = ([payload, channels]) => { for (const s of window.__rt.sockets)
+  if (s.readyState === 1 && s.subscribed) s._later(() => s._emit({ type: "event", data: { channels, payload } })); };
 """
 
 
+MESSAGES = "tablesdb.chat.tables.messages.rows"
+SIGNALS = "tablesdb.chat.tables.signals.rows"
+
+
 class LiveChat(FakeChat):
-    """FakeChat whose every change also makes a signal row, as the functions write it (domain/signals.py)."""
+    """FakeChat whose every stored message is also sent as its row (Realtime, row security on messages), and whose
+    every change of state makes a signal row, as the functions write them (domain/signals.py)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.pending: list[dict] = []
+        self.pending: list[tuple[dict, list[str]]] = []
 
-    def signal(self, message: dict | None = None) -> None:
+    def signal(self) -> None:
         s = self.session()
-        self.pending.append({"sessionId": "s_fake", "status": s["status"], "botShouldReply": s["botShouldReply"],
-                             "needsHuman": s["needsHuman"], "assignedAgent": None,
-                             "messageCount": s["messageCount"], "escalatedAt": None, "closedAt": None,
-                             "lastMessage": json.dumps({k: v for k, v in message.items() if k != "sessionId"})
-                             if message else None, "at": "2026-01-01T00:00:00.000+00:00"})
+        self.pending.append(({"sessionId": "s_fake", "status": s["status"], "botShouldReply": s["botShouldReply"],
+                              "needsHuman": s["needsHuman"], "assignedAgent": None, "escalatedAt": None,
+                              "closedAt": None, "at": "2026-01-01T00:00:00.000+00:00"},
+                             ["rows", SIGNALS, f"{SIGNALS}.s_fake"]))
 
     def add(self, role: str, text: str, client_id: str | None = None) -> dict:
         message = super().add(role, text, client_id)
-        self.signal(message)
+        row = {"$id": message["messageId"], "$createdAt": message["createdAt"], "$tableId": "messages",
+               "sessionId": "s_fake", "role": role, "text": text, "handoff": message["handoff"], "authorId": None,
+               "clientMessageId": client_id, "admission": "0123456789"}
+        self.pending.append((row, ["rows", MESSAGES, f"{MESSAGES}.{row['$id']}"]))
         return message
 
     def answer(self, function_id: str, method: str, path: str, body: dict) -> tuple[int, dict]:
@@ -218,6 +223,7 @@ def test_what_a_typical_chat_costs_over_realtime(stack, browser):
     sim.fake.bot = False
     sim.advance(90)
     sim.fake.status, sim.fake.needs_human = "agent_assigned", False
+    sim.fake.signal()  # the claim's signal row
     sim.fake.add("agent", "Hi, Alice here. Yes, we ship to Norway in 3-5 days.")
     sim.settle()
     sim.widget.reply("agent", "Alice here")  # shown in the same simulated second: pushed
@@ -245,21 +251,24 @@ def test_what_a_typical_chat_costs_over_realtime(stack, browser):
     sim.close()
 
 
-def test_a_missed_signal_is_fetched_with_one_check(stack, browser):
-    """Two writes close together: the signal of the first is overwritten before it is sent (Realtime sends the row
-    as it is). The second says the session holds one more message than the widget has: it checks once."""
+def test_a_missed_message_row_is_fetched_by_the_next_check(stack, browser):
+    """Each message is its own row event, so two messages close together are two events (no signal row to be
+    overwritten between them). One that never arrives (Realtime delivers at most once) is found by the next check,
+    which reads from the last one's cursor: the safety net, 300 s on, one check."""
     sim = LiveSimulation(stack, browser)
     sim.widget.open()
     sim.say("Hello")
     sim.advance(5)
+    checks = len(sim.fake.polls())
     sim.fake.add("bot", "first of two")
-    sim.fake.pending.clear()  # its signal never arrives
+    sim.fake.pending.clear()  # its row never arrives
     sim.fake.add("bot", "second of two")
     sim.settle()
-    sim.widget.reply("bot", "second of two")
-    sim.advance(1)  # (the check starts at once: a timer of 0 s, which the simulated clock runs)
+    sim.widget.reply("bot", "second of two")  # live: no check
+    assert len(sim.fake.polls()) == checks
+    sim.advance(300)
     sim.widget.reply("bot", "first of two")
-    assert len(sim.fake.polls()) == 1
+    assert len(sim.fake.polls()) == checks + 1
     sim.close()
 
 
@@ -278,7 +287,8 @@ def test_when_the_queue_moves_a_waiting_visitor_checks_once_for_the_new_place(st
     assert sent[-1] == [{"subscriptionId": "queue", "channels": ["tablesdb.chat.tables.signals.rows.queue"]}]
     checks = len(sim.fake.polls())
     sim.fake.queue = {"position": 0, "waiting": 1, "availableAgents": 1, "expectedWaitSeconds": 60}
-    sim.fake.pending.append({"sessionId": "queue", "at": "2026-01-01T00:00:01.000+00:00"})
+    sim.fake.pending.append(({"sessionId": "queue", "at": "2026-01-01T00:00:01.000+00:00"},
+                             ["rows", SIGNALS, f"{SIGNALS}.queue"]))
     sim.settle()
     sim.advance(1)
     sim.widget.status.filter(has_text="You're next").wait_for()

@@ -201,24 +201,27 @@ test("a message row is shown exactly as the same message from a check's answer",
   assert.equal(isMessageEvent(undefined), false);
 });
 
-test("coalesce: one run per burst, and under a steady stream once every `most` ms", () => {
+test("coalesce: one run per burst, never two within `every`, and once every `every` under a steady stream", () => {
   const timers = fakeTimers();
   let runs = 0;
-  const c = coalesce(() => { runs += 1; }, { quiet: 100, most: 5000, timers, now: timers.now });
+  const c = coalesce(() => { runs += 1; }, { quiet: 100, every: 5000, timers, now: timers.now });
   for (let i = 0; i < 5; i++) { c.event(); timers.run(10); }
   timers.run(100);
   assert.equal(runs, 1); // a burst: one run, 100 ms after its last event
+  c.event();
+  timers.run(4000);
+  assert.equal(runs, 1); // another event soon after: it waits for 5 s since the last run
+  timers.run(1000);
+  assert.equal(runs, 2);
+  timers.run(60000);
   for (let i = 0; i < 2000; i++) { c.event(); timers.run(5); } // 200 events a second for 10 s: never 100 ms apart
-  assert.equal(runs, 3); // at 5 s and 10 s since the stream began
+  assert.equal(runs, 4); // at 5 s and 10 s since the stream began
+  for (let i = 0; i < 40; i++) { c.event(); timers.run(150); } // 150 ms apart for 6 s: still one each 5 s
+  assert.equal(runs, 5);
   c.event();
-  timers.run(99);
-  assert.equal(runs, 3);
-  timers.run(1);
-  assert.equal(runs, 4); // one more, then quiet: 100 ms on
-  c.event();
-  c.cancel();
-  timers.run(10000);
-  assert.equal(runs, 4);
+  c.ran(); // a refresh by other means covers it
+  timers.run(60000);
+  assert.equal(runs, 5);
 });
 
 test("watch() with queries: sent with the subscription, replaced when they change", async () => {

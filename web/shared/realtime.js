@@ -52,19 +52,22 @@ export function messageFromRow(row, nameOf = () => "") {
   return message;
 }
 
-// `run` after events: once they pause for `quiet` ms, and at the latest `most` ms after the first one not yet run
-// for, so that a steady stream (events never `quiet` apart) still runs it once every `most` ms.
-export function coalesce(run, { quiet, most, timers = globalThis, now = Date.now }) {
-  let timer = null, since = null;
-  function fire() { timer = null; since = null; run(); }
+// `run` after events: `quiet` ms after a burst, never sooner than `every` ms after the last run, and at the latest
+// `every` ms after the first event not yet run for, so that a steady stream (events never `quiet` apart) runs it
+// once every `every` ms, and a busy one never more often. `ran()`: it ran by other means (a timer, an action).
+export function coalesce(run, { quiet, every, timers = globalThis, now = Date.now }) {
+  let timer = null, since = null, last = -Infinity;
+  function ran() { timers.clearTimeout(timer); timer = null; since = null; last = now(); }
+  function fire() { ran(); run(); }
   return {
     event() {
       const t = now();
       if (since === null) since = t;
       timers.clearTimeout(timer);
-      timer = timers.setTimeout(fire, Math.max(0, Math.min(quiet, since + most - t)));
+      const due = Math.max(last + every, Math.min(t + quiet, since + every));
+      timer = timers.setTimeout(fire, Math.max(0, due - t));
     },
-    cancel() { timers.clearTimeout(timer); timer = null; since = null; },
+    ran,
   };
 }
 
