@@ -44,7 +44,9 @@ def test_both_sides_talk_live(stack, browser):
     widget.say("Can I talk to a human, please?")
     widget.status.filter(has_text="Waiting for an agent").wait_for(timeout=LIVE_MS)
     queued = agent_page.locator(f"#queue li[data-session='{session_id}']")
-    queued.wait_for(timeout=LIVE_MS)  # the new waiter, pushed
+    # The new waiter, pushed: the console refreshes on the signal, at most once in its refresh period (5 s here; its
+    # timer, an hour, and the safety net, an hour too with ?refresh=, explain nothing).
+    queued.wait_for(timeout=LIVE_MS + 5_000)
     queued.locator("button[data-action=claim]").click()
     widget.note("Alice (agent) joined the chat.").wait_for(timeout=LIVE_MS)  # named (issue 22)
     agent_page.locator("#reply-text").fill("Hi, I'm Alice. How can I help?")

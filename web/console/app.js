@@ -672,10 +672,11 @@ async function start() {
 // ---- live: every session's signal row over Appwrite Realtime (docs/admin-tools.md, "Live"), and the message rows
 // of the sessions this agent holds and the one open
 
-// A refresh 100 ms after a burst of events, but never two within a refresh period (REFRESH, 5 s unless configured),
-// and one each period under a steady stream (a busy desk never pauses 100 ms): live never refreshes more often than
-// the console polls without the socket.
-const soon = coalesce(() => refresh(), { quiet: 100, every: REFRESH });
+// A refresh 100 ms after a burst of events, but never two within the function's refresh period
+// (CONSOLE_REFRESH_SECONDS, 5 s by default; not the URL's ?refresh=, which sets the timer), and one each period under
+// a steady stream (a busy desk never pauses 100 ms): live never refreshes more often than the console polls without
+// the socket.
+const soon = coalesce(() => refresh(), { quiet: 100, every: refreshPeriod(CONFIG, "") });
 
 function period() { return live && live.live() ? SAFETY_NET : REFRESH; }
 
