@@ -330,6 +330,24 @@ def test_queries_on_a_subscription_filter_and_never_grant(stack: Stack) -> None:
         assert got == [("a1", ["ones"]), ("b9", ["big-or-b"]), ("c7", ["big-or-b"])]
 
 
+def test_subscribing_again_with_an_id_replaces_its_queries(stack: Stack) -> None:
+    """Messaging/Adapter/Realtime.php subscribe (line 141: ``[$channel][$identifier][$subscriptionId] = $data``): the
+    same subscription ID on the same channel again replaces its queries (the console's message rows follow the
+    sessions its agent holds this way)."""
+    equal = '{{"method":"equal","attribute":"n","values":[{}]}}'
+    with _ws(stack) as ws:
+        _recv(ws)
+        _send(ws, {"type": "authentication", "data": {"session": _session(stack)[1]}})
+        for n in (1, 2):
+            answer = _send(ws, {"type": "subscribe", "data": [{"subscriptionId": "mine", "queries": [equal.format(n)],
+                                                               "channels": ["tablesdb.app.tables.open.rows"]}]})
+            assert answer["data"]["success"] is True
+        for n in (1, 2):
+            stack.engine.create_row("app", "open", f"r{n}", {"text": "x", "n": n})
+        event = _recv(ws)["data"]
+        assert (event["payload"]["n"], event["subscriptions"]) == (2, ["mine"])
+
+
 def test_url_channel_queries_make_subscriptions(stack: Stack) -> None:
     """Messaging/Adapter/Realtime.php constructSubscriptions (line 701): a channel's queries come from the parameter
     named like it (``.`` as ``_``); ``rows[]=q1&rows[]=q2`` is two subscriptions, and the ``connected`` answer maps
