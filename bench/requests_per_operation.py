@@ -72,7 +72,7 @@ def measure() -> list[tuple[str, int]]:
             reply = bot(said["messageId"]).json
             holder["bot_reply"] = reply["messageId"]
             bot(reply["messageId"])
-        count("an answered visitor message, in all (widget 5, bot 4, bot on its reply 0; 3 executions)", answered)
+        count("an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)", answered)
         count("bot (event) on its own reply", lambda: bot(holder["bot_reply"]))
         bot_other = Widget()
         bot_said = bot_other.say("Do you take PayPal?").json["message"]["messageId"]

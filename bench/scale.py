@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 # operation: (executions, [labels printed by bench.requests_per_operation, summed], divisor, what)
 COSTS: dict[str, tuple[int, list[str], int, str]] = {
     "open": (1, ["create-session"], 1, "create-session"),
-    "bot_message": (3, ["an answered visitor message, in all (widget 5, bot 4, bot on its reply 0; 3 executions)"],
+    "bot_message": (3, ["an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)"],
                     1, "a visitor message the bot answers: touch-session, bot, bot on its own reply"),
     "escalate": (1, ["escalate (HTTP), nobody free: waits, with its queue"], 1, "'Talk to a person', nobody free"),
     "assign_on_close": (1, ["close-session: the freed slot assigns the next waiter"], 1,
@@ -43,12 +43,12 @@ COSTS: dict[str, tuple[int, list[str], int, str]] = {
 # The measured figures (bench.requests_per_operation, this code); tests/test_scale.py checks them.
 MEASURED: dict[str, int] = {
     "create-session": 3,
-    "an answered visitor message, in all (widget 5, bot 4, bot on its reply 0; 3 executions)": 9,
+    "an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)": 7,
     "escalate (HTTP), nobody free: waits, with its queue": 7,
     "close-session: the freed slot assigns the next waiter": 13,
-    "touch-session with a message, an agent holds the session": 5,
+    "touch-session with a message, an agent holds the session": 4,
     "bot (event) on a visitor message an agent holds": 1,
-    "touch-session, an agent's reply": 4,
+    "touch-session, an agent's reply": 3,
     "bot (event) on an agent's reply": 0,
     "touch-session (heartbeat)": 3,
     "touch-session GET /messages, waiting (the widget's poll, with its queue)": 3,
@@ -84,7 +84,8 @@ class Model:
     live_share: float = 1.0         # widgets with a Realtime socket (an anonymous account); the rest poll
     poll_checks: float = 28 / (230 / 60)  # checks a minute without a socket: the typical chat's 28 in 230 s
     heartbeats: float = 0.2         # a live widget's heartbeat/safety-net check: every 5 min (an upper bound)
-    debounce_s: float = 0.1         # the console refreshes 100 ms after the last signal (trailing)
+    debounce_s: float = 0.1         # the console refreshes 100 ms after the last event (trailing) ...
+    max_wait_s: float = 5.0         # ... never two, and one at least, in this long (CONSOLE_REFRESH_SECONDS) ...
     safety_net_s: float = 60.0      # ... and at least once a minute while live
 
     def populations(self) -> dict[str, float]:
@@ -109,11 +110,13 @@ def per_minute(m: Model) -> tuple[dict[str, tuple[float, float]], dict[str, floa
         executions, requests = cost(name)
         lines[line] = (executions * times, requests * times)
 
-    # Realtime events: one per session signal (each stored message, each change of status: escalate 1, close and
-    # the next waiter's assignment 2, an idle close 1), one per move of the queue's row
+    # Realtime events: one per stored message (its row, to the session's widget and to the console of the agent who
+    # holds it: consoles subscribe to their own chats' rows), one per session signal (a change of status only:
+    # escalate 1, close and the next waiter's assignment 2, an idle close 1; to the widget and every console), one
+    # per move of the queue's row (to the waiting widgets and every console)
     queue_moves = p["escalations"] * 2          # someone joins, someone is served
-    session_signals = (p["with_bot"] * m.visitor_rate * 2 + p["with_agent"] * (m.visitor_rate + m.agent_rate)
-                       + p["escalations"] * 1 + p["escalations"] * 2 + p["bot_closes"])
+    stored = p["with_bot"] * m.visitor_rate * 2 + p["with_agent"] * (m.visitor_rate + m.agent_rate)
+    session_signals = p["escalations"] * 1 + p["escalations"] * 2 + p["bot_closes"]
     add("open", "open", p["arrivals"])
     add("visitor messages the bot answers", "bot_message", p["with_bot"] * m.visitor_rate)
     add("ask for a person", "escalate", p["escalations"])
@@ -135,12 +138,18 @@ def per_minute(m: Model) -> tuple[dict[str, tuple[float, float]], dict[str, floa
     add("the fold (one per changed session and transition)", "fold_100", folded)
     lines["the fold (one per changed session and transition)"] = (0, lines[
         "the fold (one per changed session and transition)"][1])
-    rate = (session_signals + queue_moves) / 60           # events a second every console hears
-    refreshes = 60 * (rate * math.exp(-rate * m.debounce_s)) + 60 / m.safety_net_s
+    # Events a second a console hears: every signal and queue move, and its own chats' messages. A refresh follows
+    # the first event by the time to a 100 ms pause (a Poisson stream: (e^(rate d) - 1) / rate), at most max_wait_s,
+    # and never comes sooner than max_wait_s after the last one (web/shared/realtime.js, coalesce)
+    own = m.capacity * (m.visitor_rate + m.agent_rate)
+    rate = (session_signals + queue_moves + own) / 60
+    cycle = max(m.max_wait_s, 1 / rate + min(m.max_wait_s, math.expm1(rate * m.debounce_s) / rate))
+    refreshes = max(60 / cycle, 60 / m.safety_net_s)
     add("agent consoles' refreshes", "console_refresh", m.agents * refreshes)
     add("agent consoles' heartbeats", "console_heartbeat", m.agents * min(2.0, refreshes))
     connections = m.visitors * live + m.agents
-    messages = (session_signals * (live + m.agents) + queue_moves * (p["waiting"] * live + m.agents))
+    messages = (session_signals * (live + m.agents) + queue_moves * (p["waiting"] * live + m.agents)
+                + stored * live + p["with_agent"] * (m.visitor_rate + m.agent_rate))
     realtime = {"connections": connections, "messages": messages, "events_per_second": rate,
                 "console_refreshes_per_minute": refreshes}
     return lines, realtime
@@ -177,10 +186,11 @@ def report(m: Model) -> str:
         total_e += e
         total_r += r
     out += [f"{'total':<70}{total_e:>12,.0f}{total_r:>12,.0f}", "",
-            f"Realtime: {rt['connections']:,.0f} concurrent connections; {rt['events_per_second']:.0f} signal "
-            f"events a second, each to the session's widget and all {m.agents} consoles: {rt['messages']:,.0f} "
-            f"messages a minute. The consoles' 100 ms debounce then fires {rt['console_refreshes_per_minute']:.2f} "
-            "times a minute (events never pause that long): they refresh on the 60 s safety net, not on signals.",
+            f"Realtime: {rt['connections']:,.0f} concurrent connections; {rt['messages']:,.0f} messages a minute "
+            "(each message row to its widget and its agent's console; each signal to its widget and every "
+            f"console). A console hears {rt['events_per_second']:.0f} events a second: it refreshes "
+            f"{rt['console_refreshes_per_minute']:.1f} times a minute, never twice in {m.max_wait_s:g} s (the "
+            "refresh period): as often as it would poll without a socket, no more.",
             "", "Appwrite Cloud Pro, included a month, and how long this load takes to use it up:"]
     use = {"executions": total_e, "database operations (reads 1,750,000 + writes 750,000)": total_r,
            "Realtime messages": rt["messages"]}

@@ -35,9 +35,10 @@ def test_every_function_declares_what_appwrite_needs():
     assert FUNCTIONS["list-sessions"]["schedule"] == "* * * * *"  # the fold (chat_core.consistency)
     assert {t["$id"] for t in CONFIG["tables"]} == {"sessions", "messages", "counters", "agents", "jobs",
                                                         "limits", "audit", "replies", "signals"}
-    # No table grants anything; only the signal rows grant read, each to its own readers (docs/security.md).
+    # No table grants anything; only the signal and message rows grant read, each to its own readers
+    # (docs/security.md, "Realtime: what a browser can receive").
     assert all(t["$permissions"] == [] for t in CONFIG["tables"])
-    assert {t["$id"] for t in CONFIG["tables"] if t["rowSecurity"]} == {"signals"}
+    assert {t["$id"] for t in CONFIG["tables"] if t["rowSecurity"]} == {"signals", "messages"}
     assert "databases" not in CONFIG and "collections" not in CONFIG  # never mix with tablesDB
 
 

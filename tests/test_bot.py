@@ -226,17 +226,18 @@ def test_a_visitor_question_is_answered_with_three_requests_and_no_execution(app
     (reply,) = replies(appwrite, w.session_id)
     assert "Monday to Friday" in reply["text"] and reply["clientMessageId"] == f"re-{said['messageId']}"
     assert executions == []
-    # The message is read off the event (no re-read); the session, the admitting write, the message row, and the
-    # session's signal row for the visitor's socket (docs/security.md).
-    assert appwrite.count() == 4
+    # The message is read off the event (no re-read); the session, the admitting write, the message row, which
+    # Realtime sends to the visitor's socket itself: no signal row (docs/security.md).
+    assert appwrite.count() == 3
     assert row(appwrite, "sessions", w.session_id)["messageCount"] == 2
 
 
-def test_an_answered_visitor_message_costs_nine_requests_in_all_seven_without_its_signals(appwrite, executions):
+def test_an_answered_visitor_message_costs_seven_requests_in_all(appwrite, executions):
     """Issue 20: the widget's message (4: read, the message budget, the admitting write, the row), the bot on its
-    event (3), the bot on its reply's event (0); three executions, no escalate. Issue 21 adds one upsert of the
-    session's signal row after each of the two stored messages (Realtime). Steady state: the guests' message budget
-    row of this minute exists (its first use in a minute adds one request)."""
+    event (3), the bot on its reply's event (0); three executions, no escalate. Both message rows reach the
+    visitor's socket as rows (Realtime, row security on `messages`): neither writes a signal, the session's state
+    did not change. Steady state: the guests' message budget row of this minute exists (its first use in a minute
+    adds one request)."""
     Widget().say("warming the guests' budget")
     w = Widget()
     appwrite.reset_counts()
@@ -244,7 +245,7 @@ def test_an_answered_visitor_message_costs_nine_requests_in_all_seven_without_it
     assert deliver_to_bot(appwrite, said["messageId"]).json["replied"] is True
     (reply,) = replies(appwrite, w.session_id)
     assert deliver_to_bot(appwrite, reply["$id"]).json == {"ignored": "not a visitor message"}
-    assert appwrite.count() == 7 + 2 and executions == []
+    assert appwrite.count() == 7 and executions == []
 
 
 def test_a_duplicate_delivery_stores_one_reply(appwrite, executions):

@@ -37,6 +37,12 @@ class Env:
         else:
             self._appwrite.fail_next("applied_timeout" if lost else "timeout", match=REQUESTS[name])
 
+    def message_readers(self, row_id: str) -> list[str]:
+        """A message row's read permissions (who Realtime sends it to)."""
+        if self._appwrite is None:
+            return self.gw.messages.readers[row_id]
+        return self._appwrite.engine.get_row("chat", "messages", row_id)["$permissions"]
+
     def user(self, user_id: str, labels: tuple[str, ...]) -> str:
         if self._appwrite is None:
             return self.gw.users.put(user_id, labels)
@@ -256,13 +262,17 @@ def _message(n: int, session_id: str = "s_a") -> Message:
                    client_message_id=f"c{n}", admission="nonce")
 
 
+READERS = ['read("user:u_1")', 'read("label:agent")', 'read("label:admin")']
+
+
 def test_messages_are_created_once_and_read_oldest_first_in_pages(env):
     for n in range(3):
-        stored = env.gw.messages.create(_message(n))
+        stored = env.gw.messages.create(_message(n), READERS)
         assert replace(stored, created_at=NOW) == _message(n)
-    env.gw.messages.create(_message(9, "s_other"))
+    env.gw.messages.create(_message(9, "s_other"), READERS[1:])
+    assert (env.message_readers("m_0"), env.message_readers("m_9")) == (READERS, READERS[1:])
     with pytest.raises(RowExists):
-        env.gw.messages.create(_message(0))
+        env.gw.messages.create(_message(0), READERS)
     assert env.gw.messages.get("m_1").text == "hi 1"
     page, cursor = env.gw.messages.page("s_a", 2, None)
     assert ids(page) == ["m_0", "m_1"] and cursor == "m_1"
@@ -279,7 +289,7 @@ def test_messages_are_created_once_and_read_oldest_first_in_pages(env):
 def test_a_message_create_that_failed_was_stored_only_if_its_answer_was_lost(env, lost):
     env.fail("messages.create", lost=lost)
     with pytest.raises(UpstreamUnavailable):
-        env.gw.messages.create(_message(0))
+        env.gw.messages.create(_message(0), READERS)
     assert env.gw.messages.counts() == ({"s_a": 1} if lost else {})
 
 

@@ -114,7 +114,7 @@ def test_asking_twice_changes_nothing_and_spends_no_budget(world):
 
 def test_the_message_event_escalates_a_row_stored_without_touch_session(world):
     started = world.started()
-    world.gw.messages.create(Message("m_1", started.session.id, "user", "I want a human agent", world.now))
+    world.gw.messages.create(Message("m_1", started.session.id, "user", "I want a human agent", world.now), [])
     done = escalation.escalate_from_event(world.core(world.system()),
                                           "databases.chat.tables.messages.rows.m_1.create", {"$id": "m_1"})
     assert done["escalated"] and world.session(started.session.id).escalated_by == "message:m_1"

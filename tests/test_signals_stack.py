@@ -1,6 +1,7 @@
 """What a browser can receive over Realtime (docs/security.md, "Realtime: what a browser can receive"), on the local
-stack with the real functions: each session's signal row reaches its own visitor and the staff, and nobody else;
-it holds nothing but what the visitor reads in the functions' answers; no other table sends anything to anyone.
+stack with the real functions: each session's signal row and message rows reach its own visitor and the staff, and
+nobody else; a signal holds nothing but what the visitor reads in the functions' answers, a message row nothing but
+the message and its admission nonce; no other table sends anything to anyone. A plain message writes no signal.
 
 The stack filters deliveries by the table's and the row's read permissions as Appwrite does
 (tests/devstack/test_realtime.py cites app/realtime.php); what is tested here is what the functions write."""
@@ -26,6 +27,8 @@ TABLES = ("sessions", "messages", "counters", "agents", "jobs", "limits", "audit
 INTERNAL = ("tokenHash", "writeLog", "counted", "foldFrom", "foldBatch", "dirty", "transitions", "auditSeq",
             "auditPending", "rateWindowStart", "rateWindowCount", "admission", "ratingScore", "ratingComment",
             "userMeta", "theme", "lastSeen", "ownerId")
+MESSAGE_COLUMNS = ("sessionId", "role", "text", "handoff", "authorId", "clientMessageId", "admission")
+SIGNALS, MESSAGES = "tablesdb.chat.tables.signals.rows", "tablesdb.chat.tables.messages.rows"
 
 
 OPEN: list[ClientConnection] = []
@@ -99,8 +102,8 @@ class Visitor:
         return self
 
     def payloads(self, until_session: str) -> list[dict]:
-        """Every payload received up to the first of `until_session`'s signal (a fence: the writes made before it
-        and not received were not sent to this connection)."""
+        """Every payload received up to the first of `until_session`'s rows (a fence: the writes made before it and
+        not received were not sent to this connection)."""
         got = []
         while True:
             event = _recv(self.ws)
@@ -120,15 +123,18 @@ def _send(ws: ClientConnection, message: dict) -> dict:
 
 
 def _only_public(payload: dict) -> None:
-    assert set(payload) - {k for k in payload if k.startswith("$")} == {*signals.COLUMNS, "line"}
-    assert payload["line"] is None  # the queue's row's column: a session's row holds none
-    assert not set(payload) & set(INTERNAL)
-    if payload["lastMessage"]:
-        assert set(json.loads(payload["lastMessage"])) == {"messageId", "role", "text", "handoff", "authorId",
-                                                           "clientMessageId", "createdAt"}
+    """A signal row holds its allow-list (and the queue's `line`, empty on a session's row); a message row its
+    message's columns (and the admission nonce, which docs/security.md explains); neither anything of the session's
+    ledger, token, page or rating."""
+    columns = set(payload) - {k for k in payload if k.startswith("$")}
+    if payload["$tableId"] == "messages":
+        assert columns == set(MESSAGE_COLUMNS)
+    else:
+        assert columns == {*signals.COLUMNS, "line"} and payload["line"] is None
+    assert not columns & (set(INTERNAL) - {"admission"})
 
 
-def test_a_visitor_receives_its_own_signals_and_no_one_elses(stack):
+def test_a_visitor_receives_its_own_rows_and_no_one_elses(stack):
     every = [f"tablesdb.chat.tables.{t}.rows" for t in TABLES]
     alice, bob = Visitor(stack).start(), Visitor(stack).start()
     guest = Visitor(stack, signed_in=False).start()
@@ -138,46 +144,69 @@ def test_a_visitor_receives_its_own_signals_and_no_one_elses(stack):
     alice.say("Where is my order #1042?")
     guest.say("hello from a guest")
     bob.say("Bob here")  # the fence for everyone
-    # Alice receives her message's signal (and the bot's reply's, which may come first or between): nothing of
-    # Bob's, of the guest's, or of any other table.
+    # Alice receives her message's row (and the bot's reply's, which may come first or between): nothing of Bob's,
+    # of the guest's, or of any table but messages and signals.
     for payload in alice.payloads(until_session=alice.session_id):
         assert payload["sessionId"] == alice.session_id and payload["$permissions"] == [
             f'read("user:{alice.user_id}")', 'read("label:agent")', 'read("label:admin")']
+        assert payload["$tableId"] in ("messages", "signals")
         _only_public(payload)
     seen_by_bob = bob.payloads(until_session=bob.session_id)
     assert {p["sessionId"] for p in seen_by_bob} == {bob.session_id}
-    # The staff receive every session's signals, guests' included (a guest session's row is theirs alone).
+    # The staff receive every session's rows, guests' included (a guest session's rows are theirs alone).
     staff = agent.payloads(until_session=bob.session_id)
     assert {alice.session_id, guest.session_id} <= {p["sessionId"] for p in staff}
-    assert all(set(p) - {k for k in p if k.startswith("$")} == {*signals.COLUMNS, "line"} for p in staff)
+    for payload in staff:
+        _only_public(payload)
     assert next(p for p in staff if p["sessionId"] == guest.session_id)["$permissions"] == [
         'read("label:agent")', 'read("label:admin")']
 
 
-def test_the_signal_carries_the_message_and_the_state_a_write_made(stack):
-    visitor = Visitor(stack).start().listen("tablesdb.chat.tables.signals.rows")
+def test_a_message_comes_as_its_row_and_the_signal_carries_the_state_a_write_made(stack):
+    visitor = Visitor(stack).start().listen(SIGNALS, MESSAGES)
     said = visitor.say("I want to talk to a person")["message"]
-    (payload, *_) = [p for p in visitor.payloads(until_session=visitor.session_id)]
-    message = json.loads(payload["lastMessage"])
-    assert (message["messageId"], message["role"], message["text"]) == (said["messageId"], "user", said["text"])
-    assert payload["needsHuman"] is True and payload["status"] == "active" and payload["messageCount"] >= 1
+    received = visitor.payloads(until_session=visitor.session_id)
+    while not any(p["$tableId"] == "signals" for p in received):  # the row first, then the escalation's signal
+        received += visitor.payloads(until_session=visitor.session_id)
+    row = next(p for p in received if p["$tableId"] == "messages")
+    assert (row["$id"], row["role"], row["text"]) == (said["messageId"], "user", said["text"])
+    signal = next(p for p in received if p["$tableId"] == "signals")
+    assert signal["needsHuman"] is True and signal["status"] == "active"
     # A heartbeat changes nothing a client shows: no signal (the next one received is the claim's).
     status, _ = visitor.party.run("touch-session", {"sessionId": visitor.session_id},
                                   headers={"X-Session-Token": visitor.token})
     assert status == 200
     agent = Party(stack, signed_in="agent-alice")
     assert agent.run("assign-agent", {"sessionId": visitor.session_id}, path="/claim")[0] == 200
-    claimed = [p for p in visitor.payloads(until_session=visitor.session_id)]
-    while claimed[-1]["status"] != "agent_assigned":  # the bot's hand-off reply may land in between
+    claimed = visitor.payloads(until_session=visitor.session_id)
+    while claimed[-1].get("status") != "agent_assigned":  # the bot's hand-off reply may land in between
         claimed = visitor.payloads(until_session=visitor.session_id)
-    assert claimed[-1]["assignedAgent"] == "agent-alice" and claimed[-1]["lastMessage"] is None
+    assert claimed[-1]["assignedAgent"] == "agent-alice" and claimed[-1]["agentName"] is not None
+
+
+def test_a_message_the_bot_answers_writes_no_signal(stack):
+    """Issue 20: the visitor's message and the bot's answer reach the socket as their rows; the session's state
+    did not change, so neither writes the signal row."""
+    visitor = Visitor(stack).start().listen(MESSAGES)
+    assert stack.wait_idle(20)
+    writes: list[str] = []
+    unsubscribe = stack.engine.subscribe(lambda event: writes.append(event["tableId"]))
+    said = visitor.say("What are your opening hours?")["message"]
+    assert stack.wait_idle(20)
+    unsubscribe()
+    received = visitor.payloads(until_session=visitor.session_id)
+    while len(received) < 2:
+        received += visitor.payloads(until_session=visitor.session_id)
+    assert [(p["role"], p["$id"] == said["messageId"]) for p in received] == [("user", True), ("bot", False)]
+    assert "Monday to Friday" in received[1]["text"]
+    assert "signals" not in writes and writes.count("messages") == 2
 
 
 def test_the_queue_row_tells_every_signed_in_visitor_that_the_queue_moved_and_nothing_else(stack):
     """A session entering or leaving the queue writes its own row and the queue's, in one request; the queue's row
     reaches any signed-in visitor (role `users`), and names no session, nobody: its line holds when each waiter
     started waiting and whether they are signed in, and how many wait (docs/security.md)."""
-    watcher = Visitor(stack).start().listen("tablesdb.chat.tables.signals.rows")
+    watcher = Visitor(stack).start().listen(SIGNALS, MESSAGES)
     other = Visitor(stack).start()
     writes: list[str] = []
     unsubscribe = stack.engine.subscribe(lambda event: writes.append(event["tableId"]))
@@ -188,7 +217,7 @@ def test_the_queue_row_tells_every_signed_in_visitor_that_the_queue_moved_and_no
     received = watcher.payloads(until_session=watcher.session_id)
     (queue,) = [p for p in received if p["sessionId"] == signals.QUEUE]
     assert not [p for p in received if p["sessionId"] == other.session_id]  # the other visitor's own row: never
-    assert queue["$permissions"] == ['read("users")'] and queue["lastMessage"] is None
+    assert queue["$permissions"] == ['read("users")']
     assert (queue["status"], queue["assignedAgent"], queue["escalatedAt"]) == (None, None, None)
     assert set(queue) - {k for k in queue if k.startswith("$")} - set(signals.COLUMNS) == {"line"}
     line = queue_line.decode(queue["line"])
@@ -197,4 +226,4 @@ def test_the_queue_row_tells_every_signed_in_visitor_that_the_queue_moved_and_no
     assert line.entries[-1] == (queue_line.key_ms(parse_time(waited)), True)  # the latest to ask, signed in
     assert line.waiting == len(line.entries) == sum(1 for r in waiting if r["needsHuman"])
     assert other.session_id not in queue["line"] and other.token not in queue["line"]
-    assert writes.count("signals") == 2 + 1  # the escalation's two rows (one request), the fence's signal
+    assert writes.count("signals") == 2  # the escalation's two rows (one request); the fence, a message, none

@@ -254,7 +254,7 @@ def test_a_visitor_who_cannot_sign_in_chats_as_a_guest(stack, browser):
 
 @pytest.mark.parametrize("failure", ["request_lost", "answer_lost"])
 def test_a_message_that_failed_on_the_network_is_retried_and_stored_once(stack, browser, failure):
-    # Without the Realtime socket: its signal could confirm the stored message before the retry (a race), and this
+    # Without the Realtime socket: its row could confirm the stored message before the retry (a race), and this
     # is about the retry itself, which a visitor whose socket is blocked depends on.
     context = browser.new_context()
     context.add_init_script(NO_SOCKET)

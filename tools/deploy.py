@@ -192,6 +192,9 @@ def verify(endpoint: str, key: str, root: Path = ROOT) -> dict[str, dict]:
         indexes = {i["key"]: i["status"] for i in remote["indexes"]}
         wanted = {c["key"]: "available" for c in table["columns"]}
         assert columns == wanted, f"table {table['$id']}: columns {columns}"
+        # Row security decides what Realtime sends to browsers (docs/security.md): messages and signals have it.
+        assert remote["rowSecurity"] == table["rowSecurity"], f"table {table['$id']}: rowSecurity"
+        assert remote["$permissions"] == table["$permissions"], f"table {table['$id']}: $permissions"
         assert indexes == {i["key"]: "available" for i in table["indexes"]}, f"table {table['$id']}: {indexes}"
     active = {}
     for function in config.get("functions", []):

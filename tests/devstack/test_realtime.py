@@ -287,7 +287,7 @@ def test_delivery_follows_the_table_and_row_read_permissions(stack: Stack) -> No
             assert (_recv(ws)["data"]["user"] is None) == (name == "guest")
         writes = [("members", {}, None), ("staff", {}, None), ("guestbook", {}, None),
                   ("private", {}, [f'read("user:{visitor}")']), ("private", {}, []),
-                  ("sealed", {}, ['read("any")'])]
+                  ("sealed", {}, ['read("any")']), ("private", {}, ['read("label:agent")'])]
         ids = {}
         for index, (table, data, permissions) in enumerate(writes):
             row = stack.engine.create_row("app", table, f"w{index}", {"text": table, **data}, permissions)
@@ -298,7 +298,9 @@ def test_delivery_follows_the_table_and_row_read_permissions(stack: Stack) -> No
             received[name] = []
             while (payload := _recv(ws)["data"]["payload"])["$id"] != fence["$id"]:
                 received[name].append(payload["$id"])
-        assert received == {"guest": ["w2"], "visitor": ["w0", "w3"], "agent": ["w0", "w1"]}
+        # w3, w6: a table that grants nothing, with row security (the chat's `messages` and `signals`): a row's
+        # own user or label role alone reaches the socket.
+        assert received == {"guest": ["w2"], "visitor": ["w0", "w3"], "agent": ["w0", "w1", "w6"]}
 
 
 def test_queries_on_a_subscription_filter_and_never_grant(stack: Stack) -> None:
@@ -326,6 +328,24 @@ def test_queries_on_a_subscription_filter_and_never_grant(stack: Stack) -> None:
         stack.engine.create_row("app", "open", "c7", {"text": "c", "n": 7})
         got = [(d["payload"]["$id"], d["subscriptions"]) for d in (_recv(ws)["data"] for _ in range(3))]
         assert got == [("a1", ["ones"]), ("b9", ["big-or-b"]), ("c7", ["big-or-b"])]
+
+
+def test_subscribing_again_with_an_id_replaces_its_queries(stack: Stack) -> None:
+    """Messaging/Adapter/Realtime.php subscribe (line 141: ``[$channel][$identifier][$subscriptionId] = $data``): the
+    same subscription ID on the same channel again replaces its queries (the console's message rows follow the
+    sessions its agent holds this way)."""
+    equal = '{{"method":"equal","attribute":"n","values":[{}]}}'
+    with _ws(stack) as ws:
+        _recv(ws)
+        _send(ws, {"type": "authentication", "data": {"session": _session(stack)[1]}})
+        for n in (1, 2):
+            answer = _send(ws, {"type": "subscribe", "data": [{"subscriptionId": "mine", "queries": [equal.format(n)],
+                                                               "channels": ["tablesdb.app.tables.open.rows"]}]})
+            assert answer["data"]["success"] is True
+        for n in (1, 2):
+            stack.engine.create_row("app", "open", f"r{n}", {"text": "x", "n": n})
+        event = _recv(ws)["data"]
+        assert (event["payload"]["n"], event["subscriptions"]) == (2, ["mine"])
 
 
 def test_url_channel_queries_make_subscriptions(stack: Stack) -> None:

@@ -229,14 +229,16 @@ class FakeMessages:
         self._store = store
         self._db = database_id
         self.rows: dict[str, Message] = {}
+        self.readers: dict[str, list[str]] = {}  # each row's read permissions (who Realtime sends it to)
         self._seq: dict[str, int] = {}
 
     @op
-    def create(self, message: Message) -> Message:
+    def create(self, message: Message, readers: list[str]) -> Message:
         if message.id in self.rows:
             raise RowExists("row_already_exists")
         stored = replace(message, created_at=parse_time(self._store.stamp()))
         self.rows[message.id], self._seq[message.id] = stored, self._store.seq()
+        self.readers[message.id] = list(readers)
         return stored
 
     @op

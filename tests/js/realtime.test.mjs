@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { REALTIME, createRealtime, fallbackSecret, realtimeUrl, reconnectDelay } from "../../web/shared/realtime.js";
+import { MESSAGES, REALTIME, coalesce, createRealtime, equalQuery, fallbackSecret, isMessageEvent, messageFromRow,
+         realtimeUrl, reconnectDelay } from "../../web/shared/realtime.js";
 import { LIVE, jwtUser, liveDelay, signalAnswer, signalChannel } from "../../web/widget/live.js";
 
 function fakeTimers() {
@@ -11,7 +12,7 @@ function fakeTimers() {
   const due = new Map(); // id -> {at, fn, every}
   const add = (fn, ms, every) => { const id = next++; due.set(id, { at: now + ms, fn, every: every ? ms : 0 }); return id; };
   return {
-    setTimeout: (fn, ms) => add(fn, ms, false), setInterval: (fn, ms) => add(fn, ms, true),
+    now: () => now, setTimeout: (fn, ms) => add(fn, ms, false), setInterval: (fn, ms) => add(fn, ms, true),
     clearTimeout: (id) => due.delete(id), clearInterval: (id) => due.delete(id),
     run(ms) {
       const end = now + ms;
@@ -162,20 +163,81 @@ test("ready() gives up after its time; stop() closes and ends the reconnects", a
   assert.equal(made.length, 1);
 });
 
-test("a signal as a check's answer: the state, and the message the write stored", () => {
-  const message = { messageId: "m1", role: "agent", text: "Hi", handoff: false, authorId: "agent-alice",
-                    clientMessageId: null, createdAt: "2026-01-01T00:00:00.000+00:00" };
-  const answer = signalAnswer({ sessionId: "s1", status: "agent_assigned", botShouldReply: false, needsHuman: false,
-                                assignedAgent: "agent-alice", messageCount: 3, lastMessage: JSON.stringify(message),
-                                $permissions: ['read("user:u1")'] });
-  assert.deepEqual(answer.messages, [{ ...message, sessionId: "s1" }]);
-  assert.equal(answer.session.status, "agent_assigned");
-  assert.equal(answer.session.messageCount, 3);
-  assert.deepEqual(signalAnswer({ sessionId: "s1", status: "closed", lastMessage: "{broken" }).messages, []);
-  assert.deepEqual(signalAnswer(null).messages, []);
+test("a signal as a check's answer: the session's state (messages come as their own rows)", () => {
+  const session = signalAnswer({ sessionId: "s1", status: "agent_assigned", botShouldReply: false, needsHuman: false,
+                                 assignedAgent: "agent-alice", agentName: "Alice", escalatedAt: null, closedAt: null,
+                                 at: "2026-01-01T00:00:00.000+00:00", $permissions: ['read("user:u1")'] });
+  assert.deepEqual(session, { sessionId: "s1", status: "agent_assigned", botShouldReply: false, needsHuman: false,
+                              assignedAgent: "agent-alice", agentName: "Alice", escalatedAt: null, closedAt: null });
+  assert.equal(signalAnswer(null).status, undefined);
   assert.equal(signalChannel("s1"), "tablesdb.chat.tables.signals.rows.s1");
   assert.equal(liveDelay({ needsHuman: true }), LIVE.waiting);
   assert.equal(liveDelay({ needsHuman: false }), LIVE.quiet);
+});
+
+// A message row as Realtime sends it (the row, whole: every column and Appwrite's own) and the same message as a
+// check's answer gives it (touch-session and list-sessions: edge/views.py owner_message_view).
+const ROW = { $id: "m_2", $sequence: "7", $tableId: "messages", $databaseId: "chat",
+              $createdAt: "2026-01-01T00:00:01.000+00:00", $updatedAt: "2026-01-01T00:00:01.000+00:00",
+              $permissions: ['read("user:u1")', 'read("label:agent")', 'read("label:admin")'], sessionId: "s1",
+              role: "agent", text: "Hi, Alice here", handoff: false, authorId: "agent-alice", clientMessageId: "c-9",
+              admission: "a1b2c3d4e5" };
+const ANSWERED = { messageId: "m_2", sessionId: "s1", role: "agent", text: "Hi, Alice here", handoff: false,
+                   authorId: "agent-alice", clientMessageId: "c-9", createdAt: "2026-01-01T00:00:01.000+00:00",
+                   authorName: "Alice" };
+
+test("a message row is shown exactly as the same message from a check's answer", () => {
+  const names = { "agent-alice": "Alice" };
+  assert.deepEqual(messageFromRow(ROW, (id) => names[id]), ANSWERED);
+  assert.deepEqual(messageFromRow(ROW), { ...ANSWERED, authorName: "" }); // a name not known: the answers' ""
+  const bot = messageFromRow({ ...ROW, role: "bot", authorId: null, clientMessageId: "re-m_1", handoff: true });
+  assert.deepEqual(bot, { messageId: "m_2", sessionId: "s1", role: "bot", text: "Hi, Alice here", handoff: true,
+                          authorId: null, clientMessageId: "re-m_1", createdAt: ROW.$createdAt }); // no authorName
+  assert.equal("admission" in bot, false);
+  assert.equal(messageFromRow({ sessionId: "s1", status: "active" }), null); // a signal row is no message
+  assert.equal(messageFromRow(null), null);
+  assert.equal(isMessageEvent({ channels: ["rows", MESSAGES, `${MESSAGES}.m_2`] }), true);
+  assert.equal(isMessageEvent({ channels: ["rows", "tablesdb.chat.tables.signals.rows"] }), false);
+  assert.equal(isMessageEvent(undefined), false);
+});
+
+test("coalesce: one run per burst, never two within `every`, and once every `every` under a steady stream", () => {
+  const timers = fakeTimers();
+  let runs = 0;
+  const c = coalesce(() => { runs += 1; }, { quiet: 100, every: 5000, timers, now: timers.now });
+  for (let i = 0; i < 5; i++) { c.event(); timers.run(10); }
+  timers.run(100);
+  assert.equal(runs, 1); // a burst: one run, 100 ms after its last event
+  c.event();
+  timers.run(4000);
+  assert.equal(runs, 1); // another event soon after: it waits for 5 s since the last run
+  timers.run(1000);
+  assert.equal(runs, 2);
+  timers.run(60000);
+  for (let i = 0; i < 2000; i++) { c.event(); timers.run(5); } // 200 events a second for 10 s: never 100 ms apart
+  assert.equal(runs, 4); // at 5 s and 10 s since the stream began
+  for (let i = 0; i < 40; i++) { c.event(); timers.run(150); } // 150 ms apart for 6 s: still one each 5 s
+  assert.equal(runs, 5);
+  c.event();
+  c.ran(); // a refresh by other means covers it
+  timers.run(60000);
+  assert.equal(runs, 5);
+});
+
+test("watch() with queries: sent with the subscription, replaced when they change", async () => {
+  const { rt, made } = client(() => ({ session: "secret" }));
+  rt.start();
+  await tick();
+  made[0].server({ type: "connected", data: { user: { $id: "u1" } } });
+  made[0].server({ type: "response", data: { to: "subscribe", success: true } });
+  rt.watch("messages", [MESSAGES], [equalQuery("sessionId", ["s1"])]);
+  assert.deepEqual(made[0].sent.at(-1), { type: "subscribe", data: [{ subscriptionId: "messages", channels: [MESSAGES],
+    queries: ['{"method":"equal","attribute":"sessionId","values":["s1"]}'] }] });
+  rt.watch("messages", [MESSAGES], [equalQuery("sessionId", ["s1"])]); // the same: nothing sent
+  rt.watch("messages", [MESSAGES], [equalQuery("sessionId", ["s1", "s2"])]);
+  const subscribes = made[0].sent.filter((m) => m.type === "subscribe");
+  assert.equal(subscribes.length, 3);
+  assert.deepEqual(subscribes.at(-1).data[0].queries, ['{"method":"equal","attribute":"sessionId","values":["s1","s2"]}']);
 });
 
 test("the owner a JWT names", () => {

@@ -2,7 +2,7 @@
 // functions only, through Appwrite executions as the signed-in agent (api.js); what it says comes from format.js,
 // the parts it builds from answers from views.js.
 import { el } from "../shared/dom.js";
-import { createRealtime } from "../shared/realtime.js";
+import { MESSAGES, coalesce, createRealtime, equalQuery, isMessageEvent, messageFromRow } from "../shared/realtime.js";
 import { createApi } from "./api.js";
 import { createDrafts } from "./drafts.js";
 import { arrivalText, canClose as closable, detailRows, label, others, refreshPeriod, short, span,
@@ -16,7 +16,9 @@ const CONFIG = JSON.parse(document.getElementById("console-config").textContent 
 const endpoint = CONFIG.endpoint || (location.origin + "/v1");
 const REFRESH = refreshPeriod(CONFIG, location.search);
 // Live (Appwrite Realtime, below): every session's signal row reaches the staff, and the console refreshes when one
-// arrives; refreshing on a timer is then the safety net, once a minute unless ?refresh= asks for a period.
+// arrives (at most once a refresh period under a steady stream); the messages of the sessions it holds and the one
+// open arrive as rows, shown at once. Refreshing on a timer is then the safety net, once a minute unless ?refresh=
+// asks for a period.
 const SAFETY_NET = new URLSearchParams(location.search).has("refresh") ? REFRESH : Math.max(REFRESH, 60 * 1000);
 const SIGNALS = "tablesdb.chat.tables.signals.rows";
 const SELECTED_KEY = "console.selected", DRAFTS_KEY = "console.drafts";  // this tab's, kept across reloads
@@ -26,8 +28,10 @@ const HEARTBEAT_MS = 30 * 1000;  // keeps "available" alive: silent longer than 
 const ARRIVED_MS = 60 * 1000;    // how long a session that arrived on its own stays marked "new"
 const state = { me: null, selected: sessionStorage.getItem(SELECTED_KEY), timer: null, busy: false,
                 again: false, sessions: new Map(), detail: null,
-                agent: null, beatAt: 0, mineSeen: null, arrived: new Map(), held: 0, knownAgents: new Set() };
+                agent: null, beatAt: 0, mineSeen: null, arrived: new Map(), held: 0, knownAgents: new Set(),
+                names: new Map(), mineIds: [] };  // names: agentId -> the name the answers give (live messages)
 const $ = (id) => document.getElementById(id);
+let live = null;  // the Realtime socket (below), once signed in
 const api = createApi({ endpoint, project: CONFIG.project, functions: CONFIG.functions }, { storage: localStorage });
 const call = api.call;
 const list = api.list;
@@ -163,6 +167,7 @@ function fill(id, sessions, now, kind, empty, total = sessions.length) {
 }
 
 async function refresh() {
+  soon.ran();  // this refresh is the one events asked for
   clearTimeout(state.timer);
   state.timer = setTimeout(refresh, period());
   if (state.busy) { state.again = true; return; }  // an action's refresh waits for the one in flight, then runs
@@ -183,6 +188,9 @@ async function refresh() {
     const now = Date.parse(queue.generatedAt) || Date.now();
     state.sessions = new Map();
     arrivals(mine.sessions);
+    state.mineIds = mine.sessions.map((s) => s.sessionId);
+    watchMessages();
+    for (const a of Object.values(queue.summary.team || {})) if (a.name) state.names.set(a.agentId, a.name);
     fill("queue", queue.sessions, now, "queue", "Nobody is waiting.", queue.summary.needsHuman);
     fill("mine", mine.sessions, now, "mine", "You hold no session.");
     fill("active", others(active.sessions, queue.sessions, mine.sessions), now, "active", "No other active session.");
@@ -469,6 +477,7 @@ async function closeSession(session) {
 
 function setSelected(sessionId) {
   state.selected = sessionId || null;
+  watchMessages();
   if (sessionId) sessionStorage.setItem(SELECTED_KEY, sessionId); else sessionStorage.removeItem(SELECTED_KEY);
   document.body.classList.toggle("viewing", Boolean(sessionId));
   document.querySelectorAll("li.session").forEach((li) => li.classList.toggle("selected", li.dataset.session === sessionId));
@@ -517,6 +526,7 @@ async function showDetail(sessionId) {
     answer = await call("list", "GET", `/${encodeURIComponent(sessionId)}/messages?limit=100&cursor=${encodeURIComponent(answer.nextCursor)}`);
     all.push(...answer.messages);
   }
+  for (const m of all) if (m.authorId && m.authorName) state.names.set(m.authorId, m.authorName);
   if (state.selected !== sessionId) return;
   const s = answer.session;
   state.detail = s;
@@ -659,30 +669,58 @@ async function start() {
   await refresh();
 }
 
-// ---- live: every session's signal row over Appwrite Realtime (docs/admin-tools.md, "Live")
+// ---- live: every session's signal row over Appwrite Realtime (docs/admin-tools.md, "Live"), and the message rows
+// of the sessions this agent holds and the one open
 
-let live = null, soon = null;
+// A refresh 100 ms after a burst of events, but never two within the function's refresh period
+// (CONSOLE_REFRESH_SECONDS, 5 s by default; not the URL's ?refresh=, which sets the timer), and one each period under
+// a steady stream (a busy desk never pauses 100 ms): live never refreshes more often than the console polls without
+// the socket.
+const soon = coalesce(() => refresh(), { quiet: 100, every: refreshPeriod(CONFIG, "") });
 
 function period() { return live && live.live() ? SAFETY_NET : REFRESH; }
 
 function startLive() {
   const rt = createRealtime({
     endpoint, project: CONFIG.project, channels: [SIGNALS], credentials: api.socketCredentials,
-    onEvent: () => { // a session changed: refresh once, soon (events close together make one refresh)
+    onEvent: (payload, data) => {
       if (live !== rt) return;
-      clearTimeout(soon);
-      soon = setTimeout(refresh, 100);
+      if (isMessageEvent(data)) showMessage(payload);
+      soon.event();  // a session changed, or a message came (the lists' counts): refresh, soon
     },
     onLive: () => { if (live === rt) refresh(); },  // (re)connected: catch up, and the timer slows down
     onDown: () => { if (live === rt) refresh(); },  // polling again, at the usual period
   });
   live = rt;
+  watchMessages();
   rt.start();
+}
+
+// The message rows of the sessions I hold and the one open: a subscription filtered on sessionId (Realtime
+// queries), so a busy desk's other messages are not sent to every console.
+function watchMessages() {
+  if (!live) return;
+  const ids = [...new Set([...state.mineIds, ...(state.selected ? [state.selected] : [])])].sort();
+  if (ids.length) live.watch("messages", [MESSAGES], [equalQuery("sessionId", ids)]);
+  else live.unwatch("messages");
+}
+
+// A message row of the open session: shown at once, as the same message from list-sessions' answer.
+function showMessage(row) {
+  const m = messageFromRow(row, (id) => state.names.get(id) || "");
+  if (!m || m.sessionId !== state.selected) return;
+  const box = $("messages");
+  if (box.querySelector(`[data-message="${CSS.escape(m.messageId)}"]`)) return;
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  for (const empty of box.querySelectorAll("p.empty")) empty.remove();
+  box.append(messageItem(m, state.me, state.myName));
+  if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
 function stopLive() {
   const rt = live;
   live = null;
+  soon.ran();
   if (rt) rt.stop();
 }
 

@@ -14,6 +14,11 @@
 // (the browser's own Appwrite cookie, on the endpoint's site) or null (no account: `onDown("unavailable")`).
 // `onLive({first, user})` once subscribed (first: the first time for this client; after a drop it is false and
 // the caller catches up with one fetch); `onDown(reason)` when it stops being live; `onEvent(payload, data)`.
+// `watch(id, channels, queries)`: `queries` (Appwrite query strings, e.g. `equal("sessionId", [...])`) filter what
+// that subscription receives; the same ID again with other queries replaces them.
+//
+// Messages arrive as their own rows (`MESSAGES`: the `messages` table has row security, each row readable by its
+// session's owner and the staff, docs/security.md); `messageFromRow` shows one exactly as the functions' answers do.
 
 export const REALTIME = Object.freeze({
   ping: 20,                    // seconds, as the Web SDK's heartbeat (Appwrite closes silent sockets)
@@ -21,6 +26,50 @@ export const REALTIME = Object.freeze({
   // Appwrite allows 32 messages a minute per connection and 128 connections a minute per IP (app/realtime.php):
   // a ping every 20 s, one authentication and one subscription stay far below, and so do these reconnects.
 });
+
+export const MESSAGES = "tablesdb.chat.tables.messages.rows";
+
+// An Appwrite query string (Query.equal's JSON form), for watch().
+export function equalQuery(attribute, values) { return JSON.stringify({ method: "equal", attribute, values }); }
+
+// Whether an event is a message row's (its channels name the messages table), not a signal's.
+export function isMessageEvent(data) {
+  return Boolean(data && Array.isArray(data.channels) && data.channels.includes(MESSAGES));
+}
+
+// A message row, as received, in the form the functions' answers give a message (list-sessions' and touch-session's
+// `messages`: edge/views.py owner_message_view): an agent's carries `authorName`, `nameOf(authorId)` or "" (the
+// answers' "" for an agent without a name). null for what is not a message row.
+export function messageFromRow(row, nameOf = () => "") {
+  if (!row || typeof row !== "object" || typeof row.$id !== "string" || typeof row.text !== "string") return null;
+  const message = { messageId: row.$id, sessionId: row.sessionId, role: String(row.role), text: row.text,
+                    handoff: Boolean(row.handoff), authorId: row.authorId ?? null,
+                    clientMessageId: row.clientMessageId ?? null, createdAt: row.$createdAt ?? null };
+  if (message.role === "agent") {
+    const name = message.authorId ? nameOf(message.authorId) : "";
+    message.authorName = typeof name === "string" ? name : "";
+  }
+  return message;
+}
+
+// `run` after events: `quiet` ms after a burst, never sooner than `every` ms after the last run, and at the latest
+// `every` ms after the first event not yet run for, so that a steady stream (events never `quiet` apart) runs it
+// once every `every` ms, and a busy one never more often. `ran()`: it ran by other means (a timer, an action).
+export function coalesce(run, { quiet, every, timers = globalThis, now = Date.now }) {
+  let timer = null, since = null, last = -Infinity;
+  function ran() { timers.clearTimeout(timer); timer = null; since = null; last = now(); }
+  function fire() { ran(); run(); }
+  return {
+    event() {
+      const t = now();
+      if (since === null) since = t;
+      timers.clearTimeout(timer);
+      const due = Math.max(last + every, Math.min(t + quiet, since + every));
+      timer = timers.setTimeout(fire, Math.max(0, due - t));
+    },
+    ran,
+  };
+}
 
 export function realtimeUrl(endpoint, project, jwt) {
   const url = new URL(endpoint.replace(/\/+$/, "") + "/realtime");
@@ -49,7 +98,7 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
                                  onDown = () => {}, WebSocketImpl = globalThis.WebSocket, timers = globalThis }) {
   let socket = null, pinger = null, retry = null, stopped = true, live = false, everLive = false, failures = 0;
   let opening = false; // subscribed yet on this socket? (later subscribe answers are for watch())
-  const extra = new Map(); // subscriptionId -> channels, from watch()
+  const extra = new Map(); // subscriptionId -> {channels, queries}, from watch()
   let waiters = [];
 
   function settle(value) { const w = waiters; waiters = []; for (const resolve of w) resolve(value); }
@@ -67,9 +116,13 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
     try { socket.send(JSON.stringify(message)); } catch (error) { /* closing: the close handler follows */ }
   }
 
+  function item(subscriptionId, { channels: c, queries }) {
+    return queries && queries.length ? { subscriptionId, channels: c, queries } : { subscriptionId, channels: c };
+  }
+
   function subscribe() {
     send({ type: "subscribe", data: [{ subscriptionId: "signals", channels },
-                                     ...[...extra].map(([subscriptionId, c]) => ({ subscriptionId, channels: c }))] });
+                                     ...[...extra].map(([subscriptionId, w]) => item(subscriptionId, w))] });
   }
 
   async function connect() {
@@ -156,10 +209,11 @@ export function createRealtime({ endpoint, project, channels, credentials, onEve
       try { if (ws) ws.close(); } catch (error) { /* already closed */ }
     },
     live: () => live,
-    watch(id, more) {
-      if (extra.has(id) && extra.get(id).join() === more.join()) return;
-      extra.set(id, more);
-      if (live) send({ type: "subscribe", data: [{ subscriptionId: id, channels: more }] });
+    watch(id, more, queries = []) {
+      const was = extra.get(id);
+      if (was && JSON.stringify([was.channels, was.queries]) === JSON.stringify([more, queries])) return;
+      extra.set(id, { channels: more, queries });
+      if (live) send({ type: "subscribe", data: [item(id, extra.get(id))] });
     },
     unwatch(id) {
       if (extra.delete(id) && live) send({ type: "unsubscribe", data: [{ subscriptionId: id }] });

@@ -11,7 +11,7 @@
 // with an account hears of replies and changes over Appwrite Realtime (live.js): checks are then the fallback.
 import { el } from "../shared/dom.js";
 import { ApiError } from "../shared/execution.js";
-import { createRealtime } from "../shared/realtime.js";
+import { MESSAGES, createRealtime, isMessageEvent, messageFromRow } from "../shared/realtime.js";
 import { createApi } from "./api.js";
 import { LIVE, QUEUE_ROW, liveDelay, signalAnswer, signalChannel } from "./live.js";
 import { POLICY, heartbeatDue, nextDelay as policyDelay, retryDelay } from "./policy.js";
@@ -188,6 +188,7 @@ let trouble = false;
 let queue = null;
 let queueLine = null;    // the queue's line, as the last queue row received over the socket in this wait (queue.js)
 let waitingSince = null; // this wait's escalatedAt: the visitor's own key in the line
+let assignedAgent = null; // the session's agent, whose name is state.agentName (a live message's author)
 
 // ---- what happens ---------------------------------------------------------------------------------------
 
@@ -216,6 +217,7 @@ function applySession(session, answer) {
   if (["active", "agent_assigned", "closed"].includes(session.status)) state.status = session.status;
   state.needsHuman = Boolean(session.needsHuman);
   if (typeof session.agentName === "string") state.agentName = session.agentName.slice(0, 128);
+  if ("assignedAgent" in session) assignedAgent = session.assignedAgent || null;
   queue = (answer && answer.queue) || session.queue || null;
   if (!state.needsHuman) queueLine = null;
   else if (typeof session.escalatedAt === "string") waitingSince = session.escalatedAt;
@@ -563,9 +565,9 @@ function startLive() {
   const session = state.session;
   if (live || !session || !session.owner || state.status === "closed" || typeof WebSocket !== "function") return;
   const rt = createRealtime({
-    endpoint: config.endpoint, project: config.project, channels: [signalChannel(session.id)],
+    endpoint: config.endpoint, project: config.project, channels: [signalChannel(session.id), MESSAGES],
     credentials: () => api.socketCredentials(),
-    onEvent: (payload) => { if (live === rt) onSignal(payload); },
+    onEvent: (payload, data) => { if (live === rt) onEvent(payload, data); },
     onLive: ({ first, user }) => {
       if (live !== rt) return;
       if (user && user.$id !== session.owner) { stopLive(); activity(); return; } // another account: it hears nothing
@@ -611,21 +613,28 @@ function stopLive() {
   if (rt) rt.stop();
 }
 
-// A signal: shown as a check's answer would be. A message it skipped (two writes close together) is fetched.
-function onSignal(payload) {
+// An event: a message row (the visitor's own sessions' only: row security) or the session's signal, each shown as a
+// check's answer would show it.
+function onEvent(payload, data) {
+  if (isMessageEvent(data)) { onMessageRow(payload); return; }
   if (payload.sessionId === QUEUE_ROW) { onQueueRow(payload); return; }
   if (!state.session || payload.sessionId !== state.session.id) return;
-  const { session, messages } = signalAnswer(payload);
+  const session = signalAnswer(payload);
   const waitingBefore = state.needsHuman;
-  if (session.status === "agent_assigned") applySession(session, { queue: null }); // "joined" above what they wrote
-  for (const m of messages) addMessage(m);
-  const count = session.messageCount;
-  if (messages.length && count <= state.seen) state.cursor = messages[messages.length - 1].messageId;
   applySession(session, { queue: session.needsHuman && waitingBefore ? queue : null });
-  // A message missed, or a wait that began elsewhere (the bot's hand-off, an agent's unassign): one check, for the
-  // messages or the place in the queue (a send under way brings the place in its answer).
-  if (count > state.seen || (state.needsHuman && !queue && !flushing)) schedule(0);
+  // A wait that began elsewhere (the bot's hand-off, an agent's unassign): one check, for the place in the queue (a
+  // send under way brings the place in its answer).
+  if (state.needsHuman && !queue && !flushing) schedule(0);
   else if (waitingBefore !== state.needsHuman && !polling) schedule(); // the safety net's pace changes
+  save();
+}
+
+// A message row: the message as a check's answer gives it (an agent's with the name the answers give the session's
+// agent). None is skipped while live (each row is its own event); after a drop, one check catches up (onLive).
+function onMessageRow(row) {
+  if (!state.session || row.sessionId !== state.session.id) return;
+  addMessage(messageFromRow(row, (id) => (id === assignedAgent ? state.agentName || "" : "")));
+  renderControls();
   save();
 }
 

@@ -1,9 +1,9 @@
 // The widget over Appwrite Realtime (docs/visitor-side.md, "Live"): what a signal row says, as the answer of a
-// check would say it, and how often the widget still checks while the socket is live. Pure (tests/js/live.test.mjs).
+// check would say it, and how often the widget still checks while the socket is live. Pure (tests/js/realtime.test.mjs).
 //
-// The session's signal row (docs/security.md) holds its public state and the message the last write stored, as
-// touch-session's answers render them; the widget shows it exactly as it shows a check's answer, so the visitor
-// reads the same text either way.
+// The session's signal row (docs/security.md) holds its public state, written when that state changes; messages
+// arrive as their own rows (web/shared/realtime.js, messageFromRow). The widget shows both exactly as it shows a
+// check's answer, so the visitor reads the same text either way.
 
 export const LIVE = Object.freeze({
   waiting: 60,   // seconds between checks while live and waiting for a person: the queue's place and wait
@@ -16,20 +16,14 @@ export function signalChannel(sessionId) { return `tablesdb.chat.tables.signals.
 // The queue's row (docs/security.md): it moved. Watched only while the visitor waits.
 export const QUEUE_ROW = "queue";
 
-// The signal row as {session, messages}: what a check's answer holds (without the queue: a signal does not
-// carry it, so the caller keeps the place it knows while the session still waits).
+// The signal row as the session a check's answer holds (without the queue: a signal does not carry it, so the
+// caller keeps the place it knows while the session still waits, nor the message count: messages come as rows).
 export function signalAnswer(payload) {
   const p = payload && typeof payload === "object" ? payload : {};
-  const session = { sessionId: p.sessionId, status: p.status, botShouldReply: Boolean(p.botShouldReply),
-                    needsHuman: Boolean(p.needsHuman), assignedAgent: p.assignedAgent || null,
-                    ...(typeof p.agentName === "string" ? { agentName: p.agentName } : {}),
-                    messageCount: Number(p.messageCount) || 0, escalatedAt: p.escalatedAt || null,
-                    closedAt: p.closedAt || null };
-  let message = null;
-  try { message = typeof p.lastMessage === "string" ? JSON.parse(p.lastMessage) : null; } catch (error) { message = null; }
-  const messages = message && typeof message === "object" && typeof message.messageId === "string"
-    ? [{ ...message, sessionId: p.sessionId }] : [];
-  return { session, messages };
+  return { sessionId: p.sessionId, status: p.status, botShouldReply: Boolean(p.botShouldReply),
+           needsHuman: Boolean(p.needsHuman), assignedAgent: p.assignedAgent || null,
+           ...(typeof p.agentName === "string" ? { agentName: p.agentName } : {}),
+           escalatedAt: p.escalatedAt || null, closedAt: p.closedAt || null };
 }
 
 // Seconds until the next check while the socket is live.

@@ -6,8 +6,14 @@ docs/security.md), so the event's payload is the row as stored: it is read off t
 own replies (any message that is not a visitor's) end there, without a request. It writes its reply itself, as the
 bot, through the same operation touch-session runs (`ops.sessions.post`: the same admission, checks, counts,
 budgets and escalation), with its key's `rows.read` and `rows.write` (Appwrite app/config/scopes.php). An answered
-question costs the bot three requests: the session, the admitting write, the message row. With a provider
-(BOT_LLM_ENDPOINT), the model answers instead of the FAQ (which it gets as facts); when it fails, the FAQ.
+question costs the bot three requests: the session, the admitting write, the message row (which reaches the
+visitor's socket itself: no signal). With a provider (BOT_LLM_ENDPOINT), the model answers instead of the FAQ
+(which it gets as facts); when it fails, the FAQ.
+
+An agent may claim the session between the bot's read and its reply (the model takes seconds): the reply is
+admitted only while no agent has the session (`NewMessage.only_while_active`), checked by the admitting
+conditional write itself, so a claim that came first makes the write lose, read again and refuse; the session is
+not read again after the model answered.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ def on_message(core: Core, event: str, payload: Any, faq: Faq, *, provider: Prov
         return {"ignored": reason, "sessionId": session.id}
     model = provider or providers.from_env()
     if model is not None and not asks_for_person(message, core.settings.handoff_phrases):
-        outcome, session = _model_reply(core, model, faq, message, session)
+        outcome = _model_reply(core, model, faq, message, session)
     else:
         outcome = decide(message, session, faq, core.settings.handoff_phrases) or \
             Quiet("nothing to add while the visitor waits")
@@ -55,24 +61,19 @@ def on_message(core: Core, event: str, payload: Any, faq: Faq, *, provider: Prov
     return _post(core, session, message.id, outcome)
 
 
-def _model_reply(core: Core, model: Provider, faq: Faq, message: Message,
-                 session: Session) -> tuple[Reply | Quiet, Session]:
-    from chat_core.ops import consistency
+def _model_reply(core: Core, model: Provider, faq: Faq, message: Message, session: Session) -> Reply | Quiet:
     history = core.gateway.messages.latest(session.id, model.history + 10)
     if any(m.role == "bot" and m.client_message_id == reply_key(message.id) for m in history):
-        return Quiet("already answered"), session  # a duplicate delivery: the model is not asked (or paid) twice
+        return Quiet("already answered")  # a duplicate delivery: the model is not asked (or paid) twice
     # The conversation up to the message being answered (a later message gets its own event and answer).
     earlier = [m for m in reversed(history) if m.created_at <= message.created_at][-model.history:]
     try:
         reply = model.reply(faq, earlier)
     except ProviderError as exc:
         core.log(f"bot: {exc}; answering from the FAQ")
-        return decide(message, session, faq, core.settings.handoff_phrases) or Quiet("nothing to add"), session
-    # The model took its time: an agent may have claimed the session meanwhile.
-    session = consistency.load(core, session.id)
-    if reason := quiet_reason(message, session):
-        return Quiet(reason), session
-    return reply, session
+        return decide(message, session, faq, core.settings.handoff_phrases) or Quiet("nothing to add")
+    # The model took its time and an agent may have claimed the session meanwhile: the admitting write tells (_post).
+    return reply
 
 
 def _post(core: Core, session: Session, message_id: str, reply: Reply) -> dict:
@@ -81,16 +82,17 @@ def _post(core: Core, session: Session, message_id: str, reply: Reply) -> dict:
     from chat_core.ops import sessions
     text = reply.text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     request = SessionRequest(session.id, None, message=NewMessage(
-        role="bot", text=text, client_id=reply_key(message_id), handoff=reply.handoff))
+        role="bot", text=text, client_id=reply_key(message_id), handoff=reply.handoff, only_while_active=True))
     try:
         try:
             touched = sessions.post(core, request, None, first=session)
         except UpstreamUnavailable:
             touched = sessions.post(core, request, None)
     except Conflict as exc:
-        if exc.code != "session_closed":
+        quiet = {"session_closed": "session closed", "already_assigned": "an agent has the session"}
+        if exc.code not in quiet:
             raise
-        return {"ignored": "session closed", "sessionId": session.id}
+        return {"ignored": quiet[exc.code], "sessionId": session.id}
     assert touched.message is not None
     return {"replied": True, "sessionId": session.id, "handoff": reply.handoff, "duplicate": touched.duplicate,
             "messageId": touched.message.id}

@@ -19,6 +19,9 @@ class NewMessage:
     text: str
     client_id: str | None
     handoff: bool
+    # Admitted only while no agent has the session (`rules.admit`): the reference bot's replies, decided on a read
+    # that an agent's claim may overtake before the admitting write.
+    only_while_active: bool = False
 
 
 @dataclass(frozen=True)

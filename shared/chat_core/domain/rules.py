@@ -151,12 +151,14 @@ def first_words(text: str) -> str:
 
 
 def admit(session: Session, row_id: str, now: datetime, *, by_owner: bool, limit: int,
-          escalation: str | None, text: str = "") -> tuple[Change, Admission]:
+          escalation: str | None, text: str = "", only_while_active: bool = False) -> tuple[Change, Admission]:
     """A message joins the session: counted, within the visitor's flood window, escalating when `escalation` (a
     reason from `escalation_reason`) says so and the session is not already waiting or assigned. Decided on the
     session as read and written only if it is still so, this is where a closed session, a transferred agent or a
-    full window refuses a message."""
+    full window refuses a message, and, `only_while_active`, a session an agent has (the reference bot's reply)."""
     _require_open(session)
+    if only_while_active and session.status != ACTIVE:
+        raise Conflict("an agent has the session", code="already_assigned")
     after = replace(session, message_count=session.message_count + 1)
     window_start = None
     if by_owner:  # only the visitor's own activity moves lastSeen and fills the window

@@ -1,12 +1,13 @@
-"""A session's signal row: what a browser may receive over Appwrite Realtime (docs/security.md, "Realtime: what a
-browser can receive").
+"""What a browser may receive over Appwrite Realtime (docs/security.md, "Realtime: what a browser can receive"): a
+session's signal row, and who may read it and the session's message rows.
 
-Realtime sends a whole row to every connection allowed to read it, so the row holds only what the session's
-visitor already reads in the functions' answers, by construction: a fixed allow-list of the session's public state
-(the owner view of `edge.views` without `lastSeen`, the rating and the queue) and the message the write stored, as
-`message_view` renders it. Nothing of the ledger, the token hash, the write log, the budgets, the admission or the
-rating is ever copied here. Read by the session's owner (an Appwrite user: the widget's anonymous account) and by
-the staff labels; a guest session's row is read by staff alone. Nobody may write it but the functions' key.
+Realtime sends a whole row to every connection allowed to read it. Messages reach their readers as their own rows
+(the `messages` table has row security; each row is created readable by `readers`), so a message needs no signal.
+The signal row tells what a client shows of the session's state: a fixed allow-list of its public state (the owner
+view of `edge.views` without `lastSeen`, `messageCount`, the rating and the queue), written only when that state
+changes (`changed`). Nothing of the ledger, the token hash, the write log, the budgets or the rating is ever copied
+here. Read by the session's owner (an Appwrite user: the widget's anonymous account) and by the staff labels; a
+guest session's rows are read by staff alone. Nobody may write them but the functions' key.
 Pure: the operations decide when to write it (`ops.signals`).
 
 One more row, `queue`, tells waiting visitors that the queue moved (someone entered or left it) and carries the
@@ -20,15 +21,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from chat_core import jsonio
 from chat_core.domain import queue
-from chat_core.domain.model import ACTIVE, Message, Session, iso
+from chat_core.domain.model import ACTIVE, Session, iso
 
 STAFF_LABELS = ("agent", "admin")
 # The Session fields a signal reports: a write that changes none of them (a heartbeat, a fold, a repair) sends none.
 SIGNALLED = ("status", "needs_human", "assigned_agent", "escalated_at", "closed_at")
-COLUMNS = ("sessionId", "status", "botShouldReply", "needsHuman", "assignedAgent", "agentName", "messageCount",
-           "escalatedAt", "closedAt", "lastMessage", "at")
+COLUMNS = ("sessionId", "status", "botShouldReply", "needsHuman", "assignedAgent", "agentName", "escalatedAt",
+           "closedAt", "at")
 
 
 QUEUE = "queue"  # the queue's row ID (no session ID has that form: they start with s_)
@@ -54,31 +54,17 @@ def changed(before: Session, after: Session) -> bool:
 
 
 def readers(session: Session) -> list[str]:
-    """The row's permissions: read for the owner (when the session has one) and the staff labels; nothing else."""
+    """The read permissions of the session's signal row and of each of its message rows: the owner (when the
+    session has one) and the staff labels; nothing else."""
     roles = ([f"user:{session.owner_id}"] if session.owner_id else []) + [f"label:{label}" for label in STAFF_LABELS]
     return [f'read("{role}")' for role in roles]
 
 
-def message_payload(message: Message, agent_name: str | None = None) -> dict:
-    """The message as `edge.views.message_view` shows it to the session's visitor (its session ID is the row's); an
-    agent's carries its author's name, as the widget's answers do."""
-    payload = {"messageId": message.id, "role": message.role, "text": message.text, "handoff": message.handoff,
-               "authorId": message.author_id, "clientMessageId": message.client_message_id,
-               "createdAt": iso(message.created_at)}
-    if message.role == "agent":
-        payload["authorName"] = agent_name or ""
-    return payload
-
-
-def row(session: Session, message: Message | None, now: datetime, agent_name: str | None = None) -> dict:
-    """The row's columns (COLUMNS): the session's public state, its agent's name (as the widget's answers give it)
-    and the message this write stored (None: the write stored none, e.g. a claim or a close)."""
+def row(session: Session, now: datetime, agent_name: str | None = None) -> dict:
+    """The row's columns (COLUMNS): the session's public state and its agent's name (as the widget's answers give
+    it)."""
     return {
         "sessionId": session.id, "status": session.status, "botShouldReply": session.status == ACTIVE,
         "needsHuman": session.needs_human, "assignedAgent": session.assigned_agent, "agentName": agent_name,
-        "messageCount": session.message_count, "escalatedAt": iso(session.escalated_at),
-        "closedAt": iso(session.closed_at),
-        "lastMessage": (jsonio.dumps(message_payload(message, agent_name), ensure_ascii=False)
-                        if message is not None else None),
-        "at": iso(now),
+        "escalatedAt": iso(session.escalated_at), "closedAt": iso(session.closed_at), "at": iso(now),
     }

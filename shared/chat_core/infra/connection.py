@@ -126,8 +126,9 @@ class Connection:
     def get(self, table: str, row_id: str) -> Any:
         return read(self.tables.get_row, self.db, table, row_id)
 
-    def create(self, table: str, row_id: str, data: dict) -> Any:
-        return call(self.tables.create_row, self.db, table, row_id, data)
+    def create(self, table: str, row_id: str, data: dict, permissions: list[str] | None = None) -> Any:
+        """A new row; `permissions`: its own (read only where the table has row security), none by default."""
+        return call(self.tables.create_row, self.db, table, row_id, data, permissions)
 
     def update(self, table: str, row_id: str, data: dict) -> Any:
         """A partial update: Appwrite merges the given columns into the row, under its lock."""

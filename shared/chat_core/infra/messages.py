@@ -19,11 +19,13 @@ class Messages:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def create(self, message: Message) -> Message:
+    def create(self, message: Message, readers: list[str]) -> Message:
+        """The row, readable by `readers` (`domain.signals.readers`: the session's owner and the staff), which
+        Appwrite Realtime then sends it to (the table has row security and grants nothing itself)."""
         data = {"sessionId": message.session_id, "role": message.role, "text": message.text,
                 "handoff": message.handoff, "authorId": message.author_id,
                 "clientMessageId": message.client_message_id, "admission": message.admission}
-        return from_row(self._conn.create(TABLE, message.id, data))
+        return from_row(self._conn.create(TABLE, message.id, data, readers))
 
     def get(self, row_id: str) -> Message:
         return from_row(self._conn.get(TABLE, row_id))

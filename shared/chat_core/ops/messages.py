@@ -6,6 +6,10 @@ person. Only then is the row created, named by the client's ID (the same ID agai
 stored into a session that was closed or transferred away from its author when it was admitted. A message row is
 never deleted: an admission whose row could not be stored, or whose row another attempt stored first (a
 duplicate), is taken back with another commit.
+
+The row is created readable by the session's owner and the staff (`domain.signals.readers`): Appwrite Realtime
+delivers it to their sockets, so a message costs no signal. The session's signal row is written only when the
+admission changed what a client shows (an escalation), after the row is stored.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from chat_core import errors
 from chat_core.domain import authz, rules
+from chat_core.domain import signals as domain_signals
 from chat_core.domain.inputs import NewMessage, Page
 from chat_core.domain.model import Change, Message, Session
 from chat_core.errors import ChatError, UpstreamUnavailable
@@ -51,35 +56,35 @@ def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id:
         author = authz.post_message(core.caller, session, token, new.role)
         change, admission = rules.admit(session, row_id, core.now, by_owner=new.role == "user",
                                         limit=core.settings.max_messages_per_minute, escalation=reason,
-                                        text=new.text)
-        return replace(queueing.with_figures(change, entered), note=(author, admission))
+                                        text=new.text, only_while_active=new.only_while_active)
+        return replace(queueing.with_figures(change, entered), note=(author, admission, session))
 
-    # Signalled once, with the stored message, below (an admission that escalates too: one signal, not two).
+    # Signalled below, once the row is stored, and only if the admission changed what a client shows.
     admitted, change = commit(core, first.id, decide, first=first, attempts=ADMIT_ATTEMPTS, signal=False)
-    author, admission = change.note
+    author, admission, before = change.note
     message = Message(id=row_id, session_id=first.id, role=new.role, text=new.text, created_at=core.now,
                       handoff=new.handoff, author_id=author if new.role == "agent" else None,
                       client_message_id=new.client_id, admission=change.nonce)
     try:
-        stored, ours = _store(core, message)
+        stored, ours = _store(core, message, domain_signals.readers(admitted))
     except ChatError:
         _take_back(core, admitted, admission)
         raise
     if ours:
-        signals.publish(core, admitted, stored, queue=admitted.needs_human != first.needs_human)
+        signals.after_write(core, before, admitted)
         return Posted(admitted, stored, duplicate=False)
     # Another attempt with the same client ID stored it (the widget retried): answer with that row, counted once.
     return Posted(_take_back(core, admitted, admission) or admitted, stored, duplicate=True)
 
 
-def _store(core: Core, message: Message) -> tuple[Message, bool]:
+def _store(core: Core, message: Message, readers: list[str]) -> tuple[Message, bool]:
     """The stored row and whether it is this admission's. Creating by a known row ID is idempotent, so a create
     whose answer was lost is simply tried again: it lands, or meets the row that did."""
     try:
         try:
-            return core.gateway.messages.create(message), True
+            return core.gateway.messages.create(message, readers), True
         except UpstreamUnavailable:
-            return core.gateway.messages.create(message), True
+            return core.gateway.messages.create(message, readers), True
     except RowExists:
         try:
             stored = core.gateway.messages.get(message.id)

@@ -1,11 +1,11 @@
 """Telling browsers that a session changed: its signal row (`domain.signals`), written after the write it reports.
 
-One request per operation that changes what a client shows: a stored message (the visitor's, the bot's, an
-agent's), or a change of status, queue, assignee or close (`domain.signals.changed`). Heartbeats, polls, folds and
-repairs write none. Best effort: the change itself has landed, so a signal that fails is logged, never the
-caller's error; clients that missed it catch up at their next check (docs/visitor-side.md). A write that moves
-the queue also writes the queue's row, in the same request (upsertRows), with the queue's line read after that
-write (one list: domain.queue)."""
+One request per operation that changes what a client shows of the session: its status, queue, assignee or close
+(`domain.signals.changed`). A message alone writes none: its own row reaches the same readers (Realtime, row
+security on `messages`). Heartbeats, polls, folds and repairs write none either. Best effort: the change itself
+has landed, so a signal that fails is logged, never the caller's error; clients that missed it catch up at their
+next check (docs/visitor-side.md). A write that moves the queue also writes the queue's row, in the same request
+(upsertRows), with the queue's line read after that write (one list: domain.queue)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from chat_core.core import best_effort
 from chat_core.domain import signals
-from chat_core.domain.model import Message, Session
+from chat_core.domain.model import Session
 from chat_core.domain.queue import LINE_SIZE, Line
 
 if TYPE_CHECKING:
@@ -25,12 +25,12 @@ if TYPE_CHECKING:
 LATER = Line(-1)
 
 
-def publish(core: Core, session: Session, message: Message | None = None, *, queue: bool = False) -> None:
+def publish(core: Core, session: Session, *, queue: bool = False) -> None:
     """The session's signal; with `queue`, the queue's row too, in the same request, with the line read now."""
     # The agent's name, as the widget's answers carry it: remembered per warm instance (infra/users.py), so at most
     # one Users read per agent in NAME_CACHE_SECONDS, none when this instance verified the agent's JWT.
     name = core.gateway.users.display_name(session.assigned_agent) if session.assigned_agent else None
-    row = (session.id, signals.row(session, message, core.now, name), signals.readers(session))
+    row = (session.id, signals.row(session, core.now, name), signals.readers(session))
     write = lambda: core.gateway.signals.publish(*row)  # noqa: E731
     line, core.line_ahead = core.line_ahead if queue else None, None  # an escalation's, counted before its write
     if queue and line is None:
