@@ -34,6 +34,8 @@ def platform_warning(env: dict[str, str] | None = None) -> str | None:
 
 @dataclass(frozen=True)
 class Settings:
+    """The function's variables, parsed (`from_env`); the defaults are the documented ones (docs/deploy.md)."""
+
     endpoint: str
     project_id: str
     database_id: str = "chat"

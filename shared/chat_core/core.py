@@ -17,6 +17,8 @@ from chat_core.infra.gateway import Gateway
 
 @dataclass
 class Core:
+    """One execution's context: its gateway, settings, caller, clock and log."""
+
     gateway: Gateway
     settings: Settings
     caller: Caller

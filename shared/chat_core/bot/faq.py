@@ -27,6 +27,8 @@ class FaqError(ValueError):
 
 @dataclass(frozen=True)
 class FaqEntry:
+    """One FAQ answer and the keywords that call it."""
+
     keywords: tuple[str, ...]
     answer: str
 
@@ -38,6 +40,8 @@ class FaqEntry:
 
 @dataclass(frozen=True)
 class Faq:
+    """The bot's FAQ: its entries, and its fixed replies (`handoff`, `unknown`, `waiting`)."""
+
     entries: tuple[FaqEntry, ...]
     replies: dict[str, str]
 
