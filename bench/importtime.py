@@ -99,9 +99,10 @@ def main() -> None:
     q1, q3 = quartiles([us / 1000 for us in sdk])
     print(f"SDK alone: median {sdk_ms:.1f} ms over {runs} fresh interpreters "
           f"(quartiles {q1:.1f}-{q3:.1f}, min {min(sdk) / 1000:.1f}, max {max(sdk) / 1000:.1f})")
-    print("adds: the median of what the function's import adds to the SDK's, its quartiles; x SDK: (median SDK + "
-          "median adds) / median SDK; per round: the quartiles of that ratio taken round by round")
-    print(f"{'function':<16}{'adds ms':>9}{'quartiles':>13}{'x SDK':>8}{'per round':>15}  at most {TARGET}?")
+    print("adds: the median ms the function's import adds, and its quartiles. x SDK: (median SDK + median adds) / "
+          "median SDK, the figure\nthe target is on; per round: the quartiles of that ratio round by round; best: "
+          "(min SDK + min adds) / min SDK, the least disturbed.")
+    print(f"{'function':<16}{'adds ms':>9}{'quartiles':>13}{'x SDK':>8}{'per round':>15}{'best':>8}  at most {TARGET}?")
     worst = 0.0
     for function_id, costs in added.items():
         add_ms = statistics.median(costs) / 1000
@@ -112,9 +113,11 @@ def main() -> None:
             continue
         ratio = (sdk_ms + add_ms) / sdk_ms
         r1, r3 = quartiles([(s + a) / s for s, a in zip(sdk, costs, strict=True)])
+        best = (min(sdk) + min(costs)) / min(sdk)
         worst = max(worst, ratio)
         verdict = "yes" if ratio <= TARGET else "NO"
-        print(f"{function_id:<16}{add_ms:>9.1f}{a1:>7.1f}-{a3:<5.1f}{ratio:>8.3f}{r1:>9.3f}-{r3:.3f}  {verdict}")
+        print(f"{function_id:<16}{add_ms:>9.1f}{a1:>7.1f}-{a3:<5.1f}{ratio:>8.3f}{r1:>9.3f}-{r3:.3f}{best:>8.3f}"
+              f"  {verdict}")
     print(f"worst function importing the SDK: {worst:.3f} x the SDK's own import (target at most {TARGET}): "
           f"{'met' if worst <= TARGET else 'NOT met'}")
 
