@@ -261,7 +261,7 @@ def report(m: Model, figures: dict[str, int], listeners: list[str]) -> str:
             "signs each visitor in with, are 50 an hour per IP (visitors behind one shared IP beyond that cannot "
             "sign in and fall back to polling as guests, on the guests' shared budgets).",
             f"Self-hosted, the plan limits do not apply: the database must serve {total_r / 60:,.0f} requests a "
-            "second (this project's local stack served about 450 a second on 2 shared cores, `bench.stack`; it is not "
+            "second (this project's local stack served 450 to 500 a second on 2 shared cores, `bench.stack`; it is not "
             "Appwrite, and no self-hosted Appwrite figure is known here)."]
     return "\n".join(out)
 
