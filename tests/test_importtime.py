@@ -1,5 +1,6 @@
-"""What a function's cold import loads (issue 20, item 6): the gateway's repositories and the SDK's services other
-than TablesDB load when a request first uses them, not with the function. Asserted on a fresh interpreter by module
+"""What a function's cold import loads (issue 20, item 6): nothing beyond the SDK's own modules but chat_core's;
+the gateway's repositories, the SDK's services other than TablesDB, the operations and what only some routes use
+load when a request first uses them, not with the function. Asserted on a fresh interpreter by module
 name, never by time (the timing is `python -m bench.importtime`, docs/reliability.md "Import overhead")."""
 
 from __future__ import annotations
