@@ -44,7 +44,7 @@ deploy-local: venv cli
 lint: venv
 	$(VENV)/bin/ruff check .
 
-## Measurements quoted in the README (the stack benchmark takes about 10 minutes on 2 cores).
+## Measurements quoted in docs/reliability.md (the stack benchmark takes about 20 minutes on 2 cores at its defaults).
 bench: venv
 	$(PY) -m bench.requests_per_operation
 	$(PY) -m bench.scale

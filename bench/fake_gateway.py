@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +58,7 @@ def main() -> None:
     from conftest import ENDPOINT, KEY, PROJECT, fake_appwrite
     from fakes.gateway import SETTINGS, FakeGateway
 
-    settings = replace(SETTINGS, **{k: 10**6 for k in ("sessions_per_minute", "guest_sessions_per_minute",
+    settings = SETTINGS._replace(**{k: 10**6 for k in ("sessions_per_minute", "guest_sessions_per_minute",
                                                           "guest_messages_per_minute", "guest_escalations_per_minute",
                                                           "agent_capacity")})
     fake = FakeGateway(settings)
@@ -69,7 +68,7 @@ def main() -> None:
     calls = len(fake.calls) / (rounds + 1)
 
     from chat_core.infra.gateway import Gateway
-    real_settings = replace(settings, endpoint=ENDPOINT, project_id=PROJECT)
+    real_settings = settings._replace(endpoint=ENDPOINT, project_id=PROJECT)
     with fake_appwrite():
         gateway = Gateway(real_settings, KEY)
         real_agent = Caller("user", real_settings, jwt="x", verify=lambda _: fake.users.account_for_jwt(jwt))

@@ -1,72 +1,98 @@
 """What a busy desk costs per minute, on paper, from the measured per-operation costs (issue 20, item 7).
 
-    .venv/bin/python -m bench.scale [--visitors 10000] [--agents 300]
+    .venv/bin/python -m bench.scale [--visitors 10000] [--agents 300] [--live-share 1]
 
-COSTS is the one table of per-operation costs: executions, and the Appwrite requests `bench.requests_per_operation`
-counts for the operations it names (tests/test_scale.py measures them and fails when the code moves a figure, so
-the table follows the code). MODEL is the traffic model; every figure printed is COSTS x MODEL, nothing else.
-Appwrite Cloud's plan limits are quoted with their source; a figure that could not be confirmed says so.
+Nothing here is a typed-in cost. The requests come from running `bench.requests_per_operation` on the fake Appwrite
+(about 5 s) each time: COSTS names, per operation, the figures it prints that the operation is made of. The
+executions come from appwrite.json: an operation's own executions (HTTP or schedule) plus one per function that
+appwrite.json runs on each message it stores. MODEL is the traffic model; every figure printed is COSTS x MODEL.
+Appwrite Cloud's plan limits are quoted with their source; a figure that could not be confirmed says so. This
+project's own ceilings come from chat_core's defaults (`Settings`, `ops.schedule`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-# operation: (executions, [labels printed by bench.requests_per_operation, summed], divisor, what)
-COSTS: dict[str, tuple[int, list[str], int, str]] = {
-    "open": (1, ["create-session"], 1, "create-session"),
-    "bot_message": (3, ["an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)"],
-                    1, "a visitor message the bot answers: touch-session, bot, bot on its own reply"),
-    "escalate": (1, ["escalate (HTTP), nobody free: waits, with its queue"], 1, "'Talk to a person', nobody free"),
-    "assign_on_close": (1, ["close-session: the freed slot assigns the next waiter"], 1,
+from chat_core.config import Settings
+from chat_core.ops import schedule, sweep
+
+from devstack.functions import event_matches, event_names
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# operation: (its own executions, messages it stores, [labels printed by bench.requests_per_operation, summed],
+#             divisor, what)
+COSTS: dict[str, tuple[int, int, list[str], int, str]] = {
+    "open": (1, 0, ["create-session"], 1, "create-session"),
+    "bot_message": (1, 2, ["an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)"],
+                    1, "a visitor message the bot answers: touch-session, and the events of it and of the reply"),
+    "escalate": (1, 0, ["escalate (HTTP), nobody free: waits, with its queue"], 1, "'Talk to a person', nobody free"),
+    "assign_on_close": (1, 0, ["close-session: the freed slot assigns the next waiter"], 1,
                         "an agent closes; the freed slot assigns the next waiter"),
-    "visitor_to_agent": (2, ["touch-session with a message, an agent holds the session",
-                             "bot (event) on a visitor message an agent holds"], 1,
-                         "a visitor message in an agent's chat, and the bot's event on it"),
-    "agent_reply": (2, ["touch-session, an agent's reply", "bot (event) on an agent's reply"], 1,
-                    "an agent's reply, and the bot's event on it"),
-    "heartbeat": (1, ["touch-session (heartbeat)"], 1, "the widget's heartbeat"),
-    "waiting_check": (1, ["touch-session GET /messages, waiting (the widget's poll, with its queue)"], 1,
+    "visitor_to_agent": (1, 1, ["touch-session with a message, an agent holds the session",
+                                "bot (event) on a visitor message an agent holds"], 1,
+                         "a visitor message in an agent's chat, and its event"),
+    "agent_reply": (1, 1, ["touch-session, an agent's reply", "bot (event) on an agent's reply"], 1,
+                    "an agent's reply, and its event"),
+    "heartbeat": (1, 0, ["touch-session (heartbeat)"], 1, "the widget's heartbeat"),
+    "waiting_check": (1, 0, ["touch-session GET /messages, waiting (the widget's poll, with its queue)"], 1,
                       "a waiting visitor's check (its place and wait)"),
-    "idle_sweep_100": (1, ["idle sweep: 100 idle sessions closed"], 100,
-                       "the sweep, per idle session closed (100 in one run: 8 + 3 each)"),
-    "console_refresh": (3, ["the agent console's refresh (3 list-sessions executions)"], 1,
+    "idle_sweep_100": (1, 0, ["idle sweep: 100 idle sessions closed"], 100,
+                       "the sweep, per idle session closed (100 in one run)"),
+    "console_refresh": (3, 0, ["the agent console's refresh (3 list-sessions executions)"], 1,
                         "one agent console refresh: queue + summary, mine, active"),
-    "console_heartbeat": (1, ["assign-agent /availability: the console's heartbeat"], 1, "the console's heartbeat"),
-    "minute_pass": (1, ["fold (schedule: nothing to fold)"], 1, "list-sessions' minute pass, nothing to fold"),
-    "fold_100": (0, ["fold (schedule: 100 sessions, 100 not folded yet, 100 transitions of 100 to move)"], 100,
-                 "the fold, per session with one transition (100 in one run, minus the pass's 12 below)"),
+    "console_heartbeat": (1, 0, ["assign-agent /availability: the console's heartbeat"], 1,
+                          "the console's heartbeat"),
+    "minute_pass": (1, 0, ["fold (schedule: nothing to fold)"], 1, "list-sessions' minute pass, nothing to fold"),
+    "fold_100": (0, 0, ["fold (schedule: 100 sessions, 100 not folded yet, 100 transitions of 100 to move)"], 100,
+                 "the fold, per session with one transition (100 in one run, minus the minute pass's own)"),
 }
-
-# The measured figures (bench.requests_per_operation, this code); tests/test_scale.py checks them.
-MEASURED: dict[str, int] = {
-    "create-session": 3,
-    "an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)": 7,
-    "escalate (HTTP), nobody free: waits, with its queue": 7,
-    "close-session: the freed slot assigns the next waiter": 13,
-    "touch-session with a message, an agent holds the session": 4,
-    "bot (event) on a visitor message an agent holds": 1,
-    "touch-session, an agent's reply": 3,
-    "bot (event) on an agent's reply": 0,
-    "touch-session (heartbeat)": 3,
-    "touch-session GET /messages, waiting (the widget's poll, with its queue)": 3,
-    "idle sweep: 100 idle sessions closed": 308,
-    "the agent console's refresh (3 list-sessions executions)": 5,
-    "assign-agent /availability: the console's heartbeat": 2,
-    "fold (schedule: nothing to fold)": 12,
-    "fold (schedule: 100 sessions, 100 not folded yet, 100 transitions of 100 to move)": 218,
-}
+NOTHING_TO_FOLD = "fold (schedule: nothing to fold)"
 
 
-def cost(name: str) -> tuple[int, float]:
-    """(executions, requests) of one operation, from COSTS and MEASURED."""
-    executions, labels, divisor, _ = COSTS[name]
-    requests = sum(MEASURED[label] for label in labels) / divisor
-    if name == "fold_100":
-        requests = (MEASURED[labels[0]] - MEASURED["fold (schedule: nothing to fold)"]) / divisor
-    return executions, requests
+def measured() -> dict[str, int]:
+    """label -> Appwrite requests, as `bench.requests_per_operation` counts them on the fake Appwrite now. A label
+    measured twice (the same operation from two states) keeps its higher figure."""
+    from chat_core.edge import http
+
+    from bench import requests_per_operation  # loads the tests' fake Appwrite: only when measuring
+
+    saved_env, saved_clock = dict(os.environ), http.utcnow  # measure() sets both for its run
+    try:
+        figures = requests_per_operation.measure()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        http.utcnow = saved_clock
+    out: dict[str, int] = {}
+    for label, requests in figures:
+        out[label] = max(requests, out.get(label, 0))
+    return out
+
+
+def message_listeners(path: Path = ROOT / "appwrite.json") -> list[str]:
+    """The functions appwrite.json runs on every stored message: an event execution each."""
+    names = event_names("chat", "messages", "m_1", "create")
+    return sorted(f["$id"] for f in json.loads(path.read_text(encoding="utf-8"))["functions"]
+                  if any(event_matches(pattern, names) for pattern in f.get("events", [])))
+
+
+def cost(name: str, figures: dict[str, int], listeners: int) -> tuple[int, float]:
+    """(executions, requests) of one operation, from COSTS, the measured figures and appwrite.json's events."""
+    own, messages, labels, divisor, _ = COSTS[name]
+    missing = [label for label in (*labels, NOTHING_TO_FOLD) if label not in figures]
+    if missing:
+        raise KeyError(f"bench.requests_per_operation no longer measures {missing}: update bench.scale.COSTS")
+    requests = sum(figures[label] for label in labels)
+    if name == "fold_100":  # the run's own pass (lease, queue, agents) is the minute pass's line
+        requests -= figures[NOTHING_TO_FOLD]
+    return own + messages * listeners, requests / divisor
 
 
 @dataclass(frozen=True)
@@ -101,13 +127,15 @@ class Model:
                 "bot_closes": arrivals * (1 - self.escalate_share)}
 
 
-def per_minute(m: Model) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
-    """{line: (executions, requests)} a minute, and the Realtime figures."""
+def per_minute(m: Model, figures: dict[str, int], listeners: int = 1,
+               ) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+    """{line: (executions, requests)} a minute, and the Realtime figures. `figures`: `measured()`; `listeners`: how
+    many functions run on each stored message (`len(message_listeners())`)."""
     p = m.populations()
     lines: dict[str, tuple[float, float]] = {}
 
     def add(line, name, times):
-        executions, requests = cost(name)
+        executions, requests = cost(name, figures, listeners)
         lines[line] = (executions * times, requests * times)
 
     # Realtime events: one per stored message (its row, to the session's widget and to the console of the agent who
@@ -169,29 +197,52 @@ CLOUD_PRO = {
 }
 
 
-def report(m: Model) -> str:
+def ceilings(m: Model, settings: Settings | None = None) -> list[tuple[str, float, float]]:
+    """This project's own per-minute ceilings at its defaults (or `settings`) against what the desk needs:
+    (what, ceiling, needed)."""
+    settings = settings or Settings(endpoint="", project_id="")
     p = m.populations()
-    lines, rt = per_minute(m)
-    out = [f"Traffic model: {m.visitors:,} open chats, {m.agents} agents x {m.capacity} chats; "
-           f"{p['arrivals']:,.0f} chats start a minute; {m.escalate_share:.0%} ask for a person after "
-           f"{m.before_escalate:g} min, wait {m.wait_minutes:g} min, talk {m.agent_minutes:g} min; the bot's chats "
-           f"last {m.bot_minutes:g} min and end by the idle sweep; {m.visitor_rate:g} visitor and {m.agent_rate:g} "
-           f"agent messages a minute; {m.live_share:.0%} of widgets on Realtime.",
-           f"At a moment: {p['with_bot']:,.0f} with the bot, {p['waiting']:,.0f} waiting, "
-           f"{p['with_agent']:,.0f} with an agent ({p['with_agent'] / (m.agents * m.capacity):.0%} of the slots).",
-           "", f"{'per minute':<70}{'executions':>12}{'requests':>12}"]
+    return [("new sessions a minute (SESSIONS_PER_MINUTE)", settings.sessions_per_minute, p["arrivals"]),
+            ("idle sessions the sweep closes a run (sweep_capacity)", sweep.sweep_capacity(settings),
+             p["bot_closes"]),
+            ("sessions the minute's fold moves (fold_capacity)", schedule.fold_capacity(settings),
+             p["bot_closes"] * 2 + p["escalations"] * 4)]
+
+
+def report(m: Model, figures: dict[str, int], listeners: list[str]) -> str:
+    p = m.populations()
+    lines, rt = per_minute(m, figures, len(listeners))
+    out = [f"Per operation, measured now (bench.requests_per_operation; executions from appwrite.json: "
+           f"{', '.join(listeners) or 'nothing'} on each stored message):",
+           f"{'operation':<90}{'executions':>11}{'requests':>10}"]
+    for name, (_, _, _, _, what) in COSTS.items():
+        executions, requests = cost(name, figures, len(listeners))
+        out.append(f"{what:<90}{executions:>11}{requests:>10.2f}")
+    out += ["", f"Traffic model: {m.visitors:,} open chats, {m.agents} agents x {m.capacity} chats; "
+            f"{p['arrivals']:,.0f} chats start a minute; {m.escalate_share:.0%} ask for a person after "
+            f"{m.before_escalate:g} min, wait {m.wait_minutes:g} min, talk {m.agent_minutes:g} min; the bot's chats "
+            f"last {m.bot_minutes:g} min and end by the idle sweep; {m.visitor_rate:g} visitor and {m.agent_rate:g} "
+            f"agent messages a minute; {m.live_share:.0%} of widgets on Realtime.",
+            f"At a moment: {p['with_bot']:,.0f} with the bot, {p['waiting']:,.0f} waiting, "
+            f"{p['with_agent']:,.0f} with an agent ({p['with_agent'] / (m.agents * m.capacity):.0%} of the slots).",
+            "", f"{'per minute':<70}{'executions':>12}{'requests':>12}"]
     total_e = total_r = 0.0
     for line, (e, r) in lines.items():
         out.append(f"{line:<70}{e:>12,.0f}{r:>12,.0f}")
         total_e += e
         total_r += r
     out += [f"{'total':<70}{total_e:>12,.0f}{total_r:>12,.0f}", "",
-            f"Realtime: {rt['connections']:,.0f} concurrent connections; {rt['messages']:,.0f} messages a minute "
-            "(each message row to its widget and its agent's console; each signal to its widget and every "
-            f"console). A console hears {rt['events_per_second']:.0f} events a second: it refreshes "
-            f"{rt['console_refreshes_per_minute']:.1f} times a minute, never twice in {m.max_wait_s:g} s (the "
-            "refresh period): as often as it would poll without a socket, no more.",
-            "", "Appwrite Cloud Pro, included a month, and how long this load takes to use it up:"]
+            f"Realtime: {rt['connections']:,.0f} concurrent connections; {rt['events_per_second']:.0f} signal "
+            f"events a second, each to the session's widget and all {m.agents} consoles: {rt['messages']:,.0f} "
+            f"messages a minute. The consoles' 100 ms debounce then fires {rt['console_refreshes_per_minute']:.2f} "
+            "times a minute (events never pause that long): they refresh on the 60 s safety net, not on signals.",
+            "", "This project's own ceilings (defaults), which bind before any Appwrite limit:"]
+    for what, ceiling, needed in ceilings(m):
+        verdict = "BINDS: raise it" if needed > ceiling else f"fits ({needed / ceiling:.0%} used)"
+        out.append(f"- {what}: {ceiling:,.0f}; this desk needs {needed:,.0f}: {verdict}.")
+    out += ["  SESSIONS_PER_MINUTE sizes the other two (ops.sweep, ops.schedule): raising it to the desk's rate "
+            "raises them with it.", "", "Appwrite Cloud Pro, included a month, and how long this load takes to use "
+            "it up:"]
     use = {"executions": total_e, "database operations (reads 1,750,000 + writes 750,000)": total_r,
            "Realtime messages": rt["messages"]}
     binding = []
@@ -206,12 +257,18 @@ def report(m: Model) -> str:
         out.append(f"- {limit}: {figure:,}: {verdict}. Source: {source}.")
     out += ["  Database requests are a floor for billed operations: a list is billed per row it returns.",
             f"Binds first: {min(binding)[1]}; then " + ", ".join(b for _, b in sorted(binding)[1:]) + ".",
-            "On Pro each is bought beyond the plan up to the budget cap (not a hard stop). Self-hosted, none of "
-            f"these apply; the database must serve {total_r / 60:,.0f} requests a second (this project measured "
-            "about 150 a second on its 2-core local stack, which is not Appwrite: no self-hosted figure is known "
-            "here).",
-            f"This project's own ceiling binds before all of them: SESSIONS_PER_MINUTE defaults to 600, this desk "
-            f"starts {p['arrivals']:,.0f} a minute."]
+            "On Pro each is bought beyond the plan up to the budget cap (not a hard stop).",
+            "",
+            "Appwrite's own per-IP limits, on Cloud and self-hosted alike unless _APP_OPTIONS_ABUSE=disabled "
+            "(docs/platform.md): Realtime takes 128 connections a minute per IP, so "
+            f"{m.agents} consoles behind one office IP need {math.ceil(m.agents / 128)} minutes to (re)connect "
+            "after an outage; 32 messages a minute per connection counts what a client sends (its authentication, "
+            "subscription and pings: 5 a minute), not the events it receives; anonymous accounts, which the widget "
+            "signs each visitor in with, are 50 an hour per IP (visitors behind one shared IP beyond that cannot "
+            "sign in and fall back to polling as guests, on the guests' shared budgets).",
+            f"Self-hosted, the plan limits do not apply: the database must serve {total_r / 60:,.0f} requests a "
+            "second (this project's local stack served 450 to 500 a second on 2 shared cores, `bench.stack`; it is not "
+            "Appwrite, and no self-hosted Appwrite figure is known here)."]
     return "\n".join(out)
 
 
@@ -221,7 +278,8 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=Model.agents)
     parser.add_argument("--live-share", type=float, default=Model.live_share)
     args = parser.parse_args()
-    print(report(replace(Model(), visitors=args.visitors, agents=args.agents, live_share=args.live_share)))
+    print(report(replace(Model(), visitors=args.visitors, agents=args.agents, live_share=args.live_share),
+                 measured(), message_listeners()))
 
 
 if __name__ == "__main__":

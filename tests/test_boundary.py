@@ -123,6 +123,29 @@ def test_routes_match_the_whole_path(appwrite, widget):
     assert (answer.status, answer.error) == (404, "route_not_found")
 
 
+@pytest.mark.parametrize(("path", "status", "answer"), [
+    ("/", 200, {"root": {}}), ("", 200, {"root": {}}), ("/s_1", 200, {"one": {"sid": "s_1"}}),
+    ("/s_1/", 200, {"one": {"sid": "s_1"}}), ("/s_1/messages", 200, {"messages": {"sid": "s_1"}}),
+    ("/s_1/messages/", 200, {"messages": {"sid": "s_1"}}), ("/a%20b\n", 200, {"one": {"sid": "a%20b\n"}}),
+    ("/audit", 200, {"audit": {}}),  # the first route that matches answers: before /{sid}
+    ("//", 404, None), ("/s_1//", 404, None), ("//messages", 404, None), ("/s_1/messages/x", 404, None),
+    ("s_1", 404, None), ("/s_1/other", 404, None),
+])
+def test_a_route_matches_its_path_segment_by_segment(monkeypatch, path, status, answer):
+    """A route's path parameter is one non-empty segment; one trailing "/" is allowed, nothing else."""
+    app = App("probe")
+    for name, route in (("root", "/"), ("audit", "/audit"), ("one", "/{sid}"), ("messages", "/{sid}/messages")):
+        app.route("GET", route)(lambda req, name=name: {name: req.params})
+    monkeypatch.setattr(http, "_core", lambda req, context, **_: None)  # these routes need no Appwrite
+    output = app.run(RuntimeContext(RuntimeRequest("GET", path, {"x-appwrite-trigger": "http"})))
+    assert output["statusCode"] == status
+    body = strict_json(output["body"])
+    assert body == answer if status == 200 else body["error"]["code"] == "route_not_found"
+    posted = app.run(RuntimeContext(RuntimeRequest("POST", path, {"x-appwrite-trigger": "http"})))
+    assert strict_json(posted["body"])["error"]["code"] == ("method_not_allowed" if status == 200 else
+                                                             "route_not_found")
+
+
 # --- numbers, durations and dates ----------------------------------------------------------------
 
 @pytest.mark.parametrize("query", [

@@ -1,5 +1,6 @@
-"""What a function's cold import loads (issue 20, item 6): the gateway's repositories and the SDK's services other
-than TablesDB load when a request first uses them, not with the function. Asserted on a fresh interpreter by module
+"""What a function's cold import loads (issue 20, item 6): nothing beyond the SDK's own modules but chat_core's;
+the gateway's repositories, the SDK's services other than TablesDB, the operations and what only some routes use
+load when a request first uses them, not with the function. Asserted on a fresh interpreter by module
 name, never by time (the timing is `python -m bench.importtime`, docs/reliability.md "Import overhead")."""
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ LAZY = {f"chat_core.infra.{name}" for name in ("agents", "audit", "counters", "l
                                                "sessions", "signals", "users")}
 LAZY_SDK = {"appwrite.services.users", "appwrite.services.account", "appwrite.services.functions",
             "appwrite.services.storage"}
+# Loaded by the routes that use them: the exports' formats by the export routes, the query-string parsing of
+# touch-session's reads by those reads (its heartbeat and messages, nearly every execution, never use it).
+LAZY_EDGE = {"chat_core.edge.transcripts"}
+READS_ONLY = {"touch-session": {"chat_core.edge.queries"}}
 # Everything create-session's import loads from chat_core: a new import on its path shows up here first. The
 # operations (`chat_core.ops`) load with the route that uses them, at the first request.
 CREATE_SESSION = {
@@ -33,22 +38,36 @@ CREATE_SESSION = {
 }
 
 
-def cold_import(function_id: str) -> set[str]:
-    """The modules a fresh interpreter holds after loading the function's entrypoint as the runtime does."""
-    path = ROOT / "functions" / function_id / "src" / "main.py"
-    code = ("import importlib.util, json, sys; "
-            f"s = importlib.util.spec_from_file_location('main', {str(path)!r}); "
-            "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); print(json.dumps(sorted(sys.modules)))")
+def loaded_by(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code`."""
+    code = f"import importlib.util, json, sys; {code}; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return set(json.loads(out.stdout))
 
 
+def cold_import(function_id: str) -> set[str]:
+    """The modules a fresh interpreter holds after loading the function's entrypoint as the runtime does."""
+    path = ROOT / "functions" / function_id / "src" / "main.py"
+    return loaded_by(f"s = importlib.util.spec_from_file_location('main', {str(path)!r}); "
+                     "m = importlib.util.module_from_spec(s); s.loader.exec_module(m)")
+
+
+@pytest.fixture(scope="module")
+def sdk_alone() -> set[str]:
+    """What bench.importtime measures a function's import against: the SDK every request needs."""
+    from bench.importtime import SDK_ALONE
+    return loaded_by(SDK_ALONE)
+
+
 @pytest.mark.parametrize("function_id", WITH_SDK)
-def test_a_cold_import_leaves_the_repositories_and_other_services_for_the_request(function_id):
+def test_a_cold_import_leaves_the_repositories_and_other_services_for_the_request(function_id, sdk_alone):
     loaded = cold_import(function_id)
+    # Beyond the SDK, only chat_core: no module of the standard library or elsewhere that the SDK does not load.
+    assert sorted(name for name in loaded - sdk_alone if not name.startswith(("chat_core", "__editable__"))) == []
     assert "appwrite.services.tables_db" in loaded  # the measure's premise: these functions import the SDK
     assert sorted(loaded & (LAZY | LAZY_SDK)) == []
     assert sorted(name for name in loaded if name.startswith("chat_core.ops")) == []  # loaded by the route
+    assert sorted(loaded & (LAZY_EDGE | READS_ONLY.get(function_id, set()))) == []
 
 
 def test_create_session_loads_only_its_own_path():

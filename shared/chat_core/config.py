@@ -1,9 +1,12 @@
-"""Configuration from the function's variables (environment). Read per request: cheap, and tests can patch it."""
+"""Configuration from the function's variables (environment). Read per request: cheap, and tests can patch it.
+
+`Settings` is a NamedTuple (a copy with other values: `settings._replace(...)`): every function's import creates the
+class, and a frozen dataclass of 30 fields cost about 1 ms of each cold import (issue 20, item 6)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DEFAULT_HANDOFF_PHRASES = (
     "human", "real person", "a person", "an agent", "live agent", "speak to someone",
@@ -32,8 +35,9 @@ def platform_warning(env: dict[str, str] | None = None) -> str | None:
             "agent can pass their capacity and a budget can be overspent. Upgrade Appwrite (docs/platform.md).")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
+    """The function's variables, parsed (`from_env`); the defaults are the documented ones (docs/deploy.md)."""
+
     endpoint: str
     project_id: str
     database_id: str = "chat"

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # not loaded by a function that never reads the queue (tests/
 
 @dataclass
 class Core:
+    """One execution's context: its gateway, settings, caller, clock and log."""
+
     gateway: Gateway
     settings: Settings
     caller: Caller

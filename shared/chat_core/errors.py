@@ -7,12 +7,12 @@ and that the error table of docs/api.md says exactly what the catalog says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
+    """What a code answers: its HTTP status, and what it means (docs/api.md's error table)."""
+
     status: int
     meaning: str
 

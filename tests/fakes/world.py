@@ -3,7 +3,6 @@ callers (a visitor with their token, agents and admins signed in, the system).""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from chat_core.core import Core
@@ -19,7 +18,7 @@ NOW = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 class World:
     def __init__(self, **settings: object) -> None:
-        self.settings = replace(SETTINGS, admin_secret="admin-secret", bot_secret="bot-secret", **settings)
+        self.settings = SETTINGS._replace(admin_secret="admin-secret", bot_secret="bot-secret", **settings)
         self.now = NOW
         self.gw = FakeGateway(self.settings, clock=lambda: self.now)
         self.logs: list[str] = []

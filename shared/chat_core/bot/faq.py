@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from chat_core.domain.model import TEXT_MAX
 
@@ -25,8 +24,9 @@ class FaqError(ValueError):
     """The FAQ file is not what `Faq.parse` takes; the message says where."""
 
 
-@dataclass(frozen=True)
-class FaqEntry:
+class FaqEntry(NamedTuple):
+    """One FAQ answer and the keywords that call it."""
+
     keywords: tuple[str, ...]
     answer: str
 
@@ -36,8 +36,9 @@ class FaqEntry:
         return sum(len(k) for k in self.keywords if re.search(rf"(?<!\w){re.escape(k)}(?:s|es)?(?!\w)", text))
 
 
-@dataclass(frozen=True)
-class Faq:
+class Faq(NamedTuple):
+    """The bot's FAQ: its entries, and its fixed replies (`handoff`, `unknown`, `waiting`)."""
+
     entries: tuple[FaqEntry, ...]
     replies: dict[str, str]
 

@@ -21,6 +21,8 @@ REPLY_PREFIX = "re-"
 
 @dataclass(frozen=True)
 class Reply:
+    """What the bot says, and whether it hands the session to a person."""
+
     text: str
     handoff: bool = False
 

@@ -41,6 +41,8 @@ ProviderError = LlmError
 
 @dataclass(frozen=True)
 class LlmSettings:
+    """The optional model behind the bot (`BOT_LLM_*` variables); disabled without an endpoint."""
+
     endpoint: str = ""
     key: str = ""
     model: str = "gpt-4o-mini"

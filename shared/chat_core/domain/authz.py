@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chat_core.config import Settings
 from chat_core.domain.model import Session
@@ -34,8 +34,7 @@ MAX_CREDENTIAL = 4096  # longer than any JWT or secret we issue: refused before 
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # three base64url parts
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     """What a request presents, read once at the boundary. None of it is trusted until checked."""
 
     secret: str | None = None
@@ -57,8 +56,7 @@ def _credential(headers: dict[str, str], name: str) -> str | None:
     return value or None
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
     """A user Appwrite vouched for (from a JWT)."""
 
     user_id: str

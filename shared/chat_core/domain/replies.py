@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 SHORTCUT_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z")
 REPLY_TEXT_MAX = 4000  # a message's bound: the reply is sent as one
 MAX_REPLIES = 200      # the whole list is read at once (one request) and offered in the console's picker
 
 
-@dataclass(frozen=True)
-class SavedReply:
+class SavedReply(NamedTuple):
+    """One saved reply, as stored (`created_by`, `created_at`: None before it is)."""
+
     shortcut: str
     text: str
     created_by: str | None = None

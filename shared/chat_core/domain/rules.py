@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from chat_core.domain import search
 from chat_core.domain.model import ACTIVE, AGENT_ASSIGNED, CLOSED, Change, Session, Tally
@@ -130,8 +131,7 @@ def heartbeat(session: Session, now: datetime) -> Change:
 
 # --- messages -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Admission:
+class Admission(NamedTuple):
     """What admitting one message did to its session, so that it can be taken back exactly (`unadmit`)."""
 
     row_id: str

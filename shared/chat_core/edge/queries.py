@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from chat_core.domain import search
 from chat_core.domain.inputs import AuditFilter, ExportRequest, HistoryPage, Page, SessionFilter
 from chat_core.domain.model import STATUSES, parse_time
-from chat_core.edge import transcripts
 from chat_core.edge.validation import LIMIT_PATTERN, identifier
 from chat_core.errors import BadRequest
 
@@ -185,6 +184,7 @@ def _search_words(q: str | None) -> tuple[str, ...]:
 def export_request(query: dict[str, list[str]], *, with_session: bool = False) -> ExportRequest:
     """`format` (json or csv, default json), `limit` (messages per page, default 100) and `cursor` (the nextCursor
     of the page before); the visitor's route also takes `sessionId`."""
+    from chat_core.edge import transcripts  # the export routes' formats, loaded with them
     allowed = ("format", "limit", "cursor", *(("sessionId",) if with_session else ()))
     unknown = sorted(set(query) - set(allowed))
     if unknown:

@@ -4,7 +4,7 @@ timeline, the audit trail, the team), the admins' repair, and the minute's sched
 from chat_core.core import Core
 from chat_core.domain import authz
 from chat_core.domain.model import Message, Session, Transition, iso
-from chat_core.edge import queries, transcripts, validation
+from chat_core.edge import queries, validation
 from chat_core.edge.api import replies
 from chat_core.edge.http import App, Request
 from chat_core.edge.views import agent_view, message_view, owner_message_view, team_view, transition_view
@@ -114,6 +114,7 @@ def history(req: Request) -> dict:
 
 @app.route("GET", "/{session_id}/export")
 def export(req: Request) -> dict:
+    from chat_core.edge import transcripts  # the export's formats: only this route uses them
     from chat_core.ops import listing
     authz.require_agent(req.core.caller)
     wanted = queries.export_request(req.query)

@@ -1,8 +1,11 @@
-"""touch-session: the visitor's (or the bot's) heartbeat and messages, and the owner's reads of the transcript."""
+"""touch-session: the visitor's (or the bot's) heartbeat and messages, and the owner's reads of the transcript.
+
+The reads parse query strings (`edge.queries`) and the export formats (`edge.transcripts`): they import those on
+first use, so the heartbeat and the messages, nearly every execution, never load them (issue 20, item 6)."""
 
 from chat_core.core import Core
 from chat_core.domain.model import Agent, Session, iso
-from chat_core.edge import queries, transcripts, validation
+from chat_core.edge import validation
 from chat_core.edge.http import App, Request
 from chat_core.edge.views import message_view, owner_message_view, owner_view
 
@@ -34,6 +37,7 @@ def touch(req: Request) -> dict:
 
 @app.route("GET", "/messages")
 def own_messages(req: Request) -> dict:
+    from chat_core.edge import queries
     from chat_core.ops import messages, people, sessions
     session_id = validation.identifier((req.query.get("sessionId") or [None])[0])
     session, wrote = sessions.own_session(req.core, session_id, req.token)
@@ -46,6 +50,7 @@ def own_messages(req: Request) -> dict:
 
 @app.route("GET", "/export")
 def export(req: Request) -> dict:
+    from chat_core.edge import queries, transcripts
     from chat_core.ops import sessions
     wanted = queries.export_request(req.query, with_session=True)
     assert wanted.session_id is not None
