@@ -232,10 +232,11 @@ def report(m: Model, figures: dict[str, int], listeners: list[str]) -> str:
         total_e += e
         total_r += r
     out += [f"{'total':<70}{total_e:>12,.0f}{total_r:>12,.0f}", "",
-            f"Realtime: {rt['connections']:,.0f} concurrent connections; {rt['events_per_second']:.0f} signal "
-            f"events a second, each to the session's widget and all {m.agents} consoles: {rt['messages']:,.0f} "
-            f"messages a minute. The consoles' 100 ms debounce then fires {rt['console_refreshes_per_minute']:.2f} "
-            "times a minute (events never pause that long): they refresh on the 60 s safety net, not on signals.",
+            f"Realtime: {rt['connections']:,.0f} concurrent connections; {rt['messages']:,.0f} messages a minute "
+            "(each message row to its widget and its agent's console; each signal to its widget and every "
+            f"console). A console hears {rt['events_per_second']:.0f} events a second: it refreshes "
+            f"{rt['console_refreshes_per_minute']:.1f} times a minute, never twice in {m.max_wait_s:g} s (the "
+            "refresh period): as often as it would poll without a socket, no more.",
             "", "This project's own ceilings (defaults), which bind before any Appwrite limit:"]
     for what, ceiling, needed in ceilings(m):
         verdict = "BINDS: raise it" if needed > ceiling else f"fits ({needed / ceiling:.0%} used)"
