@@ -177,3 +177,14 @@ def test_figures_older_than_the_stale_bound_are_computed_again(appwrite, clock):
         return appwrite.count()
     assert poll() == 2 + 1 + 1 + 2 + 1  # presence write; the agent rows, two counts, the figures kept
     assert poll() == 3  # the session, the page, the queue's row
+
+
+def test_the_benchmark_prints_the_same_figures_for_3_and_3000_agents(capsys):
+    """`bench.flat` (the command docs/reliability.md quotes) runs these measurements and prints them side by side."""
+    from bench import flat
+
+    flat.main()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == "flat in agents"
+    row = next(line for line in printed if line.startswith("escalate (HTTP), nobody free"))
+    assert row.split()[-2:] == ["7", "7"]
