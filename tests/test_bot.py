@@ -16,10 +16,10 @@ import pytest
 from chat_core.bot import faq as faqs
 from chat_core.bot import policy, provider
 from chat_core.domain.model import Message, Session
-from conftest import ROOT, Widget, execute, load_main, row, rows
+from conftest import ROOT, Widget, execute, row, rows
 from llm_standin import ChatApiStandIn, completion
 
-FAQ = faqs.Faq.load(ROOT / "functions" / "bot" / "src" / "faq.json")
+FAQ = faqs.Faq.load(faqs.FAQ_FILE)
 PHRASES = ("human", "real person", "a person")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
@@ -304,18 +304,13 @@ def test_without_a_bot_secret_it_still_answers(appwrite, executions, monkeypatch
     assert deliver_to_bot(appwrite, said["messageId"]).json["replied"] is True
 
 
-def test_a_broken_faq_file_hands_every_question_to_a_person(appwrite, executions, tmp_path):
+def test_a_broken_faq_file_hands_every_question_to_a_person(appwrite, executions, tmp_path, monkeypatch):
     broken = tmp_path / "faq.json"
     broken.write_text('{"entries": [{"keywords": "open"}]}')
-    module_globals = load_main("bot").__globals__
-    saved, module_globals["FAQ_FILE"] = module_globals["FAQ_FILE"], broken
-    module_globals["_faq"].clear()
-    try:
-        w = Widget()
-        result = deliver_to_bot(appwrite, w.say("When are you open?").json["message"]["messageId"])
-    finally:
-        module_globals["FAQ_FILE"] = saved
-        module_globals["_faq"].clear()
+    shipped = faqs.shipped
+    monkeypatch.setattr(faqs, "shipped", lambda path=broken: shipped(path))
+    w = Widget()
+    result = deliver_to_bot(appwrite, w.say("When are you open?").json["message"]["messageId"])
     assert result.json["handoff"] is True
     assert any("faq.json: entries[0] must have exactly" in line for line in result.context.logs)
 
