@@ -145,7 +145,8 @@ def test_no_reply_while_an_agent_holds_the_session_and_the_bot_function_ends_at_
     (visitor,) = messages_of(inline, w.session_id)
     assert visitor["botDecided"] is True
     inline.reset_counts()
-    assert on_event(inline, visitor["$id"]).json == {"ignored": "answered in the visitor's write"} and inline.count() == 0
+    assert on_event(inline, visitor["$id"]).json == {"ignored": "answered in the visitor's write"}
+    assert inline.count() == 0
 
 
 def test_a_closed_session_takes_no_message_and_no_reply(inline):

@@ -14,7 +14,6 @@ from chat_core.bot.policy import Reply
 from chat_core.domain.inputs import Assignment, NewMessage, SessionRequest
 from chat_core.domain.model import iso
 from chat_core.ops import assignment, sessions
-from conftest import ROOT
 from fakes.world import World
 
 FAQ = Faq.load(FAQ_FILE)
