@@ -131,20 +131,28 @@ def _store(core: Core, rows: list[Message], readers: list[str]) -> list[tuple[Me
     """Each row as stored (None: a reply another attempt did not store) and whether this admission stored it.
     Creating by a known row ID is idempotent, so a create whose answer was lost is simply tried again: it lands, or
     meets the rows that did. A message and its reply go in one request (createRows, all or none); one that meets a
-    row already there resolves row by row: the visitor's row first, and if another attempt stored it, nothing more
-    is created and the reply that attempt stored, if any, is read."""
+    row already there resolves row by row: the visitor's row first (read, since it is most likely the one there;
+    created if not), and if another attempt stored it, nothing more is created and the reply that attempt stored,
+    if any, is read; if it is this admission's (a create whose answer was lost), each reply is created as `_store`
+    creates one row."""
     if len(rows) > 1:
         try:
             try:
                 return [(m, True) for m in core.gateway.messages.create_many(rows, readers)]
             except UpstreamUnavailable:
                 return [(m, True) for m in core.gateway.messages.create_many(rows, readers)]
-        except RowExists:
-            pass
-    first = _store_one(core, rows[0], readers)
+        except RowExists:  # most likely the visitor's row, stored by an earlier attempt: read it first
+            stored = _existing(core, rows[0].id)
+            first = (stored, stored.admission == rows[0].admission) if stored else _store_one(core, rows[0], readers)
+            return _after_first(core, first, rows[1:], readers)
+    return _after_first(core, _store_one(core, rows[0], readers), rows[1:], readers)
+
+
+def _after_first(core: Core, first: tuple[Message, bool], rest: list[Message],
+                 readers: list[str]) -> list[tuple[Message | None, bool]]:
     if not first[1]:
-        return [first, *((_existing(core, m.id), False) for m in rows[1:])]
-    return [first, *(_store_one(core, m, readers) for m in rows[1:])]
+        return [first, *((_existing(core, m.id), False) for m in rest)]
+    return [first, *(_store_one(core, m, readers) for m in rest)]
 
 
 def _store_one(core: Core, message: Message, readers: list[str]) -> tuple[Message, bool]:
