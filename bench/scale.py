@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 # operation: (executions, [labels printed by bench.requests_per_operation, summed], divisor, what)
 COSTS: dict[str, tuple[int, list[str], int, str]] = {
     "open": (1, ["create-session"], 1, "create-session"),
-    "bot_message": (3, ["an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)"],
-                    1, "a visitor message the bot answers: touch-session, bot, bot on its own reply"),
+    "bot_message": (3, ["an answered visitor message, in all (touch-session 4 with the FAQ bot's reply; the bot on "
+                        "each row's event 0; 3 executions)"],
+                    1, "a visitor message the FAQ bot answers in the visitor's write; the bot on both rows' events"),
     "escalate": (1, ["escalate (HTTP), nobody free: waits, with its queue"], 1, "'Talk to a person', nobody free"),
     "assign_on_close": (1, ["close-session: the freed slot assigns the next waiter"], 1,
                         "an agent closes; the freed slot assigns the next waiter"),
@@ -43,11 +44,12 @@ COSTS: dict[str, tuple[int, list[str], int, str]] = {
 # The measured figures (bench.requests_per_operation, this code); tests/test_scale.py checks them.
 MEASURED: dict[str, int] = {
     "create-session": 3,
-    "an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)": 7,
+    "an answered visitor message, in all (touch-session 4 with the FAQ bot's reply; the bot on each row's event 0; "
+    "3 executions)": 4,
     "escalate (HTTP), nobody free: waits, with its queue": 7,
     "close-session: the freed slot assigns the next waiter": 13,
     "touch-session with a message, an agent holds the session": 4,
-    "bot (event) on a visitor message an agent holds": 1,
+    "bot (event) on a visitor message an agent holds": 0,
     "touch-session, an agent's reply": 3,
     "bot (event) on an agent's reply": 0,
     "touch-session (heartbeat)": 3,
