@@ -1,7 +1,8 @@
 """The reference bot's rules, its FAQ, its model client (against a loopback stand-in) and its event handler.
 
 The handler runs against the fake Appwrite; it writes its reply itself, as the bot, through the operation
-touch-session runs.
+touch-session runs. Here it answers (the fake runs BOT_INLINE off: as with a model, or a bot of your own); the FAQ bot
+answering in the visitor's own write is tests/test_bot_inline.py.
 """
 
 from __future__ import annotations
@@ -232,9 +233,10 @@ def test_a_visitor_question_is_answered_with_three_requests_and_no_execution(app
     assert row(appwrite, "sessions", w.session_id)["messageCount"] == 2
 
 
-def test_an_answered_visitor_message_costs_seven_requests_in_all(appwrite, executions):
-    """Issue 20: the widget's message (4: read, the message budget, the admitting write, the row), the bot on its
-    event (3), the bot on its reply's event (0); three executions, no escalate. Both message rows reach the
+def test_an_answered_visitor_message_costs_seven_requests_when_the_bot_function_answers(appwrite, executions):
+    """With a model or BOT_INLINE off (the FAQ bot answering in the visitor's write costs 4: test_bot_inline.py):
+    the widget's message (4: read, the message budget, the admitting write, the row), the bot on its event (3), the
+    bot on its reply's event (0); three executions, no escalate. Both message rows reach the
     visitor's socket as rows (Realtime, row security on `messages`): neither writes a signal, the session's state
     did not change. Steady state: the guests' message budget row of this minute exists (its first use in a minute
     adds one request)."""
