@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = json.loads((ROOT / "appwrite.json").read_text())
 FUNCTIONS = [f["$id"] for f in CONFIG["functions"]]
 ENTRYPOINTS = {f["$id"]: f["entrypoint"] for f in CONFIG["functions"]}
-ASSETS = {"bot": ["functions/bot/src/faq.json"]}  # read at run time
+ASSETS = {"bot": ["shared/chat_core/bot/faq.json"], "touch-session": ["shared/chat_core/bot/faq.json"]}  # read at run
+# time (package data: the FAQ bot answers in touch-session, the bot function gives it to a model)
 # The functions that serve the front end: their own folder and the web/ folders they serve, no shared/, no SDK.
 WEB = {"widget": ("web/widget/", "web/shared/"), "agent-console": ("web/console/", "web/shared/")}
 
@@ -50,7 +51,7 @@ def deployed(tmp_path_factory):
         assert (ROOT / "appwrite.json").read_bytes() == config  # the CLI rewrote it identically (--project-id)
         active = verify(stack.endpoint, stack.api_key)
         set_function_variables(stack, {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET,
-                                       "IDLE_CLOSE_MINUTES": "30"})
+                                       "IDLE_CLOSE_MINUTES": "30", "BOT_INLINE": "off"})  # the story's own AI bot
         stack.printed = printed.getvalue()
         yield stack, transcript, active
 
