@@ -33,6 +33,9 @@ def function_variables(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+OWN_BOT = {"BOT_INLINE": "off"}  # a site with its own bot: touch-session's FAQ bot stays quiet (with `bot` disabled)
+
+
 def disable_functions(stack: Stack, *function_ids: str, enabled: bool = False) -> None:
     """Switch functions off (or, `enabled`, back on) as an admin does (Console → the function's Settings → Enabled;
     here the same Functions API call): events no longer reach them. Tests that play their own AI bot switch the
