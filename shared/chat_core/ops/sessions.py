@@ -12,7 +12,7 @@ from chat_core.core import best_effort
 from chat_core.domain import authz, ratings, rules, search
 from chat_core.domain.inputs import NewMessage, NewSession, Page, SessionRequest
 from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso
-from chat_core.errors import ChatError, UpstreamUnavailable
+from chat_core.errors import ChatError, TooManyRequests, UpstreamUnavailable
 from chat_core.infra.connection import RowMissing
 from chat_core.ops import autoassign, budgets, consistency, messages, queueing
 from chat_core.ops.assignment import transition
@@ -103,9 +103,17 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
     try:
         if new.role == "user":
             taken.append(budgets.take_message(core, session))
-        if _would_queue(core, session, new) or (answer is not None and _reply_would_queue(core, session, new,
-                                                                                          row_id, answer)):
+        queues = _would_queue(core, session, new)
+        if not queues and answer is not None and _reply_would_queue(core, session, new, row_id, answer):
+            try:  # the bot's hand-off spends the escalation budget; refused, the visitor's message still goes in
+                taken.append(budgets.take_escalation(core, session))
+                queues = True
+            except TooManyRequests as exc:
+                core.log(f"bot: no hand-off for session {session.id}: {exc.message}")
+                answer = _without_hand_off(answer)
+        elif queues:
             taken.append(budgets.take_escalation(core, session))
+        if queues:
             # the visitor's figures, counted first so that the admitting write keeps them (ops.queueing)
             entered = best_effort(core, "queue figures not counted", lambda: queueing.entering(core, session))
             core.line_ahead = entered.line if entered else None
@@ -124,6 +132,15 @@ def _would_queue(core: Core, session: Session, new: NewMessage) -> bool:
     """Whether admitting `new` now would put the session in the human queue (rules.admit decides the same)."""
     return (session.status == ACTIVE and not session.needs_human and rules.escalation_reason(
         new.role, new.text, new.handoff, core.settings.handoff_phrases) is not None)
+
+
+def _without_hand_off(answer: messages.Answerer) -> messages.Answerer:
+    """The FAQ bot once the escalation budget refused its hand-off: quiet instead of handing off (as the bot's own
+    post, refused with 429, stored nothing)."""
+    def quiet(message: Message, session: Session) -> NewMessage | None:
+        reply = answer(message, session)
+        return None if reply is not None and reply.handoff else reply
+    return quiet
 
 
 def _reply_would_queue(core: Core, session: Session, new: NewMessage, row_id: str,
