@@ -165,3 +165,23 @@ def test_pushing_the_same_tables_again_changes_nothing(deployed):
     after = json.loads(_get(stack, "/tablesdb/chat/tables/sessions"))
     assert [(c["key"], c["$createdAt"]) for c in after["columns"]] == \
         [(c["key"], c["$createdAt"]) for c in before["columns"]]  # nothing deleted and recreated
+
+
+def test_the_deployed_bot_answers_from_the_faq_its_package_ships(deployed):
+    """The FAQ is package data of the common package (shared/chat_core/bot/faq.json, `package-data` in
+    shared/pyproject.toml): the build that pip installed from the archive finds it. Here the deployed `bot` answers
+    from it (BOT_INLINE is off in this module: the story plays its own bot); touch-session's FAQ bot loads it the same
+    way (`chat_core.bot.faq.shipped`)."""
+    stack, _, _ = deployed
+    disable_functions(stack, "bot", enabled=True)
+    widget = Party(stack, key=False)
+    status, created = widget.run("create-session", {})
+    assert status == 201
+    mine = {"x-session-token": created["token"]}
+    assert widget.run("touch-session", {"sessionId": created["sessionId"], "message": {
+        "text": "What are your opening hours?"}}, headers=mine)[0] == 200
+    assert stack.wait_idle(30)
+    status, page = widget.run("touch-session", path=f"/messages?sessionId={created['sessionId']}", method="GET",
+                              headers=mine)
+    assert status == 200 and [m["role"] for m in page["messages"]] == ["user", "bot"]
+    assert "Monday to Friday" in page["messages"][1]["text"]
