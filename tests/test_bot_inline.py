@@ -182,3 +182,14 @@ def test_staff_see_both_messages_in_order(inline):
     w.say("Hello")
     listed = execute("list-sessions", method="GET", path=f"/{w.session_id}/messages", secret=ADMIN_SECRET)
     assert [m["role"] for m in listed.json["messages"]] == ["user", "bot"]
+
+
+def test_the_flood_window_counts_the_visitors_messages_only(inline, monkeypatch):
+    monkeypatch.setenv("MAX_MESSAGES_PER_MINUTE", "3")
+    w = Widget()
+    for _ in range(3):
+        assert w.say("Where is my order?").json["reply"] is not None
+    refused = w.say("Where is my order?")
+    assert (refused.status, refused.error) == (429, "rate_limited")
+    session = row(inline, "sessions", w.session_id)
+    assert (session["messageCount"], session["rateWindowCount"]) == (6, 3)
