@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #             divisor, what)
 COSTS: dict[str, tuple[int, int, list[str], int, str]] = {
     "open": (1, 0, ["create-session"], 1, "create-session"),
-    "bot_message": (1, 2, ["an answered visitor message, in all (widget 4, bot 3, bot on its reply 0; 3 executions)"],
-                    1, "a visitor message the bot answers: touch-session, and the events of it and of the reply"),
+    "bot_message": (1, 2, ["an answered visitor message, in all (touch-session 4 with the FAQ bot's reply; the bot on "
+                           "each row's event 0; 3 executions)"],
+                    1, "a visitor message the FAQ bot answers in the visitor's write; the bot on both rows' events"),
     "escalate": (1, 0, ["escalate (HTTP), nobody free: waits, with its queue"], 1, "'Talk to a person', nobody free"),
     "assign_on_close": (1, 0, ["close-session: the freed slot assigns the next waiter"], 1,
                         "an agent closes; the freed slot assigns the next waiter"),

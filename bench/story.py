@@ -17,8 +17,9 @@ Requests: every TablesDB/Users/Databases request the stand-in serves in the step
 starts when the stand-in is idle and ends when it is idle again (ours: no execution queued or running; theirs: no
 request for 0.3 s), so a window holds one side's requests only. Latency: from the step's start until its outcome
 is stored and seen: theirs until the visitor's socket (or the admin's HTTP client) receives it; ours until the
-execution answered AND the step's last row write is committed (for a question that is the bot's reply's Realtime
-signal, written after the reply; the socket's delivery is not waited for), which can only overstate ours. Both
+execution answered AND the step's last row write is committed (for a question the FAQ bot answers, the visitor's
+execution itself stores both rows; with the model, the bot's reply row, written by its event execution; the socket's
+delivery is not waited for), which can only overstate ours. Both
 sides warm up with `--warm` rounds first (a round plays ours twice, FAQ and model, and theirs twice, so each side's
 admin list sees as many sessions). The figures are medians over `--runs` rounds; the story's row is the median of the
 per-story sums.

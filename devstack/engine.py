@@ -281,6 +281,31 @@ class Engine:
             return row, [self._event(table, "update", row)]
         return self._write(work)
 
+    def create_rows(self, database_id: str, table_id: str, rows: list[dict]) -> dict:
+        """Bulk create (``POST .../rows`` with ``rows``, TablesDB ``createRows``), as appwrite 1.9.6
+        ``src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Create.php`` serves it: each
+        row may name its ``$id`` (else a unique one) and carry its ``$permissions``; no operator is parsed (a create
+        takes values only); all rows share one ``$createdAt`` and are inserted in one transaction (utopia-php/database
+        ``Database::createDocuments``: one ``withTransaction`` per chunk), so a row whose ID exists fails the whole
+        call with 409 and stores nothing; each row sends its own create event (``triggerBulk``). At most 100 rows
+        (APP_LIMIT_DATABASE_BATCH). Answers ``{"total", "rows"}``."""
+        table = self.table(database_id, table_id)
+        if not isinstance(rows, list) or not rows or len(rows) > BULK_ANSWER_ROWS:
+            raise EngineError(400, "general_argument_invalid", "Param \"rows\" must be an array of 1 to 100 rows.")
+        stamp = format_datetime(now())
+        prepared = []
+        for raw in rows:
+            if not isinstance(raw, dict):
+                raise invalid("Value must be a valid object")
+            data = {"$createdAt": stamp, **raw}
+            row_id, permissions = data.pop("$id", "unique()"), data.pop("$permissions", None)
+            prepared.append((self._new_id(row_id), data, permissions))
+
+        def work() -> tuple[dict, list[Event]]:
+            created = [self._insert(table, row_id, data, permissions) for row_id, data, permissions in prepared]
+            return {"total": len(created), "rows": created}, [self._event(table, "create", row) for row in created]
+        return self._write(work)
+
     def upsert_rows(self, database_id: str, table_id: str, rows: list[dict]) -> dict:
         """Bulk upsert (``PUT .../rows``): each row names its ``$id`` and may carry ``$permissions``; all are
         written in one commit and each sends its own event, as appwrite's ``Documents/Bulk/Upsert.php`` does

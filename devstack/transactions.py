@@ -52,7 +52,8 @@ TTL_MIN, TTL_MAX, TTL_DEFAULT = 60, 3600, 300  # APP_DATABASE_TXN_TTL_MIN/MAX/DE
 MAX_OPERATIONS = 100  # APP_LIMIT_DATABASE_TRANSACTION (app/init/constants.php 50)
 ROW_ACTIONS = ("create", "update", "upsert", "delete", "increment", "decrement")
 BULK_ACTIONS = ("bulkCreate", "bulkUpdate", "bulkUpsert", "bulkDelete")
-SERVED_BULK = ("bulkDelete",)  # the bulk routes the stack serves (deleteRows)
+SERVED_BULK = ("bulkDelete",)  # the bulk operations the stack stages in a transaction (deleteRows); createRows and
+# upsertRows are served outside transactions only
 JSON_HEADERS = {"content-type": "application/json"}
 
 Response = tuple[int, dict[str, str], bytes]
@@ -288,8 +289,7 @@ class Transactions:
                 raise _error(404, "collection_not_found",
                              f"Collection with the requested ID '{table}' could not be found.")
             if action in BULK_ACTIONS and action not in SERVED_BULK:
-                raise _bad_request(f"{action} is not served by the local stack (it serves no bulk {action[4:].lower()}"
-                                   " route)")
+                raise _bad_request(f"{action} is not served by the local stack inside a transaction")
             row_id = operation.get("rowId")
             current = None
             if action in ("update", "delete", "upsert", "increment", "decrement"):

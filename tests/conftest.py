@@ -100,6 +100,9 @@ def appwrite(monkeypatch):
     monkeypatch.setenv("BOT_SECRET", BOT_SECRET)
     for name, value in ROOMY_BUDGETS.items():
         monkeypatch.setenv(name, value)
+    # The fake runs no event function, so no bot answers here unless a test about the FAQ bot turns it on
+    # (tests/test_bot_inline.py): touch-session then answers in the visitor's write, as deployed by default.
+    monkeypatch.setenv("BOT_INLINE", "off")
     with fake_appwrite() as fake:
         yield fake
 

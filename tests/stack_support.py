@@ -33,10 +33,13 @@ def function_variables(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+OWN_BOT = {"BOT_INLINE": "off"}  # a site with its own bot: touch-session's FAQ bot stays quiet (with `bot` disabled)
+
+
 def disable_functions(stack: Stack, *function_ids: str, enabled: bool = False) -> None:
     """Switch functions off (or, `enabled`, back on) as an admin does (Console → the function's Settings → Enabled;
     here the same Functions API call): events no longer reach them. Tests that play their own AI bot switch the
-    reference bot off, as a site with its own bot would."""
+    reference bot off, and set BOT_INLINE=off (the FAQ bot in touch-session), as a site with its own bot would."""
     functions = Functions(Client().set_endpoint(stack.endpoint).set_project(stack.project_id).set_key(stack.api_key))
     for function_id in function_ids:
         functions.update(function_id, name=functions.get(function_id).name, enabled=enabled)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 from hardening_support import violations
-from stack_support import Party, at_once, disable_functions, function_variables
+from stack_support import OWN_BOT, Party, at_once, disable_functions, function_variables
 
 from bench import ROOMY_BUDGETS
 from devstack.server import Stack
@@ -106,7 +106,7 @@ def replay(entries: list[dict]) -> dict:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with function_variables(ENV), \
+    with function_variables({**ENV, **OWN_BOT}), \
             Stack(data_dir=tmp_path_factory.mktemp("assign-race"), port=0, run_scheduler=False) as running:
         disable_functions(running, "bot")  # the visitors here ask for a person; the bot would only add writes
         for agent in AGENTS:

@@ -19,7 +19,7 @@ from collections import Counter
 import pytest
 from chat_core.ops import audit
 from hardening_support import audit_violations, rows, timeline
-from stack_support import Party, at_once, disable_functions, function_variables
+from stack_support import OWN_BOT, Party, at_once, disable_functions, function_variables
 
 from bench import ROOMY_BUDGETS
 from devstack.server import Stack
@@ -32,7 +32,8 @@ AGENTS = ("agent-a0", "agent-a1", "agent-a2", "agent-a3")
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with function_variables({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": "audit-stack-bot", **ROOMY_BUDGETS}), \
+    with function_variables({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": "audit-stack-bot", **ROOMY_BUDGETS,
+                             **OWN_BOT}), \
             Stack(data_dir=tmp_path_factory.mktemp("audit"), port=0, run_scheduler=False) as running:
         disable_functions(running, "bot")
         for agent in AGENTS:

@@ -1,7 +1,8 @@
 """The reference bot's rules, its FAQ, its model client (against a loopback stand-in) and its event handler.
 
 The handler runs against the fake Appwrite; it writes its reply itself, as the bot, through the operation
-touch-session runs.
+touch-session runs. Here it answers (the fake runs BOT_INLINE off: as with a model, or a bot of your own); the FAQ bot
+answering in the visitor's own write is tests/test_bot_inline.py.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import pytest
 from chat_core.bot import faq as faqs
 from chat_core.bot import policy, provider
 from chat_core.domain.model import Message, Session
-from conftest import ROOT, Widget, execute, load_main, row, rows
+from conftest import ROOT, Widget, execute, row, rows
 from llm_standin import ChatApiStandIn, completion
 
-FAQ = faqs.Faq.load(ROOT / "functions" / "bot" / "src" / "faq.json")
+FAQ = faqs.Faq.load(faqs.FAQ_FILE)
 PHRASES = ("human", "real person", "a person")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
@@ -232,9 +233,10 @@ def test_a_visitor_question_is_answered_with_three_requests_and_no_execution(app
     assert row(appwrite, "sessions", w.session_id)["messageCount"] == 2
 
 
-def test_an_answered_visitor_message_costs_seven_requests_in_all(appwrite, executions):
-    """Issue 20: the widget's message (4: read, the message budget, the admitting write, the row), the bot on its
-    event (3), the bot on its reply's event (0); three executions, no escalate. Both message rows reach the
+def test_an_answered_visitor_message_costs_seven_requests_when_the_bot_function_answers(appwrite, executions):
+    """With a model or BOT_INLINE off (the FAQ bot answering in the visitor's write costs 4: test_bot_inline.py):
+    the widget's message (4: read, the message budget, the admitting write, the row), the bot on its event (3), the
+    bot on its reply's event (0); three executions, no escalate. Both message rows reach the
     visitor's socket as rows (Realtime, row security on `messages`): neither writes a signal, the session's state
     did not change. Steady state: the guests' message budget row of this minute exists (its first use in a minute
     adds one request)."""
@@ -304,18 +306,13 @@ def test_without_a_bot_secret_it_still_answers(appwrite, executions, monkeypatch
     assert deliver_to_bot(appwrite, said["messageId"]).json["replied"] is True
 
 
-def test_a_broken_faq_file_hands_every_question_to_a_person(appwrite, executions, tmp_path):
+def test_a_broken_faq_file_hands_every_question_to_a_person(appwrite, executions, tmp_path, monkeypatch):
     broken = tmp_path / "faq.json"
     broken.write_text('{"entries": [{"keywords": "open"}]}')
-    module_globals = load_main("bot").__globals__
-    saved, module_globals["FAQ_FILE"] = module_globals["FAQ_FILE"], broken
-    module_globals["_faq"].clear()
-    try:
-        w = Widget()
-        result = deliver_to_bot(appwrite, w.say("When are you open?").json["message"]["messageId"])
-    finally:
-        module_globals["FAQ_FILE"] = saved
-        module_globals["_faq"].clear()
+    shipped = faqs.shipped
+    monkeypatch.setattr(faqs, "shipped", lambda path=broken: shipped(path))
+    w = Widget()
+    result = deliver_to_bot(appwrite, w.say("When are you open?").json["message"]["messageId"])
     assert result.json["handoff"] is True
     assert any("faq.json: entries[0] must have exactly" in line for line in result.context.logs)
 

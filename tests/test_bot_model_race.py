@@ -9,15 +9,14 @@ same race with the real functions."""
 from __future__ import annotations
 
 from chat_core.bot import handler
-from chat_core.bot.faq import Faq
+from chat_core.bot.faq import FAQ_FILE, Faq
 from chat_core.bot.policy import Reply
 from chat_core.domain.inputs import Assignment, NewMessage, SessionRequest
 from chat_core.domain.model import iso
 from chat_core.ops import assignment, sessions
-from conftest import ROOT
 from fakes.world import World
 
-FAQ = Faq.load(ROOT / "functions" / "bot" / "src" / "faq.json")
+FAQ = Faq.load(FAQ_FILE)
 
 
 class Model:

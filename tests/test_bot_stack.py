@@ -86,18 +86,26 @@ def test_the_bot_answers_hands_off_and_stays_quiet_once_an_agent_joins(stack):
 
 
 def test_what_one_visitor_message_costs_in_executions(stack):
-    """Per visitor message the bot answers: the widget's touch-session, the bot on its event (it writes the reply
-    itself), and the bot on the reply's event (it stops there without a request). Issue 20: at most 3."""
+    """Per visitor message the bot answers: the widget's touch-session, which answers from the FAQ in its own write
+    (both rows in one request), and the bot function on each row's event, which ends at once without a request.
+    Issue 20: at most 3 executions, one on the visitor's critical path."""
     visitor, seen = Visitor(stack), set()
     executions_since(stack, seen)
-    visitor.say("How long does delivery take?")
+    status, answer = visitor.party.run("touch-session", {"sessionId": visitor.session_id, "message": {
+        "text": "How long does delivery take?"}}, headers=visitor.headers)
+    assert status == 200 and "working days" in answer["reply"]["text"]
+    assert stack.wait_idle(20)
     assert executions_since(stack, seen) == {("touch-session", "http"): 1, ("bot", "event"): 2}
     assert [m["role"] for m in visitor.transcript()[1]] == ["user", "bot"]
+    ended = sorted(json.loads(r["responseBody"])["ignored"] for r in stack.runtime.list_executions("bot")[:2])
+    assert ended == ["answered in the visitor's write", "not a visitor message"]
 
 
 def test_a_duplicate_event_delivery_stores_one_reply(stack):
+    """The bot function answering from the FAQ (BOT_INLINE off: a bot of your own in its place)."""
     visitor = Visitor(stack)
-    said = visitor.say("hello")
+    with function_variables({"BOT_INLINE": "off"}):
+        said = visitor.say("hello")
     stored = stack.engine.get_row("chat", "messages", said["messageId"])
     for _ in range(3):  # Appwrite delivering the same event again
         stack.runtime.dispatch_event({"databaseId": "chat", "tableId": "messages", "rowId": said["messageId"],
@@ -123,8 +131,8 @@ def test_nobody_but_appwrite_and_servers_can_run_it_and_a_forged_event_changes_n
                                                            "X-Appwrite-Event": EVENT.format(lie["$id"])})
     assert stack.wait_idle(20)
     # A project key may run it (Appwrite skips `execute` for keys): a key holder is trusted (docs/security.md); here
-    # the reply key of the stored "hello" was answered already, so nothing new is stored.
-    assert status == 200 and answer["duplicate"] is True
+    # the stored "hello" was answered in the visitor's write (botDecided), so nothing is read or stored.
+    assert status == 200 and answer == {"ignored": "answered in the visitor's write"}
     session, messages = visitor.transcript()
     assert len(messages) == 2 and session["needsHuman"] is False
 
@@ -137,7 +145,8 @@ def test_its_replies_need_the_write_scope_it_declares(stack):
     try:
         assert stack.runtime.functions["bot"].scopes == {"rows.read"}
         visitor = Visitor(stack)
-        visitor.say("hello")
+        with function_variables({"BOT_INLINE": "off"}):  # the bot function answers (a model, or BOT_INLINE off)
+            visitor.say("hello")
     finally:
         admin.update("bot", name="Reference bot", scopes=["rows.read", "rows.write"])
     refused = [r for r in stack.runtime.list_executions("bot") if r["responseStatusCode"] >= 400]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from appwrite.client import Client
 from appwrite.services.functions import Functions
-from stack_support import disable_functions, sign_in
+from stack_support import OWN_BOT, disable_functions, function_variables, sign_in
 
 from devstack.server import Stack
 from tools.sessions_cli.api import load_config
@@ -24,7 +24,8 @@ ADMIN_SECRET = "cli-admin-secret"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with Stack(ROOT, data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
+    with function_variables(OWN_BOT), \
+            Stack(ROOT, data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
         yield running
 
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from stack_support import disable_functions
+from stack_support import OWN_BOT, disable_functions, function_variables
 from test_console_browser import call, functions, open_console, row
 from test_widget_browser import browser  # noqa: F401  (the Chromium fixture)
 
@@ -26,7 +26,7 @@ WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 
 @pytest.fixture
 def stack(tmp_path):
-    with Stack(ROOT, data_dir=tmp_path, port=0, run_scheduler=False) as running:
+    with function_variables(OWN_BOT), Stack(ROOT, data_dir=tmp_path, port=0, run_scheduler=False) as running:
         disable_functions(running, "bot")  # the labels below are the visitor's and the agent's; the bot plays itself
         yield running
 

@@ -26,7 +26,7 @@ from functools import partial
 
 import pytest
 from hardening_support import counted_summary, truth_summary, violations, write_report
-from stack_support import Party, at_once, disable_functions, function_variables
+from stack_support import OWN_BOT, Party, at_once, disable_functions, function_variables
 
 from bench import ROOMY_BUDGETS
 from devstack.server import Stack
@@ -74,7 +74,7 @@ def _count_event_answers(stack: Stack) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with function_variables(ENV), \
+    with function_variables({**ENV, **OWN_BOT}), \
             Stack(data_dir=tmp_path_factory.mktemp("contention"), port=0, run_scheduler=False) as running:
         disable_functions(running, "bot")  # these tests play their own bot; the reference one would add writers
         for agent in AGENTS:

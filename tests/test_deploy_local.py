@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = json.loads((ROOT / "appwrite.json").read_text())
 FUNCTIONS = [f["$id"] for f in CONFIG["functions"]]
 ENTRYPOINTS = {f["$id"]: f["entrypoint"] for f in CONFIG["functions"]}
-ASSETS = {"bot": ["functions/bot/src/faq.json"]}  # read at run time
+ASSETS = {"bot": ["shared/chat_core/bot/faq.json"], "touch-session": ["shared/chat_core/bot/faq.json"]}  # read at run
+# time (package data: the FAQ bot answers in touch-session, the bot function gives it to a model)
 # The functions that serve the front end: their own folder and the web/ folders they serve, no shared/, no SDK.
 WEB = {"widget": ("web/widget/", "web/shared/"), "agent-console": ("web/console/", "web/shared/")}
 
@@ -50,7 +51,7 @@ def deployed(tmp_path_factory):
         assert (ROOT / "appwrite.json").read_bytes() == config  # the CLI rewrote it identically (--project-id)
         active = verify(stack.endpoint, stack.api_key)
         set_function_variables(stack, {"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET,
-                                       "IDLE_CLOSE_MINUTES": "30"})
+                                       "IDLE_CLOSE_MINUTES": "30", "BOT_INLINE": "off"})  # the story's own AI bot
         stack.printed = printed.getvalue()
         yield stack, transcript, active
 
@@ -164,3 +165,23 @@ def test_pushing_the_same_tables_again_changes_nothing(deployed):
     after = json.loads(_get(stack, "/tablesdb/chat/tables/sessions"))
     assert [(c["key"], c["$createdAt"]) for c in after["columns"]] == \
         [(c["key"], c["$createdAt"]) for c in before["columns"]]  # nothing deleted and recreated
+
+
+def test_the_deployed_bot_answers_from_the_faq_its_package_ships(deployed):
+    """The FAQ is package data of the common package (shared/chat_core/bot/faq.json, `package-data` in
+    shared/pyproject.toml): the build that pip installed from the archive finds it. Here the deployed `bot` answers
+    from it (BOT_INLINE is off in this module: the story plays its own bot); touch-session's FAQ bot loads it the same
+    way (`chat_core.bot.faq.shipped`)."""
+    stack, _, _ = deployed
+    disable_functions(stack, "bot", enabled=True)
+    widget = Party(stack, key=False)
+    status, created = widget.run("create-session", {})
+    assert status == 201
+    mine = {"x-session-token": created["token"]}
+    assert widget.run("touch-session", {"sessionId": created["sessionId"], "message": {
+        "text": "What are your opening hours?"}}, headers=mine)[0] == 200
+    assert stack.wait_idle(30)
+    status, page = widget.run("touch-session", path=f"/messages?sessionId={created['sessionId']}", method="GET",
+                              headers=mine)
+    assert status == 200 and [m["role"] for m in page["messages"]] == ["user", "bot"]
+    assert "Monday to Friday" in page["messages"][1]["text"]

@@ -23,7 +23,8 @@ from devstack.server import Stack
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with function_variables({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, "IDLE_CLOSE_MINUTES": "30"}), \
+    with function_variables({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, "IDLE_CLOSE_MINUTES": "30",
+                             "BOT_INLINE": "off"}), \
             Stack(data_dir=tmp_path_factory.mktemp("stack"), port=0, run_scheduler=False) as running:
         disable_functions(running, "bot")  # the story plays its own AI bot
         yield running

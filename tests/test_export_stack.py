@@ -23,7 +23,7 @@ PAGE = 7
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with function_variables({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET}), \
+    with function_variables({"ADMIN_SECRET": ADMIN_SECRET, "BOT_SECRET": BOT_SECRET, "BOT_INLINE": "off"}), \
             Stack(ROOT, data_dir=tmp_path_factory.mktemp("export"), port=0, run_scheduler=False) as running:
         disable_functions(running, "bot")  # this test plays the bot, so the transcript is what it wrote
         yield running

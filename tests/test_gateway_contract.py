@@ -285,6 +285,21 @@ def test_messages_are_created_once_and_read_oldest_first_in_pages(env):
     assert env.gw.messages.created_id("databases.chat.tables.sessions.rows.m_1.create", {"$id": "m_1"}) is None
 
 
+def test_messages_created_together_are_stored_all_or_none_in_order(env):
+    """A visitor's message and the FAQ bot's answer: one request (createRows), each row with the readers, one
+    $createdAt, the first before the second in a page; a row that exists stores none of them."""
+    pair = [_message(0), replace(_message(1), role="bot", client_message_id="re-m_0", bot_decided=False)]
+    pair[0] = replace(pair[0], bot_decided=True)
+    stored = env.gw.messages.create_many(pair, READERS)
+    assert [replace(m, created_at=NOW) for m in stored] == pair
+    assert stored[0].created_at == stored[1].created_at and env.message_readers("m_1") == READERS
+    assert env.gw.messages.get("m_0").bot_decided is True and env.gw.messages.get("m_1").bot_decided is False
+    assert ids(env.gw.messages.page("s_a", 10, None)[0]) == ["m_0", "m_1"]
+    with pytest.raises(RowExists):
+        env.gw.messages.create_many([_message(2), _message(1)], READERS)
+    assert env.gw.messages.counts() == {"s_a": 2}
+
+
 @pytest.mark.parametrize("lost", [False, True], ids=["failed", "answer-lost"])
 def test_a_message_create_that_failed_was_stored_only_if_its_answer_was_lost(env, lost):
     env.fail("messages.create", lost=lost)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from chat_core.edge import http
-from stack_support import Party, disable_functions, function_variables
+from stack_support import OWN_BOT, Party, disable_functions, function_variables
 
 from bench import ROOMY_BUDGETS
 from devstack.server import Stack
@@ -62,7 +62,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with function_variables(ENV), \
+    with function_variables({**ENV, **OWN_BOT}), \
             Stack(data_dir=tmp_path_factory.mktemp("queue-replay"), port=0, run_scheduler=False) as running:
         disable_functions(running, "bot")
         for agent in AGENTS:

@@ -12,6 +12,7 @@ import json
 
 import pytest
 import test_widget_browser
+from stack_support import Party
 from test_console_browser import open_console
 from test_widget_browser import SETTLE, WAIT_MS, FakeChat, Simulation, Widget, site, stored, watch
 
@@ -61,6 +62,8 @@ def test_both_sides_talk_live(stack, browser):
     # Everything the visitor saw came over the socket: the checks are at most one, for the place in the queue if the
     # signal of the wait came before the answer that carries it.
     assert checks(stack, session_id) <= 1
+    # The bot's answer came twice, in the answer to the message and as its row over the socket: shown once.
+    assert widget.log.locator("li.msg.bot", has_text="Monday to Friday").count() == 1
     widget.choose("End chat")
     widget.note("You ended the chat.")
     assert not problems, problems
@@ -120,9 +123,16 @@ def test_a_guest_falls_back_to_polling(stack, browser):
     page.goto(f"{site(stack)}/demo/")
     widget = Widget(page).open()
     widget.say("What are your opening hours?")
-    widget.reply("bot", "Monday to Friday")
+    widget.reply("bot", "Monday to Friday")  # in the answer to the message itself (the FAQ bot answers inline)
     session_id = stored(page)["session"]["id"]
     assert stack.engine.get_row("chat", "sessions", session_id)["ownerId"] is None
+    # What only a check can bring: an agent's message.
+    alice = Party(stack, signed_in="agent-alice")
+    assert alice.run("escalate", {"sessionId": session_id})[0] == 200
+    assert alice.run("assign-agent", {"sessionId": session_id}, path="/claim")[0] == 200
+    assert alice.run("touch-session", {"sessionId": session_id, "message": {"role": "agent",
+                                                                            "text": "Alice here, hello."}})[0] == 200
+    widget.reply("agent", "Alice here").wait_for(timeout=WAIT_MS)
     assert checks(stack, session_id) >= 1 and sockets == []
     page.context.close()
 

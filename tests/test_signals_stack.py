@@ -27,7 +27,7 @@ TABLES = ("sessions", "messages", "counters", "agents", "jobs", "limits", "audit
 INTERNAL = ("tokenHash", "writeLog", "counted", "foldFrom", "foldBatch", "dirty", "transitions", "auditSeq",
             "auditPending", "rateWindowStart", "rateWindowCount", "admission", "ratingScore", "ratingComment",
             "userMeta", "theme", "lastSeen", "ownerId")
-MESSAGE_COLUMNS = ("sessionId", "role", "text", "handoff", "authorId", "clientMessageId", "admission")
+MESSAGE_COLUMNS = ("sessionId", "role", "text", "handoff", "authorId", "clientMessageId", "admission", "botDecided")
 SIGNALS, MESSAGES = "tablesdb.chat.tables.signals.rows", "tablesdb.chat.tables.messages.rows"
 
 
@@ -212,7 +212,7 @@ def test_the_queue_row_tells_every_signed_in_visitor_that_the_queue_moved_and_no
     unsubscribe = stack.engine.subscribe(lambda event: writes.append(event["tableId"]))
     status, _ = other.party.run("escalate", {"sessionId": other.session_id}, headers={"X-Session-Token": other.token})
     assert status == 200
-    watcher.say("fence")
+    watcher.say("hello")  # the fence: a question the FAQ bot answers (one it could not would hand off: a wait)
     unsubscribe()
     received = watcher.payloads(until_session=watcher.session_id)
     (queue,) = [p for p in received if p["sessionId"] == signals.QUEUE]

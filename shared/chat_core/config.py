@@ -66,6 +66,9 @@ class Settings(NamedTuple):
     agent_capacity: int = 5
     agent_away_seconds: int = 90
     queue_rate_minutes: int = 30
+    # The FAQ bot answers a visitor's message in the visitor's own write (ops.messages), unless BOT_INLINE is off
+    # or a model answers (BOT_LLM_ENDPOINT): then the `bot` function answers on the message's event.
+    bot_inline: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -98,6 +101,8 @@ class Settings(NamedTuple):
             agent_capacity=_positive_int(env, "AGENT_CAPACITY", 5, allow_zero=True),
             agent_away_seconds=_positive_int(env, "AGENT_AWAY_SECONDS", 90),
             queue_rate_minutes=_positive_int(env, "QUEUE_RATE_MINUTES", 30),
+            bot_inline=(env.get("BOT_INLINE", "on").strip().lower() not in ("off", "false", "0", "no")
+                        and not env.get("BOT_LLM_ENDPOINT", "").strip()),
         )
 
 

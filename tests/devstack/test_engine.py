@@ -552,3 +552,35 @@ def test_bulk_upsert_writes_each_row_with_its_permissions_and_one_event_each(fak
     assert error_of(tables.upsert_rows, DB, "signals", [{"sessionId": "x", "at": "2026-01-01T00:00:00Z"}]).code == 400
     assert error_of(tables.upsert_rows, DB, "signals", [{"$id": f"r{i}", "at": "2026-01-01T00:00:00Z"}
                                                         for i in range(101)]).code == 400
+
+
+def test_bulk_create_stores_every_row_or_none_with_its_permissions_and_one_event_each(fake, tables):
+    """appwrite 1.9.6 `src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Create.php`, bulk
+    path (POST /tablesdb/{db}/tables/{t}/rows with `rows`, each with `$id` and `$permissions`; `triggerBulk`: one
+    event per row) over utopia-php/database `Database::createDocuments` (one transaction per chunk: a duplicate ID
+    fails the call and stores nothing). What a visitor's message and the FAQ bot's answer use
+    (chat_core/infra/messages.py `create_many`)."""
+    events = []
+    fake.engine.subscribe(events.append)
+    mine = ['read("user:u1")', 'read("label:agent")']
+
+    def message(row_id, text, **extra):
+        return {"$id": row_id, "$permissions": mine, "sessionId": "s1", "role": "user", "text": text, **extra}
+    answer = tables.create_rows(DB, "messages", [message("m1", "hi"), message("m2", "hello", role="bot")])
+    assert answer.total == 2 and [r.id for r in answer.rows] == ["m1", "m2"]
+    assert answer.rows[0].createdat == answer.rows[1].createdat  # one $createdAt for the call
+    assert [(e["rowId"], e["action"]) for e in events] == [("m1", "create"), ("m2", "create")]
+    assert tables.get_row(DB, "messages", "m2").permissions == mine
+    # A row that exists: 409 for the whole call, the new row in it not stored, no event.
+    duplicate = error_of(tables.create_rows, DB, "messages", [message("m3", "new"), message("m1", "again")])
+    assert (duplicate.code, duplicate.type) == (409, "row_already_exists")
+    assert error_of(tables.get_row, DB, "messages", "m3").code == 404 and len(events) == 2
+    # Values only: an operator's text is stored as the text it is (a create parses none).
+    text = '{"method":"increment","values":[1]}'
+    assert tables.create_rows(DB, "messages", [message("m4", text)]).rows[0].data["text"] == text
+    assert error_of(tables.create_rows, DB, "messages", [message(f"r{i}", "x") for i in range(101)]).code == 400
+    both = fake.api.handle("POST", "/v1/tablesdb/chat/tables/messages/rows", "", {
+        "x-appwrite-project": fake.project, "x-appwrite-key": fake.key, "content-type": "application/json"},
+        json.dumps({"rowId": "m5", "data": {"sessionId": "s1", "role": "user", "text": "x"},
+                    "rows": [message("m6", "y")]}).encode())
+    assert both[0] == 400

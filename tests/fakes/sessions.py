@@ -242,6 +242,17 @@ class FakeMessages:
         return stored
 
     @op
+    def create_many(self, messages: list[Message], readers: list[str]) -> list[Message]:
+        if any(m.id in self.rows for m in messages) or len({m.id for m in messages}) < len(messages):
+            raise RowExists("row_already_exists")  # all or none
+        at = parse_time(self._store.stamp())
+        stored = [replace(m, created_at=at) for m in messages]
+        for message in stored:
+            self.rows[message.id], self._seq[message.id] = message, self._store.seq()
+            self.readers[message.id] = list(readers)
+        return stored
+
+    @op
     def get(self, row_id: str) -> Message:
         if row_id not in self.rows:
             raise RowMissing("row_not_found")

@@ -303,8 +303,12 @@ async function flush() { // sends the outbox in order; a message keeps its id ac
         }
         if (item) { item.state = null; renderItem(item); }
         setTrouble(false);
+        // The FAQ bot answers in the same call: its message is shown now, once (its row, arriving over Realtime or
+        // a check, is the same message). Without it, a bot that answers on its own (a model) is shown writing.
+        if (answer.reply) addMessage(answer.reply);
         applySession(answer.session, answer);
-        if (answer.session && answer.session.botShouldReply && !answer.session.needsHuman && !answer.duplicate) botWriting(true);
+        if (answer.session && answer.session.botShouldReply && !answer.session.needsHuman && !answer.duplicate &&
+            !answer.reply) botWriting(true);
         activity();
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;

@@ -1,5 +1,6 @@
-"""The reference bot's FAQ: entries of keywords and an answer, and the bot's fixed replies (faq.json beside the bot
-function). A file that does not parse is a FaqError naming what is wrong."""
+"""The FAQ bot's FAQ: entries of keywords and an answer, and the bot's fixed replies (`faq.json` beside this module,
+shipped with the common package: touch-session answers from it in the visitor's own write, the `bot` function gives
+it to a model as facts). A file that does not parse is a FaqError naming what is wrong."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, NamedTuple
 from chat_core.domain.model import TEXT_MAX
 
 MAX_ENTRIES, MAX_KEYWORD = 500, 100
+FAQ_FILE = Path(__file__).with_name("faq.json")
 
 
 DEFAULT_REPLIES = {
@@ -76,6 +78,20 @@ class Faq(NamedTuple):
             if score > best_score:
                 best, best_score = entry, score
         return best.answer if best else None
+
+
+_loaded: dict[Path, tuple[Faq, str | None]] = {}  # per warm instance
+
+
+def shipped(path: Path = FAQ_FILE) -> tuple[Faq, str | None]:
+    """The FAQ, loaded once per warm instance, or an empty one and the reason: a broken file must not leave visitors
+    unanswered (they are handed to a person instead), and the caller says what is wrong in every execution's log."""
+    if path not in _loaded:
+        try:
+            _loaded[path] = (Faq.load(path), None)
+        except FaqError as exc:
+            _loaded[path] = (Faq.parse({"entries": []}), str(exc))
+    return _loaded[path]
 
 
 def _entry(index: int, entry: Any) -> FaqEntry:

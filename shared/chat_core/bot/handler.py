@@ -3,7 +3,9 @@ from the FAQ (`faq`) or a model (`provider`), and hand off to a human.
 
 It is the only function on the `messages` create event, and only Appwrite runs it (`execute: []` in appwrite.json:
 docs/security.md), so the event's payload is the row as stored: it is read off the payload, never re-read. Its
-own replies (any message that is not a visitor's) end there, without a request. It writes its reply itself, as the
+own replies (any message that is not a visitor's) end there, without a request, and so does a visitor's row the FAQ
+bot decided on in the visitor's own write (`botDecided`, chat_core.bot.inline: without a model, the default).
+What follows is the bot with a model provider, or with BOT_INLINE off. It writes its reply itself, as the
 bot, through the same operation touch-session runs (`ops.sessions.post`: the same admission, checks, counts,
 budgets and escalation), with its key's `rows.read` and `rows.write` (Appwrite app/config/scopes.php). An answered
 question costs the bot three requests: the session, the admitting write, the message row (which reaches the
@@ -23,11 +25,11 @@ from typing import Any
 
 from chat_core.bot import provider as providers
 from chat_core.bot.faq import Faq
-from chat_core.bot.policy import Quiet, Reply, asks_for_person, decide, quiet_reason, reply_key
+from chat_core.bot.policy import Quiet, Reply, asks_for_person, bot_message, decide, quiet_reason, reply_key
 from chat_core.bot.provider import Provider, ProviderError
 from chat_core.core import Core
 from chat_core.domain.authz import Caller
-from chat_core.domain.inputs import NewMessage, SessionRequest
+from chat_core.domain.inputs import SessionRequest
 from chat_core.domain.model import Message, Session
 from chat_core.errors import Conflict, NotFound, UpstreamUnavailable
 
@@ -42,6 +44,11 @@ def on_message(core: Core, event: str, payload: Any, faq: Faq, *, provider: Prov
         return {"ignored": "not a new chat message"}
     if message.role != "user":
         return {"ignored": "not a visitor message"}  # the bot's own replies end here, without a request
+    if message.bot_decided:  # the FAQ bot answered in the visitor's own write (chat_core.bot.inline)
+        if providers.from_env() is not None:
+            core.log("bot: touch-session answered from the FAQ; for the model to answer, set BOT_LLM_ENDPOINT on "
+                     "touch-session too (a project variable)")
+        return {"ignored": "answered in the visitor's write"}
     core = replace(core, caller=Caller.reference_bot(core.settings))
     try:
         session = consistency.load(core, message.session_id)
@@ -80,9 +87,7 @@ def _post(core: Core, session: Session, message_id: str, reply: Reply) -> dict:
     """As the bot, through ops.sessions.post. Retried once (reading the session again) when Appwrite fails: the
     idempotency key makes it safe."""
     from chat_core.ops import sessions
-    text = reply.text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-    request = SessionRequest(session.id, None, message=NewMessage(
-        role="bot", text=text, client_id=reply_key(message_id), handoff=reply.handoff, only_while_active=True))
+    request = SessionRequest(session.id, None, message=bot_message(message_id, reply))
     try:
         try:
             touched = sessions.post(core, request, None, first=session)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from chat_core.bot.faq import Faq
 from chat_core.domain import rules
+from chat_core.domain.inputs import NewMessage
 from chat_core.domain.model import ACTIVE, CLIENT_ID_PATTERN, Message, Session
 
 REPLY_PREFIX = "re-"
@@ -60,6 +61,13 @@ def reply_key(message_id: str) -> str:
     if CLIENT_ID_PATTERN.fullmatch(key):
         return key
     return REPLY_PREFIX + hashlib.sha256(message_id.encode()).hexdigest()[:40]
+
+
+def bot_message(message_id: str, reply: Reply) -> NewMessage:
+    """The reply as the bot posts it: under its reply key, admitted only while no agent has the session."""
+    text = reply.text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return NewMessage(role="bot", text=text, client_id=reply_key(message_id), handoff=reply.handoff,
+                      only_while_active=True)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ class Message:
     author_id: str | None = None
     client_message_id: str | None = None
     admission: str | None = None  # the nonce of the session write that admitted it
+    # A visitor's message the FAQ bot decided on in the write that admitted it (its reply, if any, stored with it):
+    # the `bot` function's event ends on it without a request (docs/security.md).
+    bot_decided: bool = False
 
 
 class Tally(NamedTuple):

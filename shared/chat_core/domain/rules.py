@@ -32,6 +32,7 @@ EMPTY = "empty"  # the close reason of a session the sweep found empty: it count
 IDLE = "idle"  # the close reason of a session the sweep closed because its visitor went quiet
 SYSTEM_CLOSE_REASONS = (EMPTY, IDLE)  # written by the sweep only: a caller's reason never takes one of these
 REASON_MAX = 500
+BOT_HANDED_OFF = "bot handed off"  # the escalation reason of a bot's hand-off
 
 Totals = dict[str | None, dict[str, int]]  # counter sums by row: None is the global row, else an agent's
 
@@ -209,7 +210,7 @@ def idle_cutoff(now: datetime, idle_minutes: int) -> datetime:
 def escalation_reason(role: str, text: str, handoff: bool, phrases: tuple[str, ...]) -> str | None:
     """Why a new message should escalate its session, or None. Phrases match whole words, any case."""
     if role == "bot" and handoff:
-        return "bot handed off"
+        return BOT_HANDED_OFF
     if role != "user":
         return None
     lowered = text.lower()

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from chat_core.domain import authz
+from chat_core.domain import authz, rules
 from chat_core.domain.audit import CAPACITY, RESERVE, encode, pending, record, unrated
 from chat_core.domain.inputs import AuditFilter, HistoryPage, Page
 from chat_core.domain.model import Session, Transition
@@ -44,7 +44,7 @@ def stamp(core: Core, before: Session, after: Session) -> Session:
     """`after` with the transitions from `before` appended to its column (consistency calls this for every session
     write). If the column would be too full, what it holds is stored as audit rows first (see the module doc)."""
     actor = authz.recorded_actor(core.caller)
-    entries = record(before, after, actor, core.now)
+    entries = record(before, after, _by_bot(before, after) or actor, core.now)
     if not entries:
         return after
     held = pending(after)
@@ -54,6 +54,13 @@ def stamp(core: Core, before: Session, after: Session) -> Session:
         column = encode(entries)
     return replace(after, ledger=replace(after.ledger, transitions=column, audit_seq=entries[-1].seq,
                                          audit_pending=True))
+
+
+def _by_bot(before: Session, after: Session) -> str | None:
+    """`bot` for the FAQ bot's hand-off admitted in the visitor's own write (ops.messages): the bot escalated, not
+    the visitor whose request carried it."""
+    handed_off = after.needs_human and not before.needs_human and after.escalation_reason == rules.BOT_HANDED_OFF
+    return "bot" if handed_off else None
 
 
 # --- moving the entries to the `audit` table -------------------------------------------------------------

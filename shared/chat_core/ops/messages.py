@@ -10,13 +10,22 @@ duplicate), is taken back with another commit.
 The row is created readable by the session's owner and the staff (`domain.signals.readers`): Appwrite Realtime
 delivers it to their sockets, so a message costs no signal. The session's signal row is written only when the
 admission changed what a client shows (an escalation), after the row is stored.
+
+The FAQ bot answers in the same write (issue 20: one execution, no second one on the message's event): the write
+that admits a visitor's message also asks the bot's rules (`answer`, chat_core.bot.inline) on the session as it
+admits it, and admits the reply with it (counted, searched, escalating on a hand-off: one conditional write decides
+both). Both rows are then created by one request; the visitor's row carries `botDecided`, so the `bot` function's
+event on it ends without a request. A retry with the same client ID meets the stored rows and takes back both
+admissions; a store that fails takes back both.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chat_core import errors
@@ -36,50 +45,117 @@ ADMIT_ATTEMPTS = 30  # a busy session's writes are mostly messages: they get mor
 TAKE_BACK_ATTEMPTS = 40
 
 
+Answerer = Callable[[Message, Session], "NewMessage | None"]
+"""The FAQ bot in the visitor's write (chat_core.bot.inline): given the visitor's message and the session as the
+admitting write admits it, the reply to admit with it, or None to stay quiet."""
+
+
 @dataclass(frozen=True)
 class Posted:
-    """A message admitted and stored: the session as the admission (or its take-back) left it, the stored row, and
-    whether another attempt with the same client ID had stored it already."""
+    """A message admitted and stored: the session as the admission (or its take-back) left it, the stored row,
+    whether another attempt with the same client ID had stored it already, and the FAQ bot's reply stored with it
+    (None: no reply, or none was decided)."""
 
     session: Session
     message: Message
     duplicate: bool
+    reply: Message | None = None
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    """What the admitting write decided, for what follows it: the author, the admissions (the message's, then the
+    reply's), the session it was decided on, and the reply's row."""
+
+    author: str | None
+    admissions: tuple[rules.Admission, ...]
+    before: Session
+    reply: Message | None
+
+
+def visitor_message(row_id: str, session_id: str, new: NewMessage, now: datetime) -> Message:
+    """The message as the bot's rules see it before it is stored."""
+    return Message(id=row_id, session_id=session_id, role=new.role, text=new.text, created_at=now,
+                   handoff=new.handoff, client_message_id=new.client_id)
 
 
 def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id: str, *,
-         entered: queueing.Entering | None = None) -> Posted:
+         entered: queueing.Entering | None = None, answer: Answerer | None = None) -> Posted:
     """Admit, then store; see the module docstring. `entered`: the visitor's queue figures, if the message starts a
-    wait (the admitting write keeps them)."""
-    reason = rules.escalation_reason(new.role, new.text, new.handoff, core.settings.handoff_phrases)
+    wait (the admitting write keeps them). `answer`: the FAQ bot, deciding its reply in the same write; both rows
+    are then stored by one request, and the visitor's row says the bot decided (`bot_decided`)."""
+    phrases, limit = core.settings.handoff_phrases, core.settings.max_messages_per_minute
+    reason = rules.escalation_reason(new.role, new.text, new.handoff, phrases)
 
     def decide(session: Session) -> Change:
         author = authz.post_message(core.caller, session, token, new.role)
-        change, admission = rules.admit(session, row_id, core.now, by_owner=new.role == "user",
-                                        limit=core.settings.max_messages_per_minute, escalation=reason,
-                                        text=new.text, only_while_active=new.only_while_active)
-        return replace(queueing.with_figures(change, entered), note=(author, admission, session))
+        change, admission = rules.admit(session, row_id, core.now, by_owner=new.role == "user", limit=limit,
+                                        escalation=reason, text=new.text, only_while_active=new.only_while_active)
+        admissions, reply = (admission,), None
+        said = answer(visitor_message(row_id, session.id, new, core.now), change.after) \
+            if answer is not None and change.after is not None else None
+        if said is not None and change.after is not None:
+            reply = visitor_message(row_id_for(session.id, said.role, said.client_id), session.id, said, core.now)
+            change, second = rules.admit(
+                change.after, reply.id, core.now, by_owner=False, limit=limit, text=said.text, only_while_active=True,
+                escalation=rules.escalation_reason(said.role, said.text, said.handoff, phrases))
+            admissions += (second,)
+        return replace(queueing.with_figures(change, entered), note=_Admitted(author, admissions, session, reply))
 
-    # Signalled below, once the row is stored, and only if the admission changed what a client shows.
+    # Signalled below, once the rows are stored, and only if the admission changed what a client shows.
     admitted, change = commit(core, first.id, decide, first=first, attempts=ADMIT_ATTEMPTS, signal=False)
-    author, admission, before = change.note
+    note: _Admitted = change.note
     message = Message(id=row_id, session_id=first.id, role=new.role, text=new.text, created_at=core.now,
-                      handoff=new.handoff, author_id=author if new.role == "agent" else None,
-                      client_message_id=new.client_id, admission=change.nonce)
+                      handoff=new.handoff, author_id=note.author if new.role == "agent" else None,
+                      client_message_id=new.client_id, admission=change.nonce, bot_decided=answer is not None)
+    rows = [message] + ([replace(note.reply, admission=change.nonce)] if note.reply is not None else [])
     try:
-        stored, ours = _store(core, message, domain_signals.readers(admitted))
+        stored = _store(core, rows, domain_signals.readers(admitted))
     except ChatError:
-        _take_back(core, admitted, admission)
+        _take_back(core, admitted, note.admissions)
         raise
-    if ours:
-        signals.after_write(core, before, admitted)
-        return Posted(admitted, stored, duplicate=False)
-    # Another attempt with the same client ID stored it (the widget retried): answer with that row, counted once.
-    return Posted(_take_back(core, admitted, admission) or admitted, stored, duplicate=True)
+    mine = [ours for _, ours in stored]
+    reply = stored[1][0] if len(stored) > 1 else None
+    if all(mine):
+        signals.after_write(core, note.before, admitted)
+        return Posted(admitted, stored[0][0], duplicate=False, reply=reply)  # type: ignore[arg-type]
+    # Another attempt with the same client ID stored it (the widget retried): answer with those rows, counted once.
+    lost = [admission for admission, ours in zip(note.admissions, mine, strict=True) if not ours]
+    session = _take_back(core, admitted, lost) or admitted
+    if mine[0]:
+        signals.after_write(core, note.before, session)
+    return Posted(session, stored[0][0], duplicate=not mine[0], reply=reply)  # type: ignore[arg-type]
 
 
-def _store(core: Core, message: Message, readers: list[str]) -> tuple[Message, bool]:
-    """The stored row and whether it is this admission's. Creating by a known row ID is idempotent, so a create
-    whose answer was lost is simply tried again: it lands, or meets the row that did."""
+def _store(core: Core, rows: list[Message], readers: list[str]) -> list[tuple[Message | None, bool]]:
+    """Each row as stored (None: a reply another attempt did not store) and whether this admission stored it.
+    Creating by a known row ID is idempotent, so a create whose answer was lost is simply tried again: it lands, or
+    meets the rows that did. A message and its reply go in one request (createRows, all or none); one that meets a
+    row already there resolves row by row: the visitor's row first (read, since it is most likely the one there;
+    created if not), and if another attempt stored it, nothing more is created and the reply that attempt stored,
+    if any, is read; if it is this admission's (a create whose answer was lost), each reply is created as `_store`
+    creates one row."""
+    if len(rows) > 1:
+        try:
+            try:
+                return [(m, True) for m in core.gateway.messages.create_many(rows, readers)]
+            except UpstreamUnavailable:
+                return [(m, True) for m in core.gateway.messages.create_many(rows, readers)]
+        except RowExists:  # most likely the visitor's row, stored by an earlier attempt: read it first
+            stored = _existing(core, rows[0].id)
+            first = (stored, stored.admission == rows[0].admission) if stored else _store_one(core, rows[0], readers)
+            return _after_first(core, first, rows[1:], readers)
+    return _after_first(core, _store_one(core, rows[0], readers), rows[1:], readers)
+
+
+def _after_first(core: Core, first: tuple[Message, bool], rest: list[Message],
+                 readers: list[str]) -> list[tuple[Message | None, bool]]:
+    if not first[1]:
+        return [first, *((_existing(core, m.id), False) for m in rest)]
+    return [first, *(_store_one(core, m, readers) for m in rest)]
+
+
+def _store_one(core: Core, message: Message, readers: list[str]) -> tuple[Message, bool]:
     try:
         try:
             return core.gateway.messages.create(message, readers), True
@@ -93,15 +169,25 @@ def _store(core: Core, message: Message, readers: list[str]) -> tuple[Message, b
         return stored, stored.admission == message.admission
 
 
-def _take_back(core: Core, admitted: Session, admission: rules.Admission) -> Session | None:
+def _existing(core: Core, row_id: str) -> Message | None:
     try:
-        # It must land, or the count stays one over: it keeps trying longer than a caller's operation would.
-        session, _ = commit(core, admitted.id, lambda s: rules.unadmit(s, admission), first=admitted,
-                            attempts=TAKE_BACK_ATTEMPTS, signal=False)
+        return core.gateway.messages.get(row_id)
+    except RowMissing:
+        return None
+
+
+def _take_back(core: Core, admitted: Session, admissions: Sequence[rules.Admission]) -> Session | None:
+    def decide(session: Session) -> Change:
+        for admission in reversed(admissions):  # the reply's first: each takes back what it added last
+            session = rules.unadmit(session, admission).after or session
+        return Change(session)
+    try:
+        # It must land, or the count stays over: it keeps trying longer than a caller's operation would.
+        session, _ = commit(core, admitted.id, decide, first=admitted, attempts=TAKE_BACK_ATTEMPTS, signal=False)
         return session
     except ChatError as exc:
         core.log(f"session {admitted.id}: an admitted message could not be taken back ({exc.code}): its "
-                 "messageCount may be one over its stored messages until POST /recount on list-sessions")
+                 "messageCount may be over its stored messages until POST /recount on list-sessions")
         return None
 
 

@@ -12,7 +12,7 @@ from chat_core.core import best_effort
 from chat_core.domain import authz, ratings, rules, search
 from chat_core.domain.inputs import NewMessage, NewSession, Page, SessionRequest
 from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso
-from chat_core.errors import ChatError, UpstreamUnavailable
+from chat_core.errors import ChatError, TooManyRequests, UpstreamUnavailable
 from chat_core.infra.connection import RowMissing
 from chat_core.ops import autoassign, budgets, consistency, messages, queueing
 from chat_core.ops.assignment import transition
@@ -37,6 +37,7 @@ class Touched:
     message: Message | None = None
     duplicate: bool = False
     agents: list[Agent] | None = None
+    reply: Message | None = None  # the FAQ bot's answer, stored with the message
 
 
 def create(core: Core, new: NewSession) -> Started:
@@ -81,9 +82,11 @@ def heartbeat(core: Core, req: SessionRequest, token: str | None) -> Touched:
     return Touched(updated)
 
 
-def post(core: Core, req: SessionRequest, token: str | None, first: Session | None = None) -> Touched:
+def post(core: Core, req: SessionRequest, token: str | None, first: Session | None = None,
+         answer: messages.Answerer | None = None) -> Touched:
     """A message into the session (`ops.messages`), paid from the budgets it draws on, then auto-assignment if it
-    put the session in the queue. `first`: the session, if just read (the reference bot's)."""
+    put the session in the queue. `first`: the session, if just read (the reference bot's). `answer`: the FAQ bot,
+    answering in the same write (its hand-off spends the owner's escalation budget, as the bot's own post would)."""
     new = req.message
     assert new is not None
     session = first if first is not None and first.id == req.session_id else consistency.load(core, req.session_id)
@@ -100,12 +103,21 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
     try:
         if new.role == "user":
             taken.append(budgets.take_message(core, session))
-        if _would_queue(core, session, new):
+        queues = _would_queue(core, session, new)
+        if not queues and answer is not None and _reply_would_queue(core, session, new, row_id, answer):
+            try:  # the bot's hand-off spends the escalation budget; refused, the visitor's message still goes in
+                taken.append(budgets.take_escalation(core, session))
+                queues = True
+            except TooManyRequests as exc:
+                core.log(f"bot: no hand-off for session {session.id}: {exc.message}")
+                answer = _without_hand_off(answer)
+        elif queues:
             taken.append(budgets.take_escalation(core, session))
+        if queues:
             # the visitor's figures, counted first so that the admitting write keeps them (ops.queueing)
             entered = best_effort(core, "queue figures not counted", lambda: queueing.entering(core, session))
             core.line_ahead = entered.line if entered else None
-        posted = messages.post(core, session, token, new, row_id, entered=entered)
+        posted = messages.post(core, session, token, new, row_id, entered=entered, answer=answer)
     except ChatError:
         budgets.give_back_all(core, taken)
         raise
@@ -113,13 +125,29 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
         core.line_ahead = None
     after, agents = autoassign.after_message(core, session, posted.session, entered.agents if entered else None)
     queueing.settle(core, after, entered)
-    return Touched(after, posted.message, posted.duplicate, agents)
+    return Touched(after, posted.message, posted.duplicate, agents, posted.reply)
 
 
 def _would_queue(core: Core, session: Session, new: NewMessage) -> bool:
     """Whether admitting `new` now would put the session in the human queue (rules.admit decides the same)."""
     return (session.status == ACTIVE and not session.needs_human and rules.escalation_reason(
         new.role, new.text, new.handoff, core.settings.handoff_phrases) is not None)
+
+
+def _without_hand_off(answer: messages.Answerer) -> messages.Answerer:
+    """The FAQ bot once the escalation budget refused its hand-off: quiet instead of handing off (as the bot's own
+    post, refused with 429, stored nothing)."""
+    def quiet(message: Message, session: Session) -> NewMessage | None:
+        reply = answer(message, session)
+        return None if reply is not None and reply.handoff else reply
+    return quiet
+
+
+def _reply_would_queue(core: Core, session: Session, new: NewMessage, row_id: str,
+                       answer: messages.Answerer) -> bool:
+    """Whether the FAQ bot's reply, as it would decide on the session as read, hands the visitor to a person."""
+    reply = answer(messages.visitor_message(row_id, session.id, new, core.now), session)
+    return reply is not None and _would_queue(core, session, reply)
 
 
 # --- the owner's reads ---------------------------------------------------------------------------

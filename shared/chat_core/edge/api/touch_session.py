@@ -23,16 +23,18 @@ def owner_answer(core: Core, session: Session, agents: list[Agent] | None = None
 
 @app.route("POST", "/")
 def touch(req: Request) -> dict:
+    from chat_core.bot import inline
     from chat_core.ops import sessions
     request = validation.touch_request(req.json())
     token = request.token or req.token
     if request.message is None:
         touched = sessions.heartbeat(req.core, request, token)
         return {"session": owner_answer(req.core, touched.session)}
-    touched = sessions.post(req.core, request, token)
+    touched = sessions.post(req.core, request, token, answer=inline.answerer(req.core, request.message))
     assert touched.message is not None
     return {"session": owner_answer(req.core, touched.session, touched.agents),
-            "message": message_view(touched.message), "duplicate": touched.duplicate}
+            "message": message_view(touched.message), "duplicate": touched.duplicate,
+            "reply": message_view(touched.reply) if touched.reply is not None else None}
 
 
 @app.route("GET", "/messages")

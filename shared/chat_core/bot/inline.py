@@ -1,0 +1,40 @@
+"""The FAQ bot in the visitor's own write (issue 20: an answered question is one execution, not two).
+
+When no model answers (no BOT_LLM_ENDPOINT) and BOT_INLINE is not off, touch-session hands `ops.messages` the
+bot's rules (`policy`): the conditional write that admits a visitor's message decides, on the session as it admits
+it, the reply the bot function would have posted (only while the bot should reply: no agent, not closed; a hand-off
+phrase: the hand-off reply, escalating; no FAQ answer: the hand-off reply and the escalation; while the visitor waits:
+FAQ answers only), under the same reply key. Both rows are stored by one request, and the visitor's row carries
+`botDecided`, so the `bot` function ends on either row's event without a request (`handler`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chat_core.bot import faq as faqs
+from chat_core.bot.policy import bot_message, decide, quiet_reason
+from chat_core.domain.inputs import NewMessage
+from chat_core.domain.model import Message, Session
+
+if TYPE_CHECKING:
+    from chat_core.core import Core
+    from chat_core.ops.messages import Answerer
+
+
+def answerer(core: Core, new: NewMessage) -> Answerer | None:
+    """The FAQ bot's answer for `ops.sessions.post`, or None: not a visitor's message, or the `bot` function
+    answers (a model provider, BOT_INLINE off)."""
+    if new.role != "user" or not core.settings.bot_inline:
+        return None
+    faq, problem = faqs.shipped()
+    if problem:
+        core.log(f"bot: the FAQ is not usable, every question is handed off: {problem}")
+    phrases = core.settings.handoff_phrases
+
+    def answer(message: Message, session: Session) -> NewMessage | None:
+        if quiet_reason(message, session):
+            return None
+        reply = decide(message, session, faq, phrases)
+        return None if reply is None else bot_message(message.id, reply)
+    return answer
