@@ -8,18 +8,11 @@ import pytest
 from chat_core.domain.inputs import Assignment, NewMessage, SessionRequest
 from chat_core.domain.model import Message
 from chat_core.errors import Conflict, UpstreamUnavailable
-from chat_core.ops import assignment, consistency, counters, escalation, queueing, schedule, sessions, sweep
+from chat_core.ops import assignment, counters, escalation, queueing, schedule, sessions, sweep
+from fakes import fixtures
 from fakes.world import World
 
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(consistency.time, "sleep", lambda seconds: None)
-
-
-@pytest.fixture
-def world() -> World:
-    return World()
+no_backoff, world = fixtures.no_backoff, fixtures.world  # the fast tests' fixtures (fakes/fixtures.py)
 
 
 def waiting(world: World, caller=None) -> sessions.Started:

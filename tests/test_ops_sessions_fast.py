@@ -7,18 +7,11 @@ from __future__ import annotations
 import pytest
 from chat_core.domain.inputs import NewMessage, Rating, SessionRequest
 from chat_core.errors import Conflict, Forbidden, TooManyRequests, UpstreamUnavailable
-from chat_core.ops import consistency, sessions
+from chat_core.ops import sessions
+from fakes import fixtures
 from fakes.world import World
 
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(consistency.time, "sleep", lambda seconds: None)
-
-
-@pytest.fixture
-def world() -> World:
-    return World()
+no_backoff, world = fixtures.no_backoff, fixtures.world  # the fast tests' fixtures (fakes/fixtures.py)
 
 
 def say(world: World, started: sessions.Started, text: str, client_id: str | None = None) -> sessions.Touched:

@@ -8,26 +8,18 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from chat_core.domain import queue as line_of
 from chat_core.domain.inputs import Assignment, Page, SessionRequest
 from chat_core.domain.model import Queue
 from chat_core.domain.queue import Line, key_ms
-from chat_core.ops import assignment, consistency, escalation, queueing, schedule, sessions
+from chat_core.ops import assignment, escalation, queueing, schedule, sessions
 from chat_core.ops import messages as ops_messages
+from fakes import fixtures
 from fakes.world import NOW, World
 
+no_backoff, world = fixtures.no_backoff, fixtures.world  # the fast tests' fixtures (fakes/fixtures.py)
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch):
-    monkeypatch.setattr(consistency.time, "sleep", lambda seconds: None)
-
-
-@pytest.fixture
-def world() -> World:
-    return World()
 
 
 def waiting(world: World, who: str | None = None):
