@@ -1,0 +1,63 @@
+"""Review findings (branch review): the stand-in's bulk create and legacy document routes against appwrite 1.9.6
+src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Create.php. Failing tests prove them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devstack.fake import FakeAppwrite
+
+APPWRITE_JSON = Path(__file__).resolve().parents[2] / "appwrite.json"
+ROWS = "/v1/tablesdb/chat/tables/messages/rows"
+DOCS = "/v1/databases/chat/collections/messages/documents"
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeAppwrite(APPWRITE_JSON) as running:
+        yield running
+
+
+def call(fake, method, path, body):
+    headers = {"x-appwrite-project": fake.project, "x-appwrite-key": fake.key, "content-type": "application/json"}
+    status, _, answer = fake.api.handle(method, path, "", headers, json.dumps(body).encode())
+    return status, json.loads(answer)
+
+
+def message(row_id, **extra):
+    return {"$id": row_id, "sessionId": "s1", "role": "user", "text": "x", **extra}
+
+
+def test_an_empty_rows_list_is_missing_data_not_a_missing_row_id(fake):
+    """Create.php 164-172: `rows: []` and no data -> getMissingDataException() (row_missing_data)."""
+    status, answer = call(fake, "POST", ROWS, {"rows": []})
+    assert (status, answer["type"]) == (400, "row_missing_data")
+
+
+def test_a_bulk_rows_invalid_id_is_a_bad_request(fake):
+    """Create.php 379-385: each row's `$id` checked by CustomId -> GENERAL_BAD_REQUEST, not the `rowId` param's
+    general_argument_invalid (the stand-in's message names a parameter the call did not send)."""
+    status, answer = call(fake, "POST", ROWS, {"rows": [message("x" * 40)]})
+    assert (status, answer["type"]) == (400, "general_bad_request")
+    assert "rowId" not in answer["message"]
+
+
+def test_a_legacy_create_without_document_id_speaks_of_documents(fake):
+    """Create.php 184-189: 'Document ID is required when creating a single document.' (document_missing_data);
+    the legacy route must not name TablesDB's `rowId`."""
+    status, answer = call(fake, "POST", DOCS, {"data": {"sessionId": "s1", "role": "user", "text": "t"}})
+    assert status == 400 and answer["type"] == "document_missing_data"
+    assert "rowId" not in answer["message"]
+
+
+def test_bulk_create_inside_a_transaction_is_staged(fake):
+    """Create.php 396-464: with `transactionId`, `rows` is staged as one bulkCreate (answer: total, no rows); the
+    stand-in's staging reads `rowId`/`data` only and refuses the call with an invalid `rowId`."""
+    status, txn = call(fake, "POST", "/v1/tablesdb/transactions", {})
+    assert status == 201
+    status, answer = call(fake, "POST", ROWS, {"rows": [message("t1")], "transactionId": txn["$id"]})
+    assert status in (200, 201), answer
+    assert answer.get("total") == 1
