@@ -61,3 +61,36 @@ def test_bulk_create_inside_a_transaction_is_staged(fake):
     status, answer = call(fake, "POST", ROWS, {"rows": [message("t1")], "transactionId": txn["$id"]})
     assert status in (200, 201), answer
     assert answer.get("total") == 1
+
+
+def test_nan_is_not_a_float_value(tmp_path):
+    """A float (double) attribute, new in this change: the stand-in parses bodies with Python's json, which takes
+    `NaN`; PHP's json_decode refuses it, so Appwrite never stores one. The range check passes NaN (no comparison is
+    true), so the stand-in stores it."""
+    from devstack.server import Stack
+    from tests.devstack.test_documents import call as http
+    with Stack(data_dir=tmp_path, port=0, run_scheduler=False, blank=True) as stack:
+        assert http(stack, "POST", "/tablesdb", {"databaseId": "d", "name": "d"})[0] == 201
+        assert http(stack, "POST", "/tablesdb/d/tables", {"tableId": "t", "name": "t"})[0] == 201
+        assert http(stack, "POST", "/databases/d/collections/t/attributes/float",
+                    {"key": "score", "required": False})[0] == 202
+        assert stack.project.wait_idle()
+        import urllib.error
+        import urllib.request
+        request = urllib.request.Request(
+            stack.endpoint + "/databases/d/collections/t/documents",
+            data=b'{"documentId": "n1", "data": {"score": NaN}}', method="POST",
+            headers={"x-appwrite-project": stack.project_id, "x-appwrite-key": stack.api_key,
+                     "content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                status = answer.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        if status == 201:  # stored: what does a read answer? (strict JSON has no NaN)
+            with urllib.request.urlopen(urllib.request.Request(
+                    stack.endpoint + "/databases/d/collections/t/documents/n1", headers={
+                        "x-appwrite-project": stack.project_id, "x-appwrite-key": stack.api_key}), timeout=30) as got:
+                body = got.read().decode()
+            assert "NaN" not in body, body
+        assert status == 400
