@@ -94,3 +94,13 @@ def test_nan_is_not_a_float_value(tmp_path):
                 body = got.read().decode()
             assert "NaN" not in body, body
         assert status == 400
+
+
+def test_a_deeply_nested_body_on_a_legacy_route_is_answered_not_raised(fake):
+    """RestApi.handle says 'Never raises: every failure becomes an Appwrite-shaped JSON error', but the legacy
+    routes' `documents.request_body` runs outside its try: json.loads' RecursionError (not a ValueError) escapes to
+    the HTTP server. (The rows route answers 500 general_unknown; PHP's json_decode stops at depth 512.)"""
+    headers = {"x-appwrite-project": fake.project, "x-appwrite-key": fake.key, "content-type": "application/json"}
+    body = b'{"a":' * 100000 + b"1" + b"}" * 100000
+    status, _, answer = fake.api.handle("POST", DOCS, "", headers, body)
+    assert status == 400 and json.loads(answer)["code"] == 400
