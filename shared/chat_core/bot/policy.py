@@ -9,15 +9,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from chat_core.bot.faq import Faq
 from chat_core.domain import rules
 from chat_core.domain.inputs import NewMessage
-from chat_core.domain.model import ACTIVE, CLIENT_ID_PATTERN, Message, Session
-
-REPLY_PREFIX = "re-"
+from chat_core.domain.model import ACTIVE, Message, Session, reply_key
 
 
 @dataclass(frozen=True)
@@ -52,15 +49,6 @@ def decide(message: Message, session: Session, faq: Faq, phrases: tuple[str, ...
     if answer is not None:
         return Reply(answer)
     return None if waiting else Reply(faq.replies["unknown"], True)
-
-
-def reply_key(message_id: str) -> str:
-    """The reply's idempotency key (`message.id`): one per triggering message, so a redelivered event or a
-    retried reply is stored once."""
-    key = REPLY_PREFIX + message_id
-    if CLIENT_ID_PATTERN.fullmatch(key):
-        return key
-    return REPLY_PREFIX + hashlib.sha256(message_id.encode()).hexdigest()[:40]
 
 
 def bot_message(message_id: str, reply: Reply) -> NewMessage:

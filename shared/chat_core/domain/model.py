@@ -17,6 +17,18 @@ ROLES = ("user", "bot", "agent", "system")
 # \Z, never $ ($ also matches before a trailing "\n"); used with fullmatch.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")  # a message's idempotency key, chosen by its client
+REPLY_PREFIX = "re-"
+
+
+def reply_key(message_id: str) -> str:
+    """The bot's reply's idempotency key (`message.id`) for the message it answers: one per triggering message, so a
+    redelivered event, a retried reply or a retried visitor message whose reply the FAQ bot decided finds one row."""
+    key = REPLY_PREFIX + message_id
+    if CLIENT_ID_PATTERN.fullmatch(key):
+        return key
+    import hashlib  # only for a row ID a client ID cannot spell (not on the import path)
+
+    return REPLY_PREFIX + hashlib.sha256(message_id.encode()).hexdigest()[:40]
 TEXT_MAX = 4000  # characters of a message
 
 

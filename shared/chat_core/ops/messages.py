@@ -32,7 +32,7 @@ from chat_core import errors
 from chat_core.domain import authz, rules
 from chat_core.domain import signals as domain_signals
 from chat_core.domain.inputs import NewMessage, Page
-from chat_core.domain.model import Change, Message, Session
+from chat_core.domain.model import Change, Message, Session, reply_key
 from chat_core.errors import ChatError, UpstreamUnavailable
 from chat_core.infra.connection import RowExists, RowMissing
 from chat_core.ops import queueing, signals
@@ -109,11 +109,15 @@ def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id:
                       handoff=new.handoff, author_id=note.author if new.role == "agent" else None,
                       client_message_id=new.client_id, admission=change.nonce, bot_decided=answer is not None)
     rows = [message] + ([replace(note.reply, admission=change.nonce)] if note.reply is not None else [])
+    readers = domain_signals.readers(admitted)
     try:
-        stored = _store(core, rows, domain_signals.readers(admitted))
+        stored = _store(core, rows, readers)
     except ChatError:
-        _take_back(core, admitted, note.admissions)
-        raise
+        # The create's answers may have been lost while its rows landed: take back only what is not stored.
+        stored = _landed(core, rows, readers)
+        if stored is None:
+            _take_back(core, admitted, note.admissions)
+            raise
     mine = [ours for _, ours in stored]
     reply = stored[1][0] if len(stored) > 1 else None
     if all(mine):
@@ -124,6 +128,8 @@ def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id:
     session = _take_back(core, admitted, lost) or admitted
     if mine[0]:
         signals.after_write(core, note.before, session)
+    elif reply is None and answer is not None:  # this attempt's rules stayed quiet; the first attempt's may not have
+        reply = _existing(core, row_id_for(first.id, "bot", reply_key(row_id)))
     return Posted(session, stored[0][0], duplicate=not mine[0], reply=reply)  # type: ignore[arg-type]
 
 
@@ -167,6 +173,19 @@ def _store_one(core: Core, message: Message, readers: list[str]) -> tuple[Messag
         except RowMissing:
             raise UpstreamUnavailable("a message row vanished; try again") from None
         return stored, stored.admission == message.admission
+
+
+def _landed(core: Core, rows: list[Message], readers: list[str]) -> list[tuple[Message | None, bool]] | None:
+    """After a store that failed: the rows as stored when the message's own row is there with this admission (a
+    create that landed with its answer lost; its reply, if missing, created now), else None (take back). A read that
+    fails too answers None: the admission is taken back, as when the row is known to be absent."""
+    try:
+        stored = _existing(core, rows[0].id)
+        if stored is None or stored.admission != rows[0].admission:
+            return None
+        return _after_first(core, (stored, True), rows[1:], readers)
+    except ChatError:
+        return None
 
 
 def _existing(core: Core, row_id: str) -> Message | None:
