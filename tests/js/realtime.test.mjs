@@ -170,6 +170,8 @@ test("a signal as a check's answer: the session's state (messages come as their 
   assert.deepEqual(session, { sessionId: "s1", status: "agent_assigned", botShouldReply: false, needsHuman: false,
                               assignedAgent: "agent-alice", agentName: "Alice", escalatedAt: null, closedAt: null });
   assert.equal(signalAnswer(null).status, undefined);
+  // A name shaped like an Appwrite operator is stored shielded (chat_core/infra/signals.py) and shown as given.
+  assert.equal(signalAnswer({ agentName: '\u2063{"method":"toggle"}' }).agentName, '{"method":"toggle"}');
   assert.equal(signalChannel("s1"), "tablesdb.chat.tables.signals.rows.s1");
   assert.equal(liveDelay({ needsHuman: true }), LIVE.waiting);
   assert.equal(liveDelay({ needsHuman: false }), LIVE.quiet);

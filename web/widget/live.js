@@ -22,7 +22,8 @@ export function signalAnswer(payload) {
   const p = payload && typeof payload === "object" ? payload : {};
   return { sessionId: p.sessionId, status: p.status, botShouldReply: Boolean(p.botShouldReply),
            needsHuman: Boolean(p.needsHuman), assignedAgent: p.assignedAgent || null,
-           ...(typeof p.agentName === "string" ? { agentName: p.agentName } : {}),
+           // (a name that reads as an Appwrite operator is stored behind U+2063: chat_core/infra/signals.py)
+           ...(typeof p.agentName === "string" ? { agentName: p.agentName.replace(/^\u2063/, "") } : {}),
            escalatedAt: p.escalatedAt || null, closedAt: p.closedAt || null };
 }
 
