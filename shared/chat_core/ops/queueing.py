@@ -164,9 +164,10 @@ def refresh(core: Core, agents: list[Agent]) -> dict:
     auto-assignment left them. Returns {"waiting", "written"}."""
     settings = core.settings
     line = list(core.gateway.sessions.waiting(REFRESH_MAX))
-    if line:
-        signals.publish_line(core, line_of.of_sessions([(s.escalated_at or s.created_at, s.owner_id is not None)
-                                                        for s in line]))
+    # Written even when nobody waits: a row two moves at once left behind saying someone waits is right again (one
+    # request a minute).
+    signals.publish_line(core, line_of.of_sessions([(s.escalated_at or s.created_at, s.owner_id is not None)
+                                                    for s in line]))
     available = [a for a in agents if roster.effective(a, settings, core.now) == AVAILABLE]
     free = roster.free_slots(available, settings) if settings.auto_assign else 0
     window = timedelta(minutes=settings.queue_rate_minutes)

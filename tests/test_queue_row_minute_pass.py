@@ -1,4 +1,4 @@
-"""Review findings (branch review): the minute's pass and the queue's row. Failing tests prove them."""
+"""The minute's pass and the queue's row."""
 
 from __future__ import annotations
 
