@@ -11,7 +11,7 @@ from chat_core.config import Settings
 from chat_core.core import best_effort
 from chat_core.domain import authz, ratings, rules, search
 from chat_core.domain.inputs import NewMessage, NewSession, Page, SessionRequest
-from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso
+from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso, reply_key
 from chat_core.errors import ChatError, TooManyRequests, UpstreamUnavailable
 from chat_core.infra.connection import RowMissing
 from chat_core.ops import autoassign, budgets, consistency, messages, queueing
@@ -99,6 +99,7 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
     rules.admit(session, row_id, core.now, by_owner=new.role == "user",
                 limit=core.settings.max_messages_per_minute, escalation=None)
     taken: list[str] = []
+    escalation: list[str] = []  # the escalation budget, once taken: given back if the write did not queue after all
     entered = None
     try:
         if new.role == "user":
@@ -106,13 +107,14 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
         queues = _would_queue(core, session, new)
         if not queues and answer is not None and _reply_would_queue(core, session, new, row_id, answer):
             try:  # the bot's hand-off spends the escalation budget; refused, the visitor's message still goes in
-                taken.append(budgets.take_escalation(core, session))
+                escalation.append(budgets.take_escalation(core, session))
                 queues = True
             except TooManyRequests as exc:
                 core.log(f"bot: no hand-off for session {session.id}: {exc.message}")
                 answer = _without_hand_off(answer)
         elif queues:
-            taken.append(budgets.take_escalation(core, session))
+            escalation.append(budgets.take_escalation(core, session))
+        taken += escalation
         if queues:
             # the visitor's figures, counted first so that the admitting write keeps them (ops.queueing)
             entered = best_effort(core, "queue figures not counted", lambda: queueing.entering(core, session))
@@ -123,6 +125,9 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
         raise
     finally:
         core.line_ahead = None
+    if escalation and not _queued_by(posted.session, row_id):
+        # Decided on the session as read; the write met a session that already waited (or this was a retry)
+        budgets.give_back_all(core, escalation)
     after, agents = autoassign.after_message(core, session, posted.session, entered.agents if entered else None)
     queueing.settle(core, after, entered)
     return Touched(after, posted.message, posted.duplicate, agents, posted.reply)
@@ -132,6 +137,12 @@ def _would_queue(core: Core, session: Session, new: NewMessage) -> bool:
     """Whether admitting `new` now would put the session in the human queue (rules.admit decides the same)."""
     return (session.status == ACTIVE and not session.needs_human and rules.escalation_reason(
         new.role, new.text, new.handoff, core.settings.handoff_phrases) is not None)
+
+
+def _queued_by(session: Session, row_id: str) -> bool:
+    """Whether the message `row_id`, or the FAQ bot's reply to it, is what put the session in the queue."""
+    reply_id = messages.row_id_for(session.id, "bot", reply_key(row_id))
+    return session.needs_human and session.escalated_by in (f"message:{row_id}", f"message:{reply_id}")
 
 
 def _without_hand_off(answer: messages.Answerer) -> messages.Answerer:
