@@ -1,4 +1,5 @@
-"""The reference bot's rules, each on the rows as stored, never on the event's payload (callers can forge events):
+"""The reference bot's rules, on the message as stored and the session as read or as the admitting write decides it
+(the `bot` function reads the message off its event's payload, which only Appwrite can send: handler.py):
 - only a stored `user` message gets an answer: never the bot's own messages, an agent's or another bot's;
 - only while the bot should reply (no agent holds the session, not closed);
 - a visitor asking for a person (HANDOFF_PHRASES, the rule `escalate` applies) gets a handoff;

@@ -14,7 +14,8 @@ One more row, `queue`, tells waiting visitors that the queue moved (someone ente
 queue's line (`domain.queue`: the first waiters' ordering keys, when each started waiting and whether signed in,
 and how many wait; no session ID, nobody), from which each waiting widget counts its own place: any signed-in user
 may read it (`users`: the widget's anonymous accounts). It is written in the same request as the session's row
-that moved the queue, from one read of the line after that write, and again by the minute's pass.
+that moved the queue, with the line read after that write (or, for an escalation, counted before it and kept by
+it), and again by the minute's pass.
 """
 
 from __future__ import annotations
