@@ -26,6 +26,8 @@ import json
 import re
 from typing import Any
 
+from devstack import params
+
 Response = tuple[int, dict[str, str], bytes]
 
 # The words TablesDB uses and the legacy API's for them, in error types and messages (errors.php).
@@ -56,8 +58,8 @@ def request_body(body: bytes) -> bytes:
     if not body.strip():
         return body
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = params.php_json(body)
+    except ValueError:  # invalid, NaN/Infinity, too deep (devstack/params.py)
         return body  # the rows code answers the invalid body
     if not isinstance(parsed, dict):
         return body

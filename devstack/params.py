@@ -12,10 +12,15 @@ Appwrite (1.9.6, the 2.x line's readable source) declares each route parameter w
   zero must be a PHP int (so `"900"` passes, `900.0` and `"9e2"` do not), within the bounds; the description prints
   the bounds with `number_format` (`3,600`).
 - `Numeric` (`src/Validator/Numeric.php`): PHP `is_numeric`.
+- The JSON body: utopia-php/http `src/Http/Request.php` `decodePayload` (593-603) runs PHP's `json_decode` (depth
+  512), which refuses `NaN`, `Infinity` and `-Infinity` (Python's json takes them) and a nesting deeper than 512;
+  Python's own limit is the interpreter's recursion limit (a RecursionError, not a ValueError). `php_json` refuses
+  all of these with a ValueError, so every caller answers them as it answers any undecodable body.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -77,3 +82,15 @@ def numeric(value: Any, name: str) -> int | float:
     if not php_is_numeric(value):
         raise invalid(name, "Value must be a valid number")
     return php_number(value)
+
+
+def php_json(body: bytes | str) -> Any:
+    """`json.loads` as strict as PHP's `json_decode`: ValueError for NaN/Infinity and for a too deep nesting."""
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nesting too deep") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

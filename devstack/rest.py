@@ -344,8 +344,8 @@ def _parse_body(method: str, body: bytes) -> dict:
     if method == "GET" or not body.strip():
         return {}
     try:
-        parsed = json.loads(body)
-    except ValueError:  # includes invalid UTF-8
+        parsed = params.php_json(body)
+    except ValueError:  # includes invalid UTF-8, NaN/Infinity and a nesting too deep (devstack/params.py)
         raise EngineError(400, "general_argument_invalid", "Invalid JSON body.") from None
     if not isinstance(parsed, dict):
         raise EngineError(400, "general_argument_invalid", "The request body must be a JSON object.")
