@@ -1,5 +1,7 @@
-"""Review findings (branch review): the stand-in's bulk create and legacy document routes against appwrite 1.9.6
-src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Create.php. Failing tests prove them."""
+"""`POST .../rows` (createRow, createRows) and the legacy document routes' request bodies against appwrite 1.9.6:
+`src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Create.php` (the parameter checks,
+devstack/creates.py; the transaction staging, devstack/transactions.py) and utopia-php/http `Request::decodePayload`
+(PHP's `json_decode`: no NaN, a bounded depth; devstack/params.py `php_json`)."""
 
 from __future__ import annotations
 
@@ -61,6 +63,29 @@ def test_bulk_create_inside_a_transaction_is_staged(fake):
     status, answer = call(fake, "POST", ROWS, {"rows": [message("t1")], "transactionId": txn["$id"]})
     assert status in (200, 201), answer
     assert answer.get("total") == 1
+
+
+def test_a_staged_bulk_create_is_read_through_and_committed(fake):
+    """TransactionState.php 449-462 (each staged row reads as a create) and Transactions/Update.php 817-839 (the
+    commit inserts them all)."""
+    _, txn = call(fake, "POST", "/v1/tablesdb/transactions", {})
+    rows = [message("bc1"), message("bc2", text="y")]
+    assert call(fake, "POST", ROWS, {"rows": rows, "transactionId": txn["$id"]}) == (200, {"rows": [], "total": 2})
+    headers = {"x-appwrite-project": fake.project, "x-appwrite-key": fake.key}
+    status, _, seen = fake.api.handle("GET", ROWS + "/bc2", f"transactionId={txn['$id']}", headers, b"")
+    assert status == 200 and json.loads(seen)["text"] == "y"
+    assert fake.api.handle("GET", ROWS + "/bc2", "", headers, b"")[0] == 404
+    assert call(fake, "PATCH", f"/v1/tablesdb/transactions/{txn['$id']}", {"commit": True})[0] == 200
+    assert call(fake, "GET", ROWS + "/bc1", {})[0] == 200
+
+
+def test_the_legacy_route_names_its_own_parameters(fake):
+    """Create.php 191-197 (`documentId`) and errors.php 837-841 (the document description, no final period)."""
+    status, answer = call(fake, "POST", DOCS, {"documents": [message("d1")], "documentId": "d1"})
+    assert (status, answer["type"]) == (400, "general_bad_request") and '"documentId"' in answer["message"]
+    status, answer = call(fake, "POST", DOCS, {"documents": []})
+    assert (status, answer["type"]) == (400, "document_missing_data")
+    assert answer["message"] == "The document data is missing. Try again with document data populated"
 
 
 def test_nan_is_not_a_float_value(tmp_path):
