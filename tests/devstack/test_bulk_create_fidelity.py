@@ -89,9 +89,8 @@ def test_the_legacy_route_names_its_own_parameters(fake):
 
 
 def test_nan_is_not_a_float_value(tmp_path):
-    """A float (double) attribute, new in this change: the stand-in parses bodies with Python's json, which takes
-    `NaN`; PHP's json_decode refuses it, so Appwrite never stores one. The range check passes NaN (no comparison is
-    true), so the stand-in stores it."""
+    """A float (double) attribute never stores `NaN`: PHP's json_decode refuses the body (Python's json takes it, and
+    the range check passes NaN since no comparison is true), so the create sees no parameters: 400."""
     from devstack.server import Stack
     from tests.devstack.test_documents import call as http
     with Stack(data_dir=tmp_path, port=0, run_scheduler=False, blank=True) as stack:
@@ -121,11 +120,22 @@ def test_nan_is_not_a_float_value(tmp_path):
         assert status == 400
 
 
-def test_a_deeply_nested_body_on_a_legacy_route_is_answered_not_raised(fake):
-    """RestApi.handle says 'Never raises: every failure becomes an Appwrite-shaped JSON error', but the legacy
-    routes' `documents.request_body` runs outside its try: json.loads' RecursionError (not a ValueError) escapes to
-    the HTTP server. (The rows route answers 500 general_unknown; PHP's json_decode stops at depth 512.)"""
+def test_a_deeply_nested_body_is_answered_not_raised(fake):
+    """RestApi.handle never raises: a nesting Python's json cannot parse (a RecursionError, not a ValueError) is, like
+    one deeper than json_decode's 512, a body with no parameters (utopia-php/http Swoole/Request.php 270-276), on the
+    legacy route (parsed first by devstack/documents.py) as on the rows route."""
     headers = {"x-appwrite-project": fake.project, "x-appwrite-key": fake.key, "content-type": "application/json"}
     body = b'{"a":' * 100000 + b"1" + b"}" * 100000
-    status, _, answer = fake.api.handle("POST", DOCS, "", headers, body)
-    assert status == 400 and json.loads(answer)["code"] == 400
+    for path, missing in ((DOCS, "document_missing_data"), (ROWS, "row_missing_data")):
+        status, _, answer = fake.api.handle("POST", path, "", headers, body)
+        assert (status, json.loads(answer)["type"]) == (400, missing)
+
+
+@pytest.mark.parametrize(("depth", "status"), [(512, 201), (513, 400)])
+def test_json_decode_reads_512_levels_and_no_more(fake, depth, status):
+    """PHP's json_decode (depth 512) counts the body's own object as the first level (an unknown parameter is
+    ignored)."""
+    nested = "[" * (depth - 1) + "]" * (depth - 1)
+    body = f'{{"rowId": "deep{depth}", "data": {{"sessionId": "s1", "role": "user", "text": "t"}}, "x": {nested}}}'
+    headers = {"x-appwrite-project": fake.project, "x-appwrite-key": fake.key, "content-type": "application/json"}
+    assert fake.api.handle("POST", ROWS, "", headers, body.encode())[0] == status
