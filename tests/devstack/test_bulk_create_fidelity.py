@@ -1,7 +1,8 @@
 """`POST .../rows` (createRow, createRows) and the legacy document routes' request bodies against appwrite 1.9.6:
 `src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Create.php` (the parameter checks,
-devstack/creates.py; the transaction staging, devstack/transactions.py) and utopia-php/http `Request::decodePayload`
-(PHP's `json_decode`: no NaN, a bounded depth; devstack/params.py `php_json`)."""
+devstack/creates.py; the transaction staging, devstack/transactions.py) and utopia-php/http 2.0.0-rc23
+`src/Http/Adapter/Swoole/Request.php` 264-276 (PHP's `json_decode`: no NaN, at most 512 levels; a body it cannot read
+is no parameters; devstack/params.py `php_json`)."""
 
 from __future__ import annotations
 
