@@ -543,7 +543,7 @@ class Transactions:
             else:
                 e.decrement_row_column(db, table, op.row_id or "", column, value, data.get("min"))
         elif op.action == "bulkCreate":  # Update.php 817-839: createDocuments, one insert for all the rows
-            created = e.create_rows(db, table, [dict(row) for row in data])["rows"]
+            created = e.create_rows(db, table, data)["rows"]
             touched.update((db, table, row["$id"]) for row in created)
         elif op.action == "bulkDelete":
             self._replay_bulk_delete(op, touched)
