@@ -26,11 +26,16 @@ import json
 import re
 from typing import Any
 
+from devstack import params
+
 Response = tuple[int, dict[str, str], bytes]
 
 # The words TablesDB uses and the legacy API's for them, in error types and messages (errors.php).
 _WORDS = {"row": "document", "rows": "documents", "table": "collection", "tables": "collections",
-          "column": "attribute", "columns": "attributes"}
+          "column": "attribute", "columns": "attributes", "rowid": "documentId"}  # `rowId`: Create.php 191-197
+# errors.php 837-841 and 879-883: the two descriptions differ by more than the words (no final period here).
+_MESSAGES = {"The document data is missing. Try again with document data populated.":
+             "The document data is missing. Try again with document data populated"}
 _WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 _TYPE_PREFIX = re.compile(r"^(row|table|column)_")
 
@@ -56,8 +61,8 @@ def request_body(body: bytes) -> bytes:
     if not body.strip():
         return body
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = params.php_json(body)
+    except ValueError:  # invalid, NaN/Infinity, too deep (devstack/params.py)
         return body  # the rows code answers the invalid body
     if not isinstance(parsed, dict):
         return body
@@ -77,7 +82,8 @@ def response(answer: Response) -> Response:
         return answer
     if status >= 400 and isinstance(payload, dict):
         payload["type"] = _TYPE_PREFIX.sub(lambda m: _WORDS[m.group(1)] + "_", str(payload.get("type", "")))
-        payload["message"] = _reword(str(payload.get("message", "")))
+        message = _reword(str(payload.get("message", "")))
+        payload["message"] = _MESSAGES.get(message, message)
     else:
         payload = _document_model(payload)
     return status, headers, json.dumps(payload).encode()

@@ -570,7 +570,7 @@ def _parse_body(method: str, headers: dict[str, str], body: bytes) -> tuple[dict
     if content_type.lower().startswith("multipart/form-data"):
         return parse_multipart(body, content_type)
     try:
-        parsed = json.loads(body)
+        parsed = params.php_json(body)  # no NaN (a float column's bounds), no RecursionError (devstack/params.py)
     except ValueError:
         raise EngineError(400, "general_argument_invalid", "Invalid JSON body.") from None
     if not isinstance(parsed, dict):

@@ -12,10 +12,15 @@ Appwrite (1.9.6, the 2.x line's readable source) declares each route parameter w
   zero must be a PHP int (so `"900"` passes, `900.0` and `"9e2"` do not), within the bounds; the description prints
   the bounds with `number_format` (`3,600`).
 - `Numeric` (`src/Validator/Numeric.php`): PHP `is_numeric`.
+- The JSON body: utopia-php/http (2.0.0-rc23) `src/Http/Adapter/Swoole/Request.php` 270 runs PHP's `json_decode`
+  (depth 512), which refuses `NaN`, `Infinity` and `-Infinity` (Python's json takes them) and a nesting deeper than
+  512; Python's own limit is the interpreter's recursion limit (a RecursionError, not a ValueError). `php_json`
+  refuses all of these with a ValueError, so every caller answers them as it answers any undecodable body.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -26,6 +31,7 @@ from devstack.values import EngineError
 _PHP_NUMERIC = re.compile(r"^[ \t\n\r\v\f]*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\r\v\f]*$")
 _PHP_INTEGER = re.compile(r"^[ \t\n\r\v\f]*[+-]?\d+[ \t\n\r\v\f]*$")
 PHP_INT_MAX = 2**63 - 1
+PHP_JSON_DEPTH = 512  # json_decode's default $depth
 
 
 def invalid(name: str, description: str) -> EngineError:
@@ -77,3 +83,30 @@ def numeric(value: Any, name: str) -> int | float:
     if not php_is_numeric(value):
         raise invalid(name, "Value must be a valid number")
     return php_number(value)
+
+
+def php_json(body: bytes | str) -> Any:
+    """`json.loads` as strict as PHP's `json_decode` (depth 512): ValueError for NaN/Infinity and for a nesting of
+    more than 512 arrays and objects (PHP's parser `PHP_JSON_PARSER_CHECK_DEPTH`: `++depth > max_depth`)."""
+    try:
+        parsed = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nesting too deep") from None
+    raw = body.encode(errors="replace") if isinstance(body, str) else body
+    if raw.count(b"{") + raw.count(b"[") > PHP_JSON_DEPTH and _depth(parsed) > PHP_JSON_DEPTH:  # few brackets: shallow
+        raise ValueError("JSON nesting too deep")
+    return parsed
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

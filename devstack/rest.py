@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from devstack import documents, params
+from devstack import creates, documents, params
 from devstack.accounts import (
     JWT_DEFAULT_SECONDS,
     JWT_MAX_SECONDS,
@@ -227,25 +227,12 @@ class RestApi:
         return _json(200, self.engine.list_rows(db, table, r.queries(), total=r.flag("total")))
 
     def _create_row(self, r: _Request) -> Response:
-        """One row (`rowId`, `data`, `permissions`), or several (`rows`, each with its `$id` and `$permissions`:
-        `Engine.create_rows`), never both (appwrite 1.9.6 `.../Databases/Collections/Documents/Create.php`). The
-        bulk form is the key's only: every row route here already demands a key."""
-        rows = r.param("rows")
-        if rows:
-            if r.param("data"):
-                raise EngineError(400, "general_bad_request",
-                                  "You can only send one of the following parameters: data, rows")
-            if r.param("rowId"):
-                raise EngineError(400, "general_bad_request", 'Param "rowId" is not allowed when creating multiple '
-                                  'rows, set "$id" on each instead.')
-            if r.param("permissions"):
-                raise EngineError(400, "general_bad_request", 'Param "permissions" is disallowed when creating '
-                                  'multiple rows, set "$permissions" on each instead')
+        """One row (`rowId`, `data`, `permissions`) or several (`rows`: `Engine.create_rows`), the parameters read as
+        upstream reads them (devstack/creates.py). Bulk is the key's only: every row route here demands a key."""
+        row_id, data, rows = creates.create_form(r.param)
+        if rows is not None:
             return _json(201, self.engine.create_rows(r.segments[1], r.segments[3], rows))
-        row_id = _required(r, "rowId")
-        data = _required(r, "data")
-        row = self.engine.create_row(r.segments[1], r.segments[3], row_id, data, r.param("permissions"))
-        return _json(201, row)
+        return _json(201, self.engine.create_row(r.segments[1], r.segments[3], row_id, data, r.param("permissions")))
 
     def _get_row(self, r: _Request) -> Response:
         return _json(200, self.engine.get_row(r.segments[1], r.segments[3], r.segments[5], r.queries()))
@@ -339,17 +326,16 @@ def _route_not_found() -> EngineError:
 
 
 def _parse_body(method: str, body: bytes) -> dict:
+    """utopia-php/http 2.0.0-rc23 (appwrite 1.9.6's composer.lock) `src/Http/Adapter/Swoole/Request.php` 264-276: a
+    body `json_decode` cannot read (devstack/params.py `php_json`) or that is no object is no parameters, so the
+    route answers its own missing-parameter error (a create: 400 `row_missing_data`)."""
     if len(body) > MAX_BODY:
         raise EngineError(400, "general_argument_invalid", "Request body is larger than 10 MB.")
-    if method == "GET" or not body.strip():
-        return {}
     try:
-        parsed = json.loads(body)
-    except ValueError:  # includes invalid UTF-8
-        raise EngineError(400, "general_argument_invalid", "Invalid JSON body.") from None
-    if not isinstance(parsed, dict):
-        raise EngineError(400, "general_argument_invalid", "The request body must be a JSON object.")
-    return parsed
+        parsed = {} if method == "GET" or not body.strip() else params.php_json(body)
+    except ValueError:  # invalid UTF-8 or JSON, NaN/Infinity, a nesting deeper than 512
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _required(r: _Request, name: str) -> Any:

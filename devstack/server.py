@@ -329,7 +329,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body)
+        params = params_module.php_json(body)  # no NaN, no nesting past 512, no RecursionError (devstack/params.py)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "general_argument_invalid", f"Invalid JSON body: {exc}") from None
     if not isinstance(params, dict):

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from devstack import creates
 from devstack import engine as engine_module
 from devstack.engine import (
     ID_PATTERN,
@@ -52,8 +53,8 @@ TTL_MIN, TTL_MAX, TTL_DEFAULT = 60, 3600, 300  # APP_DATABASE_TXN_TTL_MIN/MAX/DE
 MAX_OPERATIONS = 100  # APP_LIMIT_DATABASE_TRANSACTION (app/init/constants.php 50)
 ROW_ACTIONS = ("create", "update", "upsert", "delete", "increment", "decrement")
 BULK_ACTIONS = ("bulkCreate", "bulkUpdate", "bulkUpsert", "bulkDelete")
-SERVED_BULK = ("bulkDelete",)  # the bulk operations the stack stages in a transaction (deleteRows); createRows and
-# upsertRows are served outside transactions only
+SERVED_BULK = ("bulkCreate", "bulkDelete")  # the bulk operations the stack stages in a transaction (createRows,
+# deleteRows); updateRows and upsertRows are served outside transactions only
 JSON_HEADERS = {"content-type": "application/json"}
 
 Response = tuple[int, dict[str, str], bytes]
@@ -308,10 +309,16 @@ class Transactions:
     # -- staging from the row routes ---------------------------------------------------------------
 
     def _stage_create(self, r: Request, transaction_id: str, db: str, table: str) -> Response:
-        """Documents/Create.php 396-464: the row ID is chosen now, the data checked at the commit; 201, a mock
-        row."""
-        row_id = self.engine._new_id(r.param("rowId"))
-        data = r.param("data")
+        """Documents/Create.php 396-464, after the same parameter checks as the direct create (devstack/creates.py):
+        the row IDs are chosen now, the data checked at the commit; one row: 201, a mock row; `rows`: one
+        `bulkCreate` operation, 200 `{"rows": [], "total": n}` (`dynamic` sets no status)."""
+        row_id, data, rows = creates.create_form(r.param)
+        if rows is not None:
+            rows = [{**row, "$id": self.engine._new_id(row.get("$id", "unique()"))} for row in rows]
+            transaction = self._pending(transaction_id)
+            self._append(transaction, [Operation("bulkCreate", db, table, None, rows, self.clock())])
+            return _json(200, {"rows": [], "total": len(rows)})
+        row_id = self.engine._new_id(row_id)
         if not isinstance(data, dict):
             raise _error(400, "general_argument_invalid", "Invalid `data` param: Value must be a valid object")
         data = {**data, "$id": row_id}
@@ -475,6 +482,10 @@ class Transactions:
                     rows[op.row_id or ""] = {"action": "update", "data": dict(data), "exists": True}
             elif op.action == "delete":
                 rows[op.row_id or ""] = {"action": "delete", "data": {}, "exists": False}
+            elif op.action == "bulkCreate":  # TransactionState.php 449-462: each row as a create
+                for row in op.data if isinstance(op.data, list) else []:
+                    if isinstance(row, dict) and row.get("$id"):
+                        rows[row["$id"]] = {"action": "create", "data": dict(row), "exists": True}
             elif op.action == "bulkDelete":
                 filters = parse_queries(data.get("queries", []))
                 for row_id, entry in rows.items():
@@ -531,6 +542,9 @@ class Transactions:
                 e.increment_row_column(db, table, op.row_id or "", column, value, data.get("max"))
             else:
                 e.decrement_row_column(db, table, op.row_id or "", column, value, data.get("min"))
+        elif op.action == "bulkCreate":  # Update.php 817-839: createDocuments, one insert for all the rows
+            created = e.create_rows(db, table, data)["rows"]
+            touched.update((db, table, row["$id"]) for row in created)
         elif op.action == "bulkDelete":
             self._replay_bulk_delete(op, touched)
         return None
