@@ -183,8 +183,8 @@ def test_queue_claim_close_and_a_lost_race(stack, browser):
     later, later_token = widget_session(stack, "hello")
     call(functions(stack), "escalate", {"sessionId": later, "reason": "billing question"},
          headers={"x-session-token": later_token})
-    row(page, "queue", later).wait_for(timeout=WAIT_MS)
-    assert "billing question" in row(page, "queue", later).inner_text()
+    # At once from its signal ("started waiting just now"), then whole from the refresh: its reason.
+    row(page, "queue", later).filter(has_text="billing question").wait_for(timeout=WAIT_MS)
     queue_ids = page.locator("#queue li[data-session]").evaluate_all("items => items.map(i => i.dataset.session)")
     assert queue_ids.index(waiting) < queue_ids.index(later)  # oldest first
 
@@ -235,8 +235,7 @@ def test_transfer_and_unassign(stack, browser):
 
     open_console(page, stack, "agent-bob", 3600)
     row(page, "mine", sid).locator("button[data-action=unassign]").click()
-    row(page, "queue", sid).wait_for(timeout=WAIT_MS)
-    assert "returned to the queue" in row(page, "queue", sid).inner_text()
+    row(page, "queue", sid).filter(has_text="returned to the queue").wait_for(timeout=WAIT_MS)
     page.close()
 
 

@@ -134,8 +134,9 @@ function item(session, now, kind) {
   if (canClose(session)) actions.append(actionButton("Close", closeSession, session, "danger"));
   const name = humanLabel(session);
   const count = `${session.messageCount} message${session.messageCount === 1 ? "" : "s"}`;
-  const meta = kind === "queue" ? `waiting ${waited(session, now)} · ${count} · last seen ${session.lastSeenAgo}`
-                                : `${count} · last seen ${session.lastSeenAgo}`;
+  const meta = session.signalled ? "started waiting just now"  // from its signal: the next refresh tells the rest
+    : kind === "queue" ? `waiting ${waited(session, now)} · ${count} · last seen ${session.lastSeenAgo}`
+                       : `${count} · last seen ${session.lastSeenAgo}`;
   const arrived = kind === "mine" && state.arrived.has(sid);
   return el("li", { class: "session" + (state.selected === sid ? " selected" : "") + (arrived ? " arrived" : ""),
                     "data-session": sid, onclick: () => select(sid) },
@@ -680,12 +681,28 @@ const soon = coalesce(() => refresh(), { quiet: 100, every: refreshPeriod(CONFIG
 
 function period() { return live && live.live() ? SAFETY_NET : REFRESH; }
 
+// A visitor who just started waiting, put in the queue from its signal row at once, with no execution (the refresh
+// above comes at most once a period, which a new waiter must not wait for: issue 21). The signal says who waits
+// since when; the coalesced refresh brings the rest (the label's page, the first words, the count).
+function showWaiter(signal) {
+  if (!signal || signal.sessionId === "queue" || signal.status !== "active" || !signal.needsHuman) return;
+  const list = $("queue");
+  if (!state.me || list.querySelector(`li[data-session="${CSS.escape(String(signal.sessionId))}"]`)) return;
+  const waiter = { sessionId: String(signal.sessionId), status: "active", needsHuman: true,
+                   escalatedAt: signal.escalatedAt || null, signalled: true };
+  const empty = list.querySelector("li.empty");
+  if (empty) empty.remove();
+  list.append(item(waiter, Date.now(), "queue"));
+  if (!state.sessions.has(waiter.sessionId)) state.sessions.set(waiter.sessionId, waiter);
+}
+
 function startLive() {
   const rt = createRealtime({
     endpoint, project: CONFIG.project, channels: [SIGNALS], credentials: api.socketCredentials,
     onEvent: (payload, data) => {
       if (live !== rt) return;
       if (isMessageEvent(data)) showMessage(payload);
+      else showWaiter(payload);
       soon.event();  // a session changed, or a message came (the lists' counts): refresh, soon
     },
     onLive: () => { if (live === rt) refresh(); },  // (re)connected: catch up, and the timer slows down
