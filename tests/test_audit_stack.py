@@ -104,8 +104,12 @@ def test_racing_transitions_lose_no_audit_entry_and_write_none_twice(stack, monk
         tokens[created["sessionId"]] = {"x-session-token": created["token"]}
         assert widget.run("escalate", {"sessionId": sessions[-1]}, headers=tokens[sessions[-1]])[0] == 200
     made = Counter({sid: 1 for sid in sessions})  # the escalation
+    # With the tiny column, the racers run without the minute's mover: a mover that happens to run between every
+    # few writes keeps the column from filling, and the full-column path this variant is for would not run (seen in
+    # about one run in six). With the real column, the mover races them.
+    movers = [mover(stack)] if capacity == "real" else []
     at_once(*(agent_racer(stack, agent, sessions, made, seed) for seed, agent in enumerate(AGENTS)),
-            admin_racer(stack, sessions, made, 99), mover(stack), timeout=600)
+            admin_racer(stack, sessions, made, 99), *movers, timeout=600)
     for sid in sessions:
         status, answer = widget.run("close-session", {"sessionId": sid, "rating": {"score": 4}}, headers=tokens[sid])
         assert status == 200 and answer["closed"] and answer["rated"], answer
