@@ -26,7 +26,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from chat_core import errors
 from chat_core.domain import authz, rules
@@ -40,6 +40,8 @@ from chat_core.ops.consistency import commit
 
 if TYPE_CHECKING:
     from chat_core.core import Core
+
+T = TypeVar("T")
 
 ADMIT_ATTEMPTS = 30  # a busy session's writes are mostly messages: they get more tries before a 409
 TAKE_BACK_ATTEMPTS = 40
@@ -143,10 +145,7 @@ def _store(core: Core, rows: list[Message], readers: list[str]) -> list[tuple[Me
     creates one row."""
     if len(rows) > 1:
         try:
-            try:
-                return [(m, True) for m in core.gateway.messages.create_many(rows, readers)]
-            except UpstreamUnavailable:
-                return [(m, True) for m in core.gateway.messages.create_many(rows, readers)]
+            return [(m, True) for m in _once_more(lambda: core.gateway.messages.create_many(rows, readers))]
         except RowExists:  # most likely the visitor's row, stored by an earlier attempt: read it first
             stored = _existing(core, rows[0].id)
             first = (stored, stored.admission == rows[0].admission) if stored else _store_one(core, rows[0], readers)
@@ -163,16 +162,21 @@ def _after_first(core: Core, first: tuple[Message, bool], rest: list[Message],
 
 def _store_one(core: Core, message: Message, readers: list[str]) -> tuple[Message, bool]:
     try:
-        try:
-            return core.gateway.messages.create(message, readers), True
-        except UpstreamUnavailable:
-            return core.gateway.messages.create(message, readers), True
+        return _once_more(lambda: core.gateway.messages.create(message, readers)), True
     except RowExists:
-        try:
-            stored = core.gateway.messages.get(message.id)
-        except RowMissing:
+        stored = _existing(core, message.id)
+        if stored is None:
             raise UpstreamUnavailable("a message row vanished; try again") from None
         return stored, stored.admission == message.admission
+
+
+def _once_more(create: Callable[[], T]) -> T:
+    """A create by known row IDs, tried once more when its answer is lost: it lands, or meets the rows that did
+    (RowExists, which the caller resolves)."""
+    try:
+        return create()
+    except UpstreamUnavailable:
+        return create()
 
 
 def _landed(core: Core, rows: list[Message], readers: list[str]) -> list[tuple[Message | None, bool]] | None:
