@@ -162,6 +162,13 @@ def rows(fake: FakeAppwrite, table: str) -> list[dict]:
     return fake.engine.list_rows("chat", table, [json.dumps({"method": "limit", "values": [5000]})])["rows"]
 
 
+def listed(session_id: str) -> dict:
+    """The session as an admin's list-sessions shows it (GET /{id})."""
+    answer = execute("list-sessions", method="GET", path=f"/{session_id}", secret=ADMIN_SECRET)
+    assert answer.status == 200, answer
+    return answer.json.get("session", answer.json)
+
+
 class Clock:
     """A clock the functions read (`chat_core.edge.http.utcnow`), moved by the test."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from chat_core.edge import http, views
-from conftest import ADMIN_SECRET, Widget, execute
+from conftest import ADMIN_SECRET, Widget, execute, listed
 from test_assignment import Clock, availability, waiting_visitor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,12 +21,6 @@ def team(appwrite, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(http, "utcnow", clock)
     return clock
-
-
-def listed(session_id: str) -> dict:
-    answer = execute("list-sessions", method="GET", path=f"/{session_id}", secret=ADMIN_SECRET)
-    assert answer.status == 200, answer
-    return answer.json.get("session", answer.json)
 
 
 def test_a_chat_lasts_until_it_closes_not_until_the_visitors_last_message(team):

@@ -4,13 +4,7 @@ the write that admits the first visitor message."""
 from __future__ import annotations
 
 from chat_core.domain import rules
-from conftest import ADMIN_SECRET, Widget, execute
-
-
-def listed(session_id: str) -> dict:
-    answer = execute("list-sessions", method="GET", path=f"/{session_id}", secret=ADMIN_SECRET)
-    assert answer.status == 200, answer
-    return answer.json.get("session", answer.json)
+from conftest import ADMIN_SECRET, Widget, execute, listed
 
 
 def test_the_visitors_first_message_is_the_sessions_first_words(appwrite):

@@ -14,7 +14,17 @@ import pytest
 import test_widget_browser
 from stack_support import Party
 from test_console_browser import open_console
-from test_widget_browser import SETTLE, WAIT_MS, FakeChat, Simulation, Widget, site, stored, watch
+from test_widget_browser import (
+    SETTLE,
+    WAIT_MS,
+    FakeChat,
+    Simulation,
+    Widget,
+    refuse_anonymous_sessions,
+    site,
+    stored,
+    watch,
+)
 
 pytestmark = pytest.mark.browser
 stack, browser = test_widget_browser.stack, test_widget_browser.browser  # its fixtures: one stack, one Chromium
@@ -117,9 +127,7 @@ def test_a_guest_falls_back_to_polling(stack, browser):
     page = browser.new_context().new_page()
     sockets = []
     page.on("websocket", lambda ws: sockets.append(ws))
-    page.route("**/v1/account/**", lambda route: route.fulfill(
-        status=501, content_type="application/json",
-        body='{"message":"Anonymous sessions are disabled","code":501,"type":"user_anonymous_console_prohibited"}'))
+    refuse_anonymous_sessions(page)
     page.goto(f"{site(stack)}/demo/")
     widget = Widget(page).open()
     widget.say("What are your opening hours?")

@@ -73,6 +73,13 @@ def watch(page) -> list[str]:
     return problems
 
 
+def refuse_anonymous_sessions(page) -> None:
+    """Appwrite with anonymous sessions off (or its 50 an hour per IP used up): the widget's sign-in is refused."""
+    page.route("**/v1/account/**", lambda route: route.fulfill(
+        status=501, content_type="application/json",
+        body='{"message":"Anonymous sessions are disabled","code":501,"type":"user_anonymous_console_prohibited"}'))
+
+
 def stored(page) -> dict:
     return page.evaluate("""() => { for (const k of Object.keys(localStorage))
         if (k.startsWith("chat-widget:")) return JSON.parse(localStorage.getItem(k)); return {}; }""")
@@ -238,9 +245,7 @@ def test_a_visitor_who_cannot_sign_in_chats_as_a_guest(stack, browser):
     """Anonymous sessions switched off in the project, or Appwrite's 50 an hour per IP used up: the chat still starts,
     as a guest (the guests' shared budgets)."""
     page = browser.new_context().new_page()
-    page.route("**/v1/account/**", lambda route: route.fulfill(
-        status=501, content_type="application/json",
-        body='{"message":"Anonymous sessions are disabled","code":501,"type":"user_anonymous_console_prohibited"}'))
+    refuse_anonymous_sessions(page)
     page.goto(f"{site(stack)}/demo/")
     widget = Widget(page).open()
     widget.say("What are your opening hours?")
