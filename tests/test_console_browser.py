@@ -92,6 +92,18 @@ def console_url(stack, refresh: int | str) -> str:
     return f"{stack.endpoint.removesuffix('/v1')}/functions/agent-console/?refresh={refresh}"
 
 
+def console_page(browser, stack, user: str, refresh: int | str,
+                 size: tuple[int, int] | None = None) -> tuple[object, list[str]]:
+    """A new page (`size`: its viewport's width and height) with the console open and signed in as `user`, and the
+    script errors the page raises from then on (a test asserts there are none)."""
+    viewport = {"width": size[0], "height": size[1]} if size else None
+    page = browser.new_context(viewport=viewport).new_page() if viewport else browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_console(page, stack, user, refresh)
+    return page, errors
+
+
 def open_console(page, stack, user: str, refresh: int | str) -> None:
     """Open the console and sign in as `user` with the dev password, through the page's own form."""
     page.goto(console_url(stack, refresh))

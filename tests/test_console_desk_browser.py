@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from stack_support import OWN_BOT, disable_functions, function_variables
-from test_console_browser import call, functions, open_console, row
+from test_console_browser import call, console_page, functions, open_console, row
 from test_widget_browser import browser  # noqa: F401  (the Chromium fixture)
 
 from devstack.server import Stack
@@ -51,11 +51,7 @@ def nameless_waiting_visitor(stack) -> str:
 def test_offline_banner_names_and_first_words(stack, browser, width):  # noqa: F811
     sid = nameless_waiting_visitor(stack)
     number = str(int(sid[2:6], 16))
-    w, h = WIDTHS[width]
-    page = browser.new_context(viewport={"width": w, "height": h}).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    open_console(page, stack, "agent-alice", 1)
+    page, errors = console_page(browser, stack, "agent-alice", 1, WIDTHS[width])
 
     # Offline by default, and told so while the visitor waits.
     banner = page.locator("#offline-banner")
@@ -65,7 +61,7 @@ def test_offline_banner_names_and_first_words(stack, browser, width):  # noqa: F
     queued = row(page, "queue", sid)
     assert queued.locator(".name").inner_text() == f"Visitor {number} on /pricing"
     assert queued.locator(".first").inner_text() == "\u201cMy parcel never came, order 1042\u201d"
-    assert page.evaluate("document.documentElement.scrollWidth") <= w  # no sideways scrolling
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width][0]  # no sideways scrolling
     shot(page, "console-desk" + ("-phone" if width == "phone" else ""))
 
     # "Go available": the banner goes, and the waiting visitor is assigned to her.
@@ -112,11 +108,7 @@ def closed_rated_chat(stack, name: str, score: int) -> str:
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_history_finds_a_closed_chat_and_opens_it(stack, browser, width):  # noqa: F811
     good, bad = closed_rated_chat(stack, "Greta", 5), closed_rated_chat(stack, "Boris", 2)
-    w, h = WIDTHS[width]
-    page = browser.new_context(viewport={"width": w, "height": h}).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    open_console(page, stack, "agent-alice", 5)
+    page, errors = console_page(browser, stack, "agent-alice", 5, WIDTHS[width])
     page.locator("#history-agent").fill("agent-alice")
     page.locator("#history-form button[type=submit]").click()
     row(page, "history", good).wait_for(timeout=WAIT_MS)
@@ -125,7 +117,7 @@ def test_the_history_finds_a_closed_chat_and_opens_it(stack, browser, width):  #
     page.locator("#history-form button[type=submit]").click()
     row(page, "history", good).wait_for(state="detached", timeout=WAIT_MS)
     assert row(page, "history", bad).locator(".badge.rating").inner_text() == "\u2605 2/5"
-    assert page.evaluate("document.documentElement.scrollWidth") <= w
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width][0]
     shot(page, "console-history" + ("-phone" if width == "phone" else ""))
     row(page, "history", bad).click()
     page.locator("#detail-body .timeline li[data-action=rate]").wait_for(timeout=WAIT_MS)
@@ -170,11 +162,7 @@ def test_other_agents_show_by_name(stack, browser, width):  # noqa: F811
     call(bob, "assign-agent", {"availability": "available"}, path="/availability")
     call(bob, "touch-session", {"sessionId": sid, "message": {"role": "agent", "text": "Bob here: it ships today."}})
     assert stack.wait_idle(10)
-    w, h = WIDTHS[width]
-    page = browser.new_context(viewport={"width": w, "height": h}).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    open_console(page, stack, "admin-ada", 5)
+    page, errors = console_page(browser, stack, "admin-ada", 5, WIDTHS[width])
     listed = row(page, "active", sid)
     listed.wait_for(timeout=WAIT_MS)
     assert "With Bob (agent)" in listed.inner_text()
@@ -189,6 +177,6 @@ def test_other_agents_show_by_name(stack, browser, width):  # noqa: F811
     claim.wait_for(timeout=WAIT_MS)
     assert claim.locator(".action").inner_text() == "Bob (agent) claimed"
     assert "Bob (agent)" in page.locator("#detail-body").inner_text()
-    assert page.evaluate("document.documentElement.scrollWidth") <= w
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width][0]
     shot(page, "console-desk-names" + ("-phone" if width == "phone" else ""))
     assert not errors, errors

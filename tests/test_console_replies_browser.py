@@ -6,7 +6,7 @@ Screenshots go to .local/desk/ (DESK_SCREENSHOTS=docs writes docs/console-replie
 from __future__ import annotations
 
 import pytest
-from test_console_browser import call, functions, open_console, row
+from test_console_browser import call, console_page, functions, row
 from test_console_desk_browser import WAIT_MS, WIDTHS, browser, shot, stack  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -33,11 +33,7 @@ def test_saved_replies_are_picked_with_slash_and_the_keyboard(stack, browser, wi
     for shortcut, text in REPLIES.items():
         call(admin, "list-sessions", {"shortcut": shortcut, "text": text}, path="/replies")
     sid = alices_chat(stack)
-    w, h = WIDTHS[width]
-    page = browser.new_context(viewport={"width": w, "height": h}).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    open_console(page, stack, "agent-alice", 5)
+    page, errors = console_page(browser, stack, "agent-alice", 5, WIDTHS[width])
     row(page, "mine", sid).click()
     box, picker = page.locator("#reply-text"), page.locator("#reply-picker")
     box.wait_for(timeout=WAIT_MS)
@@ -52,7 +48,7 @@ def test_saved_replies_are_picked_with_slash_and_the_keyboard(stack, browser, wi
     assert picker.locator("li .shortcut").all_inner_texts() == ["/refund", "/shipping-refund"]
     assert picker.locator("li.active").get_attribute("data-shortcut") == "refund"
     assert box.get_attribute("aria-expanded") == "true"
-    assert page.evaluate("document.documentElement.scrollWidth") <= w
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width][0]
     box.press("ArrowDown")
     assert picker.locator("li.active").get_attribute("data-shortcut") == "shipping-refund"
     box.press("ArrowUp")

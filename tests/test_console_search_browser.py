@@ -5,7 +5,7 @@ name and by words of the chat (list-sessions `q`), then opened. Screenshots go t
 from __future__ import annotations
 
 import pytest
-from test_console_browser import open_console, row
+from test_console_browser import console_page, row
 from test_console_desk_browser import (  # noqa: F401  (fixtures)
     WAIT_MS,
     WIDTHS,
@@ -21,11 +21,7 @@ pytestmark = pytest.mark.browser
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_history_finds_a_chat_by_visitor_and_by_words(stack, browser, width):  # noqa: F811
     greta, boris = closed_rated_chat(stack, "Greta", 5), closed_rated_chat(stack, "Boris", 2)
-    w, h = WIDTHS[width]
-    page = browser.new_context(viewport={"width": w, "height": h}).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    open_console(page, stack, "agent-alice", 5)
+    page, errors = console_page(browser, stack, "agent-alice", 5, WIDTHS[width])
 
     def search(q: str) -> None:
         page.locator("#history-q").fill(q)
@@ -38,7 +34,7 @@ def test_the_history_finds_a_chat_by_visitor_and_by_words(stack, browser, width)
     row(page, "history", greta).wait_for(state="detached", timeout=WAIT_MS)
     assert page.locator("#history li.session").count() == 1
     assert row(page, "history", boris).locator(".name").inner_text() == "Boris"
-    assert page.evaluate("document.documentElement.scrollWidth") <= w
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[width][0]
     shot(page, "console-history-search" + ("-phone" if width == "phone" else ""))
     search("parcel")
     page.locator("#history li.empty").wait_for(timeout=WAIT_MS)

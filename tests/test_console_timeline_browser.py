@@ -4,7 +4,17 @@
 from __future__ import annotations
 
 import pytest
-from test_console_browser import WAIT_MS, browser, call, functions, open_console, row, stack, widget_session  # noqa: F401
+from test_console_browser import (  # noqa: F401
+    WAIT_MS,
+    browser,
+    call,
+    console_page,
+    functions,
+    open_console,
+    row,
+    stack,
+    widget_session,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -12,10 +22,7 @@ pytestmark = pytest.mark.browser
 def test_the_agent_sees_the_rating_and_the_timeline_of_the_session_they_view(stack, browser):  # noqa: F811
     sid, token = widget_session(stack, "My parcel never came", "I want to talk to a human")
     call(functions(stack, "agent-alice"), "assign-agent", {"sessionId": sid}, path="/claim")
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    open_console(page, stack, "agent-alice", 1)
+    page, errors = console_page(browser, stack, "agent-alice", 1)
     row(page, "mine", sid).locator(".meta").click()  # (the middle of the row is its transfer box)
     timeline = page.locator("#detail-body ol.timeline")
     timeline.locator("li[data-action=claim]").wait_for(timeout=WAIT_MS)
