@@ -131,7 +131,7 @@ def post(core: Core, first: Session, token: str | None, new: NewMessage, row_id:
     if mine[0]:
         signals.after_write(core, note.before, session)
     elif reply is None and answer is not None:  # this attempt's rules stayed quiet; the first attempt's may not have
-        reply = _existing(core, row_id_for(first.id, "bot", reply_key(row_id)))
+        reply = _existing(core, reply_row_id(first.id, row_id))
     return Posted(session, stored[0][0], duplicate=not mine[0], reply=reply)  # type: ignore[arg-type]
 
 
@@ -220,6 +220,11 @@ def row_id_for(session_id: str, role: str, client_id: str | None) -> str:
     if client_id is None:
         return "m_" + secrets.token_hex(16)
     return "m_" + hashlib.sha256(f"{session_id}\n{role}\n{client_id}".encode()).hexdigest()[:32]
+
+
+def reply_row_id(session_id: str, row_id: str) -> str:
+    """The row of the bot's reply to the message `row_id` (its client ID is the message's reply key)."""
+    return row_id_for(session_id, "bot", reply_key(row_id))
 
 
 def page_of(core: Core, session_id: str, page: Page) -> tuple[list[Message], str | None]:

@@ -11,7 +11,7 @@ from chat_core.config import Settings
 from chat_core.core import best_effort
 from chat_core.domain import authz, ratings, rules, search
 from chat_core.domain.inputs import NewMessage, NewSession, Page, SessionRequest
-from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso, reply_key
+from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso
 from chat_core.errors import ChatError, TooManyRequests, UpstreamUnavailable
 from chat_core.infra.connection import RowMissing
 from chat_core.ops import autoassign, budgets, consistency, messages, queueing
@@ -141,7 +141,7 @@ def _would_queue(core: Core, session: Session, new: NewMessage) -> bool:
 
 def _queued_by(session: Session, row_id: str) -> bool:
     """Whether the message `row_id`, or the FAQ bot's reply to it, is what put the session in the queue."""
-    reply_id = messages.row_id_for(session.id, "bot", reply_key(row_id))
+    reply_id = messages.reply_row_id(session.id, row_id)
     return session.needs_human and session.escalated_by in (f"message:{row_id}", f"message:{reply_id}")
 
 
