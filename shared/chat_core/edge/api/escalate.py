@@ -1,5 +1,5 @@
-"""escalate: a visitor, the bot or an agent puts a session in the human queue; the message event does the same for
-a message row the rules say asks for a person."""
+"""escalate: a visitor, the bot or an agent puts a session in the human queue; the message event (opt-in: appwrite.json
+subscribes it to nothing, docs/api.md) does the same for a message row the rules say asks for a person."""
 
 from chat_core.edge import validation
 from chat_core.edge.api.touch_session import owner_answer
