@@ -168,6 +168,27 @@ def test_with_a_model_provider_the_bot_function_answers(inline, monkeypatch):
     assert visitor["botDecided"] is False  # the bot function's event answers it (tests/test_bot.py)
 
 
+def test_with_a_model_a_visitor_asking_for_a_person_is_handed_off_in_their_own_write(inline, monkeypatch):
+    """The model is never asked about a message asking for a person (the bot answers those from its rules), so
+    touch-session decides that reply itself: the hand-off in one execution and 8 requests, not 11 and a second
+    execution. The model (here unreachable: it would fail the test's bot) is not called."""
+    monkeypatch.setenv("BOT_LLM_ENDPOINT", "http://127.0.0.1:9/v1")
+    w = Widget()
+    answer = w.say("I want to talk to a person").json
+    assert answer["session"]["needsHuman"] is True and answer["reply"]["handoff"] is True
+    assert answer["reply"]["text"].startswith("I'll get a colleague")
+    visitor, reply = messages_of(inline, w.session_id)
+    assert visitor["botDecided"] is True and reply["role"] == "bot"
+    inline.reset_counts()
+    ended = on_event(inline, visitor["$id"])
+    assert ended.json == {"ignored": "answered in the visitor's write"} and inline.count() == 0
+    assert not any("BOT_LLM_ENDPOINT" in line for line in ended.context.logs)  # nothing misconfigured
+    assert w.say("a person, please").json["reply"]["text"].startswith("You're in the queue")
+    question = w.say("What are your opening hours?").json  # while waiting: the model's, on the event
+    assert question["reply"] is None
+    assert row(inline, "messages", question["message"]["messageId"])["botDecided"] is False
+
+
 def test_the_bot_function_says_why_a_model_did_not_answer(inline, monkeypatch):
     w = Widget()
     said = w.say("What are your opening hours?").json["message"]

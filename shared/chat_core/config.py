@@ -66,9 +66,11 @@ class Settings(NamedTuple):
     agent_capacity: int = 5
     agent_away_seconds: int = 90
     queue_rate_minutes: int = 30
-    # The FAQ bot answers a visitor's message in the visitor's own write (ops.messages), unless BOT_INLINE is off
-    # or a model answers (BOT_LLM_ENDPOINT): then the `bot` function answers on the message's event.
+    # The FAQ bot answers a visitor's message in the visitor's own write (ops.messages), unless BOT_INLINE is off.
+    # With a model (BOT_LLM_ENDPOINT) only a message asking for a person is answered there (the model is not asked
+    # about those either): the `bot` function answers the rest on the message's event.
     bot_inline: bool = True
+    bot_model: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -101,8 +103,8 @@ class Settings(NamedTuple):
             agent_capacity=_positive_int(env, "AGENT_CAPACITY", 5, allow_zero=True),
             agent_away_seconds=_positive_int(env, "AGENT_AWAY_SECONDS", 90),
             queue_rate_minutes=_positive_int(env, "QUEUE_RATE_MINUTES", 30),
-            bot_inline=(env.get("BOT_INLINE", "on").strip().lower() not in ("off", "false", "0", "no")
-                        and not env.get("BOT_LLM_ENDPOINT", "").strip()),
+            bot_inline=env.get("BOT_INLINE", "on").strip().lower() not in ("off", "false", "0", "no"),
+            bot_model=bool(env.get("BOT_LLM_ENDPOINT", "").strip()),
         )
 
 

@@ -5,7 +5,8 @@ It is the only function on the `messages` create event, and only Appwrite runs i
 docs/security.md), so the event's payload is the row as stored: it is read off the payload, never re-read. Its
 own replies (any message that is not a visitor's) end there, without a request, and so does a visitor's row the FAQ
 bot decided on in the visitor's own write (`botDecided`, chat_core.bot.inline: without a model, the default).
-What follows is the bot with a model provider, or with BOT_INLINE off. It writes its reply itself, as the
+What follows is the bot with a model provider (whose visitor's rows asking for a person come marked too: the
+model is never asked about those), or with BOT_INLINE off. It writes its reply itself, as the
 bot, through the same operation touch-session runs (`ops.sessions.post`: the same admission, checks, counts,
 budgets and escalation), with its key's `rows.read` and `rows.write` (Appwrite app/config/scopes.php). An answered
 question costs the bot three requests: the session, the admitting write, the message row (which reaches the
@@ -45,7 +46,7 @@ def on_message(core: Core, event: str, payload: Any, faq: Faq, *, provider: Prov
     if message.role != "user":
         return {"ignored": "not a visitor message"}  # the bot's own replies end here, without a request
     if message.bot_decided:  # the FAQ bot answered in the visitor's own write (chat_core.bot.inline)
-        if providers.from_env() is not None:
+        if providers.from_env() is not None and not asks_for_person(message, core.settings.handoff_phrases):
             core.log("bot: touch-session answered from the FAQ; for the model to answer, set BOT_LLM_ENDPOINT on "
                      "touch-session too (a project variable)")
         return {"ignored": "answered in the visitor's write"}
