@@ -172,9 +172,15 @@ def test_with_a_model_a_visitor_asking_for_a_person_is_handed_off_in_their_own_w
     """The model is never asked about a message asking for a person (the bot answers those from its rules), so
     touch-session decides that reply itself: the hand-off in one execution and 8 requests, not 11 and a second
     execution. The model (here unreachable: it would fail the test's bot) is not called."""
+    without_model = Widget()
+    inline.reset_counts()
+    assert without_model.say("I want to talk to a person").json["reply"]["handoff"] is True
+    faq_cost = inline.count() - inline.count(contains="/tables/limits/")  # a budget's first use this minute: +1
     monkeypatch.setenv("BOT_LLM_ENDPOINT", "http://127.0.0.1:9/v1")
     w = Widget()
+    inline.reset_counts()
     answer = w.say("I want to talk to a person").json
+    assert inline.count() - inline.count(contains="/tables/limits/") == faq_cost  # the same as without a model
     assert answer["session"]["needsHuman"] is True and answer["reply"]["handoff"] is True
     assert answer["reply"]["text"].startswith("I'll get a colleague")
     visitor, reply = messages_of(inline, w.session_id)
