@@ -9,17 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .engine import EngineError
-from .manage_params import (
-    Request,
-    Response,
-    _bool,
-    _int,
-    _json,
-    _required,
-    _roles,
-    _string_list,
-    _text,
-)
+from .manage_params import Request, Response, _bool, _int, _json, _required, _roles, _string_list, _text
 from .project import check_id, stamp
 
 RUNTIMES = ("python-3.8", "python-3.9", "python-3.10", "python-3.11", "python-3.12")  # self-hosted 1.8 tops at 3.12
