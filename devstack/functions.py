@@ -94,7 +94,7 @@ class FunctionRuntime:
         self._abandoned: set[str] = set()  # synchronous executions answered 408 while their function runs on
         self._executor_secret = secrets.token_hex(16)  # the executor's OPEN_RUNTIMES_SECRET
         self._queue: queue.Queue[tuple[FunctionSpec, ExecRequest, dict] | None] = queue.Queue()
-        # Functions with an activated build run it in its own interpreter (devstack.builds.RunnerPool); functions
+        # Functions with an activated build run it in its own interpreter (devstack.runner_pool.RunnerPool); functions
         # that have no ready deployment refuse executions, as Appwrite does.
         self.runners: dict[str, Any] = {}
         self.undeployed: set[str] = set()
