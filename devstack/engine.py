@@ -58,7 +58,7 @@ class Engine(Storage, Writes, Bulk, Users):
         self.schema = schema if isinstance(schema, Schema) else load_schema(schema)
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
-        self._batch = False  # inside `atomic()` (devstack/transactions.py's commit)
+        self._batch = False  # inside `atomic()` (devstack/transactions_commit.py's commit)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.create_function("appwrite_fulltext", 2, fulltext.matches, deterministic=True)  # `search`
@@ -126,7 +126,7 @@ class Engine(Storage, Writes, Bulk, Users):
         self._emit(events)
         return result
 
-    # -- transactions hook (devstack/transactions.py) ------------------------------------------
+    # -- transactions hook (devstack/transactions_commit.py) --------------------------------
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -278,7 +278,7 @@ class Engine(Storage, Writes, Bulk, Users):
             count = self._count(table, plan) if total else 0
         return {"total": count, "rows": [self._render(table, row, plan.select) for row in rows]}
 
-    # -- the clock ----------------------------------------------------------------------------
+    # -- the clock --------------------------------------------------------------------------
 
     @staticmethod
     def _now() -> datetime:

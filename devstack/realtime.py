@@ -1,7 +1,7 @@
 """Appwrite Realtime on the local stack: ``ws://127.0.0.1:<port>/v1/realtime?project=<id>``.
 
 One process serves HTTP and the socket on the same port, as Appwrite serves ``/v1/realtime`` on its API host: the
-HTTP server hands a ``GET /v1/realtime`` with ``Upgrade: websocket`` to ``Realtime.serve`` (``devstack.server``),
+HTTP server hands a ``GET /v1/realtime`` with ``Upgrade: websocket`` to ``Realtime.serve`` (``devstack.httpd``),
 which speaks RFC 6455 through ``devstack.wsframe``. Row events come from ``Engine.subscribe``, after commit, from the
 same writes the functions make. This module is the hub (every connection of a stack, the read loop, the delivery of
 row events); its parts, each with the upstream files it follows:
