@@ -42,7 +42,7 @@ _TYPE_PREFIX = re.compile(r"^(row|table|column)_")
 
 def tablesdb_path(path: str) -> str | None:
     """`/v1/databases/{db}/collections/{c}/documents...` -> the TablesDB rows path; None for any other path (the
-    collection and attribute routes are devstack/manage.py's)."""
+    collection and attribute routes are devstack/manage_tables.py's)."""
     parts = path.split("/")  # ['', 'v1', 'databases', db, 'collections', c, 'documents', ...]
     if len(parts) < 7 or parts[1:3] != ["v1", "databases"] or parts[4] != "collections" or parts[6] != "documents":
         return None

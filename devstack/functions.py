@@ -14,36 +14,48 @@ Docker and fast to start. What that changes compared with Appwrite (development 
 - ``print()`` is not captured per execution (threads share stdout); use ``context.log``.
 - An execution that passes its own timeout is reported as failed, but its thread cannot be killed:
   it runs on in the background with its API key already revoked.
+
+The parts: ``devstack.functions_model`` (a function, its caller, an execution to run), ``devstack.functions_invoke``
+(the headers and request the function sees, the entrypoint's import, its answer), ``devstack.functions_triggers``
+(row events and schedules). This module runs the executions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import importlib.util
 import inspect
 import json
 import logging
 import os
 import queue
-import re
 import secrets
-import sys
 import threading
 import time
 import traceback
 import types
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Protocol
-
-from yarl import URL
+from typing import Any
 
 from .context import RuntimeContext, RuntimeRequest
+from .functions_invoke import (
+    _awaited,
+    _header_list,
+    _import_entrypoint,
+    _Outcome,
+    _outcome_of,
+    appwrite_headers,
+    executor_headers,
+    runtime_headers,
+    runtime_target,
+)
+from .functions_model import GUEST, ApiError, Caller, ExecRequest, FunctionSpec, KeyStore, caller_roles, may_execute
+from .functions_triggers import Cron, Scheduler, event_matches, event_names
+
+__all__ = ["GUEST", "METHODS", "ApiError", "Caller", "Cron", "ExecRequest", "FunctionRuntime", "FunctionSpec",
+           "Scheduler", "appwrite_headers", "caller_roles", "event_matches", "event_names", "executor_headers",
+           "may_execute", "runtime_headers", "runtime_target"]
 
 log = logging.getLogger("devstack.functions")
 
@@ -56,169 +68,6 @@ MAX_KEPT_EXECUTIONS = 1000
 # What an execution record keeps of the request (Appwrite 1.8.1 `app/init/constants.php`,
 # FUNCTION_ALLOWLIST_HEADERS_REQUEST): never a caller's secrets or tokens.
 KEPT_REQUEST_HEADERS = ("content-type", "agent", "content-length", "host", "x-appwrite-client-ip")
-MISSING_RETURN = "Return statement missing. return context.res.empty() if no response is expected."
-
-
-class KeyStore(Protocol):
-    """What the runtime needs from ``devstack.rest.KeyRing``."""
-
-    def add(self, key: str, scopes: set[str] | None) -> None: ...
-
-    def check(self, key: str, scope: str) -> Any: ...
-
-
-class ApiError(Exception):
-    """An error answered to the client in Appwrite's shape ``{message, code, type, version}``."""
-
-    def __init__(self, code: int, type_: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.type = type_
-        self.message = message
-
-
-# --------------------------------------------------------------------------- loading
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    id: str
-    name: str
-    entrypoint: Path
-    execute: tuple[str, ...] = ()
-    events: tuple[str, ...] = ()
-    scopes: frozenset[str] = frozenset()
-    schedule: str = ""
-    timeout: int = 15
-    enabled: bool = True
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who asks for an execution. ``api_key`` without ``user_id`` is a server (always allowed)."""
-
-    user_id: str = ""
-    labels: tuple[str, ...] = ()
-    api_key: bool = False
-
-
-GUEST = Caller()
-
-
-def caller_roles(caller: Caller) -> set[str]:
-    if not caller.user_id:
-        return {"any", "guests"}
-    return {"any", "users", f"user:{caller.user_id}", *(f"label:{label}" for label in caller.labels)}
-
-
-def may_execute(spec: FunctionSpec, caller: Caller) -> bool:
-    """Appwrite's execute roles; ``team:X`` never matches (the local stack has no teams)."""
-    if caller.api_key and not caller.user_id:
-        return True
-    return bool(caller_roles(caller) & set(spec.execute))
-
-
-# --------------------------------------------------------------------------- events
-
-# The three spellings of a row event: the header uses the first, subscriptions may use any.
-_SPELLINGS = (("databases", "collections", "documents"), ("databases", "tables", "rows"),
-              ("tablesdb", "tables", "rows"))
-
-
-def event_names(database_id: str, table_id: str, row_id: str, action: str) -> list[str]:
-    """Every concrete name a row event answers to; the first is the ``x-appwrite-event`` value."""
-    names = []
-    for service, tables, rows in _SPELLINGS:
-        names += [
-            f"{service}.{database_id}.{tables}.{table_id}.{rows}.{row_id}.{action}",
-            f"{service}.{database_id}.{tables}.{table_id}.{rows}.{row_id}",
-            f"{service}.{database_id}.{tables}.{table_id}",
-            f"{service}.{database_id}",
-        ]
-    return names
-
-
-def event_matches(pattern: str, names: Iterable[str]) -> bool:
-    """A pattern matches a name segment by segment, ``*`` standing for any one segment."""
-    wanted = pattern.split(".")
-    for name in names:
-        parts = name.split(".")
-        if len(parts) == len(wanted) and all(w in ("*", p) for w, p in zip(wanted, parts, strict=True)):
-            return True
-    return False
-
-
-# --------------------------------------------------------------------------- cron
-
-_ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-            "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
-            "@hourly": "0 * * * *"}
-_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-
-
-def _cron_field(text: str, low: int, high: int) -> set[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        base, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if base == "*":
-            start, end = low, high
-        elif "-" in base:
-            start, end = (int(x) for x in base.split("-", 1))
-        else:
-            start = int(base)
-            end = high if step_text else start  # "5/15" means from 5 every 15
-        if step < 1 or not low <= start <= end <= high:
-            raise ValueError(f"cron field out of range: {part!r}")
-        values.update(range(start, end + 1, step))
-    return values
-
-
-class Cron:
-    """A 5-field cron expression (minute hour day-of-month month day-of-week), UTC like Appwrite."""
-
-    def __init__(self, expression: str) -> None:
-        fields = _ALIASES.get(expression.strip(), expression).split()
-        if len(fields) != 5:
-            raise ValueError(f"cron needs 5 fields: {expression!r}")
-        self.minutes, self.hours, self.days, self.months, weekdays = (
-            _cron_field(text, *bounds) for text, bounds in zip(fields, _BOUNDS, strict=True))
-        self.weekdays = {d % 7 for d in weekdays}  # 7 is Sunday too
-        # Vixie cron: when both day fields are restricted, either one may match.
-        self._either_day = not fields[2].startswith("*") and not fields[4].startswith("*")
-
-    def matches(self, when: datetime) -> bool:
-        if when.minute not in self.minutes or when.hour not in self.hours or when.month not in self.months:
-            return False
-        day_ok = when.day in self.days
-        weekday_ok = (when.weekday() + 1) % 7 in self.weekdays
-        return (day_ok or weekday_ok) if self._either_day else (day_ok and weekday_ok)
-
-
-# --------------------------------------------------------------------------- execution
-
-
-@dataclass
-class ExecRequest:
-    """One execution to run: the request the function sees, minus what Appwrite adds."""
-
-    trigger: str = "http"
-    method: str = "POST"
-    path: str = "/"
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str | bytes = ""
-    caller: Caller = GUEST
-    event: str = ""
-    client_ip: str = ""
-    user_jwt: str = ""  # x-appwrite-user-jwt: only for callers with a session (docs/platform.md)
-
-
-@dataclass
-class _Outcome:
-    status: int = 500
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    error: str = ""
 
 
 def _now() -> str:
@@ -245,7 +94,7 @@ class FunctionRuntime:
         self._abandoned: set[str] = set()  # synchronous executions answered 408 while their function runs on
         self._executor_secret = secrets.token_hex(16)  # the executor's OPEN_RUNTIMES_SECRET
         self._queue: queue.Queue[tuple[FunctionSpec, ExecRequest, dict] | None] = queue.Queue()
-        # Functions with an activated build run it in its own interpreter (devstack.builds.RunnerPool); functions
+        # Functions with an activated build run it in its own interpreter (devstack.runner_pool.RunnerPool); functions
         # that have no ready deployment refuse executions, as Appwrite does.
         self.runners: dict[str, Any] = {}
         self.undeployed: set[str] = set()
@@ -470,87 +319,6 @@ class FunctionRuntime:
             self._state.notify_all()
 
 
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable
-
-
-def _outcome_of(result: Any) -> _Outcome:
-    """Check what ``main`` returned, as the runtime does (it must be one of ``context.res.*``)."""
-    if not isinstance(result, dict) or "statusCode" not in result:
-        return _Outcome(500, error=MISSING_RETURN)
-    body = result.get("body", b"")
-    if isinstance(body, str):
-        body = body.encode()
-    headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
-    return _Outcome(int(result["statusCode"]), bytes(body), headers)
-
-
-Headers = list[tuple[str, str]]
-
-
-def _assign(headers: Headers, name: str, value: str) -> Headers:
-    """PHP's `$headers[$name] = $value`: replaces an entry of exactly that name in place, else appends."""
-    for i, (existing, _) in enumerate(headers):
-        if existing == name:
-            return [*headers[:i], (name, value), *headers[i + 1:]]
-    return [*headers, (name, value)]
-
-
-def appwrite_headers(request: ExecRequest, execution_id: str, key: str) -> Headers:
-    """The caller's headers, then Appwrite's own, as Appwrite 1.8.1 hands them to the executor
-    (`Executions/Create.php`: `$headers['x-appwrite-...'] = ...` after the caller's `headers` param). The caller's
-    names were checked case-sensitively (`Functions/Validator/Headers.php`), so a mixed-case `X-Appwrite-User-Id`
-    is still here, ahead of Appwrite's lower-case one. For events and schedules the caller sent nothing."""
-    headers: Headers = list(request.headers.items())
-    own = {
-        "x-appwrite-execution-id": execution_id, "x-appwrite-key": key, "x-appwrite-trigger": request.trigger,
-        "x-appwrite-event": request.event, "x-appwrite-user-id": request.caller.user_id,
-        "x-appwrite-user-jwt": request.user_jwt, "x-appwrite-country-code": "", "x-appwrite-continent-code": "",
-        "x-appwrite-continent-eu": "false", "x-appwrite-client-ip": request.client_ip,
-    }
-    for name, value in own.items():
-        headers = _assign(headers, name, value)
-    # curl drops a header line with an empty value: an anonymous caller's user ID never arrives (docs/platform.md).
-    return [(name, value) for name, value in headers if value != ""]
-
-
-def executor_headers(headers: Headers, secret: str, timeout: float) -> Headers:
-    """What the executor adds before it calls the runtime (open-runtimes/executor
-    `src/Executor/Runner/Docker.php`): `Authorization: Basic base64("opr:" + secret)` on every execution,
-    replacing only a caller header spelled exactly `Authorization`."""
-    basic = "Basic " + base64.b64encode(f"opr:{secret}".encode()).decode()
-    for name, value in (("x-open-runtimes-logging", "enabled"), ("Authorization", basic),
-                        ("x-open-runtimes-secret", secret), ("x-open-runtimes-timeout", str(max(int(timeout), 1)))):
-        headers = _assign(headers, name, value)
-    return headers
-
-
-def runtime_headers(headers: Headers) -> dict[str, str]:
-    """`context.req.headers` as the Python runtime builds it: lower-case names, `x-open-runtimes-*` removed, and
-    the FIRST value of a repeated name (`dict()` over aiohttp's case-insensitive multidict; docs/platform.md)."""
-    seen: dict[str, str] = {}
-    for name, value in headers:
-        lower = name.lower()
-        if not lower.startswith("x-open-runtimes-"):
-            seen.setdefault(lower, value)
-    return seen
-
-
-def runtime_target(target: str) -> tuple[str, str]:
-    """(`req.path`, `req.query_string`) for a request target, decoded by yarl as the runtime's aiohttp does:
-    the path percent-decoded, the query partly decoded (`%20`, `+`, `%25` and UTF-8; `%2B`, `%26`, `%3D` kept)."""
-    try:
-        url = URL(target if target.startswith("/") else "/" + target, encoded=True)
-        return url.path or "/", url.query_string
-    except (ValueError, UnicodeError):
-        path, _, query = target.partition("?")
-        return path or "/", query
-
-
-def _header_list(headers: dict[str, str]) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in headers.items()]
-
-
 def _forget_key(keys: KeyStore, key: str) -> None:
     for name in ("remove", "discard", "revoke", "delete"):
         remover: Callable[[str], Any] | None = getattr(keys, name, None)
@@ -558,85 +326,3 @@ def _forget_key(keys: KeyStore, key: str) -> None:
             remover(key)
             return
     raise TypeError("the key ring cannot remove keys")
-
-
-def _import_entrypoint(entrypoint: Path) -> types.ModuleType:
-    """Import ``src/main.py`` as a member of a synthetic package named after its folder, so
-    ``from .helpers import x`` works as in the runtime. Re-importing drops the old members."""
-    package = "_devstack_fn_" + hashlib.sha1(str(entrypoint.parent).encode()).hexdigest()[:12]
-    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
-        del sys.modules[name]
-    holder = types.ModuleType(package)
-    holder.__path__ = [str(entrypoint.parent)]
-    sys.modules[package] = holder
-    name = package + "." + re.sub(r"\W", "_", entrypoint.stem)
-    spec = importlib.util.spec_from_file_location(name, entrypoint)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {entrypoint}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
-
-
-# --------------------------------------------------------------------------- scheduler
-
-
-class Scheduler:
-    """Fires each function's ``schedule`` once per matching UTC minute on a daemon thread."""
-
-    def __init__(self, runtime: FunctionRuntime) -> None:
-        self._runtime = runtime
-        self._crons: dict[str, Cron] = {}
-        self._last_minute = _minute(datetime.now(timezone.utc))  # no burst of fires at start
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started = False
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Re-read the functions' schedules; a function without a ready deployment has none (Builds.php: a
-        schedule is active only with a deploymentId)."""
-        crons: dict[str, Cron] = {}
-        for spec in list(self._runtime.functions.values()):
-            if spec.schedule and spec.enabled and spec.id not in self._runtime.undeployed:
-                try:
-                    crons[spec.id] = Cron(spec.schedule)
-                except ValueError as exc:
-                    log.warning("function %s: schedule ignored: %s", spec.id, exc)
-        self._crons = crons
-        if self._started:
-            self.start()
-
-    def tick(self, now: datetime) -> list[str]:
-        """Fire what matches ``now``'s minute, once; returns the started execution IDs."""
-        minute = _minute(now)
-        if minute == self._last_minute:
-            return []
-        self._last_minute = minute
-        return [self._runtime.fire_schedule(fid)["$id"] for fid, cron in self._crons.items()
-                if cron.matches(minute)]
-
-    def start(self) -> None:
-        self._started = True
-        if self._crons and self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="devstack-cron", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(60.5 - datetime.now(timezone.utc).second):
-            try:
-                self.tick(datetime.now(timezone.utc))
-            except Exception:
-                log.exception("scheduler tick failed")
-
-
-def _minute(when: datetime) -> datetime:
-    return when.replace(second=0, microsecond=0)

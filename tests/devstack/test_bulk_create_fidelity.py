@@ -1,6 +1,6 @@
 """`POST .../rows` (createRow, createRows) and the legacy document routes' request bodies against appwrite 1.9.6:
 `src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/Create.php` (the parameter checks,
-devstack/creates.py; the transaction staging, devstack/transactions.py) and utopia-php/http 2.0.0-rc23
+devstack/creates.py; the transaction staging, devstack/transactions_staging.py) and utopia-php/http 2.0.0-rc23
 `src/Http/Adapter/Swoole/Request.php` 264-276 (PHP's `json_decode`: no NaN, at most 512 levels; a body it cannot read
 is no parameters; devstack/params.py `php_json`)."""
 
@@ -92,7 +92,7 @@ def test_the_legacy_route_names_its_own_parameters(fake):
 def test_nan_is_not_a_float_value(tmp_path):
     """A float (double) attribute never stores `NaN`: PHP's json_decode refuses the body (Python's json takes it, and
     the range check passes NaN since no comparison is true), so the create sees no parameters: 400 (and the
-    attribute route refuses a NaN bound, devstack/manage.py)."""
+    attribute route refuses a NaN bound, devstack/manage_tables.py)."""
     import urllib.error
     import urllib.request
 

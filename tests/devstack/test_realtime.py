@@ -1,4 +1,4 @@
-"""The local stack's Appwrite Realtime (``devstack/realtime.py``, ``devstack/wsframe.py``), over real sockets with an
+"""The local stack's Appwrite Realtime (``devstack/realtime*.py``, ``devstack/wsframe.py``), over real sockets with an
 independent client (the pinned ``websockets`` package). Each test names the upstream source it follows:
 appwrite/appwrite at the 1.9.6 line (``app/realtime.php``, ``app/init/realtime/connection.php``,
 ``src/Appwrite/Messaging/Adapter/Realtime.php``, ``src/Appwrite/Realtime/Message/``, ``src/Appwrite/Event/``,

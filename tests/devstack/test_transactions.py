@@ -1,4 +1,4 @@
-"""TablesDB transactions on the stack (devstack/transactions.py), driven through the SDK 27 `TablesDB` against
+"""TablesDB transactions on the stack (devstack/transactions*.py), driven through the SDK 27 `TablesDB` against
 FakeAppwrite (the stack's REST, in process). Each test names the upstream file it follows: paths in appwrite/appwrite
 (1.9.6 line) unless they say utopia-php/database (7.2.x); `Transactions/` is
 `src/Appwrite/Platform/Modules/Databases/Http/Databases/Transactions/`, `Documents/` is
