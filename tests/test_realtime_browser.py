@@ -331,8 +331,8 @@ def test_when_the_queue_moves_a_waiting_visitor_counts_its_new_place_from_the_ro
 
 def test_a_queue_row_older_than_the_place_shown_does_not_move_it_back(stack, browser):
     """The queue's row is written best effort: when a move's write fails, the row keeps an older line while a check
-    has already told the place after the move. That row delivered again (or two rows landing out of order) never
-    moves the visitor back; a row read after the figures shown moves them as before (docs/assignment.md)."""
+    has already told the place after the move. A row read before those figures (two rows landing out of order, the
+    older last) never moves the visitor back; a row read after them moves them as before (docs/assignment.md)."""
     sim = LiveSimulation(stack, browser)
     sim.widget.open()
     sim.fake.bot = False
