@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from chat_core.domain.model import iso, parse_time
 from chat_core.edge import http
 from chat_core.errors import UpstreamUnavailable
 from chat_core.infra.sessions import Sessions
@@ -300,8 +301,10 @@ def test_every_answer_a_waiting_visitor_reads_carries_the_queue(team, appwrite):
     assert created.json["queue"] is None  # not waiting
     ahead, _ = waiting_visitor(team)
     w, answer = waiting_visitor(team)
+    # Nobody available: no estimate. As of when they were counted: the escalation's read of the line, its row's at.
+    escalated = parse_time(row(appwrite, "signals", "queue")["at"])
     assert answer["session"]["queue"] == {"position": 1, "waiting": 2, "availableAgents": 0,
-                                          "expectedWaitSeconds": None}  # nobody available: no estimate
+                                          "expectedWaitSeconds": None, "asOf": iso(escalated)}
     beat = execute("touch-session", {"sessionId": w.session_id}, token=w.token).json["session"]["queue"]
     said = w.say("still there?").json["session"]["queue"]
     polled = execute("touch-session", method="GET", path=f"/messages?sessionId={w.session_id}",

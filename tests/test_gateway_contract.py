@@ -212,9 +212,10 @@ def test_the_queues_line_holds_the_first_waiters_keys_by_time_and_counts_them_al
     start = key_ms(NOW)
     assert env.gw.sessions.line(3) == Line(4, ((start, False), (start + 60_000, False), (start + 120_000, True)))
     assert env.gw.signals.line() is None  # no queue row yet
-    env.gw.signals.publish_many([(signals.QUEUE, signals.queue_row(NOW, Line(1, ((start, True),))),
+    read = NOW + timedelta(seconds=5, milliseconds=250)  # the row says when its line was read (its `at`)
+    env.gw.signals.publish_many([(signals.QUEUE, signals.queue_row(NOW, Line(1, ((start, True),), read)),
                                   signals.QUEUE_READERS)])
-    assert env.gw.signals.line() == Line(1, ((start, True),))
+    assert env.gw.signals.line() == Line(1, ((start, True),), read)
 
 
 def test_a_walk_reads_each_page_when_the_caller_reaches_it(env):

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from chat_core.domain import queue as line_of
 from chat_core.domain.inputs import Assignment, Page, SessionRequest
-from chat_core.domain.model import Queue
+from chat_core.domain.model import Queue, iso
 from chat_core.domain.queue import Line, key_ms
+from chat_core.domain.signals import queue_line
+from chat_core.edge.views import queue_view
 from chat_core.ops import assignment, escalation, queueing, schedule, sessions
 from chat_core.ops import messages as ops_messages
 from fakes import fixtures
@@ -143,7 +145,6 @@ def test_an_escalation_counts_its_figures_before_its_write_and_keeps_them_with_i
 
 def test_beyond_the_line_the_place_is_the_figure_kept_until_the_minutes_pass(world, monkeypatch):
     monkeypatch.setattr(line_of, "LINE_SIZE", 2)
-    monkeypatch.setattr(queueing, "LINE_SIZE", 2)
     from chat_core.ops import signals as ops_signals
     monkeypatch.setattr(ops_signals, "LINE_SIZE", 2)
     line = [waiting(world, f"vic-{n}") for n in range(4)]
@@ -169,3 +170,44 @@ def test_two_moves_at_once_leave_the_row_behind_until_the_next_move_or_the_minut
     world.later(seconds=30)
     schedule.minute(world.core(world.system()))
     assert place(world, third) == (1, 2)
+
+
+# --- when the figures were counted: a row left behind never takes the place of fresher figures -------------
+
+def test_the_row_and_the_answer_say_when_their_figures_were_counted(world):
+    """The row's `at` is when its line was read; an answer's `queue.asOf` is when its figures were: the line's read
+    when the place came from it, else when the figures kept were counted (the widget keeps the newer:
+    tests/js/widget-queue.test.mjs)."""
+    first = waiting(world, "vic-1")
+    second = waiting(world, "vic-2")
+    escalated = world.now
+    row = world.gw.signals.rows["queue"][0]
+    assert row["at"] == iso(escalated) and queue_line(row).as_of == escalated
+    assert queue_view(world.session(second[0].session.id).queue)["asOf"] == iso(escalated)  # kept by the escalation
+    world.later(seconds=20)
+    told, _ = poll(world, second)  # counted from the row the escalation wrote
+    assert queue_view(told)["asOf"] == iso(escalated)
+    world.later(seconds=20)
+    assignment.claim(world.core(world.agent("agent-alice")), Assignment(first[0].session.id))
+    moved = world.now
+    told, _ = poll(world, second)  # the claim moved the queue: its row, read after its write
+    assert (told.position, told.waiting, queue_view(told)["asOf"]) == (0, 1, iso(moved))
+    world.later(minutes=6)  # this poll writes lastSeen and reads no row: the figures the minute's pass kept
+    schedule.minute(world.core(world.system()))
+    told, _ = poll(world, second)
+    assert told.as_of == moved + timedelta(minutes=6)
+
+
+def test_a_row_a_failed_write_left_behind_never_replaces_fresher_figures(world):
+    """The close's row write fails, so does the minute's pass's: the row keeps the line from before the close, while
+    the pass kept figures counted after it. A poll tells the figures kept, not a place counted from the older row."""
+    first, _, third = waiting(world, "vic-1"), waiting(world, "vic-2"), waiting(world, "vic-3")
+    world.later(seconds=5)
+    world.gw.fail("signals.publish_many")
+    sessions.close(world.core(first[1]), SessionRequest(first[0].session.id, first[0].token), first[0].token)
+    assert place(world, third) == (2, 3)  # the row could not say yet: the figures kept are older than it
+    world.later(seconds=30)
+    world.gw.fail("signals.publish")
+    schedule.minute(world.core(world.system()))
+    assert line_of.decode(world.gw.signals.rows["queue"][0]["line"]).waiting == 3  # still the row from before
+    assert place(world, third) == (1, 2)  # the figures the pass counted, not the row's older line

@@ -327,3 +327,38 @@ def test_when_the_queue_moves_a_waiting_visitor_counts_its_new_place_from_the_ro
     sim.advance(1)
     assert len(sim.fake.polls()) == checks + 1
     sim.close()
+
+
+def test_a_queue_row_older_than_the_place_shown_does_not_move_it_back(stack, browser):
+    """The queue's row is written best effort: when a move's write fails, the row keeps an older line while a check
+    has already told the place after the move. A row read before those figures (two rows landing out of order, the
+    older last) never moves the visitor back; a row read after them moves them as before (docs/assignment.md)."""
+    sim = LiveSimulation(stack, browser)
+    sim.widget.open()
+    sim.fake.bot = False
+    asked, asked_ms = "2026-01-01T00:00:05.000+00:00", 1767225605000
+    session = sim.fake.session
+    sim.fake.session = lambda: {**session(), "escalatedAt": asked if sim.fake.needs_human else None}
+    # Three waited at 00:00:09 (two ahead); one was served at 00:00:15, but that row write failed; the check at
+    # 00:00:20 counted the place after it: one ahead.
+    sim.fake.queue = {"position": 1, "waiting": 2, "availableAgents": 1, "expectedWaitSeconds": 120,
+                      "asOf": "2026-01-01T00:00:20.000+00:00"}
+    sim.say("Hello")
+    sim.page.get_by_role("button", name="Talk to a person").click()
+    sim.settle()
+    sim.widget.status.filter(has_text="1 person ahead of you").wait_for()
+    checks = len(sim.fake.polls())
+
+    def row(at: str, line: dict) -> None:
+        sim.fake.pending.append(({"sessionId": "queue", "at": at, "line": json.dumps(line)},
+                                 ["rows", SIGNALS, f"{SIGNALS}.queue"]))
+        sim.settle()
+        sim.advance(1)
+    row("2026-01-01T00:00:09.000+00:00", {"waiting": 3, "from": asked_ms - 4000, "at": [0, 2000, 4000], "guests": []})
+    assert "1 person ahead of you" in sim.widget.status.inner_text()  # the older row: ignored, and no check for it
+    assert len(sim.fake.polls()) == checks
+    # The other one ahead is served at 00:00:30: the row read then moves the place, with no check.
+    row("2026-01-01T00:00:30.000+00:00", {"waiting": 1, "from": asked_ms, "at": [0], "guests": []})
+    sim.widget.status.filter(has_text="You're next").wait_for()
+    assert len(sim.fake.polls()) == checks
+    sim.close()

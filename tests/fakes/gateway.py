@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from chat_core.config import Settings
-from chat_core.domain import queue, rules, signals
+from chat_core.domain import rules, signals
 from chat_core.domain.authz import Account
 from chat_core.domain.model import AVAILABLE, OFFLINE, Agent, CounterRow, iso, parse_time
 from chat_core.domain.queue import Line
@@ -336,7 +336,7 @@ class FakeSignals:
     @op
     def line(self) -> Line | None:
         row = self.rows.get(signals.QUEUE)
-        return queue.decode(row[0].get("line")) if row else None
+        return signals.queue_line(row[0]) if row else None
 
 
 class FakeGateway:

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { follow, placeIn, readLine } from "../../web/widget/queue.js";
+import { behind, follow, placeIn, placed, readLine } from "../../web/widget/queue.js";
 
 // Four waiting: a signed-in visitor at 12:00:00, a guest at +1.5 s, a signed-in visitor at +3 s, a guest at +4 s.
 export const LINE = '{"waiting":4,"from":1796644800000,"at":[0,1500,3000,4000],"guests":[1,3]}';
@@ -60,4 +60,48 @@ test("the expected wait follows the place at the same rate", () => {
                    { position: 1, waiting: 3, availableAgents: 1, expectedWaitSeconds: 400 });
   assert.equal(follow({ ...told, expectedWaitSeconds: null }, { position: 0, waiting: 1 }).expectedWaitSeconds, null);
   assert.equal(follow({ ...told, position: 1, expectedWaitSeconds: 5 }, { position: 0, waiting: 1 }).expectedWaitSeconds, 3);
+});
+
+// --- when: the row's `at` (its line's read) and the answer's `queue.asOf` (its figures') -----------------------
+// A third visitor (signed in, at +3 s) waits. The first visitor is served at +10 s: a line without them.
+const mine = { escalatedAt: at(3), signedIn: true };
+const SERVED = '{"waiting":3,"from":1796644801500,"at":[0,1500,2500],"guests":[0,2]}';
+const told = (seconds, position, waiting) =>
+  ({ position, waiting, availableAgents: 1, expectedWaitSeconds: 60 * (position + 1), asOf: at(seconds) });
+
+test("the row's at is when its line was read; a row without one says nothing of when", () => {
+  assert.equal(readLine(LINE, at(9)).asOf, 1796644809000);
+  assert.equal(readLine(LINE).asOf, null);
+  assert.equal(readLine(LINE, "not a time").asOf, null);
+});
+
+test("an old row arriving after a fresher answer is ignored: the answer's place stands", () => {
+  // The move at +10 s wrote no row (its write failed); the 60 s check at +20 s answers the place after it.
+  const fresh = told(20, 0, 3);
+  const old = readLine(LINE, at(4)); // the row from before the move, delivered again
+  assert.equal(behind(old, null, fresh), true);
+  assert.equal(placed(fresh, old, mine), fresh); // not moved back to place 1 of 4
+  const served = readLine(SERVED, at(10));
+  assert.equal(behind(old, served, null), true); // two rows landed out of order: the older one is ignored too
+});
+
+test("a fresher row after an older answer wins, and the figures are then as of that row", () => {
+  const answer = told(5, 1, 4);
+  const served = readLine(SERVED, at(10));
+  assert.equal(behind(served, readLine(LINE, at(4)), answer), false);
+  assert.deepEqual(placed(answer, served, mine),
+                   { position: 0, waiting: 3, availableAgents: 1, expectedWaitSeconds: 60, asOf: at(10) });
+  // An answer counted before the row the widget holds (a send under way since before the move): the row's place.
+  assert.deepEqual(placed(told(8, 1, 4), served, mine),
+                   { position: 0, waiting: 3, availableAgents: 1, expectedWaitSeconds: 60, asOf: at(10) });
+});
+
+test("a row or an answer without its time keeps the behaviour from before times were carried", () => {
+  const untimed = readLine(SERVED); // a row from an older deployment: no at
+  assert.equal(behind(untimed, readLine(LINE, at(4)), told(20, 1, 4)), false);
+  assert.equal(placed(told(20, 1, 4), untimed, mine).position, 0); // the row's place, as before
+  const { asOf, ...older } = told(20, 1, 4); // an answer from an older deployment: no asOf
+  assert.equal(asOf, at(20));
+  assert.equal(behind(readLine(LINE, at(4)), null, older), false);
+  assert.deepEqual(placed(older, readLine(LINE, at(4)), mine), { ...older, asOf: at(4) }); // the row's place, as before
 });

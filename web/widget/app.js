@@ -15,7 +15,7 @@ import { MESSAGES, createRealtime, isMessageEvent, messageFromRow } from "../sha
 import { createApi } from "./api.js";
 import { LIVE, QUEUE_ROW, liveDelay, signalAnswer, signalChannel } from "./live.js";
 import { POLICY, heartbeatDue, nextDelay as policyDelay, retryDelay } from "./policy.js";
-import { follow, placeIn, readLine } from "./queue.js";
+import { behind, placed as placedAt, readLine } from "./queue.js";
 import { createStore, freshState, restore, snapshot } from "./store.js";
 import { atEnd, onNewMessage } from "./follow.js";
 import { fill, textsFor } from "./i18n.js";
@@ -587,10 +587,12 @@ function startLive() {
 }
 
 // While the visitor waits, the queue's row too: when it moves, the widget counts the new place from its line
-// (queue.js), with no execution. A check only when the row cannot tell: no line in it, or no figures told yet.
+// (queue.js), with no execution. A check only when the row cannot tell: no line in it, or no figures told yet. A row
+// read before the figures shown were counted (its write failed or landed late) is ignored.
 function onQueueRow(payload) {
   if (!state.needsHuman) return;
-  const line = readLine(payload.line);
+  const line = readLine(payload.line, payload.at);
+  if (behind(line, queueLine, queue)) return;
   queueLine = line; // a row without one: what the widget held is behind
   const moved = placed(queue);
   if (moved !== queue) { queue = moved; renderControls(); }
@@ -598,11 +600,10 @@ function onQueueRow(payload) {
   // else: beyond the line, the figures told stand until the next check
 }
 
-// The figures told, at the place the queue's line says (unchanged when it cannot say).
+// The figures told, at the place the queue's line says (unchanged when it cannot say, or when they are newer).
 function placed(told) {
-  if (!told || !queueLine) return told;
-  const spot = placeIn(queueLine, { escalatedAt: waitingSince, signedIn: Boolean(state.session && state.session.owner) });
-  return spot ? follow(told, spot) : told;
+  const own = { escalatedAt: waitingSince, signedIn: Boolean(state.session && state.session.owner) };
+  return placedAt(told, queueLine, own);
 }
 
 function watchQueue() {

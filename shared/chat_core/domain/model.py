@@ -207,5 +207,6 @@ class Queue:
     waiting: int  # every session waiting now
     available_agents: int
     expected_wait_seconds: int | None  # None: nobody available, or no recent rate to go on
-    # When these figures were computed (kept on the session: ops/queueing.py); not part of what is told.
+    # When these figures were counted: kept on the session, when computed (their staleness: ops/queueing.py); told
+    # (`asOf`), the time of the read their place came from (the queue's line's, or the kept figures').
     as_of: datetime | None = None

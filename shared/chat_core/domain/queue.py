@@ -7,7 +7,11 @@ ordering key only (when it started waiting, to the millisecond, and whether its 
 wait in all. No session ID, nothing identifying. A waiting visitor knows their own key (their session's escalatedAt
 and whether it has an owner), so their place is counted from the line: the signed-in visitors ahead of them (the
 queue serves signed-in visitors first), then, for a guest, the guests who started waiting earlier. The widget
-counts it the same way from the row it receives (web/widget/queue.js)."""
+counts it the same way from the row it receives (web/widget/queue.js).
+
+Each line and each visitor's figures carry when they were counted (`as_of`: the time of the read behind them; the
+row's `at`), so that a line older than the figures told (a row a failed or late write left behind) never takes their
+place (`older`)."""
 
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ class Line:
 
     waiting: int
     entries: tuple[tuple[int, bool], ...] = ()
+    # When it was read (the request's `now`; on the queue's row, its `at`); None: not known (not from a read).
+    as_of: datetime | None = None
 
 
 def key_ms(moment: datetime) -> int:
@@ -44,12 +50,20 @@ def with_entry(line: Line, at: datetime, signed_in: bool) -> Line:
     spot = sum(1 for entry_at, _ in entries if entry_at <= key)
     if spot < len(entries) or line.waiting == len(entries):  # within the line, or the line holds everyone
         entries.insert(spot, (key, signed_in))
-    return Line(line.waiting + 1, tuple(entries[:LINE_SIZE]))
+    return Line(line.waiting + 1, tuple(entries[:LINE_SIZE]), line.as_of)
 
 
-def of_sessions(keys: list[tuple[datetime, bool]]) -> Line:
-    """The line of a whole queue, read in full ((escalatedAt, signed in) of every waiting session)."""
-    return Line(len(keys), tuple(sorted((key_ms(at), signed) for at, signed in keys))[:LINE_SIZE])
+def of_sessions(keys: list[tuple[datetime, bool]], as_of: datetime | None = None) -> Line:
+    """The line of a whole queue, read in full ((escalatedAt, signed in) of every waiting session) at `as_of`."""
+    return Line(len(keys), tuple(sorted((key_ms(at), signed) for at, signed in keys))[:LINE_SIZE], as_of)
+
+
+def older(line: Line, told: Queue) -> bool:
+    """Whether `line` was read before the figures `told` were counted (to the millisecond, as both are stored): a
+    row that a failed or late write left behind. Either time unknown (written before times were carried): not
+    older."""
+    return (line.as_of is not None and told.as_of is not None
+            and key_ms(line.as_of) < key_ms(told.as_of))
 
 
 def place(line: Line, escalated_at: datetime | None, signed_in: bool) -> tuple[int, int] | None:
@@ -70,13 +84,14 @@ def place(line: Line, escalated_at: datetime | None, signed_in: bool) -> tuple[i
     return signed + sum(1 for at, s in line.entries if not s and at < own[0]), line.waiting
 
 
-def follow(told: Queue, position: int, waiting: int) -> Queue:
-    """The figures told before, moved to a new place: the expected wait follows the sessions still to leave the
-    queue at the same rate (exact while no slot is free; else the next computation brings it)."""
+def follow(told: Queue, position: int, waiting: int, as_of: datetime | None) -> Queue:
+    """The figures told before, moved to a new place counted from a line read at `as_of` (which they now carry):
+    the expected wait follows the sessions still to leave the queue at the same rate (exact while no slot is free;
+    else the next computation brings it)."""
     expected = told.expected_wait_seconds
     if expected:  # rounded half up, as the widget's Math.round
         expected = (2 * expected * (position + 1) + told.position + 1) // (2 * (told.position + 1))
-    return replace(told, position=position, waiting=waiting, expected_wait_seconds=expected)
+    return replace(told, position=position, waiting=waiting, expected_wait_seconds=expected, as_of=as_of)
 
 
 def encode(line: Line) -> str:
@@ -86,12 +101,14 @@ def encode(line: Line) -> str:
                          "guests": [n for n, (_, signed) in enumerate(line.entries) if not signed]})
 
 
-def decode(raw: str | None) -> Line | None:
-    """The line a row holds; None for a row without one (written before this version) or unreadable."""
+def decode(raw: str | None, as_of: datetime | None = None) -> Line | None:
+    """The line a row holds, read at `as_of` (the row's `at`); None for a row without one (written before this
+    version) or unreadable."""
     try:
         data = jsonio.loads(raw or "")
         first, guests = int(data["from"]), set(data["guests"])
-        return Line(int(data["waiting"]), tuple((first + int(at), n not in guests) for n, at in enumerate(data["at"])))
+        return Line(int(data["waiting"]), tuple((first + int(at), n not in guests) for n, at in enumerate(data["at"])),
+                    as_of)
     except (ValueError, TypeError, KeyError):  # NotStrictJSON is a ValueError
         return None
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chat_core.domain import queue
-from chat_core.domain.model import ACTIVE, Session, iso
+from chat_core.domain.model import ACTIVE, Session, iso, parse_time
 
 STAFF_LABELS = ("agent", "admin")
 # The Session fields a signal reports: a write that changes none of them (a heartbeat, a fold, a repair) sends none.
@@ -45,8 +45,14 @@ QUEUE_COLUMNS = ("sessionId", "at", "line")
 
 
 def queue_row(now: datetime, line: queue.Line) -> dict:
-    """The queue's row (QUEUE_COLUMNS): that it moved, when, and its line. No session, nobody."""
-    return {"sessionId": QUEUE, "at": iso(now), "line": queue.encode(line)}
+    """The queue's row (QUEUE_COLUMNS): that it moved, and its line, with `at` when that line was read (`now` for a
+    line that does not say). No session, nobody."""
+    return {"sessionId": QUEUE, "at": iso(line.as_of or now), "line": queue.encode(line)}
+
+
+def queue_line(data: dict) -> queue.Line | None:
+    """The line the queue's row holds, read when its `at` says; None when it holds none."""
+    return queue.decode(data.get("line"), parse_time(data.get("at")))
 
 
 def changed(before: Session, after: Session) -> bool:

@@ -39,8 +39,10 @@ def owner_view(session: Session, queue: Queue | None = None, agent_name: str | N
 def queue_view(queue: Queue | None) -> dict | None:
     if queue is None:
         return None
+    # asOf: when these figures were counted (the read of the queue's line their place came from, else when the
+    # figures kept on the session were): the widget keeps them over a queue row read before (web/widget/queue.js).
     return {"position": queue.position, "waiting": queue.waiting, "availableAgents": queue.available_agents,
-            "expectedWaitSeconds": queue.expected_wait_seconds}
+            "expectedWaitSeconds": queue.expected_wait_seconds, "asOf": iso(queue.as_of)}
 
 
 def rating_view(session: Session) -> dict | None:

@@ -8,7 +8,7 @@ queue's row sent in the same request."""
 
 from __future__ import annotations
 
-from chat_core.domain import queue, signals
+from chat_core.domain import signals
 from chat_core.domain.queue import Line
 from chat_core.infra import operators
 from chat_core.infra.connection import Connection, RowMissing, call
@@ -32,10 +32,10 @@ class Signals:
              [{"$id": row_id, "$permissions": readers, **_shielded(data)} for row_id, data, readers in rows])
 
     def line(self) -> Line | None:
-        """The queue's line as its row holds it (domain.queue): one read; None when there is no such row, or it holds
-        no line (written before this version)."""
+        """The queue's line as its row holds it (domain.queue), read when the row's `at` says: one read; None when
+        there is no such row, or it holds no line (written before this version)."""
         try:
-            return queue.decode(self._conn.get(TABLE, signals.QUEUE).data.get("line"))
+            return signals.queue_line(self._conn.get(TABLE, signals.QUEUE).data)
         except RowMissing:
             return None
 

@@ -36,7 +36,7 @@ from chat_core.core import best_effort
 from chat_core.domain import agents as roster
 from chat_core.domain import queue as line_of
 from chat_core.domain.model import AVAILABLE, Agent, Change, Queue, Session
-from chat_core.domain.queue import COUNT_LIMIT, LINE_SIZE, Line, estimate, follow, place
+from chat_core.domain.queue import COUNT_LIMIT, Line, estimate, follow, place
 from chat_core.errors import ChatError
 from chat_core.ops import consistency, signals
 from chat_core.ops.slots import waiting
@@ -52,18 +52,22 @@ REFRESH_MAX = 1000  # sessions the minute's pass writes at most (front of the qu
 def queue_of(core: Core, session: Session, agents: list[Agent] | None = None, *, look: bool = False) -> Queue | None:
     """The queue of a waiting session, as its visitor is told it; None when it is not waiting, when the bot or an
     admin tool asks (they never show it), or when Appwrite fails (the answer itself stands). The place from the
-    queue's line when this request wrote it, or (`look`: a poll) from the queue's row (one read); the rest from
-    the figures kept on the session when fresh; else all computed and kept. `agents`: the agent rows, if just
-    read."""
+    queue's line when this request wrote it, or (`look`: a poll) from the queue's row (one read), unless that line
+    was read before the figures kept were counted (a row a failed or late write left behind); the rest from the
+    figures kept on the session when fresh; else all computed and kept. The figures carry when they were counted
+    (`as_of`): the line's read when their place came from it, else the kept (or just computed) figures' time.
+    `agents`: the agent rows, if just read."""
     if not waiting(session) or core.caller.kind in ("bot", "admin"):
         return None
     line = core.queue_line
     if line is None and look:
         line = best_effort(core, "the queue's row was not read", core.gateway.signals.line)
+    kept = session.queue if fresh(session, core.now) else None
+    if line is not None and kept is not None and line_of.older(line, kept):
+        line = None  # a row a failed or late write left behind: the figures kept were counted after it
     spot = place(line, session.escalated_at, session.owner_id is not None) if line is not None else None
-    if fresh(session, core.now):
-        assert session.queue is not None
-        return follow(session.queue, *spot) if spot else session.queue
+    if kept is not None:
+        return follow(kept, *spot, line.as_of) if spot and line else kept
     try:
         queue = _queue(core, agents, spot or _counted(core, session.escalated_at or session.created_at,
                                                       session.owner_id is not None))
@@ -71,7 +75,8 @@ def queue_of(core: Core, session: Session, agents: list[Agent] | None = None, *,
         core.log(f"queue position not computed: {exc.code}")
         return None
     best_effort(core, f"session {session.id}: queue figures not kept", lambda: _keep(core, session, queue))
-    return queue
+    # Kept as counted now (their staleness: the agents, the rate); told as of the line the place came from.
+    return replace(queue, as_of=line.as_of) if spot and line else queue
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def entering(core: Core, session: Session) -> Entering:
     if core.settings.auto_assign and any(roster.takes_work(a, core.settings, core.now) for a in rows):
         return Entering(None, signals.LATER, rows)  # the pass that follows decides (`settle`)
     owned = session.owner_id is not None
-    before = core.gateway.sessions.line(LINE_SIZE)
+    before = signals.read_line(core)
     line = line_of.with_entry(before, core.now, owned)
     # Beyond the line, a guest waits behind everyone waiting now; a signed-in visitor behind the signed-in ones.
     spot = place(line, core.now, owned) or (
@@ -167,7 +172,7 @@ def refresh(core: Core, agents: list[Agent]) -> dict:
     # Written even when nobody waits: a row two moves at once left behind saying someone waits is right again (one
     # request a minute).
     signals.publish_line(core, line_of.of_sessions([(s.escalated_at or s.created_at, s.owner_id is not None)
-                                                    for s in line]))
+                                                    for s in line], core.now))
     available = [a for a in agents if roster.effective(a, settings, core.now) == AVAILABLE]
     free = roster.free_slots(available, settings) if settings.auto_assign else 0
     window = timedelta(minutes=settings.queue_rate_minutes)

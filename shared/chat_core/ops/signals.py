@@ -5,10 +5,12 @@ One request per operation that changes what a client shows of the session: its s
 security on `messages`). Heartbeats, polls, folds and repairs write none either. Best effort: the change itself
 has landed, so a signal that fails is logged, never the caller's error; clients that missed it catch up at their
 next check (docs/visitor-side.md). A write that moves the queue also writes the queue's row, in the same request
-(upsertRows), with the queue's line read after that write (one list: domain.queue)."""
+(upsertRows), with the queue's line read after that write (one list: domain.queue), and when that read was (the
+row's `at`: a widget holding newer figures ignores an older line)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chat_core.core import best_effort
@@ -34,7 +36,7 @@ def publish(core: Core, session: Session, *, queue: bool = False) -> None:
     write = lambda: core.gateway.signals.publish(*row)  # noqa: E731
     line, core.line_ahead = core.line_ahead if queue else None, None  # an escalation's, counted before its write
     if queue and line is None:
-        line = best_effort(core, "the queue's line was not read", lambda: core.gateway.sessions.line(LINE_SIZE))
+        line = best_effort(core, "the queue's line was not read", lambda: read_line(core))
     if line is not None and line is not LATER:
         core.queue_line = line
         rows = [row, (signals.QUEUE, signals.queue_row(core.now, line), signals.QUEUE_READERS)]
@@ -52,10 +54,15 @@ def publish_line(core: Core, line: Line | None = None) -> None:
     """The queue's row alone, with `line` or the line read now (the minute's pass: it corrects a row two moves at
     once left behind; an escalation nobody took after all)."""
     if line is None:
-        line = best_effort(core, "the queue's line was not read", lambda: core.gateway.sessions.line(LINE_SIZE))
+        line = best_effort(core, "the queue's line was not read", lambda: read_line(core))
         if line is None:
             return
     core.queue_line = line
     best_effort(core, "the queue's row was not written",
                 lambda: core.gateway.signals.publish(signals.QUEUE, signals.queue_row(core.now, line),
                                                      signals.QUEUE_READERS))
+
+
+def read_line(core: Core) -> Line:
+    """The queue's line now (one list), stamped with when it was read (the request's `now`)."""
+    return replace(core.gateway.sessions.line(LINE_SIZE), as_of=core.now)
