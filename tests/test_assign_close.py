@@ -70,17 +70,27 @@ def test_interleaved_claims_have_exactly_one_winner(appwrite):
     assert summary["agents"] == {"agent-alice": 1} and summary["byStatus"]["agent_assigned"] == 1
 
 
-def test_claim_costs_four_requests_and_close_five(appwrite):
+def alice_row() -> dict:
+    agents = execute("list-sessions", method="GET", path="/agents", secret=ADMIN_SECRET).json["agents"]
+    return next(a for a in agents if a["agentId"] == "agent-alice")
+
+
+def test_claim_costs_five_requests_and_close_six(appwrite):
     escalated_once = escalated()
     claim(escalated_once.session_id, "agent-alice")  # alice's JWT verified and her agent row made, as when warm
     execute("close-session", {"sessionId": escalated_once.session_id}, user="agent-alice")
     w = escalated()
+    assigned_before = alice_row()["lastAssignedAt"]
     appwrite.reset_counts()
     claim(w.session_id, "agent-alice")
-    # read (decided before any write), a slot on alice's row (one increment), conditional write (no counter
-    # write), lastAssignedAt; the queue's line and the signal row with the queue's row (ops.signals)
-    assert appwrite.requests[1][1].endswith("/load/increment")
-    assert len(appwrite.requests) == 6, appwrite.requests
+    # read (decided before any write), a slot on alice's row with her lastAssignedAt (one update, its load an
+    # increment operator), conditional write (no counter write); the queue's line and the signal row with the
+    # queue's row (ops.signals)
+    method, path = appwrite.requests[1]
+    assert (method, path.rsplit("/", 1)[0]) == ("PATCH", "/v1/tablesdb/chat/tables/agents/rows")
+    assert len(appwrite.requests) == 5, appwrite.requests
+    alice = alice_row()
+    assert alice["lastAssignedAt"] > assigned_before and alice["load"] == 1  # fairness: she just took one
     appwrite.reset_counts()
     execute("close-session", {"sessionId": w.session_id}, user="agent-alice")
     # read, a release stamp on her slots row, conditional write, her slot back (a bounded decrement), the agent rows

@@ -356,6 +356,24 @@ def test_a_slot_is_a_bounded_increment_and_its_answer_is_the_row_under_the_lock(
     assert agents.free_slot("alice") is False and agents.free_slot("nobody") is False
 
 
+def test_a_claims_slot_writes_last_assigned_at_in_the_same_request(env):
+    """An unbounded take may carry lastAssignedAt: Appwrite's increment operator in an updateRow answers the row
+    as that update left it (load, capacity), and the merged agent shows the later of its two rows' times."""
+    agents = env.gw.agents
+    first = agents.take_slot("alice", None, NOW)  # no row yet: created holding the slot and the time
+    assert (first.load, first.last_assigned_at) == (1, NOW)
+    agents.save("alice", {"availability": AVAILABLE, "capacity": 3})
+    agents.touch_presence("alice", {"heartbeatAt": T(NOW), "lastAssignedAt": T(NOW - timedelta(minutes=5))})
+    later = NOW + timedelta(seconds=30)
+    second = agents.take_slot("alice", None, later)
+    assert (second.load, second.capacity, second.availability, second.last_assigned_at) == (2, 3, AVAILABLE, later)
+    (merged,) = agents.of(["alice"])
+    assert (merged.load, merged.last_assigned_at, merged.heartbeat_at) == (2, later, NOW)
+    agents.touch_presence("alice", {"lastAssignedAt": T(later + timedelta(seconds=1))})  # an auto-assignment after
+    assert agents.of(["alice"])[0].last_assigned_at == later + timedelta(seconds=1)
+    assert agents.take_slot("bob", None).last_assigned_at is None  # not stamped: nothing written
+
+
 def test_agents_rows_slots_and_presence(env):
     agents = env.gw.agents
     assert agents.create_slots("alice", 2) is True and agents.create_slots("alice", 5) is False

@@ -33,7 +33,7 @@ from chat_core.domain.model import AVAILABLE, OFFLINE, Agent, CounterRow, iso, p
 from chat_core.domain.queue import Line
 from chat_core.domain.replies import MAX_REPLIES, SavedReply, reply_id
 from chat_core.errors import ChatError, Unauthorized
-from chat_core.infra.agents import PRESENCE_PREFIX, presence_row_id, slots_row_id
+from chat_core.infra.agents import PRESENCE_PREFIX, later, presence_row_id, slots_row_id
 from chat_core.infra.agents import from_row as agent_from_row
 from chat_core.infra.connection import RowExists, RowMissing, Spent, StaleWrite
 from chat_core.infra.counters import row_id as counter_row_id
@@ -113,7 +113,8 @@ class FakeAgents:
         for agent_id, row in presence.items():
             base = slots.get(agent_id) or Agent(agent_id=agent_id)
             slots[agent_id] = Agent(**{**base.__dict__, "heartbeat_at": parse_time(row.get("heartbeatAt")),
-                                       "last_assigned_at": parse_time(row.get("lastAssignedAt"))})
+                                       "last_assigned_at": later(base.last_assigned_at,
+                                                                 parse_time(row.get("lastAssignedAt")))})
         return list(slots.values())
 
     @op
@@ -131,15 +132,18 @@ class FakeAgents:
         return self.table.create(row_id, {"agentId": agent_id, **defaults, **data})
 
     @op
-    def take_slot(self, agent_id: str, bound: int | None) -> Agent | None:
+    def take_slot(self, agent_id: str, bound: int | None, stamp: datetime | None = None) -> Agent | None:
         row_id = slots_row_id(agent_id)
+        assert stamp is None or bound is None
+        stamped = {} if stamp is None else {"lastAssignedAt": iso(stamp)}
         try:
             if row_id not in self.table.rows:
                 if bound is not None and bound < 1:
                     raise Spent("the bound leaves no room for a first one")
                 return agent_from_row(row_view(self.table.create(
-                    row_id, {"agentId": agent_id, "availability": OFFLINE, "load": 1})))
-            return agent_from_row(row_view(self.table.bump(row_id, "load", 1, bound)))
+                    row_id, {"agentId": agent_id, "availability": OFFLINE, "load": 1, **stamped})))
+            row = self.table.bump(row_id, "load", 1, bound)
+            return agent_from_row(row_view(self.table.update(row_id, stamped) if stamped else row))
         except Spent:
             return None
 

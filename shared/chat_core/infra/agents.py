@@ -1,6 +1,7 @@
-"""The `agents` table: two rows per agent. Slots (`a_...`: availability, capacity, load, releasedAt), written only
-when those change, so its $updatedAt says when a slot last moved; and presence (`p_...`: heartbeatAt,
-lastAssignedAt), written by the console's heartbeat and after assignments. One list reads both. The row <-> `Agent`
+"""The `agents` table: two rows per agent. Slots (`a_...`: availability, capacity, load, releasedAt; lastAssignedAt
+when a claim or an admin took the slot), written only when those change, so its $updatedAt says when a slot last
+moved; and presence (`p_...`: heartbeatAt, lastAssignedAt), written by the console's heartbeat and after
+auto-assignments. One list reads both. The row <-> `Agent`
 conversion. See docs/assignment.md."""
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class Agents:
         for agent_id, row in presence.items():
             base = slots.get(agent_id) or Agent(agent_id=agent_id)
             slots[agent_id] = replace(base, heartbeat_at=parse_time(row.data.get("heartbeatAt")),
-                                      last_assigned_at=parse_time(row.data.get("lastAssignedAt")))
+                                      last_assigned_at=later(base.last_assigned_at,
+                                                             parse_time(row.data.get("lastAssignedAt"))))
         return list(slots.values())
 
     def save(self, agent_id: str, data: dict) -> Agent:
@@ -90,18 +92,36 @@ class Agents:
         return self._conn.write_or_create(TABLE, row_id, lambda: self._conn.update(TABLE, row_id, data),
                                           {"agentId": agent_id, **defaults, **data}, _KEEPS_CHANGING)
 
-    def take_slot(self, agent_id: str, bound: int | None) -> Agent | None:
+    def take_slot(self, agent_id: str, bound: int | None, stamp: datetime | None = None) -> Agent | None:
         """One more slot on the agent's row, atomically: Appwrite's bounded increment refuses to pass `bound` (None:
         no bound) and then changes nothing. Returns the row as the increment saw it, under its lock
         (utopia-php/database Database::increaseDocumentAttribute: getDocument FOR UPDATE, check, update, return that
         document), so its availability and capacity are those of the moment the slot was taken. None when refused.
-        Never retried: an answer lost leaves the load one high (a slot nobody uses), never low."""
+        Never retried: an answer lost leaves the load one high (a slot nobody uses), never low.
+
+        `stamp` (unbounded takes only: a claim's, an admin's): lastAssignedAt := stamp in the same request, as an
+        updateRow whose `load` is Appwrite's increment operator. Appwrite applies the operator in the row's update,
+        under the same lock, and answers the row as that update left it (appwrite `Rows/Update.php` parses the
+        operators; utopia-php/database Database::updateDocument: the old document read FOR UPDATE, the operator
+        applied in SQL, the document read back in the transaction), so the answer tells the same as the
+        increment's. An operator increment has no refusing bound (a `max` clamps), hence unbounded takes only."""
+        if stamp is not None:
+            assert bound is None, "an operator increment cannot refuse: only unbounded takes are stamped"
+            return from_row(self._take_stamped(agent_id, iso(stamp)))
         try:
             return from_row(self._conn.bump_or_create(TABLE, slots_row_id(agent_id), "load", bound,
                                                       {"agentId": agent_id, "availability": OFFLINE, "load": 1},
                                                       _KEEPS_CHANGING))
         except Spent:
             return None
+
+    def _take_stamped(self, agent_id: str, when: str) -> Any:
+        from appwrite.operator import Operator  # here: only claims and assignments load it
+        row_id = slots_row_id(agent_id)
+        write = {"load": Operator.increment(1), "lastAssignedAt": when}
+        return self._conn.write_or_create(TABLE, row_id, lambda: self._conn.update(TABLE, row_id, write),
+                                          {"agentId": agent_id, "availability": OFFLINE, "load": 1,
+                                           "lastAssignedAt": when}, _KEEPS_CHANGING)
 
     def create_slots(self, agent_id: str, load: int) -> bool:
         """A slots row for an agent who has none yet, holding `load`; False if one exists (someone made it)."""
@@ -136,10 +156,16 @@ class Agents:
         return True
 
 
+def later(a: datetime | None, b: datetime | None) -> datetime | None:
+    """lastAssignedAt is kept on both rows (the slots row by a claim's or an admin's take, the presence row after
+    an auto-assignment): the later one counts."""
+    return max(a, b) if a is not None and b is not None else a or b
+
+
 @unreadable_as_upstream
 def from_row(row: Any) -> Agent:
     d = row.data
     capacity = d.get("capacity")
     return Agent(agent_id=d["agentId"], availability=d.get("availability") or OFFLINE,
                  capacity=None if capacity is None else int(capacity), load=int(d.get("load") or 0),
-                 updated_at=row.updatedat)
+                 updated_at=row.updatedat, last_assigned_at=parse_time(d.get("lastAssignedAt")))

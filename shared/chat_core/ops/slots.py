@@ -53,21 +53,24 @@ class Slot:
     agent_id: str
     row: Agent  # the agent's row as the increment saw it
     over: bool = False  # taken beyond the capacity (an admin's override)
+    stamped: bool = False  # the take wrote lastAssignedAt too (a claim's, an admin's)
 
 
 # --- slots ---------------------------------------------------------------------------------------
 
-def take_slot(core: Core, agent_id: str, *, override: bool = False) -> Slot:
+def take_slot(core: Core, agent_id: str, *, override: bool = False, stamp: bool = False) -> Slot:
     """A slot for a manual claim, assignment or transfer: 409 at_capacity when the agent is full, unless an admin
     overrides. One request: the increment is unbounded and its answer (the row under its lock) tells the load and
-    capacity at that instant; a slot that went past the capacity is given back."""
-    row = core.gateway.agents.take_slot(agent_id, None)
+    capacity at that instant; a slot that went past the capacity is given back. `stamp`: the same request writes
+    the agent's lastAssignedAt (fairness counts sessions taken from the queue), which then stays even if the slot
+    goes back (a refused or lost claim: that agent loses one tie-break of auto-assignment among equal loads)."""
+    row = core.gateway.agents.take_slot(agent_id, None, core.now if stamp else None)
     assert row is not None  # an unbounded increment is never refused
     cap = roster.capacity(row, core.settings)
     if row.load <= cap:
-        return Slot(agent_id, row)
+        return Slot(agent_id, row, stamped=stamp)
     if override:
-        return Slot(agent_id, row, over=True)
+        return Slot(agent_id, row, over=True, stamped=stamp)
     give_back(core, Slot(agent_id, row))
     raise Conflict(f"{agent_id} holds {row.load - 1} of {cap} sessions (their capacity); an admin may assign over "
                    "it with overCapacity: true", code="at_capacity", agentId=agent_id, load=row.load - 1,
@@ -93,7 +96,7 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
         first = first or consistency.load(core, session_id)
         dry = decide(first)
         if dry.after is not None and holder(dry.after) == to_agent != holder(first):
-            slot = take_slot(core, to_agent, override=override)
+            slot = take_slot(core, to_agent, override=override, stamp=by != TRANSFER)
 
     stamped: set[str] = set()
 
@@ -131,7 +134,8 @@ def move(core: Core, session_id: str, decide: Callable[[Session], Change], *, to
     if slot is not None:
         if after_holder != slot.agent_id or before_holder == slot.agent_id:
             give_back(core, slot)
-        elif by != TRANSFER:  # fairness counts sessions taken from the queue: "longest idle since the last one"
+        elif by != TRANSFER and not slot.stamped:  # fairness counts sessions taken from the queue: "longest idle
+            # since the last one" (a claim's or an admin's take wrote it already, in the same request as the slot)
             best_effort(core, f"agent {slot.agent_id}: lastAssignedAt not written",
                  lambda: core.gateway.agents.touch_presence(slot.agent_id, {"lastAssignedAt": iso(core.now)}))
     if before_holder is not None and before_holder != after_holder:
