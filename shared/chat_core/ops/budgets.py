@@ -30,8 +30,9 @@ Why that stays exact. Appwrite answers an upsert with operators with the rows as
 (utopia-php/database `Database::upsertDocumentsWithIncrease`, `refetchDocuments`), so an admitted caller read a
 value v <= limit that counts its own unit and every unit held at that instant. Take the admitted caller whose check
 came last (that read, or a bounded increment's commit): every other admitted unit was committed before its own
-check, so before this one, and is still held (an admitted unit is given back only if its request then fails). So
-the admitted never exceed the limit. The price falls on the other side: while a refused caller's unit is held
+check, so before this one, and is still held (an admitted unit is given back only when what it paid for did not
+happen: its request failed after, or its write found the session waiting already; then it counts nowhere). So the
+admitted never exceed the limit. The price falls on the other side: while a refused caller's unit is held
 (between its upsert and its give-back), a concurrent caller at the edge reads one more than is really spent, or
 meets the bounded increment's bound, and may be refused although the minute had room: a wrong refusal, never a
 wrong admission. Not a clamped increment (max = limit + 1): a clamped write that added nothing would still read the
