@@ -4,7 +4,8 @@
 
 Steady state: the counter rows exist, the agent's JWT was verified once already (a warm instance keeps a
 verified JWT for LABEL_CACHE_SECONDS; a JWT seen for the first time adds one request), and this minute's budget
-rows exist (the first use of a budget in a minute adds one request). The clock is held still, so the whole run is
+rows exist (the first use of a budget in a minute adds one request; not for a message asking for a person, whose
+message and escalation budgets are one upsertRows that creates the rows). The clock is held still, so the whole run is
 one budget minute. No lost races: under contention a conditional write that loses costs one read and one write
 more per try.
 """

@@ -47,7 +47,12 @@ class Bulk:
         """Bulk upsert (``PUT .../rows``): each row names its ``$id`` and may carry ``$permissions``; all are
         written in one commit and each sends its own event, as appwrite's ``Documents/Bulk/Upsert.php`` does
         (``triggerBulk`` in ``Documents/Action.php``: one Realtime event per row). At most 100 rows
-        (APP_LIMIT_DATABASE_BATCH)."""
+        (APP_LIMIT_DATABASE_BATCH). Each row's atomic operators are parsed (``parseOperators``, called per row
+        there) and applied as on an update, or, on a row the upsert creates, to the column's default without their
+        bound (``operators.apply_created``). The answer holds the rows as they stand after the commit
+        (utopia-php/database 7.2.6 ``Database::upsertDocumentsWithIncrease`` refetches a batch with operators after
+        its transaction, ``refetchDocuments``): here the engine's lock serializes writes, so that is each row as its
+        own write left it."""
         table = self.table(database_id, table_id)
         if not isinstance(rows, list) or not rows or len(rows) > BULK_ANSWER_ROWS:
             raise EngineError(400, "general_argument_invalid", "Param \"rows\" must be an array of 1 to 100 rows.")

@@ -111,6 +111,9 @@ class Writes:
                 raise invalid(f'Missing required attribute "{column.key}"')
             return None
         if isinstance(value, operators.Op):  # only update and upsert parse operators (operators.py)
+            if creating:  # an upsert creating its row: applied to the default, unbounded (operators.py)
+                operators.check(column, value, current, created=True)
+                return operators.apply_created(column, value)
             operators.check(column, value, current)
             return operators.apply(column, value, current)
         return check_value(column, value)

@@ -22,8 +22,15 @@ Applying: utopia-php/database 6.0.0 `src/Database/Adapter/MariaDB.php` `getOpera
 bounds' `CASE`, `MOD` with the dividend's sign, an integer column rounding a fractional result half away from zero,
 `CONCAT(COALESCE(col, ''), v)`, `REPLACE` (NULL stays NULL), `NOT COALESCE(col, FALSE)`, `DATE_ADD`/`DATE_SUB` (NULL
 stays NULL), `NOW()` (whole seconds). The stack serves no array columns (devstack/schema.py), so an array operator
-only ever meets a non-array column and is refused as Appwrite refuses it there. Not modelled: an upsert that creates
-its row applies the operator to the column's default.
+only ever meets a non-array column and is refused as Appwrite refuses it there.
+
+A row the upsert creates (`upsertRow`, `upsertRows`: utopia-php/database 7.2.6, the version appwrite 1.9.6's
+`composer.lock` pins, `src/Database/Adapter/SQL.php` `upsertDocuments`, "For new documents, apply operators to
+attribute defaults", and `applyOperatorToValue`; the same in 6.0.0) is not written by SQL: the operator is applied in
+PHP to the column's default (`created`), WITHOUT its bound (`increment(1, 5)` on a default of 9 stores 10), NULL
+read as 0, '' or false (`stringReplace` on a NULL default stores ''), a date shifted by days left as it was, `NOW()`
+to the millisecond; and the validator has no row to predict from (`Validator/Operator.php` runs its overflow and
+length checks only with a `currentDocument`), so only the type checks refuse.
 """
 
 from __future__ import annotations
@@ -169,8 +176,9 @@ def _refused(message: str) -> EngineError:
     return EngineError(400, "row_invalid_structure", f"Invalid document structure: {message}")
 
 
-def check(column: Column, op: Op, current: Any) -> None:
-    """Validator/Operator.php `validateOperatorForAttribute` for one column and the row as read."""
+def check(column: Column, op: Op, current: Any, *, created: bool = False) -> None:
+    """Validator/Operator.php `validateOperatorForAttribute` for one column and the row as read; `created`: a row
+    the upsert creates, with no row to predict from (the overflow and length checks need a `currentDocument`)."""
     method, key, values = op.method, column.key, op.values
     is_string = column.kind in ("string", "enum")  # utopia stores an enum as a string with a format
     if method in NUMERIC:
@@ -183,7 +191,7 @@ def check(column: Column, op: Op, current: Any) -> None:
         if len(values) > 1 and values.get(1) is not None and not php_is_numeric(values[1]):
             raise _refused(f"Cannot apply {method} operator: max/min limit must be numeric, got "
                            f"{_gettype(values[1])}")
-        if values.get(1) is None:
+        if values.get(1) is None and not created:
             try:
                 predicted = _arithmetic(method, current or 0, php_number(values[0]))
             except ZeroDivisionError:  # PHP: 0 ** -1 is INF
@@ -204,7 +212,7 @@ def check(column: Column, op: Op, current: Any) -> None:
         if not values or not isinstance(values.get(0), str):
             raise _refused(f"Cannot apply {method} operator: requires a string value")
         size = column.size or 0
-        if size > 0 and len((current or "").encode()) + len(values[0].encode()) > size:
+        if size > 0 and not created and len((current or "").encode()) + len(values[0].encode()) > size:
             raise _refused(f"Cannot apply {method} operator: result would exceed maximum length of {size} characters")
     elif method == "stringReplace":
         if not is_string:
@@ -305,3 +313,22 @@ def apply(column: Column, op: Op, current: Any) -> Any:
         return None
     days = op.values[0]
     return format_datetime(base + timedelta(days=days if method == "dateAddDays" else -days))
+
+
+def apply_created(column: Column, op: Op) -> Any:
+    """The value a row the upsert creates stores: SQL.php `applyOperatorToValue` on the column's default (no bound,
+    NULL read as 0, '' or false), once `check(..., created=True)` passed."""
+    method, default = op.method, column.default
+    if method in NUMERIC:
+        unbounded = Op(method, {0: op.at(0, 1)})
+        return _numeric(column, unbounded, default)
+    if method == "stringConcat":
+        return (default or "") + (op.values.get(0) or "")
+    if method == "stringReplace":
+        search, replace = op.values.get(0) or "", op.values.get(1) or ""
+        return (default or "") if search == "" else (default or "").replace(search, replace)
+    if method == "toggle":
+        return not bool(default)
+    if method == "dateSetNow":
+        return format_datetime(now())
+    return default  # dateAddDays, dateSubDays: the default as it is

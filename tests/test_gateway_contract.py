@@ -414,6 +414,23 @@ def test_a_budget_is_a_bounded_count_per_window(env):
     assert limits.take("b_2", "later", start + timedelta(minutes=2), 1) is False
 
 
+def test_budgets_taken_together_are_one_unbounded_count_each_read_back_after_the_write(env):
+    """The pair a visitor's message asking for a person spends (ops.budgets.take_message_and_escalation): one
+    upsertRows counts on every row, creating a window's row on its first use; nothing refuses (the caller compares);
+    the give-back stops at 0."""
+    limits, start = env.gw.limits, NOW.replace(second=0)
+    pair = [("b_m", "messages:guests"), ("b_e", "escalations:guests")]
+    assert limits.take_together(pair, start) == [1, 1]  # both rows created by the same request
+    assert limits.take("b_m", "messages:guests", start, 3) is True  # a single take on the same row
+    assert limits.take_together(pair, start) == [3, 2]
+    assert limits.take_together([("b_e", "escalations:guests")], start) == [3]  # no bound: past any limit
+    limits.give_back_together(pair, start)
+    assert limits.take_together(pair, start) == [3, 3]
+    for _ in range(4):
+        limits.give_back_together([("b_e", "escalations:guests")], start)
+    assert limits.take_together([("b_e", "escalations:guests")], start) == [1]  # it stopped at 0
+
+
 def test_users_labels_and_jwts(env):
     jwt = env.user("agent-zed", ("agent",))
     assert env.gw.users.labels("agent-zed") == {"agent"} and env.gw.users.labels("nobody-at-all") == frozenset()

@@ -78,6 +78,13 @@ def _message(appwrite):
     return lambda: w.say("hello there", id=client_id)
 
 
+def _asking(appwrite):
+    """A visitor message asking for a person: its two budgets in one upsertRows (ops.budgets)."""
+    w = Widget()
+    client_id = f"h-{next(_ids)}"
+    return lambda: w.say("can I talk to a human please", id=client_id)
+
+
 def _bot_message(appwrite):
     w = Widget()
     client_id = f"b-{next(_ids)}"
@@ -185,6 +192,7 @@ def _recount(appwrite):
 OPERATIONS = [
     Operation("create", lambda appwrite: lambda: execute("create-session", {"userMeta": {"page": "/"}}), (201,)),
     Operation("message", _message),
+    Operation("asking", _asking),
     Operation("bot_message", _bot_message),
     Operation("heartbeat", _heartbeat),
     Operation("escalate_http", _escalate_http),

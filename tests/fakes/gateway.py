@@ -232,6 +232,24 @@ class FakeLimits:
             self.table.bump(row_id, "used", -1, 0)
 
     @op
+    def take_together(self, rows: list[tuple[str, str]], window_start: datetime) -> list[int]:
+        """One upsertRows: each row's `used` one more, unbounded, a missing row created at 0 + 1; each as after."""
+        for row_id, name in rows:
+            if row_id not in self.table.rows:
+                self.table.create(row_id, {"name": name[:100], "windowStart": iso(window_start), "used": 0})
+            self.table.bump(row_id, "used", 1, None)
+        return [self.table.rows[row_id]["used"] for row_id, _ in rows]
+
+    @op(never_raises=True)
+    def give_back_together(self, rows: list[tuple[str, str]], window_start: datetime) -> None:
+        """One upsertRows: each row's `used` one less, stopping at 0 (no error)."""
+        for row_id, name in rows:
+            if row_id not in self.table.rows:  # Appwrite: a created row's operator takes no bound
+                self.table.create(row_id, {"name": name[:100], "windowStart": iso(window_start), "used": -1})
+            elif self.table.rows[row_id]["used"] > 0:
+                self.table.bump(row_id, "used", -1, 0)
+
+    @op
     def drop_windows(self, before: datetime) -> int:
         gone = [rid for rid, row in self.table.rows.items() if parse_time(row["windowStart"]) < ms(before)]
         for rid in gone:

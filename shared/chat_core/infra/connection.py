@@ -204,6 +204,11 @@ class Connection:
                       total=True)
         return int(answer.total)
 
+    def upsert_many(self, table: str, rows: list[dict]) -> list[Any]:
+        """Several rows in one request (upsertRows: each names its `$id`; a row not there yet is created; an atomic
+        operator in a value is applied, per row): the rows as Appwrite read them back after its commit."""
+        return call(self.tables.upsert_rows, self.db, table, rows).rows
+
     def delete_where(self, table: str, queries: list[str]) -> int:
         """Delete every row the queries select: one bulk request (deleteRows); how many it deleted."""
         return int(call(self.tables.delete_rows, self.db, table, queries).total)

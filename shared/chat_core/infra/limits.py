@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
+from appwrite.operator import Operator
 from appwrite.query import Query
 
 from chat_core.domain.model import iso
-from chat_core.errors import ChatError
+from chat_core.errors import ChatError, UpstreamUnavailable
 from chat_core.infra.connection import Connection, Spent
 
 TABLE = "limits"
@@ -35,6 +36,30 @@ class Limits:
         fails, that budget is one use short for the rest of its minute."""
         with contextlib.suppress(ChatError):
             self._conn.bump(TABLE, row_id, "used", -1, 0)
+
+    def take_together(self, rows: list[tuple[str, str]], window_start: datetime) -> list[int]:
+        """One more use of each budget row (`(row_id, name)`), all in ONE request: upsertRows with each row's `used`
+        an UNBOUNDED atomic increment (Appwrite: `COALESCE(used, 0) + 1` under the row's lock; a row not there yet
+        is created by the same request, at its default 0 plus 1). Nothing refuses here: the answer is each row's
+        `used` as Appwrite read it back after the commit (this unit and every other held then), in the order
+        given, for the caller to compare with its limits and give back (`give_back_together`)."""
+        start = iso(window_start)
+        answer = self._conn.upsert_many(TABLE, [{"$id": row_id, "name": name[:100], "windowStart": start,
+                                                 "used": Operator.increment(1)} for row_id, name in rows])
+        used = {row.id: row.data.get("used") for row in answer}
+        try:
+            return [int(used[row_id]) for row_id, _ in rows]
+        except (KeyError, TypeError, ValueError):
+            raise UpstreamUnavailable("Appwrite answered without a budget row's count") from None
+
+    def give_back_together(self, rows: list[tuple[str, str]], window_start: datetime) -> None:
+        """Undo one `take_together` on each row, in one request: upsertRows with a decrement bounded at 0 (Appwrite's
+        `CASE`: it stops at 0, no error). The rows exist: this request just counted on them (on a row that did not,
+        Appwrite would create it at -1: a created row's operator takes no bound). Best effort, as `give_back`."""
+        start = iso(window_start)
+        with contextlib.suppress(ChatError):
+            self._conn.upsert_many(TABLE, [{"$id": row_id, "name": name[:100], "windowStart": start,
+                                            "used": Operator.decrement(1, 0)} for row_id, name in rows])
 
     def drop_windows(self, before: datetime) -> int:
         """Delete every budget row of a window that started before `before`: one bulk request (deleteRows)."""

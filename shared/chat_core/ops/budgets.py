@@ -13,9 +13,34 @@ What a function can trust about an anonymous caller (docs/security.md): not `x-a
 - one project-wide ceiling on new sessions, whoever starts them: the rate the idle sweep is sized for.
 The AI bot and admin tools (their secrets) have no budget of their own but count toward the ceiling.
 
-Each budget is one row per calendar minute in the `limits` table, counted with Appwrite's bounded atomic
-increment: one request per use (two for a window's first use), no read, no race. A refused request changes
-nothing: a budget taken before a later one refused is given back. The idle sweep drops past windows.
+Each budget is one row per calendar minute in the `limits` table. A budget spent alone is counted with Appwrite's
+bounded atomic increment (max = the limit): one request per use (two for a window's first use, which creates the
+row), no read, no race; a refusal costs that one request and holds nothing. A refused request changes nothing: a
+budget taken before a later one refused is given back. The idle sweep drops past windows.
+
+A visitor's message that also puts its session in the queue (it asks for a person, or the FAQ bot hands off) spends
+two budgets of its owner, messages and escalations: both in ONE request (`take_message_and_escalation`: upsertRows,
+each row's `used` an unbounded atomic increment, a window's first use included: the upsert creates the row). Each
+`used` Appwrite answers is compared with its limit; if one is over, every unit this request took is given back (one
+more upsertRows, a decrement bounded at 0) and the request is refused as a single take would refuse it (429, the
+over budget's code, label and retryAfterSeconds). Only the bot's hand-off over the escalation budget keeps the
+message's unit: the message goes in, the bot stays quiet.
+
+Why that stays exact. Appwrite answers an upsert with operators with the rows as it reads them back after its commit
+(utopia-php/database `Database::upsertDocumentsWithIncrease`, `refetchDocuments`), so an admitted caller read a
+value v <= limit that counts its own unit and every unit held at that instant. Take the admitted caller whose check
+came last (that read, or a bounded increment's commit): every other admitted unit was committed before its own
+check, so before this one, and is still held (an admitted unit is given back only when what it paid for did not
+happen: its request failed after, or its write found the session waiting already; then it counts nowhere). So the
+admitted never exceed the limit. The price falls on the other side: while a refused caller's unit is held
+(between its upsert and its give-back), a concurrent caller at the edge reads one more than is really spent, or
+meets the bounded increment's bound, and may be refused although the minute had room: a wrong refusal, never a
+wrong admission. Not a clamped increment (max = limit + 1): a clamped write that added nothing would still read the
+row after its commit, perhaps after others gave theirs back, and be admitted without holding a unit.
+
+A session start's two budgets (the caller's and the project's ceiling) are NOT taken together: a refused guest's
+upsert would hold a unit of the project-wide ceiling until its give-back, and a flood of refused guests could keep
+the ceiling spent for everyone. Taken one after the other, a caller refused by their own budget never touches it.
 """
 
 from __future__ import annotations
@@ -70,22 +95,69 @@ def take_session(core: Core) -> None:
 def take_message(core: Core, session: Session) -> str:
     """Count a visitor message against its session owner's budget (all their sessions), or the guests'. Returns
     what `give_back` needs if the message is refused later."""
-    settings = core.settings
-    if session.owner_id:
-        budget = Budget(f"messages:user:{session.owner_id}", "user", settings.user_messages_per_minute)
-    else:
-        budget = Budget("messages:guests", "guests", settings.guest_messages_per_minute)
-    return _take_all(core, [budget], lambda b: TooManyRequests(
-        f"too many messages this minute ({b.label} budget: {b.limit})", code="rate_limited",
-        budget=b.label, retryAfterSeconds=_retry_after(core.now)))[0]
+    return _take_all(core, [_message_budget(core, session)], lambda b: _refusal(core, b, "messages"))[0]
 
 
 def take_escalation(core: Core, session: Session) -> str:
     """Count a session's entry into the human queue on the visitor's behalf (their own request, a message asking
     for a person, the bot's hand-off) against its owner's budget, or the guests'. Staff putting a session in the
     queue take none. Returns what `give_back` needs."""
-    return _take_visitors(core, session, "escalations", core.settings.user_escalations_per_minute,
-                          core.settings.guest_escalations_per_minute, "escalations")
+    return _take_all(core, [_escalation_budget(core, session)], lambda b: _refusal(core, b, "escalations"))[0]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """What a message took: the message budget's row (None: not a visitor's message), and the escalation budget's
+    (None: none taken, or the bot's hand-off found it spent: `declined` says why)."""
+
+    message: str | None
+    escalation: str | None
+    declined: str | None = None
+
+
+def take_message_and_escalation(core: Core, session: Session, *, hand_off: bool = False) -> Pair:
+    """A visitor message that puts its session in the queue: its owner's (or the guests') message and escalation
+    budgets, in one request (the module docstring says why that is exact). Refused (429) as `take_message`, else
+    `take_escalation`, would refuse, after giving back both units. `hand_off` (the FAQ bot hands off, not the
+    visitor's words): when only the escalation budget is spent, the message keeps its unit (the message goes in)
+    and the escalation's is given back: `Pair(message, None, why)`."""
+    message, escalation = _message_budget(core, session), _escalation_budget(core, session)
+    if message.limit <= 0:
+        raise _refusal(core, message, "messages")
+    if escalation.limit <= 0:  # nothing to count: the message alone, or a refusal, without a request for it
+        if not hand_off:
+            raise _refusal(core, escalation, "escalations")
+        return Pair(take_message(core, session), None, _refusal(core, escalation, "escalations").message)
+    start = window_start(core.now)
+    rows = [(row_id(message.name, start), message.name), (row_id(escalation.name, start), escalation.name)]
+    used = core.gateway.limits.take_together(rows, start)
+    message_over, escalation_over = used[0] > message.limit, used[1] > escalation.limit
+    if escalation_over and hand_off and not message_over:
+        core.gateway.limits.give_back(rows[1][0])
+        return Pair(rows[0][0], None, _refusal(core, escalation, "escalations").message)
+    if message_over or escalation_over:
+        core.gateway.limits.give_back_together(rows, start)
+        raise _refusal(core, message, "messages") if message_over else _refusal(core, escalation, "escalations")
+    return Pair(rows[0][0], rows[1][0])
+
+
+def _message_budget(core: Core, session: Session) -> Budget:
+    settings = core.settings
+    if session.owner_id:
+        return Budget(f"messages:user:{session.owner_id}", "user", settings.user_messages_per_minute)
+    return Budget("messages:guests", "guests", settings.guest_messages_per_minute)
+
+
+def _escalation_budget(core: Core, session: Session) -> Budget:
+    settings = core.settings
+    if session.owner_id:
+        return Budget(f"escalations:user:{session.owner_id}", "user", settings.user_escalations_per_minute)
+    return Budget("escalations:guests", "guests", settings.guest_escalations_per_minute)
+
+
+def _refusal(core: Core, budget: Budget, what: str) -> TooManyRequests:
+    return TooManyRequests(f"too many {what} this minute ({budget.label} budget: {budget.limit})",
+                           code="rate_limited", budget=budget.label, retryAfterSeconds=_retry_after(core.now))
 
 
 def take_heartbeat(core: Core, session: Session) -> str:
@@ -100,9 +172,7 @@ def _take_visitors(core: Core, session: Session, kind: str, user_limit: int, gue
         budget = Budget(f"{kind}:user:{session.owner_id}", "user", user_limit)
     else:
         budget = Budget(f"{kind}:guests", "guests", guest_limit)
-    return _take_all(core, [budget], lambda b: TooManyRequests(
-        f"too many {what} this minute ({b.label} budget: {b.limit})", code="rate_limited",
-        budget=b.label, retryAfterSeconds=_retry_after(core.now)))[0]
+    return _take_all(core, [budget], lambda b: _refusal(core, b, what))[0]
 
 
 def give_back(core: Core, taken: str) -> None:

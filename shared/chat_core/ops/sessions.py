@@ -94,26 +94,28 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
     # A message spends budgets only once the session itself would take it (the caller may post it, it is open, the
     # visitor's flood window has room): a refused message must not use up anyone's budget. A visitor's message
     # spends its owner's message budget; one that puts the session in the queue (a visitor asking for a person,
-    # the bot's hand-off) also spends the owner's escalation budget.
+    # the bot's hand-off) also spends the owner's escalation budget, both in one request (ops.budgets).
     authz.post_message(core.caller, session, token, new.role)
     rules.admit(session, row_id, core.now, by_owner=new.role == "user",
                 limit=core.settings.max_messages_per_minute, escalation=None)
+    queues = _would_queue(core, session, new)
+    hand_off = not queues and answer is not None and _reply_would_queue(core, session, new, row_id, answer)
     taken: list[str] = []
     escalation: list[str] = []  # the escalation budget, once taken: given back if the write did not queue after all
     entered = None
     try:
         if new.role == "user":
-            taken.append(budgets.take_message(core, session))
-        queues = _would_queue(core, session, new)
-        if not queues and answer is not None and _reply_would_queue(core, session, new, row_id, answer):
-            try:  # the bot's hand-off spends the escalation budget; refused, the visitor's message still goes in
-                escalation.append(budgets.take_escalation(core, session))
-                queues = True
-            except TooManyRequests as exc:
-                core.log(f"bot: no hand-off for session {session.id}: {exc.message}")
-                answer = _without_hand_off(answer)
-        elif queues:
-            escalation.append(budgets.take_escalation(core, session))
+            pair = (budgets.take_message_and_escalation(core, session, hand_off=hand_off) if queues or hand_off
+                    else budgets.Pair(budgets.take_message(core, session), None))
+            taken += [pair.message] if pair.message else []
+        else:  # the bot's or an agent's message: no message budget; the bot's own hand-off spends the escalation's
+            pair = _escalation_alone(core, session, hand_off) if queues or hand_off else budgets.Pair(None, None)
+        escalation += [pair.escalation] if pair.escalation else []
+        if hand_off and escalation:
+            queues = True
+        elif hand_off:  # the escalation budget refused the bot's hand-off: the visitor's message still goes in
+            core.log(f"bot: no hand-off for session {session.id}: {pair.declined}")
+            answer = _without_hand_off(answer)
         taken += escalation
         if queues:
             # the visitor's figures, counted first so that the admitting write keeps them (ops.queueing)
@@ -131,6 +133,17 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
     after, agents = autoassign.after_message(core, session, posted.session, entered.agents if entered else None)
     queueing.settle(core, after, entered)
     return Touched(after, posted.message, posted.duplicate, agents, posted.reply)
+
+
+def _escalation_alone(core: Core, session: Session, hand_off: bool) -> budgets.Pair:
+    """A message that is not the visitor's (the bot's own hand-off) spends the escalation budget alone; refused, a
+    hand-off is declined (the message still goes in), any other escalation refused."""
+    try:
+        return budgets.Pair(None, budgets.take_escalation(core, session))
+    except TooManyRequests as exc:
+        if not hand_off:
+            raise
+        return budgets.Pair(None, None, exc.message)
 
 
 def _would_queue(core: Core, session: Session, new: NewMessage) -> bool:
