@@ -211,3 +211,19 @@ def test_a_row_a_failed_write_left_behind_never_replaces_fresher_figures(world):
     schedule.minute(world.core(world.system()))
     assert line_of.decode(world.gw.signals.rows["queue"][0]["line"]).waiting == 3  # still the row from before
     assert place(world, third) == (1, 2)  # the figures the pass counted, not the row's older line
+
+
+def test_the_minutes_pass_says_when_it_read_the_line_not_when_it_started(world):
+    """The pass reads the queue after its fold and its auto-assignment, which may take most of a minute; a visitor
+    who asks for a person meanwhile writes the row first. The pass's row and the figures it keeps say when the pass
+    read the line, so neither ranks behind that move's row (a widget would ignore them, web/widget/queue.js)."""
+    waiting(world, "vic-1"), waiting(world, "vic-2")
+    started = world.core(world.system())  # the pass starts: its fold runs first
+    world.later(seconds=30)
+    last = waiting(world, "vic-3")  # meanwhile, a third visitor waits: its row
+    moved = queue_line(world.gw.signals.rows["queue"][0]).as_of
+    world.later(seconds=2)
+    schedule.minute(started)  # now the pass walks the queue
+    row = queue_line(world.gw.signals.rows["queue"][0])
+    assert row.waiting == 3 and row.as_of == world.now > moved
+    assert not line_of.older(row, world.session(last[0].session.id).queue)  # the figures it was told stand

@@ -27,7 +27,7 @@ class World:
         self.now += timedelta(**delta)
 
     def core(self, caller: Caller) -> Core:
-        return Core(self.gw, self.settings, caller, self.now, self.logs.append)
+        return Core(self.gw, self.settings, caller, self.now, self.logs.append, clock=lambda: self.now)
 
     # --- callers ------------------------------------------------------------------------------------
 

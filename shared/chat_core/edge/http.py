@@ -203,7 +203,7 @@ def _core(req: Request, context: Any, *, system: bool) -> Core:
         raise Unauthorized("Appwrite refused this execution's key", code="execution_key_refused")
     gateway = Gateway(settings, key)
     return Core(gateway=gateway, settings=settings, caller=resolve_caller(req, settings, gateway, system=system),
-                now=utcnow(), log=context.log)
+                now=utcnow(), log=context.log, clock=utcnow)
 
 
 def _key_shape(key: str) -> bool:

@@ -168,11 +168,12 @@ def refresh(core: Core, agents: list[Agent]) -> dict:
     row (a row that two moves at once left behind is right again). `agents`: the agent rows as the pass's
     auto-assignment left them. Returns {"waiting", "written"}."""
     settings = core.settings
+    read_at = core.read_time()  # after the pass's fold and auto-assignment: the line and figures say when
     line = list(core.gateway.sessions.waiting(REFRESH_MAX))
     # Written even when nobody waits: a row two moves at once left behind saying someone waits is right again (one
     # request a minute).
     signals.publish_line(core, line_of.of_sessions([(s.escalated_at or s.created_at, s.owner_id is not None)
-                                                    for s in line], core.now))
+                                                    for s in line], read_at))
     available = [a for a in agents if roster.effective(a, settings, core.now) == AVAILABLE]
     free = roster.free_slots(available, settings) if settings.auto_assign else 0
     window = timedelta(minutes=settings.queue_rate_minutes)
@@ -187,7 +188,7 @@ def refresh(core: Core, agents: list[Agent]) -> dict:
         if written >= REFRESH_MAX:
             break
         expected = estimate(position, free, rate, window) if available else None
-        queue = Queue(position, len(line), len(available), expected, core.now)
+        queue = Queue(position, len(line), len(available), expected, read_at)
         kept = session.queue
         if (fresh(session, core.now) and kept is not None and kept.as_of is not None
                 and replace(kept, as_of=None) == replace(queue, as_of=None)

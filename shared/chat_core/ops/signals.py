@@ -64,5 +64,6 @@ def publish_line(core: Core, line: Line | None = None) -> None:
 
 
 def read_line(core: Core) -> Line:
-    """The queue's line now (one list), stamped with when it was read (the request's `now`)."""
-    return replace(core.gateway.sessions.line(LINE_SIZE), as_of=core.now)
+    """The queue's line now (one list), stamped with when its read started (`Core.read_time`)."""
+    at = core.read_time()
+    return replace(core.gateway.sessions.line(LINE_SIZE), as_of=at)
