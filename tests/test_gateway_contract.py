@@ -23,8 +23,7 @@ from fakes.gateway import FakeGateway
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 T = iso  # a column's value
 # The request each repository call of the fault tests sends, for the fake Appwrite's fault plan.
-REQUESTS = {"sessions.update": r"^PATCH .*/tables/sessions/rows/", "messages.create": r"^POST .*/tables/messages/rows",
-            "agents.take_slot": r"^PATCH .*/tables/agents/rows/.*/load/increment"}
+REQUESTS = {"sessions.update": r"^PATCH .*/tables/sessions/rows/", "messages.create": r"^POST .*/tables/messages/rows"}
 
 
 class Env:

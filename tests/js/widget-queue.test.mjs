@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { behind, follow, placeIn, placed, readLine } from "../../web/widget/queue.js";
+import { behind, follow, fresher, placeIn, placed, readLine } from "../../web/widget/queue.js";
 
 // Four waiting: a signed-in visitor at 12:00:00, a guest at +1.5 s, a signed-in visitor at +3 s, a guest at +4 s.
 export const LINE = '{"waiting":4,"from":1796644800000,"at":[0,1500,3000,4000],"guests":[1,3]}';
@@ -104,4 +104,16 @@ test("a row or an answer without its time keeps the behaviour from before times 
   assert.equal(asOf, at(20));
   assert.equal(behind(readLine(LINE, at(4)), null, older), false);
   assert.deepEqual(placed(older, readLine(LINE, at(4)), mine), { ...older, asOf: at(4) }); // the row's place, as before
+});
+
+test("an answer counted before the figures shown does not take their place while the wait is the same", () => {
+  const shown = { position: 1, waiting: 2, availableAgents: 0, expectedWaitSeconds: null, asOf: at(20) };
+  const older = { position: 2, waiting: 3, availableAgents: 0, expectedWaitSeconds: null, asOf: at(10) };
+  const newer = { ...older, position: 0, waiting: 1, asOf: at(30) };
+  assert.equal(fresher(shown, older, true), shown); // a message's answer with the figures kept at the escalation
+  assert.equal(fresher(shown, newer, true), newer);
+  assert.equal(fresher(shown, older, false), older); // a new wait: its own figures, whatever their time
+  assert.equal(fresher(shown, { ...older, asOf: undefined }, true).position, 2); // no time: the answer's
+  assert.equal(fresher(null, older, true), older);
+  assert.equal(fresher(shown, null, true), null); // no figures in the answer: none shown, as before
 });

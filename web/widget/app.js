@@ -15,7 +15,7 @@ import { MESSAGES, createRealtime, isMessageEvent, messageFromRow } from "../sha
 import { createApi } from "./api.js";
 import { LIVE, QUEUE_ROW, liveDelay, signalAnswer, signalChannel } from "./live.js";
 import { POLICY, heartbeatDue, nextDelay as policyDelay, retryDelay } from "./policy.js";
-import { behind, placed as placedAt, readLine } from "./queue.js";
+import { behind, fresher, placed as placedAt, readLine } from "./queue.js";
 import { createStore, freshState, restore, snapshot } from "./store.js";
 import { atEnd, onNewMessage } from "./follow.js";
 import { fill, textsFor } from "./i18n.js";
@@ -218,10 +218,10 @@ function applySession(session, answer) {
   state.needsHuman = Boolean(session.needsHuman);
   if (typeof session.agentName === "string") state.agentName = session.agentName.slice(0, 128);
   if ("assignedAgent" in session) assignedAgent = session.assignedAgent || null;
-  queue = (answer && answer.queue) || session.queue || null;
+  const told = (answer && answer.queue) || session.queue || null, waitedSince = waitingSince;
   if (!state.needsHuman) queueLine = null;
   else if (typeof session.escalatedAt === "string") waitingSince = session.escalatedAt;
-  queue = placed(queue);
+  queue = placed(fresher(queue, told, state.needsHuman && waitingSince === waitedSince));
   if (before.status && before.status !== state.status) {
     if (state.status === "agent_assigned") note(joinedText(state.agentName, T));
     else if (state.status === "active" && before.status === "agent_assigned" && state.needsHuman)

@@ -70,3 +70,12 @@ export function placed(told, line, own) {
 export function behind(line, held, told) {
   return Boolean(line) && (before(line.asOf, held && held.asOf) || before(line.asOf, told && timeOf(told.asOf)));
 }
+
+// The figures an answer brings, or those shown when they were counted later for the same wait (`sameWait`: the
+// session still waits since the same escalatedAt): an answer slower than a newer one, or a message's answer with the
+// figures kept at the escalation after a check told a newer place. Matters most without a queue row (a guest, or a
+// socket down), where no row orders them. A time unknown on either side: the answer's.
+export function fresher(shown, told, sameWait) {
+  if (!shown || !told || !sameWait) return told;
+  return before(timeOf(told.asOf), timeOf(shown.asOf)) ? shown : told;
+}
