@@ -294,16 +294,24 @@ def test_a_missed_message_row_is_fetched_by_the_next_check(stack, browser):
     sim.close()
 
 
+ASKED, ASKED_MS = "2026-01-01T00:00:05.000+00:00", 1767225605000
+
+
+def waiting_since_five(stack, browser) -> tuple[LiveSimulation, int]:
+    """A widget, no bot, whose session says it waits since 00:00:05 once it needs a person (and the key in ms)."""
+    sim = LiveSimulation(stack, browser)
+    sim.widget.open()
+    sim.fake.bot = False
+    session = sim.fake.session
+    sim.fake.session = lambda: {**session(), "escalatedAt": ASKED if sim.fake.needs_human else None}
+    return sim, ASKED_MS
+
+
 def test_when_the_queue_moves_a_waiting_visitor_counts_its_new_place_from_the_row(stack, browser):
     """Someone ahead is served: the queue's row (readable by any signed-in visitor) arrives with the queue's line,
     and the widget counts its new place from it, with no check (docs/assignment.md). A row without a line (written
     before this version) sets off one check instead."""
-    sim = LiveSimulation(stack, browser)
-    sim.widget.open()
-    sim.fake.bot = False
-    asked, asked_ms = "2026-01-01T00:00:05.000+00:00", 1767225605000
-    session = sim.fake.session
-    sim.fake.session = lambda: {**session(), "escalatedAt": asked if sim.fake.needs_human else None}
+    sim, asked_ms = waiting_since_five(stack, browser)
     sim.fake.queue = {"position": 1, "waiting": 2, "availableAgents": 1, "expectedWaitSeconds": 120}
     sim.say("Hello")
     sim.page.get_by_role("button", name="Talk to a person").click()
@@ -333,12 +341,7 @@ def test_a_queue_row_older_than_the_place_shown_does_not_move_it_back(stack, bro
     """The queue's row is written best effort: when a move's write fails, the row keeps an older line while a check
     has already told the place after the move. A row read before those figures (two rows landing out of order, the
     older last) never moves the visitor back; a row read after them moves them as before (docs/assignment.md)."""
-    sim = LiveSimulation(stack, browser)
-    sim.widget.open()
-    sim.fake.bot = False
-    asked, asked_ms = "2026-01-01T00:00:05.000+00:00", 1767225605000
-    session = sim.fake.session
-    sim.fake.session = lambda: {**session(), "escalatedAt": asked if sim.fake.needs_human else None}
+    sim, asked_ms = waiting_since_five(stack, browser)
     # Three waited at 00:00:09 (two ahead); one was served at 00:00:15, but that row write failed; the check at
     # 00:00:20 counted the place after it: one ahead.
     sim.fake.queue = {"position": 1, "waiting": 2, "availableAgents": 1, "expectedWaitSeconds": 120,
