@@ -4,8 +4,9 @@
 
 Steady state: the counter rows exist, the agent's JWT was verified once already (a warm instance keeps a
 verified JWT for LABEL_CACHE_SECONDS; a JWT seen for the first time adds one request), and this minute's budget
-rows exist (the first use of a budget in a minute adds one request; not for a message asking for a person, whose
-message and escalation budgets are one upsertRows that creates the rows). The clock is held still, so the whole run is
+rows exist (the first use of a budget in a minute adds one request; not for a signed-in visitor's message asking for a
+person, whose message and escalation budgets are one upsertRows that creates the rows; a guest's are two bounded
+increments, the guests' rows being shared). The clock is held still, so the whole run is
 one budget minute. No lost races: under contention a conditional write that loses costs one read and one write
 more per try.
 """
@@ -61,6 +62,10 @@ def measure() -> list[tuple[str, int]]:
         count("touch-session (with a message)", lambda: holder.update(said=w.say("where is my order?", id="o1")))
         count("touch-session (the same message again)", lambda: w.say("where is my order?", id="o1"))
         count("touch-session (a message asking for a person)", lambda: holder.update(asked=w.say("I need a human")))
+        owned = Widget(user="visitor-vic")  # signed in, as the widget signs visitors in: the owner's own budget rows
+        count("touch-session (a signed-in visitor's message asking for a person)",
+              lambda: owned.say("I need a human"))
+        execute("close-session", {"sessionId": owned.session_id}, token=owned.token)  # out of the queue again
 
         def bot(message_id: str):
             message = fake.engine.get_row("chat", "messages", message_id)

@@ -135,10 +135,11 @@ def deliver(message_row: dict, spelling: str = EVENT_SPELLINGS[0]) -> Result:
 
 
 class Widget:
-    """A visitor's widget: creates a session and keeps its token."""
+    """A visitor's widget: creates a session and keeps its token. `user`: the visitor signed in (the widget signs
+    every visitor in anonymously when it can): the session has an owner, whose own budgets it spends."""
 
-    def __init__(self, **body) -> None:
-        result = execute("create-session", body)
+    def __init__(self, *, user: str | None = None, **body) -> None:
+        result = execute("create-session", body, user=user)
         assert result.status == 201, result
         self.session_id = result.json["sessionId"]
         self.token = result.json["token"]

@@ -116,12 +116,19 @@ class Pair:
 
 
 def take_message_and_escalation(core: Core, session: Session, *, hand_off: bool = False) -> Pair:
-    """A visitor message that puts its session in the queue: its owner's (or the guests') message and escalation
-    budgets, in one request (the module docstring says why that is exact). Refused (429) as `take_message`, else
-    `take_escalation`, would refuse, after giving back both units. `hand_off` (the FAQ bot hands off, not the
-    visitor's words): when only the escalation budget is spent, the message keeps its unit (the message goes in)
-    and the escalation's is given back: `Pair(message, None, why)`."""
+    """A visitor message that puts its session in the queue: its owner's message and escalation budgets, in one
+    request (the module docstring says why that is exact). Refused (429) as `take_message`, else `take_escalation`,
+    would refuse, after giving back both units. `hand_off` (the FAQ bot hands off, not the visitor's words): when
+    only the escalation budget is spent, the message keeps its unit (the message goes in) and the escalation's is
+    given back: `Pair(message, None, why)`.
+
+    A guest's pair is taken one after the other (message first, each bounded), as before: the guests' rows are
+    shared by every guest, and in one upsert a flood of guest messages refused by a spent message budget would hold
+    units of the guests' escalation budget while in flight, refusing other guests' escalations far from its edge.
+    A signed-in owner's rows are their own: only their own requests can hold them."""
     message, escalation = _message_budget(core, session), _escalation_budget(core, session)
+    if not session.owner_id:
+        return _one_after_the_other(core, session, hand_off)
     if message.limit <= 0:
         raise _refusal(core, message, "messages")
     if escalation.limit <= 0:  # nothing to count: the message alone, or a refusal, without a request for it
@@ -139,6 +146,18 @@ def take_message_and_escalation(core: Core, session: Session, *, hand_off: bool 
         core.gateway.limits.give_back_together(rows, start)
         raise _refusal(core, message, "messages") if message_over else _refusal(core, escalation, "escalations")
     return Pair(rows[0][0], rows[1][0])
+
+
+def _one_after_the_other(core: Core, session: Session, hand_off: bool) -> Pair:
+    """The pair as two bounded takes, the message's first: a refused message never touches the escalation row."""
+    message = take_message(core, session)
+    try:
+        return Pair(message, take_escalation(core, session))
+    except TooManyRequests as exc:
+        if hand_off:  # the bot's hand-off declined: the visitor's message still goes in
+            return Pair(message, None, exc.message)
+        give_back(core, message)
+        raise
 
 
 def _message_budget(core: Core, session: Session) -> Budget:
