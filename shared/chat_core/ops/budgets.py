@@ -18,13 +18,15 @@ bounded atomic increment (max = the limit): one request per use (two for a windo
 row), no read, no race; a refusal costs that one request and holds nothing. A refused request changes nothing: a
 budget taken before a later one refused is given back. The idle sweep drops past windows.
 
-A visitor's message that also puts its session in the queue (it asks for a person, or the FAQ bot hands off) spends
-two budgets of its owner, messages and escalations: both in ONE request (`take_message_and_escalation`: upsertRows,
-each row's `used` an unbounded atomic increment, a window's first use included: the upsert creates the row). Each
+A signed-in visitor's message that also puts its session in the queue (it asks for a person, or the FAQ bot hands off)
+spends two budgets of its owner, messages and escalations: both in ONE request (`take_message_and_escalation`:
+upsertRows, each row's `used` an unbounded atomic increment, a window's first use included: the upsert creates the
+row). Each
 `used` Appwrite answers is compared with its limit; if one is over, every unit this request took is given back (one
 more upsertRows, a decrement bounded at 0) and the request is refused as a single take would refuse it (429, the
 over budget's code, label and retryAfterSeconds). Only the bot's hand-off over the escalation budget keeps the
-message's unit: the message goes in, the bot stays quiet.
+message's unit: the message goes in, the bot stays quiet. A guest's pair (the guests' shared rows) is two bounded
+takes, message first, as `take_message_and_escalation` says why.
 
 Why that stays exact. Appwrite answers an upsert with operators with the rows as it reads them back after its commit
 (utopia-php/database `Database::upsertDocumentsWithIncrease`, `refetchDocuments`), so an admitted caller read a
