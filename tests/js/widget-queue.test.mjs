@@ -89,11 +89,12 @@ test("a fresher row after an older answer wins, and the figures are then as of t
   const answer = told(5, 1, 4);
   const served = readLine(SERVED, at(10));
   assert.equal(behind(served, readLine(LINE, at(4)), answer), false);
-  assert.deepEqual(placed(answer, served, mine),
-                   { position: 0, waiting: 3, availableAgents: 1, expectedWaitSeconds: 60, asOf: at(10) });
+  // The place as of the row; the agents and the wait as the answer counted them (`countedAt`).
+  assert.deepEqual(placed(answer, served, mine), { position: 0, waiting: 3, availableAgents: 1,
+                                                   expectedWaitSeconds: 60, asOf: at(10), countedAt: at(5) });
   // An answer counted before the row the widget holds (a send under way since before the move): the row's place.
-  assert.deepEqual(placed(told(8, 1, 4), served, mine),
-                   { position: 0, waiting: 3, availableAgents: 1, expectedWaitSeconds: 60, asOf: at(10) });
+  assert.deepEqual(placed(told(8, 1, 4), served, mine), { position: 0, waiting: 3, availableAgents: 1,
+                                                          expectedWaitSeconds: 60, asOf: at(10), countedAt: at(8) });
 });
 
 test("a row or an answer without its time keeps the behaviour from before times were carried", () => {
@@ -116,4 +117,17 @@ test("an answer counted before the figures shown does not take their place while
   assert.equal(fresher(shown, { ...older, asOf: undefined }, true).position, 2); // no time: the answer's
   assert.equal(fresher(null, older, true), older);
   assert.equal(fresher(shown, null, true), null); // no figures in the answer: none shown, as before
+});
+
+test("a row's place does not make the agents and the wait it carried look newer than they are", () => {
+  const line = readLine('{"waiting":2,"from":1796644800000,"at":[0,3000],"guests":[]}', at(20));
+  const own = { escalatedAt: at(3), signedIn: true };
+  const shown = placed({ position: 1, waiting: 2, availableAgents: 0, expectedWaitSeconds: null, asOf: at(10) },
+    line, own); // the place as of the row (:20), the agents as counted at :10
+  assert.equal(shown.asOf, at(20));
+  const late = { position: 1, waiting: 2, availableAgents: 1, expectedWaitSeconds: 120, asOf: at(15) };
+  const next = placed(fresher(shown, late, true), line, own); // counted at :15: newer agents than :10
+  assert.deepEqual([next.availableAgents, next.expectedWaitSeconds, next.asOf], [1, 120, at(20)]);
+  const stale = { ...late, availableAgents: 3, asOf: at(5) };
+  assert.equal(fresher(next, stale, true), next); // older than what the figures were counted from: kept
 });

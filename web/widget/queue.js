@@ -62,7 +62,11 @@ export function placed(told, line, own) {
   if (!told || !line || before(line.asOf, timeOf(told.asOf))) return told;
   const spot = placeIn(line, own);
   if (!spot) return told;
-  return { ...follow(told, spot), asOf: line.asOf == null ? null : new Date(line.asOf).toISOString() };
+  // asOf: the place's time (the line's); countedAt: when the rest (agents, expected wait) was counted, which
+  // `fresher` compares an answer with.
+  const countedAt = told.countedAt || told.asOf;
+  return { ...follow(told, spot), asOf: line.asOf == null ? null : new Date(line.asOf).toISOString(),
+    ...(countedAt ? { countedAt } : {}) };
 }
 
 // Whether a queue row's `line` (readLine) was read before the line held (`held`) or before the figures shown
@@ -77,5 +81,5 @@ export function behind(line, held, told) {
 // socket down), where no row orders them. A time unknown on either side: the answer's.
 export function fresher(shown, told, sameWait) {
   if (!shown || !told || !sameWait) return told;
-  return before(timeOf(told.asOf), timeOf(shown.asOf)) ? shown : told;
+  return before(timeOf(told.asOf), timeOf(shown.countedAt || shown.asOf)) ? shown : told;
 }
