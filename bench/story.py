@@ -1,9 +1,11 @@
 """The chat story of issue 20, step by step, on the local stack: ours, and side by side the Node system we replace.
 
     .venv/bin/python -m bench.story [--runs 5] [--warm 2]
-        [--node-url URL --node-token TOKEN --stack-port 18787 --llm-port 18788 --node-key KEY] [--trace]
+        [--node-url URL --node-token TOKEN --stack-port 18787 --llm-port 18788 --node-key KEY] [--trace] [--signed-in]
 
-The story: open, three questions the bot answers, ask for a human, claim, agent reply, admin list.
+The story: open, three questions the bot answers, ask for a human, claim, agent reply, admin list. Our visitor is a
+guest (the widget's fallback), or with `--signed-in` signs in anonymously first as the widget does when it can: two
+Account requests in the open step, and the JWT create-session verifies (its own budget rows then start cold).
 
 Ours runs through executions over loopback HTTP as a widget, the bot (its event executions), an agent and an admin
 would, twice per round: with the reference FAQ bot, and with the bot's model provider (BOT_LLM_ENDPOINT) pointed at
@@ -41,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from llm_standin import ChatApiStandIn, completion, generation  # noqa: E402
-from stack_support import Party, function_variables  # noqa: E402
+from stack_support import Party, function_variables, visitor_jwt  # noqa: E402
 
 from bench import ROOMY_BUDGETS, node_schema  # noqa: E402
 from bench.story_node import AGENT_REPLY, HANDOFF, QUESTIONS, STEPS, Step, Traced, their_story  # noqa: E402
@@ -60,8 +62,8 @@ def answer_for(body: dict) -> tuple[int, dict]:
 
 
 class Ours:
-    def __init__(self, stack: Stack, traced: Traced) -> None:
-        self.stack, self.traced = stack, traced
+    def __init__(self, stack: Stack, traced: Traced, signed_in: bool = False) -> None:
+        self.stack, self.traced, self.signed_in = stack, traced, signed_in
         self.widget, self.agent = Party(stack, key=False), Party(stack, signed_in=AGENT)
         self.admin = Party(stack, headers={"x-chat-secret": ADMIN_SECRET})
 
@@ -79,9 +81,16 @@ class Ours:
         step.answered_ms = (answered - started) * 1000
         return step, answer
 
+    def open(self) -> tuple[int, dict]:
+        """create-session, as a guest; or (`--signed-in`) as the widget does when it can: an anonymous account
+        session and a JWT from it (two Account requests, counted), which create-session verifies (one more)."""
+        if not self.signed_in:
+            return self.widget.run("create-session", {})
+        return self.widget.run("create-session", {}, headers={"X-Chat-JWT": visitor_jwt(self.stack)})
+
     def story(self) -> dict[str, Step]:
         figures: dict[str, Step] = {}
-        figures["open"], created = self.step(lambda: self.widget.run("create-session", {}))
+        figures["open"], created = self.step(self.open)
         sid, me = created["sessionId"], {"x-session-token": created["token"]}
 
         def say(text: str) -> Callable[[], tuple[int, dict]]:
@@ -112,7 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, list[dict[str, Step]]]:
             stack.keys.add(args.node_key, {"documents.read", "documents.write"})
             node_schema.create(stack.endpoint, stack.project_id, stack.api_key)
         traced = Traced(stack)
-        ours = Ours(stack, traced)
+        ours = Ours(stack, traced, args.signed_in)
 
         def play(side: str) -> dict[str, Step]:
             if side == THEIRS:
@@ -186,6 +195,8 @@ def main() -> None:
                         help="their admin bearer token (their ADMIN_SHARED_SECRET)")
     parser.add_argument("--node-key", default="node-story-key", help="the API key their system sends")
     parser.add_argument("--trace", action="store_true", help="list each step's requests (method + path)")
+    parser.add_argument("--signed-in", action="store_true",
+                        help="our visitor signs in anonymously first, as the widget does when it can (else a guest)")
     args = parser.parse_args()
     report(run(args), args)
 

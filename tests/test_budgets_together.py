@@ -51,8 +51,30 @@ def test_asking_for_a_person_takes_both_budgets_in_one_request_even_on_the_windo
     assert limit_requests(appwrite) == ["PUT"]
     assert (used(appwrite)[f"messages:user:{VIC}"], used(appwrite)[f"escalations:user:{VIC}"]) == (2, 2)
     appwrite.reset_counts()
-    assert first.say("thanks").status == 200  # a message alone: the bounded increment, as before
-    assert limit_requests(appwrite) == ["PATCH"]
+    assert first.say("thanks").status == 200  # a message alone: its one budget, the same one upsert
+    assert limit_requests(appwrite) == ["PUT"]
+
+
+def test_a_new_signed_in_visitors_cold_budget_rows_cost_no_create(appwrite, budgets, clock):
+    """Every new visitor's own rows start cold: their session budget at the start, their message budget at each
+    minute's first message. One upsertRows each, never a failed increment and a create; the shared rows (the
+    project's ceiling, the guests') stay bounded increments. Past the limit: refused, the unit given back."""
+    budgets(USER_SESSIONS_PER_MINUTE=1, USER_MESSAGES_PER_MINUTE=1)
+    appwrite.reset_counts()
+    visitor = Widget(user="visitor-vic")
+    # the visitor's own session budget, one upsert; then the project's ceiling, a bounded increment, which in this
+    # test's fresh minute meets no row yet and creates it (shared by everyone: warm in the steady state)
+    assert limit_requests(appwrite) == ["PUT", "PATCH", "POST"]
+    appwrite.reset_counts()
+    assert visitor.say("hello").status == 200
+    assert limit_requests(appwrite) == ["PUT"]
+    refused = visitor.say("again")
+    assert (refused.status, refused.json["error"]["budget"]) == (429, "user")
+    assert used(appwrite)["messages:user:visitor-vic"] == 1  # the refused unit given back
+    clock.next_minute()
+    appwrite.reset_counts()
+    assert visitor.say("a minute later").status == 200  # a new minute's row: created by the same upsert
+    assert limit_requests(appwrite) == ["PUT"]
 
 
 # --- refusals give back every unit -------------------------------------------------------------------------------

@@ -205,13 +205,27 @@ def _take_all(core: Core, budgets: list[Budget], refuse) -> list[str]:
     taken: list[str] = []
     for budget in budgets:
         rid = row_id(budget.name, start)
-        if budget.limit > 0 and core.gateway.limits.take(rid, budget.name, start, budget.limit):
+        if budget.limit > 0 and _take_one(core, budget, rid, start):
             taken.append(rid)
             continue
         for earlier in taken:  # refused: what this request took from earlier budgets goes back
             core.gateway.limits.give_back(earlier)
         raise refuse(budget)
     return taken
+
+
+def _take_one(core: Core, budget: Budget, rid: str, start: datetime) -> bool:
+    """One unit of `budget`. A signed-in visitor's own row (label "user"): one upsertRows whose increment creates the
+    row on the minute's first use, compared with the limit after (given back if over: a refusal costs two requests),
+    since every new visitor's rows start cold and the bounded increment would add a create to each first use; only
+    the owner's own requests can hold units of it. Shared rows (the guests', the project's ceiling) stay warm and keep
+    the bounded increment, whose refusal holds nothing (see the module docstring)."""
+    if budget.label != "user":
+        return core.gateway.limits.take(rid, budget.name, start, budget.limit)
+    if core.gateway.limits.take_together([(rid, budget.name)], start)[0] <= budget.limit:
+        return True
+    core.gateway.limits.give_back(rid)
+    return False
 
 
 def _retry_after(now: datetime) -> int:
