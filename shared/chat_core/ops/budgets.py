@@ -13,10 +13,13 @@ What a function can trust about an anonymous caller (docs/security.md): not `x-a
 - one project-wide ceiling on new sessions, whoever starts them: the rate the idle sweep is sized for.
 The AI bot and admin tools (their secrets) have no budget of their own but count toward the ceiling.
 
-Each budget is one row per calendar minute in the `limits` table. A budget spent alone is counted with Appwrite's
-bounded atomic increment (max = the limit): one request per use (two for a window's first use, which creates the
-row), no read, no race; a refusal costs that one request and holds nothing. A refused request changes nothing: a
-budget taken before a later one refused is given back. The idle sweep drops past windows.
+Each budget is one row per calendar minute in the `limits` table. A shared budget (the guests', the project's
+ceiling) spent alone is counted with Appwrite's bounded atomic increment (max = the limit): one request per use (two
+for a window's first use, which creates the row), no read, no race; a refusal costs that one request and holds
+nothing. A signed-in visitor's own rows start cold for every new visitor and every minute: they are counted with one
+upsertRows (an unbounded increment that creates the row, compared with the limit after, given back if over: a
+refusal costs two), as the pair below is, which only that visitor's own requests can contend. A refused request
+changes nothing: a budget taken before a later one refused is given back. The idle sweep drops past windows.
 
 A signed-in visitor's message that also puts its session in the queue (it asks for a person, or the FAQ bot hands off)
 spends two budgets of its owner, messages and escalations: both in ONE request (`take_message_and_escalation`:
