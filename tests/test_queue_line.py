@@ -132,8 +132,9 @@ def test_an_escalation_counts_its_figures_before_its_write_and_keeps_them_with_i
     before = len(world.gw.calls)
     done = escalation.escalate(world.core(caller), SessionRequest(started.session.id, None, reason="help"), None)
     calls = world.gw.calls[before:]
-    # read, budget, the agents at work, the line, the write (with the figures), the signal with the queue's row
-    assert calls == ["sessions.get", "limits.take", "agents.online", "sessions.line", "sessions.update",
+    # read, the signed-in visitor's own budget (one upsert), the agents at work, the line, the write (with the
+    # figures), the signal with the queue's row
+    assert calls == ["sessions.get", "limits.take_together", "agents.online", "sessions.line", "sessions.update",
                      "signals.publish_many"]
     kept = world.session(started.session.id).queue
     assert (kept.position, kept.waiting) == (3, 4) and done.session.queue == kept
