@@ -167,16 +167,20 @@ def _one_after_the_other(core: Core, session: Session, hand_off: bool) -> Pair:
 
 def _message_budget(core: Core, session: Session) -> Budget:
     settings = core.settings
-    if session.owner_id:
-        return Budget(f"messages:user:{session.owner_id}", "user", settings.user_messages_per_minute)
-    return Budget("messages:guests", "guests", settings.guest_messages_per_minute)
+    return _visitor_budget(session, "messages", settings.user_messages_per_minute, settings.guest_messages_per_minute)
 
 
 def _escalation_budget(core: Core, session: Session) -> Budget:
     settings = core.settings
+    return _visitor_budget(session, "escalations", settings.user_escalations_per_minute,
+                           settings.guest_escalations_per_minute)
+
+
+def _visitor_budget(session: Session, kind: str, user_limit: int, guest_limit: int) -> Budget:
+    """The session owner's `kind` budget, or the guests' when it has none."""
     if session.owner_id:
-        return Budget(f"escalations:user:{session.owner_id}", "user", settings.user_escalations_per_minute)
-    return Budget("escalations:guests", "guests", settings.guest_escalations_per_minute)
+        return Budget(f"{kind}:user:{session.owner_id}", "user", user_limit)
+    return Budget(f"{kind}:guests", "guests", guest_limit)
 
 
 def _refusal(core: Core, budget: Budget, what: str) -> TooManyRequests:
@@ -187,16 +191,9 @@ def _refusal(core: Core, budget: Budget, what: str) -> TooManyRequests:
 def take_heartbeat(core: Core, session: Session) -> str:
     """Count a write of the visitor's presence (a heartbeat, or a waiting visitor's poll that refreshes lastSeen)
     against the session owner's budget, or the guests'. Returns what `give_back` needs."""
-    return _take_visitors(core, session, "heartbeats", core.settings.user_heartbeats_per_minute,
-                          core.settings.guest_heartbeats_per_minute, "heartbeats")
-
-
-def _take_visitors(core: Core, session: Session, kind: str, user_limit: int, guest_limit: int, what: str) -> str:
-    if session.owner_id:
-        budget = Budget(f"{kind}:user:{session.owner_id}", "user", user_limit)
-    else:
-        budget = Budget(f"{kind}:guests", "guests", guest_limit)
-    return _take_all(core, [budget], lambda b: _refusal(core, b, what))[0]
+    budget = _visitor_budget(session, "heartbeats", core.settings.user_heartbeats_per_minute,
+                             core.settings.guest_heartbeats_per_minute)
+    return _take_all(core, [budget], lambda b: _refusal(core, b, "heartbeats"))[0]
 
 
 def give_back(core: Core, taken: str) -> None:
