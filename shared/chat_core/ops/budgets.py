@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -153,14 +153,23 @@ def take_message_and_escalation(core: Core, session: Session, *, hand_off: bool 
     return Pair(rows[0][0], rows[1][0])
 
 
+def take_escalation_or_decline(core: Core, session: Session, *, hand_off: bool) -> Pair:
+    """The escalation budget alone (`Pair(None, row)`). Refused: a bot's hand-off is declined (`Pair(None, None,
+    why)`: the message it answers still goes in), any other escalation refused (429)."""
+    try:
+        return Pair(None, take_escalation(core, session))
+    except TooManyRequests as exc:
+        if not hand_off:
+            raise
+        return Pair(None, None, exc.message)
+
+
 def _one_after_the_other(core: Core, session: Session, hand_off: bool) -> Pair:
     """The pair as two bounded takes, the message's first: a refused message never touches the escalation row."""
     message = take_message(core, session)
     try:
-        return Pair(message, take_escalation(core, session))
-    except TooManyRequests as exc:
-        if hand_off:  # the bot's hand-off declined: the visitor's message still goes in
-            return Pair(message, None, exc.message)
+        return replace(take_escalation_or_decline(core, session, hand_off=hand_off), message=message)
+    except TooManyRequests:
         give_back(core, message)
         raise
 

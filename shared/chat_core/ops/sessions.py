@@ -12,7 +12,7 @@ from chat_core.core import best_effort
 from chat_core.domain import authz, ratings, rules, search
 from chat_core.domain.inputs import NewMessage, NewSession, Page, SessionRequest
 from chat_core.domain.model import ACTIVE, Agent, Change, Message, Session, iso
-from chat_core.errors import ChatError, TooManyRequests, UpstreamUnavailable
+from chat_core.errors import ChatError, UpstreamUnavailable
 from chat_core.infra.connection import RowMissing
 from chat_core.ops import autoassign, budgets, consistency, messages, queueing
 from chat_core.ops.assignment import transition
@@ -109,7 +109,8 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
                     else budgets.Pair(budgets.take_message(core, session), None))
             taken += [pair.message] if pair.message else []
         else:  # the bot's or an agent's message: no message budget; the bot's own hand-off spends the escalation's
-            pair = _escalation_alone(core, session, hand_off) if queues or hand_off else budgets.Pair(None, None)
+            pair = (budgets.take_escalation_or_decline(core, session, hand_off=hand_off) if queues or hand_off
+                    else budgets.Pair(None, None))
         escalation += [pair.escalation] if pair.escalation else []
         if hand_off and escalation:
             queues = True
@@ -133,17 +134,6 @@ def post(core: Core, req: SessionRequest, token: str | None, first: Session | No
     after, agents = autoassign.after_message(core, session, posted.session, entered.agents if entered else None)
     queueing.settle(core, after, entered)
     return Touched(after, posted.message, posted.duplicate, agents, posted.reply)
-
-
-def _escalation_alone(core: Core, session: Session, hand_off: bool) -> budgets.Pair:
-    """A message that is not the visitor's (the bot's own hand-off) spends the escalation budget alone; refused, a
-    hand-off is declined (the message still goes in), any other escalation refused."""
-    try:
-        return budgets.Pair(None, budgets.take_escalation(core, session))
-    except TooManyRequests as exc:
-        if not hand_off:
-            raise
-        return budgets.Pair(None, None, exc.message)
 
 
 def _would_queue(core: Core, session: Session, new: NewMessage) -> bool:
