@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chat_core.bot import faq as faqs
-from chat_core.bot.policy import bot_message, decide, quiet_reason
-from chat_core.domain import rules
+from chat_core.bot.policy import asks_for_person, bot_message, decide, quiet_reason
 from chat_core.domain.inputs import NewMessage
 from chat_core.domain.model import Message, Session
 
@@ -33,7 +32,7 @@ def answerer(core: Core, new: NewMessage) -> Answerer | None:
     if new.role != "user" or not core.settings.bot_inline:
         return None
     phrases = core.settings.handoff_phrases
-    if core.settings.bot_model and rules.escalation_reason(new.role, new.text, new.handoff, phrases) is None:
+    if core.settings.bot_model and not asks_for_person(new, phrases):
         return None
     faq, problem = faqs.shipped()
     if problem:

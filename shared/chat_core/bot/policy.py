@@ -35,7 +35,7 @@ def quiet_reason(message: Message, session: Session) -> str | None:
     return None
 
 
-def asks_for_person(message: Message, phrases: tuple[str, ...]) -> bool:
+def asks_for_person(message: Message | NewMessage, phrases: tuple[str, ...]) -> bool:
     return rules.escalation_reason(message.role, message.text, message.handoff, phrases) is not None
 
 

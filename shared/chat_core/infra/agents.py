@@ -1,8 +1,7 @@
 """The `agents` table: two rows per agent. Slots (`a_...`: availability, capacity, load, releasedAt; lastAssignedAt
 when a claim or an admin took the slot), written only when those change, so its $updatedAt says when a slot last
 moved; and presence (`p_...`: heartbeatAt, lastAssignedAt), written by the console's heartbeat and after
-auto-assignments. One list reads both. The row <-> `Agent`
-conversion. See docs/assignment.md."""
+auto-assignments. One list reads both. The row <-> `Agent` conversion. See docs/assignment.md."""
 
 from __future__ import annotations
 
