@@ -24,12 +24,11 @@ changes nothing: a budget taken before a later one refused is given back. The id
 A signed-in visitor's message that also puts its session in the queue (it asks for a person, or the FAQ bot hands off)
 spends two budgets of its owner, messages and escalations: both in ONE request (`take_message_and_escalation`:
 upsertRows, each row's `used` an unbounded atomic increment, a window's first use included: the upsert creates the
-row). Each
-`used` Appwrite answers is compared with its limit; if one is over, every unit this request took is given back (one
-more upsertRows, a decrement bounded at 0) and the request is refused as a single take would refuse it (429, the
-over budget's code, label and retryAfterSeconds). Only the bot's hand-off over the escalation budget keeps the
-message's unit: the message goes in, the bot stays quiet. A guest's pair (the guests' shared rows) is two bounded
-takes, message first, as `take_message_and_escalation` says why.
+row). Each `used` Appwrite answers is compared with its limit; if one is over, every unit this request took is
+given back (one more upsertRows, a decrement bounded at 0) and the request is refused as a single take would refuse
+it (429, the over budget's code, label and retryAfterSeconds). Only the bot's hand-off over the escalation budget
+keeps the message's unit: the message goes in, the bot stays quiet. A guest's pair (the guests' shared rows) is two
+bounded takes, message first, as `take_message_and_escalation` says why.
 
 Why that stays exact. Appwrite answers an upsert with operators with the rows as it reads them back after its commit
 (utopia-php/database `Database::upsertDocumentsWithIncrease`, `refetchDocuments`), so an admitted caller read a
